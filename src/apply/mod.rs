@@ -1,0 +1,1 @@
+//! Staged server-side apply, health checks, the ApplySet inventory and prune -> `ChangeSet`.

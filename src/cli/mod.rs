@@ -1,0 +1,127 @@
+//! Command-line wiring: one file per subcommand, each turning its arguments into calls to the
+//! pipeline stages and their results into an [`Outcome`]. No logic of its own beyond that.
+
+pub mod apply;
+pub mod diff;
+pub mod render;
+pub mod run;
+pub mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// kgitops: git is the source of truth for Kafka-on-Kubernetes platforms.
+#[derive(Debug, Parser)]
+#[command(name = "kgitops", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render a kustomization (like `kubectl kustomize`), from a directory or a git revision.
+    Render(render::RenderArgs),
+    /// Show what would change: offline between two revisions, or against a live cluster.
+    Diff(diff::DiffArgs),
+    /// Server-side apply a cluster's overlay; optionally prune what left git.
+    Apply(apply::ApplyArgs),
+    /// Validate rendered objects against schemas and Kafka-aware rules.
+    Validate(validate::ValidateArgs),
+    /// Run the reconciler daemon.
+    Run(run::RunArgs),
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Report format for diff, apply and validate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Markdown,
+    Json,
+}
+
+/// How a successful command ended; maps to the exit codes of `kubectl diff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0: nothing to change, no findings.
+    Clean,
+    /// Exit 1: changes (diff) or error findings (validate).
+    Changes,
+}
+
+/// Any failure of a subcommand; printed on stderr and mapped to exit code 2.
+pub type Failure = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KGITOPS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests calling `run` twice) is harmless, so its error is ignored.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs a parsed command line and returns the process exit code (0 clean, 1 changes, 2 error).
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Render(args) => render::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Run(args) => run::run(args),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::from(0),
+        Ok(Outcome::Changes) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("error: {err}");
+            let mut source = err.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Arguments shared by every command that reads the platform repository.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RepoArgs {
+    /// Repository root (a git work tree). Defaults to the current directory.
+    #[arg(long, default_value = ".")]
+    pub repo: std::path::PathBuf,
+}
+
+/// Arguments shared by every command that talks to a cluster.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterAccessArgs {
+    /// Path to a kubeconfig; defaults to `KUBECONFIG`, then in-cluster configuration.
+    #[arg(long)]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Context in the kubeconfig.
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+fn not_yet(what: &str) -> Failure {
+    format!("`kgitops {what}` is not available in this build yet").into()
+}

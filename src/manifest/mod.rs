@@ -1,0 +1,11 @@
+//! Kubernetes objects as every stage passes them on: a JSON value (`serde_json::Value`), its
+//! identity ([`ResId`]), and YAML in ([`yaml::parse_documents`]) and out ([`yaml::to_yaml`]).
+//!
+//! Objects are plain JSON values on purpose: the apiserver speaks JSON, `kubectl kustomize` prints
+//! objects by round-tripping them through JSON (sorted keys, normalized scalars), and every stage can
+//! then share one representation without conversions.
+
+pub mod id;
+pub mod yaml;
+
+pub use id::{Gvk, IdError, ResId};

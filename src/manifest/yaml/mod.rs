@@ -1,0 +1,15 @@
+//! YAML in and out.
+//!
+//! In: [`parse_documents`] reads a multi-document stream into JSON values with hard limits
+//! ([`Limits`]) so that alias bombs, absurd nesting and oversized files are refused quickly with an
+//! error naming the file and line, never a hang, stack overflow or out-of-memory.
+//!
+//! Out: [`to_yaml`] prints a value exactly as `kubectl kustomize` does (sigs.k8s.io/yaml over
+//! go-yaml v2: sorted keys, YAML 1.1 quoting, literal blocks for multi-line strings, folding at 80
+//! columns).
+
+mod emit;
+mod parse;
+
+pub use emit::{to_yaml, to_yaml_stream};
+pub use parse::{Limits, YamlError, parse_documents, parse_typed};

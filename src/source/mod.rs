@@ -1,0 +1,43 @@
+//! Where manifests come from: a read-only [`FileTree`] at one revision, either git objects read
+//! through git2 (never a checkout) or a directory on disk.
+//!
+//! Paths are [`TreePath`]s: relative, `/`-separated and normalized, so nothing built from them can
+//! leave the tree. Each tree resolves symlinks itself and refuses any that point outside it.
+
+mod path;
+
+pub use path::{PathError, TreePath};
+
+/// What a path names inside a tree (after following symlinks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+}
+
+/// A failed read from a tree; always names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0}: no such file or directory")]
+    NotFound(TreePath),
+    #[error("{path}: symlink points outside the repository ({target})")]
+    SymlinkEscapes { path: TreePath, target: String },
+    #[error("{path}: {message}")]
+    Read { path: TreePath, message: String },
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error("git: {0}")]
+    Git(String),
+}
+
+/// A read-only tree of files at one revision.
+pub trait FileTree: Send + Sync {
+    /// What `path` is, or `None` when it does not exist.
+    fn kind(&self, path: &TreePath) -> Result<Option<EntryKind>, SourceError>;
+    /// The bytes of the file at `path`.
+    fn read(&self, path: &TreePath) -> Result<Vec<u8>, SourceError>;
+    /// The names (not paths) of the entries of directory `path`, sorted.
+    fn list(&self, path: &TreePath) -> Result<Vec<String>, SourceError>;
+    /// Human description for messages: `git <rev> (<sha>)` or the directory.
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,1 @@
+//! Offline validation: OpenAPI/CRD schemas and Kafka-aware rules -> findings.
