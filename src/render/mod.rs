@@ -2,3 +2,7 @@
 //! with the semantics and output of kustomize v5 (`kubectl kustomize`).
 //!
 //! Pure: no tokio, no kube, no file system but the tree it is given.
+
+pub mod patches;
+pub mod replacements;
+pub mod selector;

@@ -4,8 +4,10 @@
 //! Paths are [`TreePath`]s: relative, `/`-separated and normalized, so nothing built from them can
 //! leave the tree. Each tree resolves symlinks itself and refuses any that point outside it.
 
+mod dir;
 mod path;
 
+pub use dir::DirTree;
 pub use path::{PathError, TreePath};
 
 /// What a path names inside a tree (after following symlinks).

@@ -1,0 +1,1 @@
+//! Kustomize `replacements`: copy a field of one object into fields of others.

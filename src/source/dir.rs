@@ -1,0 +1,126 @@
+//! A directory on disk as a [`FileTree`]: the work tree of a checkout, or any folder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::{EntryKind, FileTree, SourceError, TreePath};
+
+/// A directory on disk, read-only. Symlinks are followed only while they stay inside the root.
+#[derive(Debug, Clone)]
+pub struct DirTree {
+    root: PathBuf,
+}
+
+impl DirTree {
+    /// Opens `root`; it must be an existing directory.
+    pub fn open(root: &Path) -> Result<DirTree, SourceError> {
+        let root = fs::canonicalize(root).map_err(|e| SourceError::Read {
+            path: TreePath::root(),
+            message: format!("{}: {e}", root.display()),
+        })?;
+        if !root.is_dir() {
+            return Err(SourceError::Read {
+                path: TreePath::root(),
+                message: format!("{}: not a directory", root.display()),
+            });
+        }
+        Ok(DirTree { root })
+    }
+
+    /// The canonical root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves `path` on disk, following symlinks, and refuses anything that leaves the root.
+    fn resolve(&self, path: &TreePath) -> Result<Option<PathBuf>, SourceError> {
+        let joined = self.root.join(path.as_str());
+        let real = match fs::canonicalize(&joined) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(SourceError::Read {
+                    path: path.clone(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        if !real.starts_with(&self.root) {
+            return Err(SourceError::SymlinkEscapes {
+                path: path.clone(),
+                target: real.display().to_string(),
+            });
+        }
+        Ok(Some(real))
+    }
+
+    fn read_error(path: &TreePath, e: std::io::Error) -> SourceError {
+        SourceError::Read {
+            path: path.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl FileTree for DirTree {
+    fn kind(&self, path: &TreePath) -> Result<Option<EntryKind>, SourceError> {
+        Ok(self.resolve(path)?.map(|p| {
+            if p.is_dir() {
+                EntryKind::Dir
+            } else {
+                EntryKind::File
+            }
+        }))
+    }
+
+    fn read(&self, path: &TreePath) -> Result<Vec<u8>, SourceError> {
+        let real = self
+            .resolve(path)?
+            .ok_or_else(|| SourceError::NotFound(path.clone()))?;
+        fs::read(real).map_err(|e| Self::read_error(path, e))
+    }
+
+    fn list(&self, path: &TreePath) -> Result<Vec<String>, SourceError> {
+        let real = self
+            .resolve(path)?
+            .ok_or_else(|| SourceError::NotFound(path.clone()))?;
+        let mut names = Vec::new();
+        for entry in fs::read_dir(real).map_err(|e| Self::read_error(path, e))? {
+            let entry = entry.map_err(|e| Self::read_error(path, e))?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn describe(&self) -> String {
+        format!("directory {}", self.root.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_lists_and_refuses_symlinks_out_of_the_root() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "s").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("base")).unwrap();
+        std::fs::write(dir.path().join("base/a.yaml"), "a: 1").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("base/leak")).unwrap();
+        std::os::unix::fs::symlink("a.yaml", dir.path().join("base/alias.yaml")).unwrap();
+        let tree = DirTree::open(dir.path()).unwrap();
+        let base = TreePath::new("base").unwrap();
+        assert_eq!(tree.kind(&base).unwrap(), Some(EntryKind::Dir));
+        assert_eq!(tree.list(&base).unwrap(), vec!["a.yaml", "alias.yaml", "leak"]);
+        assert_eq!(tree.read(&base.join("alias.yaml").unwrap()).unwrap(), b"a: 1");
+        let err = tree.read(&base.join("leak").unwrap()).unwrap_err();
+        assert!(matches!(err, SourceError::SymlinkEscapes { .. }), "{err}");
+        assert!(matches!(
+            tree.read(&base.join("nope").unwrap()),
+            Err(SourceError::NotFound(_))
+        ));
+    }
+}
