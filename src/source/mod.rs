@@ -7,6 +7,7 @@
 mod dir;
 mod git;
 mod path;
+pub mod remote;
 
 pub use dir::DirTree;
 pub use git::{GitRepo, GitTree};

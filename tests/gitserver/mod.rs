@@ -1,8 +1,10 @@
 //! Real git repositories and servers for the source tests: repositories made with the git CLI,
 //! bare remotes on disk (`file://`), smart HTTP through `git http-backend` ([`http`]) and SSH through
-//! a real `sshd`, all on loopback and in temp dirs that vanish with the test.
+//! a real `sshd` ([`ssh`]), all on loopback and in temp dirs that vanish with the test.
 #![allow(dead_code)] // each test binary uses a different part of the helpers
 
+pub mod http;
+pub mod ssh;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
