@@ -215,7 +215,7 @@ fn a_cancelled_fetch_changes_nothing() {
     )
     .unwrap();
     let first = mirror.head().unwrap();
-    work.write("big.bin", &"x".repeat(1 << 20));
+    work.write("big.bin", &gitserver::noise(1 << 20, 1));
     let second = work.commit("second");
     remote.push(&work, "main");
 
@@ -382,7 +382,7 @@ fn http_unreachable_hung_and_cancelled_remotes() {
     .unwrap();
     let first = mirror.head().unwrap();
     cancel.store(false, Ordering::Relaxed);
-    work.write("big.bin", &"y".repeat(1 << 20));
+    work.write("big.bin", &gitserver::noise(1 << 20, 2));
     work.commit("second");
     remote.push(&work, "main");
     let err = mirror.fetch_cancellable(&cancel).unwrap_err();

@@ -23,7 +23,7 @@ use super::{EntryKind, FileTree, SourceError, TreePath};
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
 /// Upper bound for the bytes of inflated blobs kept per repository; past it the cache starts over.
-pub const BLOB_CACHE_BYTES: usize = 32 << 20;
+pub const BLOB_CACHE_BYTES: usize = 16 << 20;
 
 /// Blobs larger than this are never cached (they are not manifests).
 const BLOB_CACHE_MAX_ENTRY: usize = 1 << 20;

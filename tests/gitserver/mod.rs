@@ -129,3 +129,18 @@ impl BareRemote {
         git(&self.dir, &["rev-parse", &format!("refs/heads/{branch}")])
     }
 }
+
+/// `len` characters that compress badly (hex of a xorshift sequence): a file whose pack takes
+/// several reads to arrive, so transfer-progress callbacks run during a fetch.
+pub fn noise(len: usize, seed: u64) -> String {
+    let mut x = seed | 1;
+    let mut out = String::with_capacity(len + 16);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_str(&format!("{x:016x}"));
+    }
+    out.truncate(len);
+    out
+}

@@ -521,10 +521,14 @@ impl Secrets {
     }
 
     /// Replaces every secret value in `text` (libgit2 messages may echo what they were given).
-    fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        if let Some((_, password)) = &self.userpass {
-            out = out.replace(password.as_str(), MASK);
+    fn scrub(&self, url: &RemoteUrl, text: &str) -> String {
+        let mut out = text.replace(url.raw(), url.masked());
+        let from_files = self.userpass.iter().map(|(_, password)| password.as_str());
+        for secret in from_files.chain(url.userinfo_secrets()) {
+            // Very short values would mask unrelated text; no real secret is that short.
+            if secret.len() >= 4 {
+                out = out.replace(secret, MASK);
+            }
         }
         out
     }
@@ -588,7 +592,8 @@ fn fetch_into(
     let mut callbacks = RemoteCallbacks::new();
     callbacks
         .credentials(|_url, user_from_url, allowed| credentials(&secrets, &outcome, user_from_url, allowed));
-    callbacks.certificate_check(|cert, host| {
+    // The host as kgitops parsed it (libgit2's keeps the brackets of IPv6 scp-like addresses).
+    callbacks.certificate_check(|cert, _host| {
         let Some(hostkey) = cert.as_hostkey() else {
             // X.509: libgit2 has verified the chain against the system's CAs; keep its verdict.
             return Ok(CertificateCheckStatus::CertificatePassthrough);
@@ -597,7 +602,7 @@ fn fetch_into(
             outcome.borrow_mut().host_key = Some("the server sent no host key to verify".into());
             return Err(git2::Error::from_str("host key not verified"));
         };
-        match check_host_key(known, host, url.port, key) {
+        match check_host_key(known, &url.host, url.port, key) {
             Ok(()) => Ok(CertificateCheckStatus::CertificateOk),
             Err(message) => {
                 outcome.borrow_mut().host_key = Some(message);
@@ -648,7 +653,7 @@ fn fetch_into(
                 branch: branch.clone(),
             };
         }
-        let message = secrets.scrub(&e.message().replace(url.raw(), url.masked()));
+        let message = secrets.scrub(url, e.message());
         if o.timed_out || message.contains("timed out") || e.code() == ErrorCode::Timeout {
             return RemoteError::TimedOut {
                 url: masked.clone(),

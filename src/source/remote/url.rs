@@ -185,6 +185,19 @@ impl RemoteUrl {
         })
     }
 
+    /// The parts of the URL's userinfo that may be secret (an HTTP user can be a token), for
+    /// scrubbing libgit2 messages that echo them.
+    pub fn userinfo_secrets(&self) -> Vec<&str> {
+        let Some(rest) = self.raw.split_once("://").map(|(_, r)| r) else {
+            return Vec::new();
+        };
+        let authority = rest.split('/').next().unwrap_or("");
+        match authority.rsplit_once('@') {
+            Some((userinfo, _)) => userinfo.split(':').filter(|p| !p.is_empty()).collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// The URL as configured, for git2 only.
     pub fn raw(&self) -> &str {
         &self.raw
@@ -273,6 +286,8 @@ mod tests {
 
         let token_only = RemoteUrl::parse("https://ghp_SECRET@git.example/p.git").unwrap();
         assert_eq!(token_only.masked(), "https://***@git.example/p.git");
+        assert_eq!(token_only.userinfo_secrets(), ["ghp_SECRET"]);
+        assert_eq!(https.userinfo_secrets(), ["x-access-token", "ghp_SECRET"]);
         let plain = RemoteUrl::parse("http://127.0.0.1:8080/p.git").unwrap();
         assert_eq!(plain.transport, Transport::Http { tls: false });
         assert_eq!(plain.masked(), "http://127.0.0.1:8080/p.git");
