@@ -112,12 +112,23 @@ fn file_remote_clone_fetch_push_and_force_push() {
         (third.clone(), Some(rewritten), true, false)
     );
 
-    // Reopening finds the mirror without cloning or touching the remote.
+    // Reopening finds the mirror without cloning or touching the remote, and clears what a killed
+    // clone left behind long ago (but not a clone that may still be running).
+    let name = mirror.dir().file_name().unwrap().to_string_lossy().into_owned();
+    let (stale, running) = (format!(".{name}.tmp-1-1"), format!(".{name}.tmp-2-2"));
+    std::fs::create_dir(cache.join(&stale)).unwrap();
+    std::fs::create_dir(cache.join(&running)).unwrap();
+    let aged = std::process::Command::new("touch")
+        .args(["-d", "3 hours ago"])
+        .arg(cache.join(&stale))
+        .status()
+        .unwrap();
+    assert!(aged.success());
     std::fs::rename(&remote.dir, tmp.path().join("gone.git")).unwrap();
     drop(mirror);
     let reopened = Mirror::open_or_clone(RemoteSpec::new(remote.file_url(), "main"), &cache).unwrap();
     assert_eq!(reopened.head().as_deref(), Some(third.as_str()));
-    assert_eq!(entries(&cache).len(), 1, "{:?}", entries(&cache));
+    assert_eq!(entries(&cache), [running, name]);
 }
 
 #[test]

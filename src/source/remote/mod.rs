@@ -210,6 +210,7 @@ impl Mirror {
         };
         std::fs::create_dir_all(cache_dir)
             .map_err(|e| cache_error(cache_dir, format!("cannot create the cache directory: {e}")))?;
+        remove_stale_clones(cache_dir, &mirror_name(&url), spec.timeout);
         let dir = cache_dir.join(mirror_name(&url));
         let usable = dir.exists() && Repository::open_bare(&dir).is_ok();
         if dir.exists() && !usable {
@@ -244,7 +245,6 @@ impl Mirror {
             mirror_name(&url),
             std::process::id()
         ));
-        let _ = std::fs::remove_dir_all(&tmp);
         let cloned = (|| {
             let mut opts = RepositoryInitOptions::new();
             opts.bare(true)
@@ -342,6 +342,27 @@ impl Mirror {
 
     fn refname(&self) -> String {
         format!("refs/heads/{}", self.spec.branch)
+    }
+}
+
+/// Removes temporary clones of `name` that a killed process left behind: those older than a clone
+/// may take (so a clone running in another process is left alone).
+fn remove_stale_clones(cache_dir: &Path, name: &str, timeout: Duration) {
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(&prefix)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > timeout * 2);
+        if stale {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
