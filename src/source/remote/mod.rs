@@ -35,8 +35,8 @@ mod url;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use git2::{
@@ -67,8 +67,8 @@ pub struct RemoteSpec {
     /// The branch to follow.
     pub branch: String,
     pub auth: Auth,
-    /// Upper bound for one fetch. Also set as libgit2's connect and read timeouts, which are
-    /// process-wide: the last fetch started sets them.
+    /// Upper bound for one fetch, and libgit2's connect and read timeout while it runs (those are
+    /// process-wide, so fetches in one process run one at a time).
     pub timeout: Duration,
 }
 
@@ -177,13 +177,12 @@ pub enum RemoteError {
 }
 
 /// A bare mirror of one remote branch in a cache directory. `Send + Sync`: fetches are serialized
-/// by an internal lock, and trees can be read while a fetch runs.
+/// (process-wide, see [`RemoteSpec::timeout`]), and trees can be read while a fetch runs.
 pub struct Mirror {
     spec: RemoteSpec,
     url: RemoteUrl,
     dir: PathBuf,
     repo: GitRepo,
-    fetching: Mutex<()>,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -223,7 +222,6 @@ impl Mirror {
             url: url.clone(),
             dir: dir.clone(),
             repo,
-            fetching: Mutex::new(()),
         };
         if usable {
             let repo = GitRepo::open(&dir).map_err(|e| cache_error(&dir, e.to_string()))?;
@@ -252,7 +250,8 @@ impl Mirror {
             let repo = Repository::init_opts(&tmp, &opts)
                 .map_err(|e| cache_error(&tmp, format!("cannot create the mirror: {}", e.message())))?;
             let deadline = Instant::now() + spec.timeout;
-            fetch_into(&repo, &spec, &url, deadline, &AtomicBool::new(false))?;
+            let network = network_lock();
+            fetch_into(&network, &repo, &spec, &url, deadline, &AtomicBool::new(false))?;
             match std::fs::rename(&tmp, &dir) {
                 Ok(()) => Ok(()),
                 // Another process finished the same clone first: use its mirror.
@@ -283,7 +282,7 @@ impl Mirror {
     /// [`Mirror::fetch`] that stops with [`RemoteError::Cancelled`] soon after `cancel` becomes
     /// true (checked whenever data arrives; a silent server is bounded by the timeout).
     pub fn fetch_cancellable(&self, cancel: &AtomicBool) -> Result<FetchResult, RemoteError> {
-        let _one_at_a_time = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        let network = network_lock();
         let deadline = Instant::now() + self.spec.timeout;
         // A handle of its own: the shared one stays free for tree reads while the fetch runs.
         let repo = Repository::open_bare(&self.dir).map_err(|e| RemoteError::Cache {
@@ -292,7 +291,7 @@ impl Mirror {
             message: e.message().to_string(),
         })?;
         let previous = repo.refname_to_id(&self.refname()).ok();
-        let sha = fetch_into(&repo, &self.spec, &self.url, deadline, cancel)?;
+        let sha = fetch_into(&network, &repo, &self.spec, &self.url, deadline, cancel)?;
         let changed = previous != Some(sha);
         // Objects of the previous commit are still in the mirror, so ancestry can be checked.
         let forced = match previous {
@@ -570,6 +569,15 @@ impl Secrets {
     }
 }
 
+/// Serializes fetches in this process. libgit2's connect and read timeouts are process-wide
+/// settings, so each fetch sets its own and holds them until it is done; fetches are rare
+/// (one remote per daemon), so running them one at a time costs nothing.
+fn network_lock() -> MutexGuard<'static, ()> {
+    static NETWORK: Mutex<()> = Mutex::new(());
+    // Nothing guarded can be left half-done by a panic: the lock only orders fetches.
+    NETWORK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// What the callbacks saw, for an error that says why libgit2 gave up.
 #[derive(Default)]
 struct Outcome {
@@ -585,6 +593,7 @@ struct Outcome {
 /// Fetches `spec.branch` into `refs/heads/<branch>` of `repo` with a forced refspec and returns
 /// the commit the remote advertised for it.
 fn fetch_into(
+    _network: &MutexGuard<'static, ()>,
     repo: &Repository,
     spec: &RemoteSpec,
     url: &RemoteUrl,
@@ -594,8 +603,8 @@ fn fetch_into(
     let secrets = Secrets::load(spec, url)?;
     let outcome = RefCell::new(Outcome::default());
     let timeout_ms = i32::try_from(spec.timeout.as_millis()).unwrap_or(i32::MAX).max(1);
-    // SAFETY: these store an int in libgit2's global settings, read when a connection opens; a
-    // concurrent fetch setting them at the same moment only picks one of two valid timeouts.
+    // SAFETY: these store an int in libgit2's global settings, read when a connection opens; the
+    // network lock keeps other fetches of this process from changing them meanwhile.
     unsafe {
         let _ = git2::opts::set_server_connect_timeout_in_milliseconds(timeout_ms);
         let _ = git2::opts::set_server_timeout_in_milliseconds(timeout_ms);
@@ -850,6 +859,13 @@ mod tests {
             "{}",
             err(&s)
         );
+    }
+
+    #[test]
+    fn mirrors_can_be_shared_with_blocking_tasks() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Mirror>();
+        assert_send_sync::<RemoteError>();
     }
 
     #[test]
