@@ -20,6 +20,11 @@ use super::PatchError;
 
 /// Applies the JSON 6902 operations `ops` (a list) to `target`; all or nothing.
 pub fn apply(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
+    parse(ops)?.apply(target)
+}
+
+/// Checks and decodes a list of operations once, to apply it to many targets.
+pub fn parse(ops: &Value) -> Result<JsonPatch, PatchError> {
     let Value::Array(list) = ops else {
         return Err(PatchError::InvalidJsonPatch {
             message: format!("expected a list of operations, found {}", describe(ops)),
@@ -30,12 +35,24 @@ pub fn apply(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
         .enumerate()
         .map(|(i, op)| Op::parse(i, op))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut doc = target.clone();
-    for op in &ops {
-        op.apply(&mut doc)?;
+    Ok(JsonPatch { ops })
+}
+
+/// A decoded JSON 6902 patch ([`parse`]).
+pub struct JsonPatch {
+    ops: Vec<Op>,
+}
+
+impl JsonPatch {
+    /// Applies every operation to `target`, in order; on error `target` is unchanged.
+    pub fn apply(&self, target: &mut Value) -> Result<(), PatchError> {
+        let mut doc = target.clone();
+        for op in &self.ops {
+            op.apply(&mut doc)?;
+        }
+        *target = doc;
+        Ok(())
     }
-    *target = doc;
-    Ok(())
 }
 
 fn describe(v: &Value) -> &'static str {
@@ -512,6 +529,7 @@ mod tests {
                 }
             );
         }
+        assert!(parse(&json!([{"op": "copy", "path": "/a"}])).is_err());
         // A valid first op is not applied when a later one is malformed.
         let err = fails(
             json!([{"op": "replace", "path": "/spec/replicas", "value": 5}, {"op": "nope", "path": "/"}]),
