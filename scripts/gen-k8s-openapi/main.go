@@ -2,7 +2,8 @@
 // (src/render/patches/k8s_schema.json) from a Kubernetes OpenAPI v2 document (swagger.json).
 //
 // The table holds only what kustomize's strategic merge (kyaml merge2) reads from the schema:
-//   - "gvk": "apiVersion Kind" -> definition, from x-kubernetes-group-version-kind;
+//   - "gvk": "apiVersion Kind" -> definition, from x-kubernetes-group-version-kind (plus the legacy
+//     kinds kustomize still knows, mapped to their successors' definitions);
 //   - "defs": definition -> field -> schema, kept only where it can change a merge: fields that
 //     lead to a list with x-kubernetes-patch-strategy "merge" (with its merge keys:
 //     x-kubernetes-list-map-keys, else x-kubernetes-patch-merge-key), and fields of an opaque
@@ -82,6 +83,40 @@ var legacyClusterScoped = []string{
 	"storage.k8s.io/v1beta1 StorageClass",
 	"storage.k8s.io/v1beta1 VolumeAttachment",
 	"v1 ComponentStatus",
+}
+
+// Kinds that kustomize v5 still has a schema for (its built-in OpenAPI is Kubernetes v1.21) but
+// the pinned API no longer serves, with the successor whose schema stands in for them: their
+// merge lists (pod templates, webhooks, metadata) are the same, so merges match kubectl kustomize.
+var legacyKinds = map[string]string{
+	"admissionregistration.k8s.io/v1beta1 MutatingWebhookConfiguration":   "admissionregistration.k8s.io/v1 MutatingWebhookConfiguration",
+	"admissionregistration.k8s.io/v1beta1 ValidatingWebhookConfiguration": "admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration",
+	"apiextensions.k8s.io/v1beta1 CustomResourceDefinition":               "apiextensions.k8s.io/v1 CustomResourceDefinition",
+	"apiregistration.k8s.io/v1beta1 APIService":                           "apiregistration.k8s.io/v1 APIService",
+	"autoscaling/v2beta1 HorizontalPodAutoscaler":                         "autoscaling/v2 HorizontalPodAutoscaler",
+	"autoscaling/v2beta2 HorizontalPodAutoscaler":                         "autoscaling/v2 HorizontalPodAutoscaler",
+	"batch/v1beta1 CronJob":                                               "batch/v1 CronJob",
+	"certificates.k8s.io/v1beta1 CertificateSigningRequest":               "certificates.k8s.io/v1 CertificateSigningRequest",
+	"coordination.k8s.io/v1beta1 Lease":                                   "coordination.k8s.io/v1 Lease",
+	"discovery.k8s.io/v1beta1 EndpointSlice":                              "discovery.k8s.io/v1 EndpointSlice",
+	"events.k8s.io/v1beta1 Event":                                         "events.k8s.io/v1 Event",
+	"extensions/v1beta1 Ingress":                                          "networking.k8s.io/v1 Ingress",
+	"flowcontrol.apiserver.k8s.io/v1beta1 FlowSchema":                     "flowcontrol.apiserver.k8s.io/v1 FlowSchema",
+	"flowcontrol.apiserver.k8s.io/v1beta1 PriorityLevelConfiguration":     "flowcontrol.apiserver.k8s.io/v1 PriorityLevelConfiguration",
+	"networking.k8s.io/v1beta1 Ingress":                                   "networking.k8s.io/v1 Ingress",
+	"networking.k8s.io/v1beta1 IngressClass":                              "networking.k8s.io/v1 IngressClass",
+	"node.k8s.io/v1beta1 RuntimeClass":                                    "node.k8s.io/v1 RuntimeClass",
+	"policy/v1beta1 PodDisruptionBudget":                                  "policy/v1 PodDisruptionBudget",
+	"rbac.authorization.k8s.io/v1beta1 ClusterRole":                       "rbac.authorization.k8s.io/v1 ClusterRole",
+	"rbac.authorization.k8s.io/v1beta1 ClusterRoleBinding":                "rbac.authorization.k8s.io/v1 ClusterRoleBinding",
+	"rbac.authorization.k8s.io/v1beta1 Role":                              "rbac.authorization.k8s.io/v1 Role",
+	"rbac.authorization.k8s.io/v1beta1 RoleBinding":                       "rbac.authorization.k8s.io/v1 RoleBinding",
+	"scheduling.k8s.io/v1beta1 PriorityClass":                             "scheduling.k8s.io/v1 PriorityClass",
+	"storage.k8s.io/v1beta1 CSIDriver":                                    "storage.k8s.io/v1 CSIDriver",
+	"storage.k8s.io/v1beta1 CSINode":                                      "storage.k8s.io/v1 CSINode",
+	"storage.k8s.io/v1beta1 CSIStorageCapacity":                           "storage.k8s.io/v1 CSIStorageCapacity",
+	"storage.k8s.io/v1beta1 StorageClass":                                 "storage.k8s.io/v1 StorageClass",
+	"storage.k8s.io/v1beta1 VolumeAttachment":                             "storage.k8s.io/v1 VolumeAttachment",
 }
 
 type gen struct {
@@ -213,6 +248,18 @@ func main() {
 		for _, k := range d.GVK {
 			kinds[k.typeMeta()] = name
 		}
+	}
+
+	for legacy, successor := range legacyKinds {
+		if _, served := kinds[legacy]; served {
+			continue
+		}
+		def, ok := kinds[successor]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "gen-k8s-openapi: successor %q of %q is not in the API\n", successor, legacy)
+			os.Exit(1)
+		}
+		kinds[legacy] = def
 	}
 
 	namespaced := map[string]bool{}

@@ -189,6 +189,17 @@ mod tests {
     }
 
     #[test]
+    fn legacy_kinds_kustomize_knows_use_their_successor() {
+        let t = table();
+        for (api_version, kind) in [
+            ("batch/v1beta1", "CronJob"),
+            ("policy/v1beta1", "PodDisruptionBudget"),
+        ] {
+            assert!(t.for_type(api_version, kind).is_some(), "{api_version} {kind}");
+        }
+    }
+
+    #[test]
     fn unknown_kinds_have_no_schema() {
         assert!(table().for_type("kafka.strimzi.io/v1beta2", "Kafka").is_none());
         assert!(table().for_type("apps/v1", "Kafka").is_none());
