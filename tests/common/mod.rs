@@ -24,6 +24,8 @@
 //!   collected, so tests do not clean up; the whole cluster goes away with the test process. Each test
 //!   works in its own namespace from [`namespace`] and must not depend on cluster-wide state other
 //!   tests may change (cluster-scoped objects: use unique names).
+//! - "Per test binary" means per process: under cargo-nextest, which runs each test in a process of
+//!   its own, every test starts its own control plane (3 to 5 s each).
 //! - Make a [`kube::Client`] per test ([`client`], [`TestNamespace::client`]): a client is bound to
 //!   the tokio runtime it was made in, and each `#[tokio::test]` has its own runtime.
 //!
