@@ -588,7 +588,7 @@ pub(super) fn broker_scale_down(ctx: &Context<'_>) -> Vec<Hit> {
             let pods: Vec<String> = (new.count..old.count)
                 .map(|i| format!("{}-kafka-{i}", k.name))
                 .collect();
-            format!("pods {} are removed", pods.join(", "))
+            format!("removes {}", pods.join(", "))
         };
         hits.push(hit(
             &k.display,
