@@ -7,18 +7,22 @@
 //!   aware checks of the Strimzi `Kafka` resource and the ConfigMaps and Services around it, on one
 //!   revision, or between a base and a head revision (the PR diff calls [`check_change`]).
 //! - [`Finding`]/[`Report`]: what is reported, as text or stable JSON.
+//! - [`validate_repo`]: every cluster overlay (`clusters/<name>/`) of a repository at one revision, or
+//!   between two, rendered by the renderer the caller passes.
 //!
 //! Everything here works on rendered objects (`serde_json::Value`); rendering and reading git are the
 //! callers' business.
 
 mod finding;
 pub mod quantity;
+mod repo;
 pub mod rules;
 pub mod schema;
 
 use serde_json::Value;
 
 pub use finding::{Finding, Report, Severity};
+pub use repo::{CLUSTERS_DIR, Renderer, ValidateError, cluster_names, validate_repo};
 pub use rules::{RULES, Rule, Scope, check as check_rules, check_change, rule};
 pub use schema::{IssueKind, SchemaError, SchemaIssue, Schemas};
 

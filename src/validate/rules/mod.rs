@@ -442,8 +442,40 @@ pub fn rules_markdown() -> String {
     for (kafka, since) in SUPPORTED_KAFKA_VERSIONS {
         out.push_str(&format!("| {kafka} | {since} |\n"));
     }
+    out.push_str(OUTPUT_DOC);
     out
 }
+
+const OUTPUT_DOC: &str = r#"
+## Output
+
+`--output text` (default) prints one block per finding, errors first, then a summary line:
+
+```text
+error[kafka-rf-above-brokers] dev: Kafka/kafka-dev/main spec.kafka.config[offsets.topic.replication.factor]
+  offsets.topic.replication.factor is 3 but the cluster has only 2 broker(s) (spec.kafka.replicas)
+  fix: set offsets.topic.replication.factor to at most 2 in spec.kafka.config, or run at least 3 brokers
+1 error(s), 0 warning(s) in 1 cluster(s): dev
+```
+
+`--output json` prints one object with stable field names:
+
+| field | meaning |
+| --- | --- |
+| `clusters` | the clusters validated, as given or in `clusters/` order |
+| `errors`, `warnings` | finding counts |
+| `findings[]` | sorted by cluster, severity (errors first), object, path, rule |
+| `findings[].severity` | `error` or `warning` |
+| `findings[].rule` | a rule id of the table above |
+| `findings[].cluster` | the overlay name under `clusters/` |
+| `findings[].object` | `Kind/namespace/name` (`Kind/name` without namespace, `document #n` without identity) |
+| `findings[].path` | field path in the object: `spec.ports[0].port`, map keys in brackets (`metadata.labels[app]`); empty for the whole object |
+| `findings[].message` | what is wrong; Secret values are never quoted |
+| `findings[].fix` | how to fix it |
+
+Exit codes: 0 no errors (warnings allowed), 1 at least one error, 2 validation could not run
+(unreadable `--crds`, unknown cluster, a render that fails).
+"#;
 
 #[cfg(test)]
 mod tests {
