@@ -78,7 +78,7 @@ spec:
           image: nginx
           imagePullPolice: Always
           resources: {limits: {memory: 1GB, cpu: 2}}
-          env: [{name: A, value: 1}]
+          env: [{name: A, value: 1}, {name: B, value: b}, {name: A, value: a}]
 ---
 apiVersion: v1
 kind: Service
@@ -89,6 +89,15 @@ spec:
   ports:
     - {port: "80", targetPort: http}
     - {targetPort: 8080}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: twice, namespace: dev}
+spec:
+  ports:
+    - {name: a, port: 9999, protocol: TCP}
+    - {name: b, port: 9999, protocol: TCP}
+    - {name: c, port: 9999, protocol: UDP}
 ---
 apiVersion: v1
 kind: Secret

@@ -181,6 +181,17 @@ pub static RULES: &[Rule] = &[
         check: None,
     },
     Rule {
+        id: "schema-duplicate-key",
+        severity: Severity::Error,
+        scope: Scope::Schema,
+        what: "Two items of a list keyed by fields (`x-kubernetes-list-type: map`: containers and env by `name`, \
+               Service ports by `port`+`protocol`, ...) with the same key, or equal items of a list-type set.",
+        why: "Server-side apply, which kgitops uses, refuses the object (`duplicate entries for key`); a patch \
+              that appends an entry that already exists is the usual cause.",
+        fix: "Merge the duplicate entries into one.",
+        check: None,
+    },
+    Rule {
         id: "schema-invalid-crd",
         severity: Severity::Error,
         scope: Scope::Schema,

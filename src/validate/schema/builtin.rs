@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use super::{Arena, Format, Node, Ref, SchemaError, Types, Unlisted};
+use super::{Arena, Format, ListType, Node, Ref, SchemaError, Types, Unlisted};
 
 /// The embedded compact schema.
 const COMPACT: &str = include_str!("k8s-v1.36.json");
@@ -138,12 +138,23 @@ impl Compiler {
                 self.scalars.insert(code.clone(), id);
                 Ok(id)
             }
-            Value::Object(map) if map.len() == 1 => {
+            Value::Object(map) => {
                 if let Some(item) = map.get("a") {
                     let item = self.ty(item)?;
+                    let list = match (map.get("k"), map.get("set")) {
+                        (Some(Value::Array(keys)), _) => ListType::Map(
+                            keys.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect(),
+                        ),
+                        (_, Some(Value::Bool(true))) => ListType::Set,
+                        _ => ListType::Atomic,
+                    };
                     return Ok(self.arena.push(Node {
                         types: Types::ARRAY,
                         items: Some(Ref::Same(item)),
+                        list,
                         ..Node::default()
                     }));
                 }

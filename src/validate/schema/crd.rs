@@ -11,7 +11,7 @@ use regex::RegexBuilder;
 use serde_json::Value;
 
 use super::builtin::Builtin;
-use super::{Arena, Format, Node, Ref, Types, Unlisted};
+use super::{Arena, Format, ListType, Node, Ref, Types, Unlisted};
 
 /// Is this document a v1 CustomResourceDefinition?
 pub(crate) fn is_crd(doc: &Value) -> bool {
@@ -158,6 +158,21 @@ impl Compiler {
             }
             node.items = Some(Ref::Same(self.node(items, false, &format!("{at}.items"))?));
         }
+        node.list = match map.get("x-kubernetes-list-type").and_then(Value::as_str) {
+            Some("map") => ListType::Map(
+                map.get("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .map(|keys| {
+                        keys.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            Some("set") => ListType::Set,
+            _ => ListType::Atomic,
+        };
         if let Some(required) = map.get("required").and_then(Value::as_array) {
             node.required
                 .extend(required.iter().filter_map(Value::as_str).map(str::to_string));
@@ -207,29 +222,64 @@ mod tests {
     use super::super::{IssueKind, Schemas};
     use serde_json::json;
 
+    const WIDGET_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              required: [size]
+              properties:
+                size: {type: integer, minimum: 1}
+                mode: {type: string, enum: [fast, slow]}
+                port:
+                  x-kubernetes-int-or-string: true
+                  anyOf: [{type: integer}, {type: string}]
+                name: {type: string, pattern: "^[a-z]+$", nullable: true}
+                config: {type: object, x-kubernetes-preserve-unknown-fields: true}
+                limits: {type: object, additionalProperties: {type: string}}
+                tags: {type: array, items: {type: string}, x-kubernetes-list-type: set}
+                hosts:
+                  type: array
+                  x-kubernetes-list-type: map
+                  x-kubernetes-list-map-keys: [name]
+                  items: {type: object, properties: {name: {type: string}, ip: {type: string}}}
+                env:
+                  type: array
+                  items:
+                    type: object
+                    properties: {value: {type: string}, valueFrom: {type: string}}
+                    oneOf:
+                      - {properties: {value: {}}, required: [value]}
+                      - {properties: {valueFrom: {}}, required: [valueFrom]}
+                template:
+                  type: object
+                  x-kubernetes-embedded-resource: true
+                  properties:
+                    spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+    - name: v0
+      served: false
+      storage: false
+      schema: {openAPIV3Schema: {type: object}}
+"#;
+
     fn widget_crd() -> serde_json::Value {
-        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {"group": "example.com", "names": {"kind": "Widget", "plural": "widgets"}, "scope": "Namespaced",
-            "versions": [
-                {"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {"spec": {"type": "object", "required": ["size"], "properties": {
-                        "size": {"type": "integer", "minimum": 1},
-                        "mode": {"type": "string", "enum": ["fast", "slow"]},
-                        "port": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]},
-                        "name": {"type": "string", "pattern": "^[a-z]+$", "nullable": true},
-                        "config": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-                        "limits": {"type": "object", "additionalProperties": {"type": "string"}},
-                        "env": {"type": "array", "items": {"type": "object",
-                            "properties": {"value": {"type": "string"}, "valueFrom": {"type": "string"}},
-                            "oneOf": [{"properties": {"value": {}}, "required": ["value"]},
-                                      {"properties": {"valueFrom": {}}, "required": ["valueFrom"]}]}},
-                        "template": {"type": "object", "x-kubernetes-embedded-resource": true,
-                            "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}
-                    }}}}}},
-                {"name": "v0", "served": false, "storage": false, "schema": {"openAPIV3Schema": {"type": "object"}}}
-            ]}})
+        let limits = crate::manifest::yaml::Limits::DEFAULT;
+        crate::manifest::yaml::parse_documents(WIDGET_CRD, "widget.yaml", &limits)
+            .unwrap()
+            .remove(0)
     }
 
     fn check(spec: serde_json::Value) -> Vec<(IssueKind, String, String)> {
@@ -249,6 +299,7 @@ mod tests {
     #[test]
     fn valid_widget() {
         let got = check(json!({"size": 3, "mode": "fast", "port": "http", "name": null,
+            "tags": ["a", "b"], "hosts": [{"name": "a", "ip": "1"}, {"name": "b", "ip": "1"}],
             "config": {"anything": {"goes": 1}}, "limits": {"a": "b"},
             "env": [{"value": "x"}, {"valueFrom": "y"}],
             "template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"a": "b"}}, "spec": {"x": 1}}}));
@@ -259,7 +310,7 @@ mod tests {
     fn every_violation_is_named() {
         let got = check(
             json!({"size": "three", "mode": "medium", "port": 1.5, "name": "Bad",
-            "limits": {"a": 1}, "extra": true,
+            "limits": {"a": 1}, "extra": true, "tags": ["a", "a"], "hosts": [{"name": "a"}, {"name": "a", "ip": "2"}],
             "env": [{}, {"value": "x", "valueFrom": "y"}],
             "template": {"metadata": {"labelz": {}}}}),
         );
@@ -270,17 +321,23 @@ mod tests {
                 ("spec.env[0]", IssueKind::InvalidValue),
                 ("spec.env[1]", IssueKind::InvalidValue),
                 ("spec.extra", IssueKind::UnknownField),
+                ("spec.hosts[1]", IssueKind::DuplicateKey),
                 ("spec.limits[a]", IssueKind::WrongType),
                 ("spec.mode", IssueKind::InvalidValue),
                 ("spec.name", IssueKind::InvalidValue),
                 ("spec.port", IssueKind::WrongType),
                 ("spec.size", IssueKind::WrongType),
+                ("spec.tags[1]", IssueKind::DuplicateKey),
                 ("spec.template.apiVersion", IssueKind::MissingRequired),
                 ("spec.template.kind", IssueKind::MissingRequired),
                 ("spec.template.metadata.labelz", IssueKind::UnknownField),
             ]
         );
-        assert_eq!(got[7].2, "expected integer, got string \"three\"");
+        assert_eq!(got[8].2, "expected integer, got string \"three\"");
+        assert_eq!(
+            got[3].2,
+            "duplicate entry for key [name=\"a\"], also at spec.hosts[0]; server-side apply refuses the object"
+        );
         assert!(
             got[0]
                 .2

@@ -41,6 +41,8 @@ pub enum IssueKind {
     /// A value of the right type that the schema does not allow (enum, pattern, range, length,
     /// item count, `oneOf`/`anyOf`/`not`).
     InvalidValue,
+    /// Two items of a list-type map with the same key, or equal items of a list-type set.
+    DuplicateKey,
     /// A CustomResourceDefinition in the render whose schema cannot be used.
     InvalidCrd,
 }
@@ -55,6 +57,7 @@ impl IssueKind {
             IssueKind::MissingRequired => "schema-required",
             IssueKind::UnknownField => "schema-unknown-field",
             IssueKind::InvalidValue => "schema-value",
+            IssueKind::DuplicateKey => "schema-duplicate-key",
             IssueKind::InvalidCrd => "schema-invalid-crd",
         }
     }
@@ -177,6 +180,18 @@ pub(crate) enum Unlisted {
     Map(Ref),
 }
 
+/// How the items of an array are identified (`x-kubernetes-list-type`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ListType {
+    /// Replaced as a whole; items may repeat.
+    #[default]
+    Atomic,
+    /// Items are unique by these fields (`x-kubernetes-list-map-keys`).
+    Map(Vec<String>),
+    /// Items are unique scalars.
+    Set,
+}
+
 /// A node reference: in the arena of the node that holds it, or in the built-in arena (CRD roots
 /// and embedded resources point at the built-in `ObjectMeta`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,6 +210,7 @@ pub(crate) struct Node {
     pub(crate) unlisted: Unlisted,
     pub(crate) required: Vec<String>,
     pub(crate) items: Option<Ref>,
+    pub(crate) list: ListType,
     pub(crate) enumeration: Vec<Value>,
     pub(crate) pattern: Option<Regex>,
     pub(crate) minimum: Option<(f64, bool)>,
@@ -500,6 +516,7 @@ impl<'a> Walk<'a> {
         match value {
             Value::Object(map) => self.check_object(arena, node, map, path),
             Value::Array(items) => {
+                self.check_unique(node, items, path);
                 if let Some(item) = node.items {
                     for (i, v) in items.iter().enumerate() {
                         let len = path.len();
@@ -542,6 +559,48 @@ impl<'a> Walk<'a> {
                         "encode the value with base64 (or use stringData for plain text)".into(),
                     );
                 }
+            }
+        }
+    }
+
+    /// Server-side apply (and the apiserver) refuse a list-type map with two items of the same key,
+    /// and a list-type set with equal items.
+    fn check_unique(&mut self, node: &Node, items: &[Value], path: &str) {
+        let key_of = |item: &Value| -> Option<String> {
+            match &node.list {
+                ListType::Atomic => None,
+                ListType::Set => Some(item.to_string()),
+                ListType::Map(keys) => Some(
+                    keys.iter()
+                        .map(|k| format!("{k}={}", item.get(k).unwrap_or(&Value::Null)))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+            }
+        };
+        let mut seen: Vec<(String, usize)> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let Some(key) = key_of(item) else { return };
+            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+                let what = if matches!(node.list, ListType::Set) {
+                    "duplicate value".to_string()
+                } else {
+                    format!("duplicate entry for key [{key}]")
+                };
+                let what = if self.hide_values {
+                    "duplicate entry".to_string()
+                } else {
+                    what
+                };
+                self.issue(
+                    IssueKind::DuplicateKey,
+                    &format!("{path}[{i}]"),
+                    format!("{what}, also at {path}[{first}]; server-side apply refuses the object"),
+                    "merge the two entries into one (a patch probably added an entry that already existed)"
+                        .into(),
+                );
+            } else {
+                seen.push((key, i));
             }
         }
     }
