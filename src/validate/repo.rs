@@ -30,26 +30,21 @@ pub enum ValidateError {
         name: String,
         available: String,
     },
-    #[error("{tree}: listing {CLUSTERS_DIR}/: {source}")]
-    Source {
-        tree: String,
-        #[source]
-        source: SourceError,
-    },
-    #[error("rendering {CLUSTERS_DIR}/{cluster} of {tree}: {source}")]
+    #[error("{tree}: listing {CLUSTERS_DIR}/: {cause}")]
+    Source { tree: String, cause: SourceError },
+    #[error("{tree}: rendering {CLUSTERS_DIR}/{cluster}: {cause}")]
     Render {
         cluster: String,
         tree: String,
-        #[source]
-        source: Box<dyn Error + Send + Sync>,
+        cause: Box<dyn Error + Send + Sync>,
     },
 }
 
 /// The cluster overlays of a tree: the directories under `clusters/`, sorted.
 pub fn cluster_names(tree: &dyn FileTree) -> Result<Vec<String>, ValidateError> {
-    let source = |source| ValidateError::Source {
+    let source = |cause| ValidateError::Source {
         tree: tree.describe(),
-        source,
+        cause,
     };
     let dir = TreePath::new(CLUSTERS_DIR).map_err(|e| source(e.into()))?;
     if tree.kind(&dir).map_err(source)? != Some(EntryKind::Dir) {
@@ -102,10 +97,10 @@ pub fn validate_repo(
         None => Vec::new(),
     };
     let render_cluster = |tree: &dyn FileTree, name: &str| -> Result<Vec<Value>, ValidateError> {
-        let err = |source| ValidateError::Render {
+        let err = |cause| ValidateError::Render {
             cluster: name.to_string(),
             tree: tree.describe(),
-            source,
+            cause,
         };
         let dir = TreePath::new(CLUSTERS_DIR)
             .and_then(|d| d.join(name))
@@ -179,7 +174,7 @@ mod tests {
         let tree = DirTree::open(dir.path()).unwrap();
         let schemas = Schemas::new().unwrap();
         let err = validate_repo(&schemas, None, &tree, &[], &concat).unwrap_err();
-        assert!(err.to_string().starts_with("rendering clusters/dev of "), "{err}");
+        assert!(err.to_string().contains(": rendering clusters/dev: "), "{err}");
         let empty = tempfile::tempdir().unwrap();
         let tree = DirTree::open(empty.path()).unwrap();
         let err = validate_repo(&schemas, None, &tree, &[], &concat).unwrap_err();

@@ -76,12 +76,8 @@ pub struct SchemaIssue {
 /// A schema source that could not be loaded; names the file or CRD.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
-    #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error(transparent)]
     Yaml(#[from] YamlError),
     #[error("{0}: no CustomResourceDefinition (apiextensions.k8s.io/v1) found")]
@@ -304,9 +300,9 @@ impl Schemas {
         collect_files(path, &mut files)?;
         let mut count = 0;
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| SchemaError::Read {
+            let text = std::fs::read_to_string(&file).map_err(|cause| SchemaError::Read {
                 path: file.clone(),
-                source,
+                cause,
             })?;
             let name = file.display().to_string();
             let limits = crate::manifest::yaml::Limits::DEFAULT;
@@ -400,9 +396,9 @@ fn list_items(doc: &Value) -> Vec<&Value> {
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), SchemaError> {
-    let read_err = |source| SchemaError::Read {
+    let read_err = |cause| SchemaError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if !meta.is_dir() {
