@@ -242,6 +242,15 @@ fn zookeeper_loadbalancer_open() {
             "spec": {"type": "LoadBalancer", "selector": {"strimzi.io/name": "main-kafka"}, "ports": [{"port": 9092}]}}))
     });
     assert_passes(rule, None, &brokers_lb);
+    // Nor one for the ZooKeeper exporter, which serves metrics only.
+    let exporter_lb = changed(|o| {
+        set(
+            object(o, "Service", "zk-exporter"),
+            "/spec/type",
+            json!("LoadBalancer"),
+        )
+    });
+    assert_passes(rule, None, &exporter_lb);
     // Strimzi's own ZooKeeper pods behind a LoadBalancer.
     let strimzi_zk = changed(|o| {
         o.push(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "zk-lb", "namespace": "kafka-dev"},

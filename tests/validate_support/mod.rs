@@ -212,4 +212,30 @@ spec:
   selector: {app: zoo-entrance}
   ports:
     - {name: zoo, port: 2181, targetPort: 2181, protocol: TCP}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: zk-exporter
+  namespace: kafka-dev
+spec:
+  selector:
+    matchLabels: {app.kubernetes.io/name: zk-exporter}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: zk-exporter}
+    spec:
+      containers:
+        - name: zk-exporter
+          image: docker.io/dabealu/zookeeper-exporter:v0.1.13
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: zk-exporter
+  namespace: kafka-dev
+spec:
+  selector: {app.kubernetes.io/name: zk-exporter}
+  ports:
+    - {name: metrics, port: 9141}
 "#;

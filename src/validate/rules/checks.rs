@@ -439,6 +439,11 @@ fn labels_of(map: Option<&Value>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// A name or image of ZooKeeper itself or a proxy to it (zoo-entrance); exporters only serve metrics.
+fn zookeeperish(s: &str) -> bool {
+    (s.contains("zookeeper") || s.contains("zoo-entrance")) && !s.contains("exporter")
+}
+
 /// What ZooKeeper pods a Service selector selects in its namespace, described; `None` if none.
 fn zookeeper_selected(
     snap: &Snapshot<'_>,
@@ -469,7 +474,6 @@ fn zookeeper_selected(
                         .collect::<Vec<_>>()
                 })
                 .unwrap_or_default();
-            let zookeeperish = |s: &str| s.contains("zookeeper") || s.contains("zoo-entrance");
             if !(zookeeperish(name) || images.iter().any(|i| zookeeperish(i))) {
                 continue;
             }
@@ -481,7 +485,7 @@ fn zookeeper_selected(
     selector
         .values()
         .filter_map(Value::as_str)
-        .find(|v| v.contains("zookeeper") || v.contains("zoo-entrance"))
+        .find(|v| zookeeperish(v))
         .map(|v| format!("pods labelled {v:?}"))
 }
 

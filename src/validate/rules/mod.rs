@@ -284,7 +284,8 @@ pub static RULES: &[Rule] = &[
         scope: Scope::Revision,
         what: "JMX Services (port 9999, selecting `strimzi.io/pod-name: <cluster>-kafka-<i>`) not exactly one \
                per broker: a broker without one, two for one broker, or one for a broker that does not exist. \
-               Checked when the Kafka enables `jmxOptions` or any such Service exists.",
+               Checked when the Kafka enables `jmxOptions` or any such Service exists; not for clusters on \
+               KafkaNodePools, whose pods are named per pool.",
         why: "Monitoring silently loses brokers (no Service) or scrapes nothing (Service for a pod that does not \
               exist) after a scale change that forgot the per-broker Services.",
         fix: "Keep one JMX Service per broker index 0..replicas-1.",
@@ -295,7 +296,7 @@ pub static RULES: &[Rule] = &[
         severity: Severity::Warning,
         scope: Scope::Revision,
         what: "A Service of type LoadBalancer selecting ZooKeeper pods (Strimzi's `<cluster>-zookeeper` pods, \
-               or a zoo-entrance/ZooKeeper proxy) without `loadBalancerSourceRanges`.",
+               or a zoo-entrance/ZooKeeper proxy; not exporters) without `loadBalancerSourceRanges`.",
         why: "ZooKeeper has no authentication here: anyone who reaches the load balancer can read and rewrite \
               the cluster metadata.",
         fix: "Add spec.loadBalancerSourceRanges with the client CIDRs, or use a ClusterIP Service.",
