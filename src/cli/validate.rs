@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::{Failure, Outcome, RepoArgs};
-use crate::source::{DirTree, FileTree, TreePath};
+use crate::source::{DirTree, FileTree, GitRepo, TreePath};
 use crate::validate::{Schemas, validate_repo};
 
 /// Report format for findings.
@@ -47,13 +47,15 @@ pub fn run(args: ValidateArgs) -> Result<Outcome, Failure> {
     for path in &args.crds {
         schemas.load_crds(path)?;
     }
+    let repo = &args.repo.repo;
     let (from, to): (Option<Box<dyn FileTree>>, Box<dyn FileTree>) = match (&args.rev, &args.from, &args.to) {
-        (Some(rev), _, _) => (None, git_tree(&args.repo.repo, rev)?),
-        (None, Some(from), Some(to)) => (
-            Some(git_tree(&args.repo.repo, from)?),
-            git_tree(&args.repo.repo, to)?,
-        ),
-        _ => (None, Box::new(DirTree::open(&args.repo.repo)?)),
+        (Some(rev), _, _) => (None, Box::new(GitRepo::open(repo)?.tree(rev)?)),
+        (None, Some(from), Some(to)) => {
+            // One repository for both revisions, so they share its blob cache.
+            let git = GitRepo::open(repo)?;
+            (Some(Box::new(git.tree(from)?)), Box::new(git.tree(to)?))
+        }
+        _ => (None, Box::new(DirTree::open(repo)?)),
     };
     let report = validate_repo(&schemas, from.as_deref(), to.as_ref(), &args.clusters, &render)?;
     let text = match args.output {
@@ -68,12 +70,6 @@ pub fn run(args: ValidateArgs) -> Result<Outcome, Failure> {
     } else {
         Outcome::Clean
     })
-}
-
-/// The files of a git revision (never the work tree).
-fn git_tree(_repo: &std::path::Path, rev: &str) -> Result<Box<dyn FileTree>, Failure> {
-    // Wired to source::GitTree::open when the git source lands on main.
-    Err(format!("--rev/--from/--to {rev}: reading git revisions is not in this build yet").into())
 }
 
 /// Renders one cluster overlay.
