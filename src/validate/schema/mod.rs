@@ -621,12 +621,19 @@ impl<'a> Walk<'a> {
                     && !re.is_match(s)
                 {
                     let got = describe(value, self.hide_values);
-                    self.issue(
-                        IssueKind::InvalidValue,
-                        path,
-                        format!("{got} does not match the pattern {}", re.as_str()),
-                        "write a value that matches the pattern".into(),
-                    );
+                    // Long patterns (quantities, DNS names) go into the fix, not the message.
+                    let (message, fix) = if re.as_str().len() <= 40 {
+                        (
+                            format!("{got} does not match the pattern {}", re.as_str()),
+                            "write a value that matches the pattern".to_string(),
+                        )
+                    } else {
+                        (
+                            format!("{got} does not match the pattern the schema requires"),
+                            format!("write a value that matches {}", re.as_str()),
+                        )
+                    };
+                    self.issue(IssueKind::InvalidValue, path, message, fix);
                 }
                 let len = s.chars().count() as u64;
                 self.bounds(path, "length", len, node.min_length, node.max_length);
