@@ -1,6 +1,7 @@
 //! Every Kafka-aware rule of the table with a failing and a passing case, on the example platform
 //! render; findings as insta snapshots of the text report.
 
+mod common;
 mod validate_support;
 
 use kgitops::validate::{Finding, RULES, Report, Scope, check_change, check_rules};

@@ -1,6 +1,7 @@
 //! Schema validation against the real Strimzi 0.45 CRDs and the embedded Kubernetes v1.36 schema:
 //! the upstream examples are valid, broken variants name the path, built-in kinds are strict.
 
+mod common;
 mod validate_support;
 
 use kgitops::validate::{Schemas, check_schemas, validate_cluster};
