@@ -61,6 +61,10 @@ impl Limits {
     pub const DEFAULT_MAX_DOCUMENTS: usize = 100_000;
     /// 10 million nodes per file (a 20,000-object file has well under 2 million).
     pub const DEFAULT_MAX_NODES: usize = 10_000_000;
+    /// 64 levels: the deepest nesting [`parse_typed`] accepts, whatever `max_depth` says. serde's
+    /// deserializers recurse, and serde-saphyr's needs enough stack per level to overflow a 2 MiB
+    /// thread stack at about 150 levels; configuration files nest a few levels deep.
+    pub const TYPED_MAX_DEPTH: usize = 64;
 }
 
 impl Default for Limits {
@@ -157,17 +161,25 @@ fn scan_error(source_name: &str, e: &ScanError) -> YamlError {
     }
 }
 
-/// Parses one document into a typed value (kustomization files, configuration). Unknown fields are
-/// refused when `T` says `deny_unknown_fields`.
+/// Parses one document into a typed value (kustomization files, configuration) with serde-saphyr,
+/// after [`parse_documents`] has checked it (so the same limits and refusals apply), nested at most
+/// [`Limits::TYPED_MAX_DEPTH`] deep. Unknown fields are refused when `T` says
+/// `deny_unknown_fields`; errors give line and column.
 pub fn parse_typed<T: DeserializeOwned>(
     text: &str,
     source_name: &str,
     limits: &Limits,
 ) -> Result<T, YamlError> {
-    precheck(text, source_name, limits)?;
+    // serde-saphyr's deserializer recurses per level and expands aliases slowly: our iterative
+    // reader refuses hostile input (and what kustomize could not read) first.
+    let typed_limits = Limits {
+        max_depth: limits.max_depth.min(Limits::TYPED_MAX_DEPTH),
+        ..*limits
+    };
+    parse_documents(text, source_name, &typed_limits)?;
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
-            max_depth: limits.max_depth,
+            max_depth: typed_limits.max_depth,
             max_aliases: limits.max_aliases,
             max_documents: limits.max_documents,
             max_nodes: limits.max_nodes,
