@@ -29,19 +29,20 @@ const MAX_SIMPLE_KEY: usize = 128;
 /// One document, without a leading `---`, ending in a newline.
 pub fn to_yaml(value: &Value) -> String {
     let mut emitter = Emitter::new(String::new());
-    emitter.document(value);
+    emitter.document(value, &mut Walk::default());
     emitter.out
 }
 
 /// Several documents separated by `---` lines, as `kubectl kustomize` prints a stream (no `---`
 /// before the first document).
 pub fn to_yaml_stream(values: &[Value]) -> String {
-    let mut emitter = Emitter::new(String::with_capacity(values.len() * 512));
+    let mut emitter = Emitter::new(String::with_capacity(values.len() * 768));
+    let mut walk = Walk::default();
     for (i, value) in values.iter().enumerate() {
         if i > 0 {
             emitter.out.push_str("---\n");
         }
-        emitter.document(value);
+        emitter.document(value, &mut walk);
     }
     emitter.out
 }
@@ -66,7 +67,16 @@ struct Analysis {
 
 enum Frame<'a> {
     Seq(std::slice::Iter<'a, Value>),
-    Map(std::vec::IntoIter<(&'a str, &'a Value)>),
+    /// Sorted entries and the index of the next one.
+    Map(Vec<(&'a str, &'a Value)>, usize),
+}
+
+/// The walk's explicit stack, and entry vectors to reuse (one allocation per nesting level, not
+/// per mapping).
+#[derive(Default)]
+struct Walk<'a> {
+    stack: Vec<Frame<'a>>,
+    spare: Vec<Vec<(&'a str, &'a Value)>>,
 }
 
 struct Emitter {
@@ -138,8 +148,34 @@ fn width(c: u8) -> usize {
     }
 }
 
+/// Bytes that are no indicator anywhere, printable, and neither space nor break.
+const fn quiet_bytes() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'_' | b'/' | b'=' | b'+' | b'(' | b')' | b'$' | b'^' | b'~' | b';' | b'<'
+            );
+        c += 1;
+    }
+    t
+}
+static QUIET: [bool; 256] = quiet_bytes();
+
 fn analyze(value: &str) -> Analysis {
     let b = value.as_bytes();
+    // Fast path for the common word-like string: only `-` alone and a `---`/`...` start matter.
+    if !b.is_empty() && b.iter().all(|c| QUIET[usize::from(*c)]) {
+        return Analysis {
+            multiline: false,
+            block_plain_allowed: !(b == b"-" || b.starts_with(b"---") || b.starts_with(b"...")),
+            single_quoted_allowed: true,
+            block_allowed: true,
+        };
+    }
     if b.is_empty() {
         return Analysis {
             multiline: false,
@@ -266,37 +302,40 @@ impl Emitter {
     }
 
     /// One `yaml.Marshal` call: a fresh emitter state, an implicit document start and end.
-    fn document(&mut self, root: &Value) {
+    fn document<'v>(&mut self, root: &'v Value, walk: &mut Walk<'v>) {
         self.column = 0;
         self.whitespace = true;
         self.indention = true;
         self.indent = -1;
         self.indents.clear();
-        let mut stack: Vec<Frame<'_>> = Vec::new();
-        if let Some(frame) = self.node(root, false) {
-            stack.push(frame);
+        if let Some(frame) = self.node(root, false, &mut walk.spare) {
+            walk.stack.push(frame);
         }
-        while let Some(top) = stack.last_mut() {
+        while let Some(top) = walk.stack.last_mut() {
             let child = match top {
                 Frame::Seq(items) => match items.next() {
                     None => {
                         self.pop_indent();
-                        stack.pop();
+                        walk.stack.pop();
                         continue;
                     }
                     Some(item) => {
                         self.write_indent();
                         self.write_indicator("-", true, false, true);
-                        self.node(item, false)
+                        self.node(item, false, &mut walk.spare)
                     }
                 },
-                Frame::Map(entries) => match entries.next() {
+                Frame::Map(entries, next) => match entries.get(*next).copied() {
                     None => {
                         self.pop_indent();
-                        stack.pop();
+                        if let Some(Frame::Map(mut entries, _)) = walk.stack.pop() {
+                            entries.clear();
+                            walk.spare.push(entries);
+                        }
                         continue;
                     }
                     Some((key, value)) => {
+                        *next += 1;
                         self.write_indent();
                         let a = analyze(key);
                         if !a.multiline && key.len() <= MAX_SIMPLE_KEY {
@@ -308,12 +347,12 @@ impl Emitter {
                             self.write_indent();
                             self.write_indicator(":", true, false, true);
                         }
-                        self.node(value, true)
+                        self.node(value, true, &mut walk.spare)
                     }
                 },
             };
             if let Some(frame) = child {
-                stack.push(frame);
+                walk.stack.push(frame);
             }
         }
         // Implicit document end.
@@ -321,7 +360,12 @@ impl Emitter {
     }
 
     /// Starts a node; returns the frame to continue with for a non-empty collection.
-    fn node<'v>(&mut self, value: &'v Value, mapping_context: bool) -> Option<Frame<'v>> {
+    fn node<'v>(
+        &mut self,
+        value: &'v Value,
+        mapping_context: bool,
+        spare: &mut Vec<Vec<(&'v str, &'v Value)>>,
+    ) -> Option<Frame<'v>> {
         match value {
             Value::Null => self.plain_atom("null"),
             Value::Bool(true) => self.plain_atom("true"),
@@ -350,10 +394,10 @@ impl Emitter {
                 self.increase_indent(false, false);
                 // Keys are not folded: a key with NEL makes kustomize fail (its JSON text then has
                 // a multi-line key), and the parser refuses such keys.
-                let mut entries: Vec<(&'v str, &'v Value)> =
-                    map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+                let mut entries = spare.pop().unwrap_or_default();
+                entries.extend(map.iter().map(|(k, v)| (k.as_str(), v)));
                 sort_keys(&mut entries);
-                return Some(Frame::Map(entries.into_iter()));
+                return Some(Frame::Map(entries, 0));
             }
         }
         None
@@ -419,6 +463,12 @@ impl Emitter {
         w
     }
 
+    /// Copies `run`, `chars` characters long, as consecutive `write` calls would.
+    fn write_run(&mut self, run: &str, chars: usize) {
+        self.out.push_str(run);
+        self.column += chars;
+    }
+
     fn write_break(&mut self, s: &str, i: usize) -> usize {
         if s.as_bytes()[i] == b'\n' {
             self.put_break();
@@ -435,8 +485,11 @@ impl Emitter {
         if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
             self.put_break();
         }
+        const SPACES: &str = "                                                                ";
         while self.column < indent {
-            self.put(' ');
+            let n = (indent - self.column).min(SPACES.len());
+            self.out.push_str(&SPACES[..n]);
+            self.column += n;
         }
         self.whitespace = true;
         self.indention = true;
@@ -494,8 +547,19 @@ impl Emitter {
                 }
                 if single && b[i] == b'\'' {
                     self.put('\'');
+                    i += self.write(s, i);
+                } else {
+                    // The characters up to the next space, break or quote, in one go.
+                    let start = i;
+                    let mut chars = 0;
+                    let ordinary =
+                        |i: usize| !(is_space(b, i) || is_break(b, i) || (single && b[i] == b'\''));
+                    while i < b.len() && ordinary(i) {
+                        i += width(b[i]);
+                        chars += 1;
+                    }
+                    self.write_run(&s[start..i], chars);
                 }
-                i += self.write(s, i);
                 self.indention = false;
                 spaces = false;
                 breaks = false;
@@ -565,7 +629,18 @@ impl Emitter {
                 }
                 spaces = true;
             } else {
-                i += self.write(s, i);
+                let start = i;
+                let mut chars = 0;
+                while i < b.len()
+                    && is_printable(b, i)
+                    && !bom
+                    && !is_break(b, i)
+                    && !matches!(b[i], b'"' | b'\\' | b' ')
+                {
+                    i += width(b[i]);
+                    chars += 1;
+                }
+                self.write_run(&s[start..i], chars);
                 spaces = false;
             }
         }
@@ -607,7 +682,13 @@ impl Emitter {
                 if breaks {
                     self.write_indent();
                 }
-                i += self.write(s, i);
+                let start = i;
+                let mut chars = 0;
+                while i < b.len() && !is_break(b, i) {
+                    i += width(b[i]);
+                    chars += 1;
+                }
+                self.write_run(&s[start..i], chars);
                 self.indention = false;
                 breaks = false;
             }
@@ -621,7 +702,8 @@ impl Emitter {
 /// line break JSON escapes, so only NEL changes anything.
 fn fold_nel(s: &str) -> Cow<'_, str> {
     const NEL: char = '\u{85}';
-    if !s.contains(NEL) {
+    // NEL is C2 85: without a 0x85 byte there is none.
+    if !s.as_bytes().contains(&0x85) || !s.contains(NEL) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
@@ -767,13 +849,10 @@ fn format_float_g(f: f64, out: &mut String) {
 /// That order is not always transitive (`a1b` < `a2` < `a10` < `a1b`), and Go hands the keys to
 /// `sort.Sort` in random map order, so for such keys kustomize's own output varies from run to
 /// run. A merge sort never panics on such an order and gives the one answer whenever the order
-/// is consistent. JSON maps arrive in byte order, which is already right for the common case of
-/// keys made of ASCII letters only, so that case skips the sort.
+/// is consistent. JSON maps arrive in byte order, which is mostly go-yaml's order already: that
+/// case costs one comparison per key.
 fn sort_keys<'a>(entries: &mut Vec<(&'a str, &'a Value)>) {
-    if entries
-        .iter()
-        .all(|(k, _)| k.bytes().all(|c| c.is_ascii_alphabetic()))
-    {
+    if entries.windows(2).all(|w| key_less(w[0].0, w[1].0)) {
         return;
     }
     merge_sort(entries);
@@ -815,66 +894,72 @@ fn merge_sort<'a>(entries: &mut Vec<(&'a str, &'a Value)>) {
 
 /// Go's `unicode.IsLetter` and `unicode.IsDigit` (general categories L and Nd) for a non-ASCII
 /// character.
-fn unicode_letter_digit(c: char) -> (bool, bool) {
+fn unicode_letter_digit(c: u32) -> (bool, bool) {
     static CLASSES: std::sync::LazyLock<Option<regex::RegexSet>> =
         std::sync::LazyLock::new(|| regex::RegexSet::new([r"^\p{L}$", r"^\p{Nd}$"]).ok());
     let mut buf = [0u8; 4];
-    match CLASSES.as_ref() {
-        Some(set) => {
+    match (CLASSES.as_ref(), char::from_u32(c)) {
+        (Some(set), Some(c)) => {
             let m = set.matches(c.encode_utf8(&mut buf));
             (m.matched(0), m.matched(1))
         }
-        None => (false, false),
+        _ => (false, false),
     }
 }
 
-fn is_letter(c: char) -> bool {
-    if c.is_ascii() {
-        c.is_ascii_alphabetic()
+fn is_letter(c: u32) -> bool {
+    if c < 0x80 {
+        u8::try_from(c).is_ok_and(|b| b.is_ascii_alphabetic())
     } else {
         unicode_letter_digit(c).0
     }
 }
 
-fn is_digit(c: char) -> bool {
-    if c.is_ascii() {
-        c.is_ascii_digit()
+fn is_digit(c: u32) -> bool {
+    if c < 0x80 {
+        u8::try_from(c).is_ok_and(|b| b.is_ascii_digit())
     } else {
         unicode_letter_digit(c).1
     }
 }
 
 /// go-yaml v2 `keyList.Less` for two string keys: letters sort after other characters, runs of
-/// digits compare as numbers.
+/// digits compare as numbers. Compares bytes when both keys are ASCII, characters otherwise.
 fn key_less(a: &str, b: &str) -> bool {
+    // Most neighbours first differ in two ASCII letters, or one is a prefix of the other.
+    match a.bytes().zip(b.bytes()).find(|(x, y)| x != y) {
+        None => return a.len() < b.len(),
+        Some((x, y)) if x.is_ascii_alphabetic() && y.is_ascii_alphabetic() => return x < y,
+        Some(_) => {}
+    }
     if a.is_ascii() && b.is_ascii() {
-        let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-        return runes_less(&ar, &br);
+        return runes_less(a.as_bytes(), b.as_bytes());
     }
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
     runes_less(&ar, &br)
 }
 
-fn runes_less(ar: &[char], br: &[char]) -> bool {
-    let digit_value = |c: char| i64::from(c as u32).wrapping_sub('0' as i64);
+fn runes_less<C: Copy + Into<u32>>(ar: &[C], br: &[C]) -> bool {
+    let zero = u32::from('0');
     for i in 0..ar.len().min(br.len()) {
-        if ar[i] == br[i] {
+        let (a, b): (u32, u32) = (ar[i].into(), br[i].into());
+        if a == b {
             continue;
         }
-        let (al, bl) = (is_letter(ar[i]), is_letter(br[i]));
+        let (al, bl) = (is_letter(a), is_letter(b));
         if al && bl {
-            return ar[i] < br[i];
+            return a < b;
         }
         if al || bl {
             return bl;
         }
         let (mut an, mut bn): (i64, i64) = (0, 0);
-        if ar[i] == '0' || br[i] == '0' {
+        if a == zero || b == zero {
             let mut j = i;
-            while j > 0 && is_digit(ar[j - 1]) {
+            while j > 0 && is_digit(ar[j - 1].into()) {
                 j -= 1;
-                if ar[j] != '0' {
+                if ar[j].into() != zero {
                     an = 1;
                     bn = 1;
                     break;
@@ -882,13 +967,17 @@ fn runes_less(ar: &[char], br: &[char]) -> bool {
             }
         }
         let mut ai = i;
-        while ai < ar.len() && is_digit(ar[ai]) {
-            an = an.wrapping_mul(10).wrapping_add(digit_value(ar[ai]));
+        while ai < ar.len() && is_digit(ar[ai].into()) {
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(ar[ai].into()) - i64::from(zero));
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && is_digit(br[bi]) {
-            bn = bn.wrapping_mul(10).wrapping_add(digit_value(br[bi]));
+        while bi < br.len() && is_digit(br[bi].into()) {
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(br[bi].into()) - i64::from(zero));
             bi += 1;
         }
         if an != bn {
@@ -897,7 +986,7 @@ fn runes_less(ar: &[char], br: &[char]) -> bool {
         if ai != bi {
             return ai < bi;
         }
-        return ar[i] < br[i];
+        return a < b;
     }
     ar.len() < br.len()
 }
