@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{Failure, Outcome};
 use crate::manifest::yaml::to_yaml_stream;
 use crate::render::render;
-use crate::source::{DirTree, FileTree, TreePath};
+use crate::source::{DirTree, FileTree, GitTree, TreePath};
 
 /// Render a kustomization to multi-document YAML on stdout.
 #[derive(Debug, clap::Args)]
@@ -23,11 +23,7 @@ pub struct RenderArgs {
 
 pub fn run(args: RenderArgs) -> Result<Outcome, Failure> {
     let (tree, dir): (Box<dyn FileTree>, TreePath) = match (&args.repo, &args.rev) {
-        (Some(_repo), Some(_rev)) => {
-            return Err(
-                "--rev needs the git source (source::GitTree), which is not in this build yet".into(),
-            );
-        }
+        (Some(repo), Some(rev)) => (Box::new(GitTree::open(repo, rev)?), repo_relative(&args.path)?),
         (Some(repo), None) => (Box::new(DirTree::open(repo)?), repo_relative(&args.path)?),
         (None, _) => {
             let (root, dir) = enclosing_root(&args.path)?;

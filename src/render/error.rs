@@ -60,6 +60,12 @@ pub enum RenderError {
         dir: TreePath,
         visited: TreePath,
     },
+    /// The render thread could not be started.
+    #[error("cannot start the render thread: {0}")]
+    Thread(String),
+    /// Kustomizations nested deeper than the limit.
+    #[error("{dir}: kustomizations are nested more than {limit} deep (MAX_KUSTOMIZATION_DEPTH)")]
+    TooDeep { dir: TreePath, limit: usize },
     /// A document of a manifest file is not a usable object.
     #[error("{file}: document {index}: {message}")]
     InvalidObject {

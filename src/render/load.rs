@@ -11,6 +11,11 @@ use crate::manifest::ResId;
 use crate::manifest::yaml::{Limits, parse_documents, parse_typed};
 use crate::source::{EntryKind, FileTree, TreePath};
 
+/// Deepest chain of kustomizations (each listing the next under `resources` or `components`)
+/// rendered. Real repositories nest a handful; the limit keeps a generated or hostile tree from
+/// exhausting the stack.
+pub const MAX_KUSTOMIZATION_DEPTH: usize = 100;
+
 /// Reads from one tree with one set of YAML limits.
 pub struct Loader<'t> {
     tree: &'t dyn FileTree,
@@ -62,6 +67,12 @@ impl<'t> Loader<'t> {
         dir: &TreePath,
         mut chain: Vec<TreePath>,
     ) -> Result<KustFile, RenderError> {
+        if chain.len() >= MAX_KUSTOMIZATION_DEPTH {
+            return Err(RenderError::TooDeep {
+                dir: dir.clone(),
+                limit: MAX_KUSTOMIZATION_DEPTH,
+            });
+        }
         let mut found = Vec::new();
         for name in FILE_NAMES {
             let path = dir.join(name).map_err(crate::source::SourceError::from)?;
