@@ -186,36 +186,38 @@ impl Resource {
         }
     }
 
-    /// Earlier identities, oldest first; group and version are the current ones, as in kustomize.
-    pub fn prev_ids(&self) -> Vec<Id> {
+    /// A previous identity as an [`Id`]: group and version are the current ones, as in kustomize.
+    fn prev_id(&self, p: &PrevId) -> Id {
         let (group, version) = split_api_version(self.api_version());
-        self.prev
-            .iter()
-            .map(|p| Id {
-                group: group.to_string(),
-                version: version.to_string(),
-                kind: p.kind.clone(),
-                name: p.name.clone(),
-                namespace: if p.namespace.is_empty() {
-                    DEFAULT_NAMESPACE.to_string()
-                } else {
-                    p.namespace.clone()
-                },
-            })
-            .collect()
+        Id {
+            group: group.to_string(),
+            version: version.to_string(),
+            kind: p.kind.clone(),
+            name: p.name.clone(),
+            namespace: if p.namespace.is_empty() {
+                DEFAULT_NAMESPACE.to_string()
+            } else {
+                p.namespace.clone()
+            },
+        }
+    }
+
+    /// Earlier identities, oldest first.
+    pub fn prev_ids(&self) -> Vec<Id> {
+        self.prev.iter().map(|p| self.prev_id(p)).collect()
     }
 
     /// The original identity: the oldest previous one, else the current one.
     pub fn org_id(&self) -> Id {
-        self.prev_ids()
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| self.cur_id())
+        match self.prev.first() {
+            Some(p) => self.prev_id(p),
+            None => self.cur_id(),
+        }
     }
 
     /// Whether the current or any previous identity satisfies `pred`.
     pub fn any_id(&self, mut pred: impl FnMut(&Id) -> bool) -> bool {
-        self.prev_ids().iter().any(&mut pred) || pred(&self.cur_id())
+        self.prev.iter().any(|p| pred(&self.prev_id(p))) || pred(&self.cur_id())
     }
 
     /// Records the current identity before a transformer changes it.

@@ -73,22 +73,24 @@ pub fn apply(
         return Ok(());
     }
     for r in acc.resources_mut() {
-        for (key, value) in entries {
-            let mut set = |node: &mut Value| match node {
-                Value::Object(map) => {
-                    map.insert(key.clone(), Value::String(value.clone()));
-                    Ok(())
-                }
-                Value::Null => {
-                    *node = Value::Object(Map::from_iter([(key.clone(), Value::String(value.clone()))]));
-                    Ok(())
-                }
-                other => Err(format!("expected a map to set {key:?} in, found {other}")),
-            };
-            for fs in specs {
-                fs.apply(&mut r.obj, Create::Map, &mut set)
-                    .map_err(|e| format!("{}: {e}", r.display_id()))?;
+        // kustomize sets key by key and spec by spec; setting all keys per spec gives the same maps.
+        let mut set = |node: &mut Value| {
+            if node.is_null() {
+                *node = Value::Object(Map::new());
             }
+            let Value::Object(map) = node else {
+                return Err(format!(
+                    "expected a map to set labels or annotations in, found {node}"
+                ));
+            };
+            for (key, value) in entries {
+                map.insert(key.clone(), Value::String(value.clone()));
+            }
+            Ok(())
+        };
+        for fs in specs {
+            fs.apply(&mut r.obj, Create::Map, &mut set)
+                .map_err(|e| format!("{}: {e}", r.display_id()))?;
         }
     }
     Ok(())
