@@ -12,6 +12,8 @@ pub mod labels;
 pub mod namereference;
 pub mod names;
 pub mod namespace;
+pub mod patch;
+pub mod replacement;
 pub mod replicas;
 
 use super::error::RenderError;
@@ -20,7 +22,7 @@ use super::resource::ResMap;
 use config::TransformerConfig;
 
 /// Runs a kustomization's transformers over `acc`.
-pub fn run(_loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), RenderError> {
+pub fn run(loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), RenderError> {
     let k = &kf.kust;
     let fail = |step: &'static str| {
         move |message: String| RenderError::Transform {
@@ -29,6 +31,12 @@ pub fn run(_loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), 
             message,
         }
     };
+    if let Some(entries) = k.patches_strategic_merge.as_deref().filter(|e| !e.is_empty()) {
+        patch::apply_strategic_merge(loader, kf, acc, entries)?;
+    }
+    for p in k.patches.iter().flatten() {
+        patch::apply_patch(loader, kf, acc, p)?;
+    }
     if let Some(ns) = k.namespace.as_deref().filter(|ns| !ns.is_empty()) {
         namespace::apply(acc, ns).map_err(fail("namespace"))?;
     }
@@ -49,11 +57,14 @@ pub fn run(_loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), 
     if let Some(common) = &k.common_annotations {
         labels::apply(acc, common, &config.common_annotations).map_err(fail("commonAnnotations"))?;
     }
+    for p in k.patches_json6902.iter().flatten() {
+        patch::apply_json6902(loader, kf, acc, p)?;
+    }
     for replica in k.replicas.iter().flatten() {
         replicas::apply(acc, replica).map_err(fail("replicas"))?;
     }
     for image in k.all_images() {
         images::apply(acc, &image).map_err(fail("images"))?;
     }
-    Ok(())
+    replacement::apply(loader, kf, acc)
 }
