@@ -304,11 +304,6 @@ impl Kustomization {
                 "buildMetadata",
                 "origin and transformer annotations are not produced",
             ),
-            (
-                set(&self.configurations),
-                "configurations",
-                "custom transformer configurations are not loaded",
-            ),
         ];
         checks
             .into_iter()
