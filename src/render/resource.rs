@@ -222,12 +222,12 @@ impl Resource {
 
     /// Records the current identity before a transformer changes it.
     pub fn store_previous_id(&mut self) {
-        let id = self.cur_id();
-        self.prev.push(PrevId {
-            kind: id.kind,
-            name: id.name,
-            namespace: id.namespace,
-        });
+        let prev = PrevId {
+            kind: self.kind().to_string(),
+            name: self.name().to_string(),
+            namespace: effective_namespace(self.api_version(), self.kind(), self.namespace()),
+        };
+        self.prev.push(prev);
     }
 
     /// The `metadata` object, created when missing.
