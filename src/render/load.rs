@@ -254,10 +254,9 @@ impl<'t> Loader<'t> {
 
     /// The text of a file, which must be UTF-8.
     pub fn read_text(&self, path: &TreePath) -> Result<String, RenderError> {
-        String::from_utf8(self.read_bytes(path)?).map_err(|e| RenderError::InvalidObject {
+        String::from_utf8(self.read_bytes(path)?).map_err(|e| RenderError::NotText {
             file: path.clone(),
-            index: 0,
-            message: format!("not UTF-8 text ({e})"),
+            message: e.to_string(),
         })
     }
 
