@@ -282,7 +282,9 @@ impl Kustomization {
                 "render the chart into manifests",
             ),
             (
-                self.helm_globals.is_some(),
+                self.helm_globals
+                    .as_ref()
+                    .is_some_and(|g| g.as_object().is_none_or(|m| !m.is_empty())),
                 "helmGlobals",
                 "render the chart into manifests",
             ),
