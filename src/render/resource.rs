@@ -215,6 +215,27 @@ impl Resource {
         }
     }
 
+    /// Whether the current or any previous identity equals `id` (without building identities).
+    pub fn has_id(&self, id: &Id) -> bool {
+        let api_version = self.api_version();
+        let (group, version) = split_api_version(api_version);
+        if group != id.group || version != id.version {
+            return false;
+        }
+        let current = self.kind() == id.kind
+            && self.name() == id.name
+            && effective_namespace(api_version, self.kind(), self.namespace()) == id.namespace;
+        current
+            || self.prev.iter().any(|p| {
+                let ns = if p.namespace.is_empty() {
+                    DEFAULT_NAMESPACE
+                } else {
+                    p.namespace.as_str()
+                };
+                p.kind == id.kind && p.name == id.name && ns == id.namespace
+            })
+    }
+
     /// Whether the current or any previous identity satisfies `pred`.
     pub fn any_id(&self, mut pred: impl FnMut(&Id) -> bool) -> bool {
         self.prev.iter().any(|p| pred(&self.prev_id(p))) || pred(&self.cur_id())
@@ -398,7 +419,7 @@ impl ResMap {
         self.list
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.any_id(|i| i == id))
+            .filter(|(_, r)| r.has_id(id))
             .map(|(i, _)| i)
             .collect()
     }
