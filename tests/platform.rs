@@ -213,29 +213,27 @@ async fn server_side_apply(client: &kube::Client, objects: &[Value], dry_run: bo
 
 #[test]
 fn every_cluster_has_every_component() {
-    for cluster in &CLUSTERS {
-        let objects = render(&format!("clusters/{}", cluster.name));
-        let platform = Platform::new(cluster.name, &objects);
-        platform.check_components(cluster);
-    }
+    for_each_cluster(|cluster, platform| platform.check_components(cluster));
 }
 
 #[test]
 fn every_cluster_has_one_jmx_service_per_broker() {
-    for cluster in &CLUSTERS {
-        let objects = render(&format!("clusters/{}", cluster.name));
-        let platform = Platform::new(cluster.name, &objects);
-        platform.check_jmx_services();
-    }
+    for_each_cluster(|_, platform| platform.check_jmx_services());
 }
 
 #[test]
 fn every_cluster_has_consistent_kafka_settings() {
-    for cluster in &CLUSTERS {
-        let objects = render(&format!("clusters/{}", cluster.name));
-        let platform = Platform::new(cluster.name, &objects);
+    for_each_cluster(|_, platform| {
         platform.check_kafka_settings();
         platform.check_zookeeper_exposure();
+    });
+}
+
+/// Renders every cluster overlay and runs `check` on it.
+fn for_each_cluster(check: impl Fn(&Cluster, &Platform)) {
+    for cluster in &CLUSTERS {
+        let objects = render(&format!("clusters/{}", cluster.name));
+        check(cluster, &Platform::new(cluster.name, &objects));
     }
 }
 
