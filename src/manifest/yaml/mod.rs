@@ -9,6 +9,8 @@
 //! go-yaml v2: sorted keys, YAML 1.1 quoting, literal blocks for multi-line strings, folding at 80
 //! columns).
 
+// This module uses only std and its crates (no `crate::` paths): the fuzz target in `fuzz/`
+// compiles these files directly.
 mod emit;
 mod parse;
 mod resolve;

@@ -8,8 +8,14 @@
 //! recursion, whatever the nesting) and counts depth, nodes and alias expansion as it goes, so
 //! hostile input is refused before it costs time or memory.
 //!
-//! Typed configuration (kustomization files, `kgitops run` config) goes through serde-saphyr's
-//! deserializer with the same limits: [`parse_typed`].
+//! Besides go-yaml v3's resolver (`resolve.rs`), the builder reproduces what kyaml does to a
+//! resource before kustomize prints it: merge keys resolved and other `<<` keys dropped
+//! (`DeAnchor`), folded scalars and plain scalars in flow collections as they come back from
+//! kyaml's re-encoding with go-yaml v3 (`RNode.MarshalJSON`), and refusals where kustomize fails
+//! (non-string keys, `.inf`/`.nan`, duplicate keys, characters its JSON step cannot carry).
+//!
+//! Typed configuration (kustomization files, `kgitops run` config) is checked by the same reader,
+//! then deserialized by serde-saphyr for its typed errors with line and column: [`parse_typed`].
 
 use std::collections::HashMap;
 
