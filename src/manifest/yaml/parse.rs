@@ -120,7 +120,7 @@ fn precheck(text: &str, source_name: &str, limits: &Limits) -> Result<(), YamlEr
     }
     // NEL, LS and PS are line breaks to go-yaml and content to YAML 1.2: refuse rather than read
     // the file differently from kustomize. Escaped (`"\L"`) they mean the same to both.
-    if let Some(at) = text.find(['\u{85}', '\u{2028}', '\u{2029}']) {
+    if let Some(at) = find_yaml_1_1_break(text.as_bytes()) {
         let c = text[at..].chars().next().unwrap_or('\u{85}');
         let line = text[..at].bytes().filter(|b| *b == b'\n').count() + 1;
         return Err(YamlError::Unrepresentable {
@@ -134,6 +134,23 @@ fn precheck(text: &str, source_name: &str, limits: &Limits) -> Result<(), YamlEr
         });
     }
     Ok(())
+}
+
+/// Byte offset of the first NEL (C2 85), LS (E2 80 A8) or PS (E2 80 A9); a byte scan, as files
+/// are mostly ASCII.
+fn find_yaml_1_1_break(b: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = b[from..]
+        .iter()
+        .position(|c| *c == 0xC2 || *c == 0xE2)
+        .map(|i| i + from)
+    {
+        match (b[i], b.get(i + 1), b.get(i + 2)) {
+            (0xC2, Some(0x85), _) | (0xE2, Some(0x80), Some(0xA8 | 0xA9)) => return Some(i),
+            _ => from = i + 1,
+        }
+    }
+    None
 }
 
 /// Parses every document of a YAML stream as kustomize reads manifests. Empty and `null` documents
@@ -274,6 +291,10 @@ fn yaml_tag_name(tag: &Tag) -> Option<std::borrow::Cow<'_, str>> {
 /// A character kustomize reads but cannot print: its output path writes strings unescaped into
 /// JSON text, which go-yaml v2 then refuses ("control characters are not allowed").
 fn unprintable_char(s: &str) -> Option<char> {
+    // All of them contain a 7F, C2 or EF byte: most strings need no decoding.
+    if !s.bytes().any(|b| matches!(b, 0x7F | 0xC2 | 0xEF)) {
+        return None;
+    }
     s.chars()
         .find(|c| matches!(c, '\u{7F}'..='\u{84}' | '\u{86}'..='\u{9F}' | '\u{FFFE}' | '\u{FFFF}'))
 }
