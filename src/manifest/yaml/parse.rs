@@ -108,8 +108,8 @@ pub enum YamlError {
     },
 }
 
-/// Checks that apply to the raw text: its size, and the characters that YAML 1.1 (go-yaml, so
-/// kustomize) and YAML 1.2 (our parser) read differently.
+/// Checks that apply to the raw text: its size, and the characters go-yaml (so kustomize) reads
+/// differently from YAML 1.2 or erratically.
 fn precheck(text: &str, source_name: &str, limits: &Limits) -> Result<(), YamlError> {
     if text.len() > limits.max_bytes {
         return Err(YamlError::TooLarge {
@@ -118,35 +118,49 @@ fn precheck(text: &str, source_name: &str, limits: &Limits) -> Result<(), YamlEr
             limit: limits.max_bytes,
         });
     }
-    // NEL, LS and PS are line breaks to go-yaml and content to YAML 1.2: refuse rather than read
-    // the file differently from kustomize. Escaped (`"\L"`) they mean the same to both.
-    if let Some(at) = find_yaml_1_1_break(text.as_bytes()) {
-        let c = text[at..].chars().next().unwrap_or('\u{85}');
-        let line = text[..at].bytes().filter(|b| *b == b'\n').count() + 1;
-        return Err(YamlError::Unrepresentable {
-            source_name: source_name.to_string(),
-            line,
-            message: format!(
-                "raw U+{:04X} character: kustomize (YAML 1.1) reads it as a line break, YAML 1.2 as text; \
-                 write it as an escape in a double-quoted string (\\N, \\L, \\P)",
-                u32::from(c)
-            ),
-        });
-    }
-    Ok(())
+    let Some(at) = find_disputed_char(text.as_bytes()) else {
+        return Ok(());
+    };
+    let c = text[at..].chars().next().unwrap_or('\u{85}');
+    let line = text[..at].bytes().filter(|b| *b == b'\n').count() + 1;
+    let message = if c == '\u{FEFF}' {
+        // go-yaml skips it at the start of a line and otherwise reads it as text, except that its
+        // reader garbles one ending on a 512-byte boundary of the input ("did not find expected
+        // key"), so kustomize's reading depends on where it falls.
+        "raw U+FEFF (byte order mark) after the start of the file: kustomize reads it \
+         inconsistently; write it as \\uFEFF in a double-quoted string"
+            .to_string()
+    } else {
+        // NEL, LS and PS are line breaks to go-yaml and content to YAML 1.2.
+        format!(
+            "raw U+{:04X} character: kustomize (YAML 1.1) reads it as a line break, YAML 1.2 as text; \
+             write it as an escape in a double-quoted string (\\N, \\L, \\P)",
+            u32::from(c)
+        )
+    };
+    Err(YamlError::Unrepresentable {
+        source_name: source_name.to_string(),
+        line,
+        message,
+    })
 }
 
-/// Byte offset of the first NEL (C2 85), LS (E2 80 A8) or PS (E2 80 A9); a byte scan, as files
-/// are mostly ASCII.
-fn find_yaml_1_1_break(b: &[u8]) -> Option<usize> {
-    let mut from = 0;
+/// Byte offset of the first NEL (C2 85), LS (E2 80 A8), PS (E2 80 A9), or byte order mark
+/// (EF BB BF) other than one at the very start; these mean something else to kustomize. Escaped in
+/// double quotes (`"\L"`) they mean the same to both. A byte scan, as files are mostly ASCII.
+fn find_disputed_char(b: &[u8]) -> Option<usize> {
+    let mut from = if b.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
     while let Some(i) = b[from..]
         .iter()
-        .position(|c| *c == 0xC2 || *c == 0xE2)
+        .position(|c| matches!(c, 0xC2 | 0xE2 | 0xEF))
         .map(|i| i + from)
     {
         match (b[i], b.get(i + 1), b.get(i + 2)) {
-            (0xC2, Some(0x85), _) | (0xE2, Some(0x80), Some(0xA8 | 0xA9)) => return Some(i),
+            (0xC2, Some(0x85), _)
+            | (0xE2, Some(0x80), Some(0xA8 | 0xA9))
+            | (0xEF, Some(0xBB), Some(0xBF)) => {
+                return Some(i);
+            }
             _ => from = i + 1,
         }
     }
@@ -935,6 +949,14 @@ mod tests {
         let err = parse("a: 1\nb: x\u{2028}y\n").unwrap_err().to_string();
         assert!(err.starts_with("t.yaml: line 2: raw U+2028"), "{err}");
         assert_eq!(parse("b: \"x\\Ly\"\n").unwrap()[0], json!({"b": "x\u{2028}y"}));
+    }
+
+    #[test]
+    fn byte_order_marks_are_refused_past_the_start() {
+        assert_eq!(parse("\u{FEFF}a: 1\n").unwrap()[0], json!({"a": 1}));
+        let err = parse("a: 1\nb: \"x\u{FEFF}\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("t.yaml: line 2: raw U+FEFF"), "{err}");
+        assert_eq!(parse("b: \"x\\uFEFF\"\n").unwrap()[0], json!({"b": "x\u{FEFF}"}));
     }
 
     #[test]
