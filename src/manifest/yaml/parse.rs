@@ -178,7 +178,7 @@ pub fn parse_documents(text: &str, source_name: &str, limits: &Limits) -> Result
     options.flow_nesting_limit = limits.max_depth.saturating_add(1);
     // libyaml (and so kustomize) ends a block scalar at end of file without adding a line feed.
     options.block_scalar_eof_without_line_feed = true;
-    let mut builder = Builder::new(source_name, limits);
+    let mut builder = Builder::new(text, source_name, limits);
     for item in Parser::new_from_str_with_options(text, options) {
         let (event, span) = item.map_err(|e| scan_error(source_name, &e))?;
         builder.event(event, &span)?;
@@ -276,6 +276,7 @@ enum Frame {
 
 /// Builds JSON values from parser events with an explicit stack.
 struct Builder<'a> {
+    text: &'a str,
     source_name: &'a str,
     limits: &'a Limits,
     stack: Vec<Frame>,
@@ -531,8 +532,9 @@ fn describe(v: &Value) -> &'static str {
 }
 
 impl<'a> Builder<'a> {
-    fn new(source_name: &'a str, limits: &'a Limits) -> Self {
+    fn new(text: &'a str, source_name: &'a str, limits: &'a Limits) -> Self {
         Builder {
+            text,
             source_name,
             limits,
             stack: Vec::new(),
@@ -592,6 +594,20 @@ impl<'a> Builder<'a> {
             Event::Scalar(value, style, anchor, tag) => {
                 self.count_node(line)?;
                 self.scalar_bytes += value.len();
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                    && value.trim_start_matches('\n').starts_with('\t')
+                    && (value.starts_with('\t') || !has_indentation_indicator(self.text, span))
+                {
+                    // go-yaml refuses a first line that starts with a tab unless the header gives
+                    // the indentation, and kyaml writes no indentation indicator for a value that
+                    // starts with a tab, so kustomize fails on its own re-encoding of it.
+                    return Err(self.unrepresentable(
+                        line,
+                        "block scalar whose first line starts with a tab: kustomize refuses it (found a tab \
+                         character where an indentation space is expected)"
+                            .to_string(),
+                    ));
+                }
                 // The parser reports an empty node as a plain `~` with an empty span.
                 let empty = style == ScalarStyle::Plain && span.start.index() == span.end.index();
                 let text = if empty { "" } else { value.as_ref() };
@@ -857,6 +873,32 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// Whether the header of the block scalar whose content starts at `span` has an explicit
+/// indentation indicator (`|2`, `>-1`). The header is the last non-blank line before the content.
+fn has_indentation_indicator(text: &str, span: &Span) -> bool {
+    let Some(start) = span.start.byte_offset() else {
+        return false;
+    };
+    let before = text.get(..start).unwrap_or("");
+    // Drop the content line's own indentation, then blank lines, up to the header line.
+    let mut lines = before.lines().rev().skip_while(|l| l.trim().is_empty());
+    let Some(header) = lines.next() else {
+        return false;
+    };
+    // The indicator is the first `|`/`>` followed only by modifiers, then blanks and maybe a
+    // comment (which a blank must precede).
+    for (at, _) in header.match_indices(['|', '>']) {
+        let rest = &header[at + 1..];
+        let tail = rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-');
+        let modifiers = &rest[..rest.len() - tail.len()];
+        let after_blanks = tail.trim_start_matches([' ', '\t']);
+        if after_blanks.is_empty() || (after_blanks.starts_with('#') && after_blanks.len() < tail.len()) {
+            return modifiers.bytes().any(|c| c.is_ascii_digit());
+        }
+    }
+    false
+}
+
 fn plain_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -957,6 +999,25 @@ mod tests {
         let err = parse("a: 1\nb: \"x\u{FEFF}\"\n").unwrap_err().to_string();
         assert!(err.starts_with("t.yaml: line 2: raw U+FEFF"), "{err}");
         assert_eq!(parse("b: \"x\\uFEFF\"\n").unwrap()[0], json!({"b": "x\u{FEFF}"}));
+    }
+
+    #[test]
+    fn block_scalars_starting_with_a_tab_are_refused_as_kustomize_refuses_them() {
+        for text in [
+            "a: |\n  \tx\n",
+            "a: |2\n  \tx\n",
+            "a: >\n\n  \tx\n",
+            "a: | # c\n\n  \tx\n",
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains("starts with a tab"), "{text:?}: {err}");
+        }
+        // An indentation indicator, and a leading empty line kyaml re-encodes with one.
+        assert_eq!(
+            parse("a: |2 # c|\n\n  \tx\n").unwrap()[0],
+            json!({"a": "\n\tx\n"})
+        );
+        assert_eq!(parse("a: |\n  x\n  \ty\n").unwrap()[0], json!({"a": "x\n\ty\n"}));
     }
 
     #[test]
