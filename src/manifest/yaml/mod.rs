@@ -14,6 +14,7 @@
 mod emit;
 mod parse;
 mod resolve;
+mod scalar;
 
 pub use emit::{to_yaml, to_yaml_stream};
 pub use parse::{Limits, YamlError, parse_documents, parse_typed};
