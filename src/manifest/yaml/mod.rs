@@ -9,9 +9,12 @@
 //! go-yaml v2: sorted keys, YAML 1.1 quoting, literal blocks for multi-line strings, folding at 80
 //! columns).
 
+// This module uses only std and its crates (no `crate::` paths): the fuzz target in `fuzz/`
+// compiles these files directly.
 mod emit;
 mod parse;
 mod resolve;
+mod scalar;
 
 pub use emit::{to_yaml, to_yaml_stream};
 pub use parse::{Limits, YamlError, parse_documents, parse_typed};

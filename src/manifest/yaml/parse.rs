@@ -8,17 +8,21 @@
 //! recursion, whatever the nesting) and counts depth, nodes and alias expansion as it goes, so
 //! hostile input is refused before it costs time or memory.
 //!
-//! Typed configuration (kustomization files, `kgitops run` config) goes through serde-saphyr's
-//! deserializer with the same limits: [`parse_typed`].
+//! Scalars are read as go-yaml v3 and kyaml read them (`scalar.rs`, `resolve.rs`); the builder
+//! adds what kyaml does to mappings before kustomize prints a resource: merge keys resolved and
+//! other `<<` keys dropped (`DeAnchor`), and refusals where kustomize fails (non-string and
+//! duplicate keys, characters its JSON step cannot carry).
+//!
+//! Typed configuration (kustomization files, `kgitops run` config) is checked by the same reader,
+//! then deserialized by serde-saphyr for its typed errors with line and column: [`parse_typed`].
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError, Span, StructureStyle, Tag};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError, Span, StructureStyle};
 
-use super::resolve::{CoreTag, Resolved, resolve_plain, resolve_tagged};
+use super::scalar::{Scalar, has_indentation_indicator, scalar};
 
 /// Hard limits on one YAML input. Each refuses hostile input before it costs real time or memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,8 +106,8 @@ pub enum YamlError {
     },
 }
 
-/// Checks that apply to the raw text: its size, and the characters that YAML 1.1 (go-yaml, so
-/// kustomize) and YAML 1.2 (our parser) read differently.
+/// Checks that apply to the raw text: its size, and the characters go-yaml (so kustomize) reads
+/// differently from YAML 1.2 or erratically.
 fn precheck(text: &str, source_name: &str, limits: &Limits) -> Result<(), YamlError> {
     if text.len() > limits.max_bytes {
         return Err(YamlError::TooLarge {
@@ -112,22 +116,53 @@ fn precheck(text: &str, source_name: &str, limits: &Limits) -> Result<(), YamlEr
             limit: limits.max_bytes,
         });
     }
-    // NEL, LS and PS are line breaks to go-yaml and content to YAML 1.2: refuse rather than read
-    // the file differently from kustomize. Escaped (`"\L"`) they mean the same to both.
-    if let Some(at) = text.find(['\u{85}', '\u{2028}', '\u{2029}']) {
-        let c = text[at..].chars().next().unwrap_or('\u{85}');
-        let line = text[..at].bytes().filter(|b| *b == b'\n').count() + 1;
-        return Err(YamlError::Unrepresentable {
-            source_name: source_name.to_string(),
-            line,
-            message: format!(
-                "raw U+{:04X} character: kustomize (YAML 1.1) reads it as a line break, YAML 1.2 as text; \
-                 write it as an escape in a double-quoted string (\\N, \\L, \\P)",
-                u32::from(c)
-            ),
-        });
+    let Some(at) = find_disputed_char(text.as_bytes()) else {
+        return Ok(());
+    };
+    let c = text[at..].chars().next().unwrap_or('\u{85}');
+    let line = text[..at].bytes().filter(|b| *b == b'\n').count() + 1;
+    let message = if c == '\u{FEFF}' {
+        // go-yaml skips it at the start of a line and otherwise reads it as text, except that its
+        // reader garbles one ending on a 512-byte boundary of the input ("did not find expected
+        // key"), so kustomize's reading depends on where it falls.
+        "raw U+FEFF (byte order mark) after the start of the file: kustomize reads it \
+         inconsistently; write it as \\uFEFF in a double-quoted string"
+            .to_string()
+    } else {
+        // NEL, LS and PS are line breaks to go-yaml and content to YAML 1.2.
+        format!(
+            "raw U+{:04X} character: kustomize (YAML 1.1) reads it as a line break, YAML 1.2 as text; \
+             write it as an escape in a double-quoted string (\\N, \\L, \\P)",
+            u32::from(c)
+        )
+    };
+    Err(YamlError::Unrepresentable {
+        source_name: source_name.to_string(),
+        line,
+        message,
+    })
+}
+
+/// Byte offset of the first NEL (C2 85), LS (E2 80 A8), PS (E2 80 A9), or byte order mark
+/// (EF BB BF) other than one at the very start; these mean something else to kustomize. Escaped in
+/// double quotes (`"\L"`) they mean the same to both. A byte scan, as files are mostly ASCII.
+fn find_disputed_char(b: &[u8]) -> Option<usize> {
+    let mut from = if b.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    while let Some(i) = b[from..]
+        .iter()
+        .position(|c| matches!(c, 0xC2 | 0xE2 | 0xEF))
+        .map(|i| i + from)
+    {
+        match (b[i], b.get(i + 1), b.get(i + 2)) {
+            (0xC2, Some(0x85), _)
+            | (0xE2, Some(0x80), Some(0xA8 | 0xA9))
+            | (0xEF, Some(0xBB), Some(0xBF)) => {
+                return Some(i);
+            }
+            _ => from = i + 1,
+        }
     }
-    Ok(())
+    None
 }
 
 /// Parses every document of a YAML stream as kustomize reads manifests. Empty and `null` documents
@@ -141,7 +176,7 @@ pub fn parse_documents(text: &str, source_name: &str, limits: &Limits) -> Result
     options.flow_nesting_limit = limits.max_depth.saturating_add(1);
     // libyaml (and so kustomize) ends a block scalar at end of file without adding a line feed.
     options.block_scalar_eof_without_line_feed = true;
-    let mut builder = Builder::new(source_name, limits);
+    let mut builder = Builder::new(text, source_name, limits);
     for item in Parser::new_from_str_with_options(text, options) {
         let (event, span) = item.map_err(|e| scan_error(source_name, &e))?;
         builder.event(event, &span)?;
@@ -239,6 +274,7 @@ enum Frame {
 
 /// Builds JSON values from parser events with an explicit stack.
 struct Builder<'a> {
+    text: &'a str,
     source_name: &'a str,
     limits: &'a Limits,
     stack: Vec<Frame>,
@@ -250,232 +286,6 @@ struct Builder<'a> {
     aliases: usize,
     alias_nodes: usize,
     alias_bytes: usize,
-}
-
-/// A scalar as kyaml reads it.
-enum Scalar {
-    Value(Value),
-    /// A value that is not of kind string although it prints as one (a timestamp): it cannot be a
-    /// mapping key.
-    NonStringText(Value),
-    Merge,
-}
-
-fn yaml_tag_name(tag: &Tag) -> Option<std::borrow::Cow<'_, str>> {
-    tag.suffix_in_namespace("tag:yaml.org,2002:")
-}
-
-/// A character kustomize reads but cannot print: its output path writes strings unescaped into
-/// JSON text, which go-yaml v2 then refuses ("control characters are not allowed").
-fn unprintable_char(s: &str) -> Option<char> {
-    s.chars()
-        .find(|c| matches!(c, '\u{7F}'..='\u{84}' | '\u{86}'..='\u{9F}' | '\u{FFFE}' | '\u{FFFF}'))
-}
-
-/// go-yaml v3's reading of one scalar, tag and style included. `Err` holds the reason kustomize
-/// would fail.
-fn scalar(value: &str, style: ScalarStyle, tag: Option<&Tag>, flow: bool) -> Result<Scalar, String> {
-    let parsed = scalar_unchecked(value, style, tag, flow)?;
-    if let Scalar::Value(Value::String(s)) = &parsed
-        && let Some(c) = unprintable_char(s)
-    {
-        return Err(format!(
-            "U+{:04X} in a string: kustomize cannot print it (control characters are not allowed)",
-            u32::from(c)
-        ));
-    }
-    Ok(parsed)
-}
-
-fn scalar_unchecked(
-    value: &str,
-    style: ScalarStyle,
-    tag: Option<&Tag>,
-    flow: bool,
-) -> Result<Scalar, String> {
-    let text = |v: &str| Scalar::Value(Value::String(v.to_string()));
-    // The non-specific tag `!` comes as an empty handle with suffix `!`.
-    let non_specific = tag.is_none_or(|t| t.handle().is_empty() && t.suffix() == "!");
-    let resolved = if non_specific {
-        if style == ScalarStyle::Folded {
-            return Ok(Scalar::Value(Value::String(kyaml_folded_round_trip(value))));
-        }
-        if style != ScalarStyle::Plain {
-            return Ok(text(value));
-        }
-        // go-yaml v3's parser tags a plain `<<` as the merge key; as a value it stays text.
-        if value == "<<" {
-            return Ok(Scalar::Merge);
-        }
-        let resolved = resolve_plain(value);
-        // kyaml re-encodes resources with go-yaml v3, which keeps flow collections in flow style
-        // and there quotes a plain scalar it may not write plain (empty, or with `:` as in
-        // `12:30:00` timestamps): kustomize reads those back as strings.
-        if flow && resolved != Resolved::Str && !v3_flow_plain_allowed(value) {
-            return Ok(text(value));
-        }
-        resolved
-    } else {
-        let Some(name) = tag.and_then(yaml_tag_name) else {
-            // Application tags (`!foo`): go-yaml cannot resolve them and keeps the text.
-            return Ok(text(value));
-        };
-        let core = match name.as_ref() {
-            "str" => return Ok(text(value)),
-            "binary" => return binary(value).map(|s| Scalar::Value(Value::String(s))),
-            "merge" if value == "<<" => return Ok(Scalar::Merge),
-            "bool" => CoreTag::Bool,
-            "int" => CoreTag::Int,
-            "float" => CoreTag::Float,
-            "null" => CoreTag::Null,
-            "timestamp" => CoreTag::Timestamp,
-            _ => return Ok(text(value)),
-        };
-        resolve_tagged(core, value).ok_or_else(|| format!("cannot decode `{value}` as a !!{name}"))?
-    };
-    Ok(match resolved {
-        Resolved::Null => Scalar::Value(Value::Null),
-        Resolved::Bool(b) => Scalar::Value(Value::Bool(b)),
-        Resolved::Int(i) => Scalar::Value(Value::from(i)),
-        Resolved::Uint(u) => Scalar::Value(Value::from(u)),
-        Resolved::Float(f) => Scalar::Value(Value::from(f)),
-        Resolved::NonFinite => {
-            return Err(format!(
-                "`{value}` is not a finite number, which JSON cannot represent"
-            ));
-        }
-        Resolved::Timestamp(t) => Scalar::NonStringText(Value::String(t)),
-        Resolved::BadTimestamp => {
-            return Err(format!(
-                "timestamp `{value}` has a zone offset of 24 hours or more"
-            ));
-        }
-        Resolved::Str => text(value),
-    })
-}
-
-/// go-yaml v3's `flow_plain_allowed` (yaml_emitter_analyze_scalar) for the text of a plain
-/// scalar, which has no leading or trailing space and no line break.
-fn v3_flow_plain_allowed(v: &str) -> bool {
-    let b = v.as_bytes();
-    if b.is_empty() || b.starts_with(b"---") || b.starts_with(b"...") {
-        return false;
-    }
-    let blank_at = |i: usize| b.get(i).is_none_or(|c| matches!(c, b' ' | b'\t'));
-    match b[0] {
-        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%'
-        | b'@' | b'`' | b'?' | b':' => return false,
-        b'-' if blank_at(1) => return false,
-        _ => {}
-    }
-    for (i, c) in b.iter().enumerate().skip(1) {
-        match c {
-            b',' | b'?' | b'[' | b']' | b'{' | b'}' | b':' | b'\t' => return false,
-            b'#' if blank_at(i - 1) => return false,
-            _ => {}
-        }
-    }
-    v.chars().all(|c| {
-        matches!(c, '\u{20}'..='\u{7E}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}') && c != '\u{FEFF}'
-    })
-}
-
-/// What a folded (`>`) scalar's value becomes inside kustomize. kyaml re-encodes every resource
-/// with go-yaml v3 before decoding it (`RNode.MarshalJSON`), keeping the folded style, and go-yaml
-/// v3's `yaml_emitter_write_folded_scalar` decides whether a line break needs an extra empty line
-/// by looking at the start of the value instead of at the text after the break. Reading that back
-/// adds a line feed before a line that starts with a blank, and before the trailing line feeds of a
-/// keep (`>+`) scalar; when the value itself starts with a blank it drops one instead (lines get
-/// joined). This writes the value as go-yaml v3 does (without its folding of long lines, which
-/// reads back unchanged) and reads it back as libyaml does.
-fn kyaml_folded_round_trip(v: &str) -> String {
-    let printable = |c: char| {
-        matches!(c, '\t' | '\n' | '\u{20}'..='\u{7E}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
-            && c != '\u{FEFF}'
-    };
-    // go-yaml v3 keeps the folded style only where a block scalar is allowed; otherwise it
-    // writes double quotes, which read back unchanged.
-    if v.is_empty() || v.ends_with(' ') || v.contains(" \n") || !v.chars().all(printable) {
-        return v.to_string();
-    }
-    // The writer, with its test for an extra line break made once, at the start of the value.
-    let first = v.trim_start_matches('\n').chars().next();
-    let extra = !matches!(first, None | Some(' ' | '\t'));
-    let mut text = String::with_capacity(v.len() + 8);
-    let (mut breaks, mut leading_spaces) = (true, true);
-    for c in v.chars() {
-        if c == '\n' {
-            if !breaks && !leading_spaces && extra {
-                text.push('\n');
-            }
-            breaks = true;
-        } else {
-            if breaks {
-                leading_spaces = c == ' ' || c == '\t';
-            }
-            breaks = false;
-        }
-        text.push(c);
-    }
-    // Chomping as the writer's block scalar hints choose it.
-    let keep = v == "\n" || v.ends_with("\n\n");
-    let strip = !v.ends_with('\n');
-    // libyaml's yaml_parser_scan_block_scalar on the written lines (indentation removed).
-    let mut out = String::with_capacity(v.len());
-    let (mut leading_break, mut trailing_breaks, mut leading_blank) = (false, 0, false);
-    // Empty lines: line feeds counted, skipped.
-    let empty_lines = |rest: &mut &str| {
-        let n = rest.len() - rest.trim_start_matches('\n').len();
-        *rest = &rest[n..];
-        n
-    };
-    let mut rest = text.as_str();
-    trailing_breaks += empty_lines(&mut rest);
-    while !rest.is_empty() {
-        let trailing_blank = rest.starts_with([' ', '\t']);
-        if !leading_blank && !trailing_blank && leading_break {
-            if trailing_breaks == 0 {
-                out.push(' ');
-            }
-        } else if leading_break {
-            out.push('\n');
-        }
-        out.extend(std::iter::repeat_n('\n', trailing_breaks));
-        trailing_breaks = 0;
-        leading_blank = trailing_blank;
-        let end = rest.find('\n').unwrap_or(rest.len());
-        out.push_str(&rest[..end]);
-        // At the end of the value the document goes on with a line break.
-        leading_break = true;
-        rest = rest.get(end + 1..).unwrap_or("");
-        trailing_breaks += empty_lines(&mut rest);
-    }
-    if !strip && leading_break {
-        out.push('\n');
-    }
-    if keep {
-        out.extend(std::iter::repeat_n('\n', trailing_breaks));
-    }
-    out
-}
-
-/// `!!binary`: base64 (line breaks ignored, as Go's decoder does) decoded to text; bytes that are
-/// not UTF-8 become U+FFFD, one per byte, as Go's JSON encoder prints them.
-fn binary(value: &str) -> Result<String, String> {
-    let compact: String = value.chars().filter(|c| *c != '\n' && *c != '\r').collect();
-    let engine = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
-    );
-    let bytes = engine
-        .decode(compact.as_bytes())
-        .map_err(|_| "!!binary value contains invalid base64 data".to_string())?;
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(chunk.valid());
-        out.extend(std::iter::repeat_n('\u{FFFD}', chunk.invalid().len()));
-    }
-    Ok(out)
 }
 
 fn describe(v: &Value) -> &'static str {
@@ -490,8 +300,9 @@ fn describe(v: &Value) -> &'static str {
 }
 
 impl<'a> Builder<'a> {
-    fn new(source_name: &'a str, limits: &'a Limits) -> Self {
+    fn new(text: &'a str, source_name: &'a str, limits: &'a Limits) -> Self {
         Builder {
+            text,
             source_name,
             limits,
             stack: Vec::new(),
@@ -551,6 +362,20 @@ impl<'a> Builder<'a> {
             Event::Scalar(value, style, anchor, tag) => {
                 self.count_node(line)?;
                 self.scalar_bytes += value.len();
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                    && value.trim_start_matches('\n').starts_with('\t')
+                    && (value.starts_with('\t') || !has_indentation_indicator(self.text, span))
+                {
+                    // go-yaml refuses a first line that starts with a tab unless the header gives
+                    // the indentation, and kyaml writes no indentation indicator for a value that
+                    // starts with a tab, so kustomize fails on its own re-encoding of it.
+                    return Err(self.unrepresentable(
+                        line,
+                        "block scalar whose first line starts with a tab: kustomize refuses it (found a tab \
+                         character where an indentation space is expected)"
+                            .to_string(),
+                    ));
+                }
                 // The parser reports an empty node as a plain `~` with an empty span.
                 let empty = style == ScalarStyle::Plain && span.start.index() == span.end.index();
                 let text = if empty { "" } else { value.as_ref() };
@@ -908,6 +733,33 @@ mod tests {
         let err = parse("a: 1\nb: x\u{2028}y\n").unwrap_err().to_string();
         assert!(err.starts_with("t.yaml: line 2: raw U+2028"), "{err}");
         assert_eq!(parse("b: \"x\\Ly\"\n").unwrap()[0], json!({"b": "x\u{2028}y"}));
+    }
+
+    #[test]
+    fn byte_order_marks_are_refused_past_the_start() {
+        assert_eq!(parse("\u{FEFF}a: 1\n").unwrap()[0], json!({"a": 1}));
+        let err = parse("a: 1\nb: \"x\u{FEFF}\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("t.yaml: line 2: raw U+FEFF"), "{err}");
+        assert_eq!(parse("b: \"x\\uFEFF\"\n").unwrap()[0], json!({"b": "x\u{FEFF}"}));
+    }
+
+    #[test]
+    fn block_scalars_starting_with_a_tab_are_refused_as_kustomize_refuses_them() {
+        for text in [
+            "a: |\n  \tx\n",
+            "a: |2\n  \tx\n",
+            "a: >\n\n  \tx\n",
+            "a: | # c\n\n  \tx\n",
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains("starts with a tab"), "{text:?}: {err}");
+        }
+        // An indentation indicator, and a leading empty line kyaml re-encodes with one.
+        assert_eq!(
+            parse("a: |2 # c|\n\n  \tx\n").unwrap()[0],
+            json!({"a": "\n\tx\n"})
+        );
+        assert_eq!(parse("a: |\n  x\n  \ty\n").unwrap()[0], json!({"a": "x\n\ty\n"}));
     }
 
     #[test]
