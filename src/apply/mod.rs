@@ -139,6 +139,8 @@ pub struct ApplyOptions {
     /// Wait this long for Strimzi health after applying.
     pub wait: Option<Duration>,
     pub field_manager: String,
+    /// See [`PlanOptions::dry_run_unchanged`].
+    pub dry_run_unchanged: bool,
 }
 
 impl ApplyOptions {
@@ -151,6 +153,7 @@ impl ApplyOptions {
             dry_run: false,
             wait: None,
             field_manager: plan::FIELD_MANAGER.to_string(),
+            dry_run_unchanged: false,
         }
     }
 }
@@ -285,6 +288,7 @@ pub async fn plan(
         &PlanOptions {
             cluster: opts.cluster.clone(),
             field_manager: opts.field_manager.clone(),
+            dry_run_unchanged: opts.dry_run_unchanged,
         },
     )
     .await?;

@@ -327,6 +327,133 @@ pub fn subtract(a: &Value, b: &Value) -> Value {
     }
 }
 
+/// Whether a forced server-side apply of `desired` by `manager` would leave `live` exactly as it
+/// is, decided from `live` alone: every field `desired` sets is owned by `manager` in `live` with
+/// the same value, and `manager` owns nothing that `desired` leaves out (which the apply would
+/// remove). Atomic maps and lists (leaves of the field set holding structures) must be equal as a
+/// whole. Conservative: any doubt (a value the server would canonicalize, a defaulted list key that
+/// matches two elements, another API version) answers `false`, and the caller asks the server.
+pub fn apply_is_noop(desired: &Value, live: &Value, manager: &str) -> bool {
+    let api_version = desired.get("apiVersion");
+    let Some(entry) = managed_fields(live).into_iter().find(|e| {
+        e.manager == manager
+            && e.operation == "Apply"
+            && e.subresource.is_empty()
+            && Some(&Value::String(e.api_version.clone())) == api_version
+    }) else {
+        return false;
+    };
+    let (Some(d), Some(fs), Some(l)) = (desired.as_object(), entry.fields.as_object(), live.as_object())
+    else {
+        return false;
+    };
+    // Identity is not part of field sets.
+    let mut d = d.clone();
+    d.remove("apiVersion");
+    d.remove("kind");
+    if let Some(meta) = d.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("name");
+        meta.remove("namespace");
+        if meta.is_empty() {
+            d.remove("metadata");
+        }
+    }
+    same_as_owned(&Value::Object(d), fs, &Value::Object(l.clone()))
+}
+
+fn is_leaf(node: &Map<String, Value>) -> bool {
+    node.keys().all(|k| k == ".")
+}
+
+fn same_as_owned(desired: &Value, node: &Map<String, Value>, live: &Value) -> bool {
+    if is_leaf(node) {
+        return desired == live;
+    }
+    match desired {
+        Value::Object(d) => {
+            let Some(l) = live.as_object() else { return false };
+            let owned: Vec<&String> = node.keys().filter(|k| k.as_str() != ".").collect();
+            if owned.len() != d.len() {
+                return false;
+            }
+            d.iter().all(|(key, dv)| {
+                match (
+                    node.get(&format!("f:{key}")).and_then(Value::as_object),
+                    l.get(key),
+                ) {
+                    (Some(child), Some(lv)) => same_as_owned(dv, child, lv),
+                    _ => false,
+                }
+            })
+        }
+        Value::Array(d) => {
+            let Some(l) = live.as_array() else { return false };
+            let children: Vec<(&String, &Value)> = node.iter().filter(|(k, _)| k.as_str() != ".").collect();
+            if children.len() != d.len() {
+                return false;
+            }
+            d.iter().enumerate().all(|(i, elem)| {
+                let matches: Vec<&(&String, &Value)> = children
+                    .iter()
+                    .filter(|(key, _)| element_matches(key, elem, i))
+                    .collect();
+                let [(key, child)] = matches.as_slice() else {
+                    return false;
+                };
+                let Some(child) = child.as_object() else {
+                    return false;
+                };
+                match live_element(key, l, i) {
+                    Some(lv) => same_as_owned(elem, child, lv),
+                    None => false,
+                }
+            })
+        }
+        _ => false,
+    }
+}
+
+/// Whether field-set list key `key` stands for desired element `elem` at `index`. Merge keys the
+/// desired element leaves out (defaulted by the server, like a port's protocol) are not compared.
+fn element_matches(key: &str, elem: &Value, index: usize) -> bool {
+    if let Some(json) = key.strip_prefix("k:") {
+        let Ok(Value::Object(keys)) = serde_json::from_str::<Value>(json) else {
+            return false;
+        };
+        let mut compared = 0;
+        for (k, v) in &keys {
+            match elem.get(k) {
+                Some(ev) if ev == v => compared += 1,
+                Some(_) => return false,
+                None => {}
+            }
+        }
+        compared > 0
+    } else if let Some(json) = key.strip_prefix("v:") {
+        serde_json::from_str::<Value>(json).ok().as_ref() == Some(elem)
+    } else if let Some(i) = key.strip_prefix("i:") {
+        i.parse::<usize>().ok() == Some(index)
+    } else {
+        false
+    }
+}
+
+/// The live element a field-set list key stands for.
+fn live_element<'a>(key: &str, live: &'a [Value], index: usize) -> Option<&'a Value> {
+    if let Some(json) = key.strip_prefix("k:") {
+        let Ok(Value::Object(keys)) = serde_json::from_str::<Value>(json) else {
+            return None;
+        };
+        live.iter()
+            .find(|e| keys.iter().all(|(k, v)| e.get(k) == Some(v)))
+    } else if let Some(json) = key.strip_prefix("v:") {
+        let v = serde_json::from_str::<Value>(json).ok()?;
+        live.iter().find(|e| **e == v)
+    } else {
+        key.strip_prefix("i:").and(live.get(index))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,6 +527,38 @@ mod tests {
                 vec!["spec.kafka.replicas".to_string()]
             )]
         );
+    }
+
+    #[test]
+    fn a_no_op_apply_is_recognized_from_live_state() {
+        let live = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "n", "uid": "u", "labels": {"a": "1", "other": "x"},
+                "managedFields": [{"manager": "kgitops", "operation": "Apply", "apiVersion": "apps/v1",
+                    "fieldsV1": {"f:metadata": {"f:labels": {"f:a": {}}}, "f:spec": {"f:selector": {},
+                        "f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:name": {},
+                            "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}}}}}}}}}}]},
+            "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {"spec": {"containers": [
+                {"name": "app", "image": "defaulted?", "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}}}});
+        let desired = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "n", "labels": {"a": "1"}},
+            "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {"spec": {"containers": [
+                {"name": "app", "ports": [{"containerPort": 80}]}]}}}});
+        assert!(apply_is_noop(&desired, &live, "kgitops"));
+        // A changed value, a field left out (would be removed), a field not owned yet, an atomic
+        // map that differs, another manager: all need the server.
+        let mut changed = desired.clone();
+        changed["metadata"]["labels"]["a"] = json!("2");
+        assert!(!apply_is_noop(&changed, &live, "kgitops"));
+        let mut dropped = desired.clone();
+        dropped["metadata"].as_object_mut().unwrap().remove("labels");
+        assert!(!apply_is_noop(&dropped, &live, "kgitops"));
+        let mut added = desired.clone();
+        added["metadata"]["labels"]["other"] = json!("x");
+        assert!(!apply_is_noop(&added, &live, "kgitops"));
+        let mut atomic = desired.clone();
+        atomic["spec"]["selector"] = json!({"matchLabels": {}});
+        assert!(!apply_is_noop(&atomic, &live, "kgitops"));
+        assert!(!apply_is_noop(&desired, &live, "someone-else"));
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //!   an error before anything is sent), read live, and sent as a server-side apply **dry-run** with
 //!   field manager `kgitops` and force, so that defaults, admission and schema are the server's.
 //!   The dry-run result is what apply would store; live and dry-run are normalized
-//!   ([`normalize::for_compare`]) and compared.
+//!   ([`normalize::for_compare`]) and compared. Objects whose live state already proves that an
+//!   apply would change nothing ([`fields::apply_is_noop`]: kgitops owns exactly the fields git
+//!   sets, with the same values) are not sent: they are never written, so the server's answer
+//!   could not change anything ([`PlanOptions::dry_run_unchanged`] sends them anyway).
 //!
 //! Namespaced objects without `metadata.namespace` are an error naming the object: kgitops does not
 //! default them from the kubeconfig context as kubectl does, because the same commit must land in
@@ -277,6 +280,10 @@ pub struct PlanOptions {
     /// Cluster overlay name, recorded in the plan.
     pub cluster: String,
     pub field_manager: String,
+    /// Dry-run every object, even those whose live state proves an apply would not change them
+    /// ([`fields::apply_is_noop`]). Off by default: such objects are never sent, so their dry-run
+    /// answer cannot matter, and skipping it makes a no-op plan cost a few list requests.
+    pub dry_run_unchanged: bool,
 }
 
 impl PlanOptions {
@@ -284,6 +291,7 @@ impl PlanOptions {
         PlanOptions {
             cluster: cluster.to_string(),
             field_manager: FIELD_MANAGER.to_string(),
+            dry_run_unchanged: false,
         }
     }
 }
@@ -531,6 +539,16 @@ pub async fn plan_live(
             }
         })
         .collect();
+    if !opts.dry_run_unchanged {
+        for obj in planned.iter_mut().filter(|o| o.deferred.is_none() && !o.takeover) {
+            if let Some(live) = &obj.live
+                && fields::apply_is_noop(&obj.desired, live, &opts.field_manager)
+            {
+                // The server would answer with the live object itself.
+                obj.dry_run = Some(live.clone());
+            }
+        }
+    }
     dry_run_all(cluster, &mut planned, &opts.field_manager).await?;
 
     // 6. Compare.
@@ -661,7 +679,7 @@ async fn read_live(cluster: &Cluster, items: &[Item]) -> Result<Vec<Option<Value
     }
 }
 
-/// Dry-runs every object that is not deferred and records the answer; immutable-field refusals
+/// Dry-runs every object that is not deferred and has no answer yet, and records the answer; immutable-field refusals
 /// become [`Action::Recreate`] when the object opted in, failures otherwise.
 pub async fn dry_run_all(
     cluster: &Cluster,
@@ -671,7 +689,7 @@ pub async fn dry_run_all(
     let work: Vec<(usize, Resolved, Value)> = objects
         .iter()
         .enumerate()
-        .filter(|(_, o)| o.deferred.is_none())
+        .filter(|(_, o)| o.deferred.is_none() && o.dry_run.is_none())
         .filter_map(|(i, o)| Some((i, o.resolved.clone()?, o.desired.clone())))
         .collect();
     let results = cluster::bounded(cluster.concurrency(), work, {
