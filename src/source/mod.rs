@@ -5,9 +5,12 @@
 //! leave the tree. Each tree resolves symlinks itself and refuses any that point outside it.
 
 mod dir;
+mod git;
 mod path;
+pub mod remote;
 
 pub use dir::DirTree;
+pub use git::{GitRepo, GitTree};
 pub use path::{PathError, TreePath};
 
 /// What a path names inside a tree (after following symlinks).
@@ -26,8 +29,25 @@ pub enum SourceError {
     SymlinkEscapes { path: TreePath, target: String },
     #[error("{path}: {message}")]
     Read { path: TreePath, message: String },
+    #[error("{0}: too many levels of symbolic links")]
+    SymlinkLoop(TreePath),
+    #[error("{path}: is a git submodule (commit {commit}); submodules are not read")]
+    Submodule { path: TreePath, commit: String },
     #[error(transparent)]
     Path(#[from] PathError),
+    /// The repository itself could not be opened.
+    #[error("{repo}: cannot open git repository: {message}")]
+    Open { repo: String, message: String },
+    /// `rev` names nothing in the repository.
+    #[error("unknown revision '{rev}' in {repo}")]
+    UnknownRevision { rev: String, repo: String },
+    /// `rev` exists but cannot be used: ambiguous short sha, not a commit, unreadable objects.
+    #[error("revision '{rev}' in {repo}: {message}")]
+    Revision {
+        rev: String,
+        repo: String,
+        message: String,
+    },
     #[error("git: {0}")]
     Git(String),
 }

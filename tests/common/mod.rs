@@ -1,0 +1,260 @@
+//! The integration-test harness: a real Kubernetes control plane (etcd + kube-apiserver built by
+//! `tests/controlplane/build`) per test binary, with the Strimzi CRDs installed, and a namespace per test.
+//!
+//! Use it from an integration test with `mod common;`:
+//!
+//! ```ignore
+//! mod common;
+//!
+//! #[tokio::test]
+//! async fn something() {
+//!     let ns = common::namespace("something").await; // starts the control plane on first use
+//!     let cms: kube::Api<ConfigMap> = ns.api();
+//!     // ... or run the CLI against it:
+//!     let out = common::control_plane().kgitops().args(["apply", "--cluster", "dev"]).output().unwrap();
+//! }
+//! ```
+//!
+//! - [`control_plane`] starts the control plane on first use (once per test binary, shared by all its
+//!   tests) with `tests/controlplane/start DIR --owner-pid <this process>`, so it is stopped when the
+//!   test process exits, then installs the Strimzi CRDs by server-side apply and waits until they are
+//!   Established. If anything fails, every test that asks for it panics with the start script's message
+//!   (reason, log path, log tail): a test that needs the cluster never skips.
+//! - There is no controller-manager: namespaces never finish terminating and nothing is garbage
+//!   collected, so tests do not clean up; the whole cluster goes away with the test process. Each test
+//!   works in its own namespace from [`namespace`] and must not depend on cluster-wide state other
+//!   tests may change (cluster-scoped objects: use unique names).
+//! - "Per test binary" means per process: under cargo-nextest, which runs each test in a process of
+//!   its own, every test starts its own control plane (3 to 5 s each).
+//! - Make a [`kube::Client`] per test ([`client`], [`TestNamespace::client`]): a client is bound to
+//!   the tokio runtime it was made in, and each `#[tokio::test]` has its own runtime.
+//!
+//! Environment: `KGITOPS_TEST_CRDS` (CRD directory or file instead of `../shared/strimzi-crds`),
+//! `KGITOPS_CONTROLPLANE_CACHE` (binaries and control-plane folders instead of `target/controlplane`).
+
+// Every test binary compiles this module but uses only part of it.
+#![allow(dead_code)]
+
+mod crds;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::{ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// The control plane of this test binary. Get it with [`control_plane`].
+#[derive(Debug)]
+pub struct ControlPlane {
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl ControlPlane {
+    /// The admin kubeconfig (client certificate in group `system:masters`), for `--kubeconfig`.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The control plane's folder: certificates, etcd data and the `etcd.log` and
+    /// `kube-apiserver.log` worth reading when a test fails strangely.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A new admin client for the calling test's tokio runtime.
+    pub async fn client(&self) -> kube::Client {
+        client_for(&self.kubeconfig)
+            .await
+            .unwrap_or_else(|err| panic!("{}: {err}", self.kubeconfig.display()))
+    }
+
+    /// The admin client configuration, to adjust (impersonation, timeouts) before making a client
+    /// with `kube::Client::try_from(config)`.
+    pub async fn config(&self) -> kube::Config {
+        config_for(&self.kubeconfig)
+            .await
+            .unwrap_or_else(|err| panic!("{}: {err}", self.kubeconfig.display()))
+    }
+
+    /// The `kgitops` binary built for this test run, with `KUBECONFIG` pointing at this control plane
+    /// (the CLI's fallback when `--kubeconfig` is not given) and the repository root as working
+    /// directory. Add arguments and run it.
+    pub fn kgitops(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kgitops"));
+        command
+            .env("KUBECONFIG", &self.kubeconfig)
+            .current_dir(repo_root());
+        command
+    }
+}
+
+/// The repository root (where `Cargo.toml` is).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where the control plane's binaries and folders live: `KGITOPS_CONTROLPLANE_CACHE`, else
+/// `<repo>/target/controlplane` (the same rule as `tests/controlplane/build`).
+fn controlplane_cache() -> PathBuf {
+    match std::env::var_os("KGITOPS_CONTROLPLANE_CACHE") {
+        Some(dir) if !dir.is_empty() => repo_root().join(dir),
+        _ => repo_root().join("target/controlplane"),
+    }
+}
+
+/// The Strimzi CRDs the control plane gets: `KGITOPS_TEST_CRDS` (a directory of YAML files or one
+/// file; relative to the repository root), else `../shared/strimzi-crds` next to the repository.
+pub fn crds_path() -> PathBuf {
+    match std::env::var_os("KGITOPS_TEST_CRDS") {
+        Some(path) if !path.is_empty() => repo_root().join(path),
+        _ => repo_root().join("../shared/strimzi-crds"),
+    }
+}
+
+static CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+
+/// This test binary's control plane, started (and given the Strimzi CRDs) on first call; later calls
+/// and concurrent tests wait for and share the same one. Blocks; fine to call from async tests.
+///
+/// Panics with the reason (and the start script's log tail) when it cannot be started.
+pub fn control_plane() -> &'static ControlPlane {
+    match CONTROL_PLANE.get_or_init(start) {
+        Ok(control_plane) => control_plane,
+        Err(message) => panic!("the test control plane is not available:\n{message}"),
+    }
+}
+
+/// A new admin client for the calling test's tokio runtime (starts the control plane if needed).
+pub async fn client() -> kube::Client {
+    control_plane().client().await
+}
+
+/// A namespace of the calling test's own, and a client to work in it.
+pub struct TestNamespace {
+    /// The namespace's name: the prefix given to [`namespace`] and a number unique in this test binary.
+    pub name: String,
+    /// An admin client made for the calling test's runtime.
+    pub client: kube::Client,
+}
+
+impl TestNamespace {
+    /// An [`Api`] for a namespaced kind in this namespace.
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+}
+
+/// Creates a new namespace `<prefix>-<n>` (prefix made a valid DNS label; `n` unique in this test
+/// binary) labelled `kgitops.dev/test=<prefix>`, and returns it with a client. Starts the control
+/// plane if needed. Namespaces are never deleted (see the module docs).
+pub async fn namespace(prefix: &str) -> TestNamespace {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    let mut label: String = prefix
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    label.truncate(50);
+    let label = label.trim_matches('-');
+    let label = if label.is_empty() { "test" } else { label };
+    let name = format!("{label}-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+
+    let client = client().await;
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some([("kgitops.dev/test".to_string(), label.to_string())].into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap_or_else(|err| panic!("creating test namespace {name}: {err}"));
+    TestNamespace { name, client }
+}
+
+async fn config_for(kubeconfig: &Path) -> Result<kube::Config, String> {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).map_err(|err| err.to_string())?;
+    kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|err| err.to_string())
+}
+
+async fn client_for(kubeconfig: &Path) -> Result<kube::Client, String> {
+    kube::Client::try_from(config_for(kubeconfig).await?).map_err(|err| err.to_string())
+}
+
+/// Starts the control plane for this process and installs the CRDs.
+fn start() -> Result<ControlPlane, String> {
+    let runs = controlplane_cache().join("runs");
+    prune_dead_runs(&runs);
+    let exe = std::env::current_exe().map_err(|err| format!("current_exe: {err}"))?;
+    let binary = exe.file_stem().and_then(|s| s.to_str()).unwrap_or("tests");
+    let dir = runs.join(format!("{binary}-{}", std::process::id()));
+    let script = repo_root().join("tests/controlplane/start");
+    let output = Command::new(&script)
+        .arg(&dir)
+        .arg("--owner-pid")
+        .arg(std::process::id().to_string())
+        .output()
+        .map_err(|err| format!("{}: cannot run: {err}", script.display()))?;
+    let messages = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!(
+            "{} {} failed ({}):\n{messages}",
+            script.display(),
+            dir.display(),
+            output.status
+        ));
+    }
+    eprint!("{messages}");
+    let control_plane = ControlPlane {
+        kubeconfig: dir.join("kubeconfig"),
+        dir,
+    };
+    crds::install(&control_plane, &crds_path())?;
+    Ok(control_plane)
+}
+
+/// Removes the folders of control planes whose test process has exited (its watchdog has stopped
+/// them; `stop` makes sure), so runs do not pile up. Folders are named `<binary>-<pid>`.
+fn prune_dead_runs(runs: &Path) {
+    let Ok(entries) = std::fs::read_dir(runs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let pid = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.rsplit('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let stopped = Command::new(repo_root().join("tests/controlplane/stop"))
+            .arg(&path)
+            .output()
+            .is_ok_and(|output| output.status.success());
+        if stopped {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
