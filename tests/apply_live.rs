@@ -673,3 +673,43 @@ async fn wait_reports_strimzi_health_and_warnings() {
         set.health
     );
 }
+
+/// A cluster connection from the test kubeconfig, edited.
+async fn cluster_with(edit: impl FnOnce(&mut Value)) -> Cluster {
+    let path = common::control_plane().kubeconfig();
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut kubeconfig: Value = serde_saphyr::from_str(&text).unwrap();
+    edit(&mut kubeconfig);
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&kubeconfig.to_string()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    Cluster::new(kube::Client::try_from(config).unwrap(), 4)
+}
+
+#[tokio::test]
+async fn unreachable_apiserver_and_rejected_credentials_are_clear_errors() {
+    let ns = common::namespace("apply-failures").await;
+    let app = ns.name.clone();
+    let objects = vec![json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "a", "namespace": app}, "data": {"k": "v"}})];
+
+    let down = cluster_with(|k| k["clusters"][0]["cluster"]["server"] = json!("https://127.0.0.1:1")).await;
+    let err = apply::apply(&down, objects.clone(), &options(&app))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("apiserver unreachable"), "{err}");
+
+    let expired = cluster_with(|k| k["users"][0]["user"] = json!({"token": "expired-token"})).await;
+    let err = apply::apply(&expired, objects.clone(), &options(&app))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("credentials rejected"), "{err}");
+    assert!(!err.to_string().contains("expired-token"), "{err}");
+
+    // Nothing was written by either; a good run then converges.
+    let cluster = cluster().await;
+    assert!(live(&cluster, "ConfigMap", Some(&app), "a").await.is_none());
+    let set = apply_ok(&cluster, objects, &options(&app)).await;
+    assert_eq!(outcomes(&set)[&format!("ConfigMap/{app}/a")], Outcome::Created);
+}
