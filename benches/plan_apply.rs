@@ -8,7 +8,8 @@
 //! apiserver (`apiserver_request_total` from its /metrics, by verb), so both tools are measured the
 //! same way.
 //!
-//! Run: `KUBECONFIG=<admin kubeconfig of a test control plane> cargo bench --bench plan_apply`
+//! Run: `scripts/bench-plan` (starts a control plane), or against a running one:
+//! `KUBECONFIG=<admin kubeconfig of a test control plane> cargo bench --bench plan_apply`
 //! (`tests/controlplane/start DIR` writes one to `DIR/kubeconfig`). Optional: `BENCH_OBJECTS=N`.
 
 use std::collections::BTreeMap;
@@ -29,7 +30,9 @@ fn objects(ns: &str, n: usize) -> Vec<Value> {
             0 => json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
                 "data": {"config.yaml": format!("id: {i}\nlevel: info\n")}}),
             1 => json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
-                "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}),
+                // Headless: a test control plane's service CIDR has too few addresses for 2 x 333.
+                "spec": {"clusterIP": "None", "selector": {"app": name},
+                    "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}),
             _ => json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [

@@ -713,3 +713,49 @@ async fn unreachable_apiserver_and_rejected_credentials_are_clear_errors() {
     let set = apply_ok(&cluster, objects, &options(&app)).await;
     assert_eq!(outcomes(&set)[&format!("ConfigMap/{app}/a")], Outcome::Created);
 }
+
+#[tokio::test]
+async fn upstream_quirks_cause_no_false_drift_and_no_writes() {
+    let ns = common::namespace("apply-quirks").await;
+    let app = ns.name.clone();
+    let cluster = cluster().await;
+    let mut opts = options(&app);
+    opts.dry_run_unchanged = true;
+    let objects = |keys: &[&str]| -> Vec<Value> {
+        let string_data: serde_json::Map<String, Value> = keys
+            .iter()
+            .map(|k| (k.to_string(), json!(format!("value-of-{k}"))))
+            .collect();
+        vec![
+            // clusterIP "" means "allocate": on update it would be an immutable-field error.
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc", "namespace": app},
+                "spec": {"clusterIP": "", "selector": {"app": "x"}, "ports": [{"port": 80}]}}),
+            // An empty annotations map and explicit nulls would make every apply a write.
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": app, "labels": null},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {
+                    "metadata": {"labels": {"app": "web"}, "annotations": {}},
+                    "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "args": null}]}}}}),
+            // stringData keys removed from git must disappear from data (fails without
+            // normalize::secret_string_data_to_data on 1.36; the quirks above are fixed upstream or
+            // covered by the no-op skip, and stay covered here).
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": app},
+                "stringData": string_data}),
+        ]
+    };
+    apply_ok(&cluster, objects(&["a", "b"]), &opts).await;
+    let plan = plan_of(&cluster, objects(&["a", "b"]), &opts).await;
+    assert!(
+        changed(&plan).is_empty(),
+        "false drift:\n{}",
+        changed(&plan).join("\n")
+    );
+    let before = resource_versions(&cluster, &app, &objects(&["a"])).await;
+    let set = apply_ok(&cluster, objects(&["a", "b"]), &opts).await;
+    assert!(!set.has_changes(), "{:?}", outcomes(&set));
+    assert_eq!(resource_versions(&cluster, &app, &objects(&["a"])).await, before);
+
+    apply_ok(&cluster, objects(&["a"]), &opts).await;
+    let secret = live(&cluster, "Secret", Some(&app), "creds").await.unwrap();
+    let keys: Vec<&String> = secret["data"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, vec!["a"]);
+}

@@ -166,16 +166,26 @@ fn lines(failures: &[ObjectFailure]) -> String {
         .join("\n")
 }
 
+/// Objects named in full in error messages; more are counted.
+const NAMED_IN_ERRORS: usize = 10;
+
 fn applied_note(applied: &[String]) -> String {
     if applied.is_empty() {
-        "nothing was written".to_string()
-    } else {
-        format!(
-            "{} object(s) were written before the failure ({}); the next run converges",
-            applied.len(),
-            applied.join(", ")
-        )
+        return "nothing was written".to_string();
     }
+    let mut named = applied
+        .iter()
+        .take(NAMED_IN_ERRORS)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if applied.len() > NAMED_IN_ERRORS {
+        named.push_str(&format!(" and {} more", applied.len() - NAMED_IN_ERRORS));
+    }
+    format!(
+        "{} object(s) were written before the failure ({named}); the next run converges",
+        applied.len()
+    )
 }
 
 /// Why an apply failed. Each names the objects concerned and what was written before.

@@ -71,7 +71,8 @@ pub fn drop_last_applied_annotation(obj: &mut Value) {
 
 /// `labels: {}` / `annotations: {}` mean the same as absent, but an applied empty map is owned by
 /// the applier and makes every apply of an otherwise identical object a write.
-/// Works around <https://github.com/kubernetes/kubernetes/issues/124050>.
+/// Works around <https://github.com/kubernetes/kubernetes/issues/124050>. (kgitops would not write
+/// anyway, since it compares content and skips unchanged objects; this keeps the field set clean.)
 pub fn empty_metadata_maps(obj: &mut Value) {
     fn strip(meta: Option<&mut Value>) {
         if let Some(meta) = meta.and_then(Value::as_object_mut) {
@@ -93,7 +94,8 @@ pub fn empty_metadata_maps(obj: &mut Value) {
 
 /// Explicit `null`s in an applied configuration are recorded as owned fields and change the
 /// managedFields timestamp on every apply although nothing changed; `null` means "not set" here.
-/// Works around <https://github.com/kubernetes/kubernetes/issues/108234>.
+/// Works around <https://github.com/kubernetes/kubernetes/issues/108234> (as above, the no-op skip
+/// already prevents the write; this keeps nulls out of the owned field set).
 pub fn drop_null_fields(obj: &mut Value) {
     match obj {
         Value::Object(map) => {
@@ -142,7 +144,8 @@ pub fn secret_string_data_to_data(obj: &mut Value) {
 /// `spec.clusterIP: ""` (and `clusterIPs: []`) mean "allocate one", which the server does anyway on
 /// create; on update the empty value is an attempt to change an immutable field.
 /// Works around <https://github.com/kubernetes/kubernetes/issues/68369> and
-/// <https://github.com/kubernetes/kubernetes/issues/120937>.
+/// <https://github.com/kubernetes/kubernetes/issues/120937> (servers before 1.20 refuse the update;
+/// 1.36 accepts it, the quirk stays for older clusters).
 pub fn service_empty_cluster_ip(obj: &mut Value) {
     if obj.get("kind").and_then(Value::as_str) != Some("Service")
         || obj.get("apiVersion").and_then(Value::as_str) != Some("v1")
@@ -164,7 +167,7 @@ pub fn service_empty_cluster_ip(obj: &mut Value) {
 }
 
 /// Dry-run of a HorizontalPodAutoscaler duplicates the first metric and appends an empty one on
-/// servers before 1.27; such a dry-run result never equals the live object.
+/// servers before 1.27; such a dry-run result never equals the live object (kept for older clusters).
 /// Works around <https://github.com/kubernetes/kubernetes/issues/118293>.
 pub fn hpa_dry_run_duplicated_metrics(obj: &mut Value) {
     if obj.get("kind").and_then(Value::as_str) != Some("HorizontalPodAutoscaler") {
