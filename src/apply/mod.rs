@@ -97,6 +97,11 @@ pub struct Change {
 }
 
 /// The result of applying one revision to one cluster. Serializable; holds no Secret value.
+///
+/// JSON (`--output json`), stable: `{"cluster", "revision"?, "dry_run", "inventory",
+/// "applyset_id", "changes": [{"object", "id", "outcome": "created" | "configured" | "unchanged" |
+/// "recreated" | "pruned" | "prune-skipped", "conflicts"?: [{"manager", "fields": [..]}],
+/// "notes"?: [..]}], "health"?: [{"object", "healthy", "message", "warnings"?}]}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChangeSet {
     pub cluster: String,

@@ -109,6 +109,20 @@ pub struct PlanEntry {
 
 /// What applying one revision of one cluster would change. Serializable, masked, and independent
 /// of any cluster connection: the offline diff produces the same type.
+///
+/// JSON (`--output json`), stable:
+///
+/// ```json
+/// {"cluster": "dev", "revision": "HEAD",
+///  "entries": [{"object": "Kafka/kafka-dev/main",
+///               "id": {"gvk": {"group": "kafka.strimzi.io", "version": "v1beta2", "kind": "Kafka"},
+///                      "namespace": "kafka-dev", "name": "main"},
+///               "action": "update",            // create | update | unchanged | recreate | delete-candidate
+///               "diff": "--- a/Kafka/...",      // masked unified diff, "" when unchanged
+///               "changes": [{"path": "spec.kafka.replicas", "before": 7, "after": 3,
+///                            "managers": ["kubectl-patch"]}],
+///               "notes": ["..."]}]}              // omitted when empty
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Cluster overlay name (`dev`).
