@@ -1,0 +1,200 @@
+//! Validating a platform repository: which clusters (the overlays `clusters/<name>/`), rendering each
+//! at the head revision (and the base revision for a change), and collecting the findings into one
+//! [`Report`].
+//!
+//! The renderer is passed in ([`Renderer`]; the CLI passes `render::render`) so that validation stays
+//! independent of how trees are rendered.
+
+use std::error::Error;
+
+use serde_json::Value;
+
+use super::{Report, Schemas, validate_cluster};
+use crate::source::{EntryKind, FileTree, SourceError, TreePath};
+
+/// Renders one kustomization directory of a tree (`kgitops::render::render`).
+pub type Renderer<'a> =
+    &'a dyn Fn(&dyn FileTree, &TreePath) -> Result<Vec<Value>, Box<dyn Error + Send + Sync>>;
+
+/// The directory that holds one overlay per cluster.
+pub const CLUSTERS_DIR: &str = "clusters";
+
+/// Why a repository could not be validated (exit code 2); each names the tree or cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    #[error("{tree}: no {CLUSTERS_DIR}/ directory with cluster overlays")]
+    NoClusters { tree: String },
+    #[error("{tree}: no cluster overlay {CLUSTERS_DIR}/{name} (clusters: {available})")]
+    UnknownCluster {
+        tree: String,
+        name: String,
+        available: String,
+    },
+    #[error("{tree}: listing {CLUSTERS_DIR}/: {cause}")]
+    Source { tree: String, cause: SourceError },
+    #[error("{tree}: rendering {CLUSTERS_DIR}/{cluster}: {cause}")]
+    Render {
+        cluster: String,
+        tree: String,
+        cause: Box<dyn Error + Send + Sync>,
+    },
+}
+
+/// The cluster overlays of a tree: the directories under `clusters/`, sorted.
+pub fn cluster_names(tree: &dyn FileTree) -> Result<Vec<String>, ValidateError> {
+    let source = |cause| ValidateError::Source {
+        tree: tree.describe(),
+        cause,
+    };
+    let dir = TreePath::new(CLUSTERS_DIR).map_err(|e| source(e.into()))?;
+    if tree.kind(&dir).map_err(source)? != Some(EntryKind::Dir) {
+        return Err(ValidateError::NoClusters {
+            tree: tree.describe(),
+        });
+    }
+    let mut names = Vec::new();
+    for name in tree.list(&dir).map_err(source)? {
+        let path = dir.join(&name).map_err(|e| source(e.into()))?;
+        if tree.kind(&path).map_err(source)? == Some(EntryKind::Dir) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Validates the named clusters (all of `to`'s when `clusters` is empty) at revision `to`; with `from`,
+/// also the change rules between `from` and `to`. A cluster that `from` does not have counts as
+/// new: every object in it is part of the change.
+pub fn validate_repo(
+    schemas: &Schemas,
+    from: Option<&dyn FileTree>,
+    to: &dyn FileTree,
+    clusters: &[String],
+    render: Renderer<'_>,
+) -> Result<Report, ValidateError> {
+    let available = cluster_names(to)?;
+    let selected = if clusters.is_empty() {
+        available.clone()
+    } else {
+        for name in clusters {
+            if !available.contains(name) {
+                return Err(ValidateError::UnknownCluster {
+                    tree: to.describe(),
+                    name: name.clone(),
+                    available: available.join(", "),
+                });
+            }
+        }
+        clusters.to_vec()
+    };
+    let from_clusters = match from {
+        Some(tree) => match cluster_names(tree) {
+            Ok(names) => names,
+            Err(ValidateError::NoClusters { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        },
+        None => Vec::new(),
+    };
+    let render_cluster = |tree: &dyn FileTree, name: &str| -> Result<Vec<Value>, ValidateError> {
+        let err = |cause| ValidateError::Render {
+            cluster: name.to_string(),
+            tree: tree.describe(),
+            cause,
+        };
+        let dir = TreePath::new(CLUSTERS_DIR)
+            .and_then(|d| d.join(name))
+            .map_err(|e| err(e.into()))?;
+        render(tree, &dir).map_err(err)
+    };
+    let mut findings = Vec::new();
+    for name in &selected {
+        let head = render_cluster(to, name)?;
+        let base = match from {
+            Some(tree) if from_clusters.contains(name) => Some(render_cluster(tree, name)?),
+            Some(_) => Some(Vec::new()),
+            None => None,
+        };
+        findings.extend(validate_cluster(schemas, name, base.as_deref(), &head));
+    }
+    Ok(Report::new(selected, findings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::yaml::{Limits, parse_documents};
+    use crate::source::DirTree;
+
+    /// A stand-in renderer: the documents of `<dir>/all.yaml`.
+    fn concat(tree: &dyn FileTree, dir: &TreePath) -> Result<Vec<Value>, Box<dyn Error + Send + Sync>> {
+        let path = dir.join("all.yaml")?;
+        let text = String::from_utf8(tree.read(&path)?)?;
+        Ok(parse_documents(&text, path.as_str(), &Limits::DEFAULT)?)
+    }
+
+    fn repo(clusters: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in clusters {
+            let c = dir.path().join(CLUSTERS_DIR).join(name);
+            std::fs::create_dir_all(&c).unwrap();
+            std::fs::write(c.join("all.yaml"), text).unwrap();
+        }
+        std::fs::write(dir.path().join(CLUSTERS_DIR).join("README.md"), "not a cluster").unwrap();
+        dir
+    }
+
+    const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: ns}\n";
+    const BAD: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: ns}\ndata: {k: 1}\n";
+
+    #[test]
+    fn validates_every_cluster_or_the_named_ones() {
+        let dir = repo(&[("dev", CM), ("prod", BAD)]);
+        let tree = DirTree::open(dir.path()).unwrap();
+        let schemas = Schemas::new().unwrap();
+        assert_eq!(cluster_names(&tree).unwrap(), ["dev", "prod"]);
+        let report = validate_repo(&schemas, None, &tree, &[], &concat).unwrap();
+        assert_eq!(report.clusters, ["dev", "prod"]);
+        assert_eq!(report.errors, 1);
+        assert_eq!(report.findings[0].cluster, "prod");
+        assert_eq!(report.findings[0].path, "data[k]");
+        let report = validate_repo(&schemas, None, &tree, &["dev".into()], &concat).unwrap();
+        assert_eq!((report.clusters.len(), report.errors), (1, 0));
+        let err = validate_repo(&schemas, None, &tree, &["qa".into()], &concat).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("no cluster overlay clusters/qa (clusters: dev, prod)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn render_failures_and_missing_clusters_dir_are_errors() {
+        let dir = repo(&[("dev", "a: [1\n")]);
+        let tree = DirTree::open(dir.path()).unwrap();
+        let schemas = Schemas::new().unwrap();
+        let err = validate_repo(&schemas, None, &tree, &[], &concat).unwrap_err();
+        assert!(err.to_string().contains(": rendering clusters/dev: "), "{err}");
+        let empty = tempfile::tempdir().unwrap();
+        let tree = DirTree::open(empty.path()).unwrap();
+        let err = validate_repo(&schemas, None, &tree, &[], &concat).unwrap_err();
+        assert!(matches!(err, ValidateError::NoClusters { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_new_in_the_change_has_an_empty_base() {
+        const KAFKA: &str = "apiVersion: kafka.strimzi.io/v1beta2\nkind: Kafka\nmetadata: {name: k, namespace: ns}\n\
+                             spec: {zookeeper: {replicas: 2}}\n";
+        let base = repo(&[("dev", CM)]);
+        let head = repo(&[("dev", CM), ("qa", KAFKA)]);
+        let (base, head) = (
+            DirTree::open(base.path()).unwrap(),
+            DirTree::open(head.path()).unwrap(),
+        );
+        let schemas = Schemas::new().unwrap();
+        let report = validate_repo(&schemas, Some(&base), &head, &[], &concat).unwrap();
+        let rules: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
+        // No CRDs given: the Kafka is an unknown kind; the even ensemble is introduced by the change.
+        assert_eq!(rules, ["schema-unknown-kind", "zookeeper-replicas-to-even"]);
+    }
+}

@@ -1,0 +1,211 @@
+//! What the rules need to know about Strimzi 0.45: the `Kafka` resource (`kafka.strimzi.io/v1beta2`)
+//! read leniently (schema problems are the schema rules' business; a rule skips what it cannot read),
+//! the Kafka versions the operator supports, the labels it puts on pods, and Kafka's defaults.
+
+use serde_json::Value;
+
+use super::{Snapshot, namespace_of};
+use crate::manifest::ResId;
+
+/// The Strimzi release the rules (and the pinned CRDs under `shared/strimzi-crds`) describe.
+pub const STRIMZI_VERSION: &str = "0.45.2";
+
+/// Kafka versions Strimzi 0.45.2 supports (its `kafka-versions.yaml`, `supported: true`), each with
+/// the Strimzi release that added it. 3.9.2 is the default when `spec.kafka.version` is unset.
+pub const SUPPORTED_KAFKA_VERSIONS: &[(&str, &str)] = &[
+    ("3.8.0", "0.43.0"),
+    ("3.8.1", "0.45.0"),
+    ("3.9.0", "0.45.0"),
+    ("3.9.1", "0.45.1"),
+    ("3.9.2", "0.45.2"),
+];
+
+/// The API version of the Strimzi resources the rules read.
+pub(crate) const KAFKA_API_VERSION: &str = "kafka.strimzi.io/v1beta2";
+
+/// Kafka's broker defaults for the settings the rules compare (Kafka 3.x).
+pub(crate) fn kafka_default(key: &str) -> Option<i64> {
+    match key {
+        "default.replication.factor" => Some(1),
+        "offsets.topic.replication.factor" => Some(3),
+        "transaction.state.log.replication.factor" => Some(3),
+        "min.insync.replicas" => Some(1),
+        "transaction.state.log.min.isr" => Some(2),
+        _ => None,
+    }
+}
+
+/// One `Kafka` resource of a render.
+#[derive(Debug)]
+pub struct KafkaCr<'a> {
+    pub obj: &'a Value,
+    /// `Kafka/kafka-dev/main`.
+    pub display: String,
+    pub name: &'a str,
+    pub namespace: Option<&'a str>,
+}
+
+/// A broker count and where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Brokers {
+    pub count: i64,
+    /// `spec.kafka.replicas`, or `KafkaNodePool spec.replicas (pools a, b)`.
+    pub source: String,
+}
+
+impl<'a> KafkaCr<'a> {
+    pub(crate) fn from_object(obj: &'a Value) -> Option<KafkaCr<'a>> {
+        if obj.get("apiVersion").and_then(Value::as_str) != Some(KAFKA_API_VERSION)
+            || obj.get("kind").and_then(Value::as_str) != Some("Kafka")
+        {
+            return None;
+        }
+        let id = ResId::of(obj).ok()?;
+        Some(KafkaCr {
+            obj,
+            display: id.to_string(),
+            name: obj.pointer("/metadata/name").and_then(Value::as_str)?,
+            namespace: namespace_of(obj),
+        })
+    }
+
+    /// A value under `spec` by JSON pointer (`/kafka/replicas`).
+    pub(crate) fn spec(&self, pointer: &str) -> Option<&'a Value> {
+        self.obj.get("spec")?.pointer(pointer)
+    }
+
+    /// True when brokers come from KafkaNodePools (`strimzi.io/node-pools: enabled`).
+    pub(crate) fn uses_node_pools(&self) -> bool {
+        self.obj
+            .pointer("/metadata/annotations/strimzi.io~1node-pools")
+            .and_then(Value::as_str)
+            == Some("enabled")
+    }
+
+    /// The KafkaNodePools of this cluster with the broker role.
+    pub(crate) fn broker_pools<'s>(&self, snapshot: &'s Snapshot<'a>) -> Vec<&'a Value> {
+        snapshot
+            .of_kind(KAFKA_API_VERSION, "KafkaNodePool", self.namespace)
+            .filter(|p| {
+                p.pointer("/metadata/labels/strimzi.io~1cluster")
+                    .and_then(Value::as_str)
+                    == Some(self.name)
+                    && p.pointer("/spec/roles")
+                        .and_then(Value::as_array)
+                        .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some("broker")))
+            })
+            .collect()
+    }
+
+    /// How many brokers the cluster has, if the render says.
+    pub(crate) fn brokers(&self, snapshot: &Snapshot<'a>) -> Option<Brokers> {
+        if self.uses_node_pools() {
+            let pools = self.broker_pools(snapshot);
+            if pools.is_empty() {
+                return None;
+            }
+            let mut count = 0;
+            let mut names = Vec::new();
+            for pool in pools {
+                count += int(pool.pointer("/spec/replicas")?)?;
+                names.push(
+                    pool.pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?"),
+                );
+            }
+            return Some(Brokers {
+                count,
+                source: format!("KafkaNodePool spec.replicas ({})", names.join(", ")),
+            });
+        }
+        Some(Brokers {
+            count: int(self.spec("/kafka/replicas")?)?,
+            source: "spec.kafka.replicas".into(),
+        })
+    }
+
+    /// A broker config integer (`spec.kafka.config` holds numbers or numeric strings), or Kafka's
+    /// default; the flag says whether it was set explicitly.
+    pub(crate) fn config_or_default(&self, key: &str) -> Option<(i64, bool)> {
+        match self.spec("/kafka/config").and_then(|c| c.get(key)) {
+            Some(v) => int(v).map(|n| (n, true)),
+            None => kafka_default(key).map(|n| (n, false)),
+        }
+    }
+
+    /// The labels Strimzi puts on this cluster's ZooKeeper pods (Strimzi 0.45 `Labels`), without
+    /// the per-pod ones; `pod` adds `strimzi.io/pod-name` for pod `i`.
+    pub(crate) fn zookeeper_pod_labels(&self, pod: Option<i64>) -> Vec<(String, String)> {
+        let name = self.name;
+        let mut labels = vec![
+            ("strimzi.io/cluster".to_string(), name.to_string()),
+            ("strimzi.io/kind".into(), "Kafka".into()),
+            ("strimzi.io/name".into(), format!("{name}-zookeeper")),
+            ("strimzi.io/component-type".into(), "zookeeper".into()),
+            ("strimzi.io/controller".into(), "strimzipodset".into()),
+            ("strimzi.io/controller-name".into(), format!("{name}-zookeeper")),
+            ("app.kubernetes.io/name".into(), "zookeeper".into()),
+            ("app.kubernetes.io/instance".into(), name.to_string()),
+            ("app.kubernetes.io/part-of".into(), format!("strimzi-{name}")),
+            (
+                "app.kubernetes.io/managed-by".into(),
+                "strimzi-cluster-operator".into(),
+            ),
+        ];
+        if let Some(i) = pod {
+            labels.push(("strimzi.io/pod-name".into(), format!("{name}-zookeeper-{i}")));
+            labels.push((
+                "statefulset.kubernetes.io/pod-name".into(),
+                format!("{name}-zookeeper-{i}"),
+            ));
+        }
+        labels
+    }
+}
+
+/// An integer from a number (`3`, `3.0`) or a numeric string (`"3"`).
+pub(crate) fn int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn brokers_from_replicas_or_node_pools() {
+        let objs = vec![
+            json!({"apiVersion": KAFKA_API_VERSION, "kind": "Kafka",
+                "metadata": {"name": "main", "namespace": "k", "annotations": {"strimzi.io/node-pools": "enabled"}},
+                "spec": {"kafka": {"replicas": 1, "config": {"min.insync.replicas": "2"}}}}),
+            json!({"apiVersion": KAFKA_API_VERSION, "kind": "KafkaNodePool",
+                "metadata": {"name": "a", "namespace": "k", "labels": {"strimzi.io/cluster": "main"}},
+                "spec": {"replicas": 2, "roles": ["broker"]}}),
+            json!({"apiVersion": KAFKA_API_VERSION, "kind": "KafkaNodePool",
+                "metadata": {"name": "b", "namespace": "k", "labels": {"strimzi.io/cluster": "main"}},
+                "spec": {"replicas": 3, "roles": ["controller", "broker"]}}),
+            json!({"apiVersion": KAFKA_API_VERSION, "kind": "KafkaNodePool",
+                "metadata": {"name": "c", "namespace": "k", "labels": {"strimzi.io/cluster": "main"}},
+                "spec": {"replicas": 3, "roles": ["controller"]}}),
+        ];
+        let snap = Snapshot::new(&objs);
+        let kafka = &snap.kafkas[0];
+        assert_eq!(kafka.display, "Kafka/k/main");
+        let brokers = kafka.brokers(&snap).unwrap();
+        assert_eq!(brokers.count, 5);
+        assert_eq!(brokers.source, "KafkaNodePool spec.replicas (a, b)");
+        assert_eq!(kafka.config_or_default("min.insync.replicas"), Some((2, true)));
+        assert_eq!(
+            kafka.config_or_default("offsets.topic.replication.factor"),
+            Some((3, false))
+        );
+    }
+}
