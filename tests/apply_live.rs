@@ -306,7 +306,7 @@ async fn secret_values_never_appear_in_any_output() {
     }
     let entry = find(&plan, &format!("Secret/{app}/zoo-entrance-auth"));
     assert!(
-        entry.diff.contains("password: \"(masked: new value)\""),
+        entry.diff.contains("password: (masked, new value)"),
         "{}",
         entry.diff
     );

@@ -10,9 +10,9 @@ use super::normalize::LAST_APPLIED_ANNOTATION;
 /// Shown for a value that is the same on both sides (or exists on one side only).
 pub const MASK: &str = "(masked)";
 /// Shown on the old side of a changed value.
-pub const MASK_OLD: &str = "(masked: old value)";
+pub const MASK_OLD: &str = "(masked, old value)";
 /// Shown on the new side of a changed value.
-pub const MASK_NEW: &str = "(masked: new value)";
+pub const MASK_NEW: &str = "(masked, new value)";
 
 /// Whether an object is a core/v1 Secret.
 pub fn is_secret(obj: &Value) -> bool {
