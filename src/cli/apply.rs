@@ -11,7 +11,9 @@ use super::{ClusterAccessArgs, Failure, Outcome, OutputFormat, RepoArgs};
 use crate::apply::{self, ApplyOptions, InventoryRef};
 use crate::plan::Cluster;
 use crate::plan::cluster::DEFAULT_CONCURRENCY;
+use crate::render::render;
 use crate::report;
+use crate::source::{DirTree, EntryKind, FileTree, GitTree, TreePath};
 
 /// Server-side apply a cluster overlay.
 #[derive(Debug, clap::Args)]
@@ -158,12 +160,20 @@ pub(super) async fn connect(access: &ClusterAccessArgs, concurrency: usize) -> R
     Ok(Cluster::new(client, concurrency))
 }
 
-/// Renders `clusters/<cluster>` of the repository, at `rev` (git objects) or from the work tree.
+/// Renders `clusters/<cluster>` of the repository, at `rev` (git objects, never the work tree) or
+/// from the work tree.
 pub(super) fn render_cluster(
     repo: &RepoArgs,
     rev: Option<&str>,
     cluster: &str,
 ) -> Result<Vec<Value>, Failure> {
-    let _ = (repo, rev, cluster);
-    Err(super::not_yet("render (needed by apply and diff --live)"))
+    let dir = TreePath::new(&format!("clusters/{cluster}"))?;
+    let tree: Box<dyn FileTree> = match rev {
+        Some(rev) => Box::new(GitTree::open(&repo.repo, rev)?),
+        None => Box::new(DirTree::open(&repo.repo)?),
+    };
+    if tree.kind(&dir)? != Some(EntryKind::Dir) {
+        return Err(format!("{dir}: no such cluster overlay in {}", tree.describe()).into());
+    }
+    Ok(render(tree.as_ref(), &dir)?)
 }
