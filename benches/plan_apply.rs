@@ -136,6 +136,12 @@ fn row(
 }
 
 fn main() {
+    // `cargo test --all-targets` runs bench targets too, without `--bench`: a benchmark of minutes
+    // against a control plane is not a test, so it only runs under `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("plan_apply: benchmark; run it with scripts/bench-plan (cargo bench --bench plan_apply)");
+        return;
+    }
     let kubeconfig = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()).expect(
         "set KUBECONFIG to the admin kubeconfig of a test control plane (tests/controlplane/start DIR)",
     );
