@@ -222,3 +222,80 @@ async fn rev_renders_git_objects_not_the_work_tree() {
         text(&out)
     );
 }
+
+/// The repository's own `clusters/dev` (the only test of this binary that uses its namespace).
+#[tokio::test]
+async fn the_repos_dev_cluster_applies_shows_no_changes_and_heals_drift() {
+    let cp = common::control_plane();
+    let run = |args: &[&str]| cp.kgitops().args(args).output().expect("kgitops runs");
+
+    let out = run(&["apply", "--cluster", "dev"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Kafka/kafka-dev/main created\n"),
+        "{}",
+        text(&out)
+    );
+    assert!(stdout.contains("Namespace/kafka-dev created\n"), "{}", text(&out));
+
+    let out = run(&["diff", "--live", "--cluster", "dev"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a freshly applied cluster shows changes:\n{}",
+        text(&out)
+    );
+    let out = run(&["apply", "--cluster", "dev"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with(" unchanged\n"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("configured"),
+        "{}",
+        text(&out)
+    );
+
+    // Drift by hand, as kubectl patch does it.
+    let kubectl = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cp.kubeconfig())
+        .args([
+            "-n",
+            "kafka-dev",
+            "patch",
+            "kafka",
+            "main",
+            "--type",
+            "merge",
+            "-p",
+        ])
+        .arg(r#"{"spec":{"kafka":{"replicas":7}}}"#)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        kubectl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kubectl.stderr)
+    );
+    let out = run(&["diff", "--live", "--cluster", "dev"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("drift: spec.kafka.replicas: 7 -> "),
+        "{}",
+        text(&out)
+    );
+    assert!(stdout.contains(", changed by kubectl-patch"), "{}", text(&out));
+    let out = run(&["apply", "--cluster", "dev"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("Kafka/kafka-dev/main configured\n  kubectl-patch lost spec.kafka.replicas\n"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["diff", "--live", "--cluster", "dev"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
