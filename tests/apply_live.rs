@@ -581,11 +581,6 @@ async fn rejected_objects_unknown_kinds_and_missing_namespaces_write_nothing() {
     // A Kafka the CRD schema rejects: nothing of the revision is written, not even the Namespace.
     let mut objects = platform(&app);
     objects.retain(|o| o["kind"] != "Namespace");
-    let mut with_ns = objects.clone();
-    with_ns.insert(
-        0,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns.name}}),
-    );
     let mut bad = objects.clone();
     for o in &mut bad {
         if o["kind"] == "Kafka" {
@@ -608,6 +603,24 @@ async fn rejected_objects_unknown_kinds_and_missing_namespaces_write_nothing() {
     let err = apply::apply(&cluster, unknown, &opts).await.unwrap_err();
     assert!(
         err.to_string().contains(&format!("Widget/{app}/w unknown kind")),
+        "{err}"
+    );
+
+    // An inventory in a namespace that neither exists nor is part of the revision.
+    let elsewhere = ApplyOptions::new(
+        "dev",
+        InventoryRef {
+            namespace: format!("{app}-missing"),
+            name: "kgitops-dev".into(),
+        },
+    );
+    let err = apply::apply(&cluster, platform(&app), &elsewhere)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "ConfigMap/{app}-missing/kgitops-dev: namespace {app}-missing does not exist"
+        )),
         "{err}"
     );
 

@@ -320,7 +320,10 @@ pub async fn plan(
         .map_err(|e| ApplyError::Inventory(format!("{} read failed: {e}", opts.inventory.display())))?;
     let parent_state = match &parent {
         Some(p) => inventory::read_parent(&opts.inventory, p).map_err(ApplyError::Inventory)?,
-        None => inventory::ParentState::default(),
+        None => {
+            check_parent_namespace(cluster, &live, &opts.inventory).await?;
+            inventory::ParentState::default()
+        }
     };
 
     // Members that left git.
@@ -343,6 +346,39 @@ pub async fn plan(
         candidates,
         members,
     })
+}
+
+/// A parent that does not exist yet must have a namespace to be created in: an existing one or one
+/// of this revision. Checked before anything is written.
+async fn check_parent_namespace(
+    cluster: &Cluster,
+    live: &LivePlan,
+    inv: &InventoryRef,
+) -> Result<(), ApplyError> {
+    let declared = live
+        .objects
+        .iter()
+        .any(|o| o.id.gvk.group.is_empty() && o.id.gvk.kind == "Namespace" && o.id.name == inv.namespace);
+    if declared {
+        return Ok(());
+    }
+    let ns_kind = cluster
+        .resolve(&Gvk::from_api_version("v1", "Namespace"))
+        .await
+        .map_err(|e| ApplyError::Inventory(format!("discovery failed: {e}")))?
+        .ok_or_else(|| ApplyError::Inventory("the server serves no v1 Namespace".into()))?;
+    match cluster.get(&ns_kind, None, &inv.namespace).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(ApplyError::Inventory(format!(
+            "{}: namespace {} does not exist and is not part of this revision (choose another with --inventory-namespace)",
+            inv.display(),
+            inv.namespace
+        ))),
+        Err(e) => Err(ApplyError::Inventory(format!(
+            "{} read failed: {e}",
+            inv.display()
+        ))),
+    }
 }
 
 async fn list_candidates(
