@@ -1,6 +1,10 @@
 //! `kgitops diff --from REV --to REV ...` (offline) and `kgitops diff --live --cluster NAME ...`.
 
+use super::apply::{InventoryArgs, block_on, connect, inventory_for, render_cluster};
 use super::{ClusterAccessArgs, Failure, Outcome, OutputFormat, RepoArgs};
+use crate::apply::{self, ApplyOptions};
+use crate::plan::Plan;
+use crate::report;
 
 /// Show what changes: between two revisions offline, or against a live cluster.
 #[derive(Debug, clap::Args)]
@@ -22,12 +26,54 @@ pub struct DiffArgs {
     /// Cluster overlay(s) under `clusters/` (repeatable; offline default: all).
     #[arg(long = "cluster")]
     pub clusters: Vec<String>,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     #[command(flatten)]
     pub access: ClusterAccessArgs,
 }
 
-pub fn run(_args: DiffArgs) -> Result<Outcome, Failure> {
-    Err(super::not_yet("diff"))
+pub fn run(args: DiffArgs) -> Result<Outcome, Failure> {
+    if args.live {
+        run_live(&args)
+    } else {
+        run_offline(&args)
+    }
+}
+
+/// The offline diff between revisions (`--from/--to`).
+fn run_offline(_args: &DiffArgs) -> Result<Outcome, Failure> {
+    Err(super::not_yet("diff --from/--to"))
+}
+
+/// `--live`: the plan of one cluster against the live state; exit 1 when anything would change.
+fn run_live(args: &DiffArgs) -> Result<Outcome, Failure> {
+    let [cluster] = args.clusters.as_slice() else {
+        return Err("diff --live needs exactly one --cluster".into());
+    };
+    let objects = render_cluster(&args.repo, args.rev.as_deref(), cluster)?;
+    let inventory = inventory_for(cluster, &objects, &args.inventory)?;
+    let opts = ApplyOptions::new(cluster, inventory);
+    let mut plan: Plan = block_on(async {
+        let c = connect(&args.access, args.inventory.concurrency).await?;
+        let cp = apply::plan(&c, objects, &opts).await.map_err(Failure::from)?;
+        Ok(cp.live.plan)
+    })?;
+    plan.revision = args.rev.clone();
+    print!("{}", render_plan(&plan, args.output));
+    Ok(if plan.has_changes() {
+        Outcome::Changes
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// A plan in the requested format (the offline diff prints with this too).
+pub fn render_plan(plan: &Plan, format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Text => report::plan_text(plan),
+        OutputFormat::Markdown => report::plan_markdown(plan),
+        OutputFormat::Json => report::json(plan),
+    }
 }

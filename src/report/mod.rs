@@ -1,2 +1,294 @@
-//! Presentation: plans, change sets and findings as text, Markdown and JSON. The stages never
-//! format their own output; they hand values here.
+//! Presentation: plans and change sets as text, Markdown and JSON. The stages never format their
+//! own output; they hand values here. Everything here works from the serializable, already masked
+//! [`Plan`] and [`ChangeSet`], so the offline PR diff prints with the same functions.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::apply::{ChangeSet, Outcome};
+use crate::plan::{Action, FieldChange, Plan, PlanEntry};
+
+/// Longest diff (in lines) shown per object in Markdown; longer ones are cut with a note.
+pub const MARKDOWN_DIFF_LINES: usize = 200;
+
+fn value_text(v: &Option<Value>) -> String {
+    match v {
+        None => "(absent)".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `spec.kafka.replicas: 7 -> 3, changed by kubectl-patch`
+pub fn field_change_line(c: &FieldChange) -> String {
+    let mut line = format!(
+        "{}: {} -> {}",
+        c.path,
+        value_text(&c.before),
+        value_text(&c.after)
+    );
+    if !c.managers.is_empty() {
+        let _ = write!(line, ", changed by {}", c.managers.join(", "));
+    }
+    line
+}
+
+fn summary(plan: &Plan) -> String {
+    let counts = plan.counts();
+    let n = |a: Action| counts.get(&a).copied().unwrap_or(0);
+    format!(
+        "{} to create, {} to update, {} to recreate, {} to delete, {} unchanged",
+        n(Action::Create),
+        n(Action::Update),
+        n(Action::Recreate),
+        n(Action::DeleteCandidate),
+        n(Action::Unchanged)
+    )
+}
+
+fn changed(plan: &Plan) -> impl Iterator<Item = &PlanEntry> {
+    plan.entries.iter().filter(|e| e.action.is_change())
+}
+
+/// The plan as text: per changed object a header, its notes, its drifted fields and its diff; then
+/// a summary line.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for e in changed(plan) {
+        let _ = writeln!(out, "{} ({})", e.object, e.action);
+        for note in &e.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
+        for c in e.changes.iter().filter(|c| !c.managers.is_empty()) {
+            let _ = writeln!(out, "  drift: {}", field_change_line(c));
+        }
+        out.push_str(&e.diff);
+        if !e.diff.is_empty() && !e.diff.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    let _ = writeln!(out, "cluster {}: {}", plan.cluster, summary(plan));
+    out
+}
+
+/// The plan as Markdown (a PR comment): a summary table, then a collapsible section per changed
+/// object with a fenced diff, cut after [`MARKDOWN_DIFF_LINES`] lines.
+pub fn plan_markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### kgitops plan for cluster `{}`\n", plan.cluster);
+    let _ = writeln!(out, "{}\n", summary(plan));
+    let changed: Vec<&PlanEntry> = changed(plan).collect();
+    if changed.is_empty() {
+        out.push_str("No changes.\n");
+        return out;
+    }
+    out.push_str("| Object | Action | Drift |\n|---|---|---|\n");
+    for e in &changed {
+        let drift: Vec<String> = e
+            .changes
+            .iter()
+            .filter(|c| !c.managers.is_empty())
+            .map(|c| format!("`{}` by {}", c.path, c.managers.join(", ")))
+            .collect();
+        let _ = writeln!(out, "| `{}` | {} | {} |", e.object, e.action, drift.join("<br>"));
+    }
+    out.push('\n');
+    for e in &changed {
+        let _ = writeln!(
+            out,
+            "<details><summary><code>{}</code> ({})</summary>\n",
+            e.object, e.action
+        );
+        for note in &e.notes {
+            let _ = writeln!(out, "> {note}\n");
+        }
+        let lines: Vec<&str> = e.diff.lines().collect();
+        out.push_str("```diff\n");
+        for line in lines.iter().take(MARKDOWN_DIFF_LINES) {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str("```\n");
+        if lines.len() > MARKDOWN_DIFF_LINES {
+            let _ = writeln!(
+                out,
+                "\n_Diff cut: {} more lines._",
+                lines.len() - MARKDOWN_DIFF_LINES
+            );
+        }
+        out.push_str("\n</details>\n\n");
+    }
+    out
+}
+
+/// Any serializable report as pretty JSON (stable field names; Secret values already masked).
+pub fn json<T: serde::Serialize>(value: &T) -> String {
+    // Plans and change sets are plain data (strings, numbers, maps): serializing cannot fail.
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// The change set as text, as `kubectl apply` prints it: one line per object that changed
+/// (`Kafka/kafka-dev/main configured`), the fields other managers lost, then the unchanged count and
+/// health.
+pub fn change_set_text(set: &ChangeSet) -> String {
+    let mut out = String::new();
+    let suffix = if set.dry_run { " (dry run)" } else { "" };
+    let mut unchanged = 0;
+    for c in &set.changes {
+        if c.outcome == Outcome::Unchanged {
+            unchanged += 1;
+            continue;
+        }
+        let _ = writeln!(out, "{} {}{suffix}", c.object, c.outcome);
+        for conflict in &c.conflicts {
+            let _ = writeln!(out, "  {} lost {}", conflict.manager, conflict.fields.join(", "));
+        }
+        for note in &c.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
+    }
+    let _ = writeln!(out, "{unchanged} unchanged");
+    health_lines(&mut out, set, "", "", "  ");
+    out
+}
+
+/// One line per health result (`<prefix>object healthy: Ready`) and one per warning.
+fn health_lines(out: &mut String, set: &ChangeSet, prefix: &str, quote: &str, indent: &str) {
+    for h in &set.health {
+        let state = if h.healthy { "healthy" } else { "unhealthy" };
+        let _ = writeln!(out, "{prefix}{quote}{}{quote} {state}: {}", h.object, h.message);
+        for w in &h.warnings {
+            let _ = writeln!(out, "{indent}{prefix}warning: {w}");
+        }
+    }
+}
+
+/// The change set as Markdown: a table of the objects that changed.
+pub fn change_set_markdown(set: &ChangeSet) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### kgitops apply to cluster `{}`{}\n",
+        set.cluster,
+        if set.dry_run { " (dry run)" } else { "" }
+    );
+    let changed: Vec<_> = set
+        .changes
+        .iter()
+        .filter(|c| c.outcome != Outcome::Unchanged)
+        .collect();
+    let unchanged = set.changes.len() - changed.len();
+    if !changed.is_empty() {
+        out.push_str("| Object | Result | Notes |\n|---|---|---|\n");
+        for c in &changed {
+            let mut notes: Vec<String> = c
+                .conflicts
+                .iter()
+                .map(|k| format!("{} lost {}", k.manager, k.fields.join(", ")))
+                .collect();
+            notes.extend(c.notes.iter().cloned());
+            let _ = writeln!(out, "| `{}` | {} | {} |", c.object, c.outcome, notes.join("<br>"));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{unchanged} unchanged.");
+    health_lines(&mut out, set, "- ", "`", "  ");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::{Change, Conflict};
+    use crate::manifest::ResId;
+    use crate::plan::compare;
+    use serde_json::json;
+
+    fn id(kind: &str, name: &str) -> ResId {
+        ResId::of(&json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": "ns"}}))
+            .unwrap()
+    }
+
+    fn sample_plan() -> Plan {
+        let live = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "ns"},
+            "data": {"password": "aHVudGVyMg==", "user": "YWRtaW4="}});
+        let desired = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "ns"},
+            "data": {"password": "czNjcjN0", "user": "YWRtaW4=", "token": "dG9rZW4="}});
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "ns"},
+            "data": {"a": "b"}});
+        Plan {
+            cluster: "dev".into(),
+            revision: None,
+            entries: vec![
+                compare(&id("Secret", "db"), Some(&live), Some(&desired), None),
+                compare(&id("ConfigMap", "c"), None, Some(&cm), None),
+                compare(&id("ConfigMap", "same"), Some(&cm), Some(&cm), None),
+            ],
+        }
+    }
+
+    #[test]
+    fn plan_reports_never_show_secret_values() {
+        let plan = sample_plan();
+        for text in [plan_text(&plan), plan_markdown(&plan), json(&plan)] {
+            for secret in [
+                "aHVudGVyMg==",
+                "hunter2",
+                "czNjcjN0",
+                "s3cr3t",
+                "dG9rZW4=",
+                "YWRtaW4=",
+            ] {
+                assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+            }
+            assert!(text.contains("password"), "changed key named:\n{text}");
+        }
+        insta::assert_snapshot!("plan_text", plan_text(&plan));
+        insta::assert_snapshot!("plan_markdown", plan_markdown(&plan));
+    }
+
+    #[test]
+    fn change_set_text_is_one_line_per_change() {
+        let mut configured = Change {
+            object: "Kafka/ns/main".into(),
+            id: id("Kafka", "main"),
+            outcome: Outcome::Configured,
+            conflicts: vec![Conflict {
+                manager: "kubectl-patch".into(),
+                fields: vec!["spec.kafka.replicas".into()],
+            }],
+            notes: vec![],
+        };
+        configured.id.gvk = crate::manifest::Gvk::from_api_version("kafka.strimzi.io/v1beta2", "Kafka");
+        let set = ChangeSet {
+            cluster: "dev".into(),
+            revision: None,
+            dry_run: false,
+            inventory: "ConfigMap/ns/kgitops-dev".into(),
+            applyset_id: "applyset-x-v1".into(),
+            changes: vec![
+                configured,
+                Change {
+                    object: "ConfigMap/ns/new".into(),
+                    id: id("ConfigMap", "new"),
+                    outcome: Outcome::Created,
+                    conflicts: vec![],
+                    notes: vec![],
+                },
+                Change {
+                    object: "ConfigMap/ns/same".into(),
+                    id: id("ConfigMap", "same"),
+                    outcome: Outcome::Unchanged,
+                    conflicts: vec![],
+                    notes: vec![],
+                },
+            ],
+            health: vec![],
+        };
+        insta::assert_snapshot!("change_set_text", change_set_text(&set));
+        insta::assert_snapshot!("change_set_markdown", change_set_markdown(&set));
+    }
+}

@@ -1,0 +1,224 @@
+//! Plan/apply benchmark against a real apiserver, side by side with kubectl, in one run:
+//!
+//! - first apply of 1,000 objects (ConfigMaps, Services, Deployments) vs `kubectl apply --server-side`;
+//! - no-op `diff --live` (kgitops plan) vs `kubectl diff --server-side -f` on the same objects;
+//! - a no-op apply, which must send no write.
+//!
+//! Each tool works on its own copy of the objects in its own namespace. Requests are counted at the
+//! apiserver (`apiserver_request_total` from its /metrics, by verb), so both tools are measured the
+//! same way.
+//!
+//! Run: `scripts/bench-plan` (starts a control plane), or against a running one:
+//! `KUBECONFIG=<admin kubeconfig of a test control plane> cargo bench --bench plan_apply`
+//! (`tests/controlplane/start DIR` writes one to `DIR/kubeconfig`). Optional: `BENCH_OBJECTS=N`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kgitops::apply::{self, ApplyOptions, InventoryRef};
+use kgitops::plan::Cluster;
+use kgitops::plan::cluster::DEFAULT_CONCURRENCY;
+use serde_json::{Value, json};
+
+fn objects(ns: &str, n: usize) -> Vec<Value> {
+    let mut out = vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})];
+    for i in 0..n {
+        let name = format!("app-{i:04}");
+        out.push(match i % 3 {
+            0 => json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
+                "data": {"config.yaml": format!("id: {i}\nlevel: info\n")}}),
+            1 => json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+                // Headless: a test control plane's service CIDR has too few addresses for 2 x 333.
+                "spec": {"clusterIP": "None", "selector": {"app": name},
+                    "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}),
+            _ => json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
+                        {"name": "app", "image": "nginx:1.27", "ports": [{"containerPort": 8080}],
+                         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}}}),
+        });
+    }
+    out
+}
+
+/// `apiserver_request_total` summed by verb; server-side dry-runs are counted apart as
+/// `<VERB> (dry-run)`, since they write nothing.
+async fn request_counts(client: &kube::Client) -> BTreeMap<String, f64> {
+    let req = kube::core::Request::new("")
+        .get("metrics", &Default::default())
+        .expect("request");
+    let text = client.request_text(req).await.expect("apiserver /metrics");
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_string())
+                .unwrap_or_default()
+        };
+        let mut verb = label("verb");
+        if !label("dry_run").is_empty() {
+            verb.push_str(" (dry-run)");
+        }
+        *out.entry(verb).or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
+    }
+    out
+}
+
+fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                (v - before.get(k).copied().unwrap_or(0.0)).round() as u64,
+            )
+        })
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+fn total(d: &BTreeMap<String, u64>) -> u64 {
+    d.values().sum()
+}
+
+fn writes(d: &BTreeMap<String, u64>) -> u64 {
+    ["POST", "PUT", "PATCH", "DELETE", "APPLY"]
+        .iter()
+        .map(|v| d.get(*v).copied().unwrap_or(0))
+        .sum()
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> (Duration, i32) {
+    let start = Instant::now();
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    let code = out.status.code().unwrap_or(-1);
+    if code > 1 {
+        panic!(
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (start.elapsed(), code)
+}
+
+fn row(
+    what: &str,
+    ours: Duration,
+    ours_req: &BTreeMap<String, u64>,
+    theirs: Duration,
+    theirs_req: &BTreeMap<String, u64>,
+) {
+    println!(
+        "{what:<22} kgitops {:>8.1} ms {:>5} req   kubectl {:>8.1} ms {:>5} req   ratio {:>5.1}x",
+        ours.as_secs_f64() * 1e3,
+        total(ours_req),
+        theirs.as_secs_f64() * 1e3,
+        total(theirs_req),
+        theirs.as_secs_f64() / ours.as_secs_f64()
+    );
+    println!("{:<22}   kgitops requests {ours_req:?}", "");
+    println!("{:<22}   kubectl requests {theirs_req:?}", "");
+}
+
+fn main() {
+    let kubeconfig = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()).expect(
+        "set KUBECONFIG to the admin kubeconfig of a test control plane (tests/controlplane/start DIR)",
+    );
+    let kubeconfig = Path::new(&kubeconfig).to_path_buf();
+    let n: usize = std::env::var("BENCH_OBJECTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .expect("kube client from KUBECONFIG");
+        let suffix = std::process::id();
+        let (ns_ours, ns_theirs) = (format!("bench-kg-{suffix}"), format!("bench-kc-{suffix}"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let yaml: String = objects(&ns_theirs, n)
+            .iter()
+            .map(|o| format!("{}---\n", kgitops::manifest::yaml::to_yaml(o)))
+            .collect();
+        let file = dir.path().join("objects.yaml");
+        std::fs::write(&file, yaml).expect("write manifests");
+        let file = file.to_str().expect("utf-8 path");
+        let cluster = Cluster::new(client.clone(), DEFAULT_CONCURRENCY);
+        let opts = ApplyOptions::new(
+            "bench",
+            InventoryRef {
+                namespace: ns_ours.clone(),
+                name: "kgitops-bench".into(),
+            },
+        );
+        println!("{n} objects (ConfigMaps, Services, Deployments), concurrency {DEFAULT_CONCURRENCY}");
+
+        // First apply.
+        let before = request_counts(&client).await;
+        let start = Instant::now();
+        let set = apply::apply(&cluster, objects(&ns_ours, n), &opts)
+            .await
+            .expect("kgitops apply");
+        let ours = start.elapsed();
+        let ours_req = delta(&before, &request_counts(&client).await);
+        assert_eq!(set.changes.len(), n + 1);
+        let before = request_counts(&client).await;
+        let (theirs, _) = kubectl(&kubeconfig, &["apply", "--server-side", "-f", file]);
+        let theirs_req = delta(&before, &request_counts(&client).await);
+        row("first apply", ours, &ours_req, theirs, &theirs_req);
+
+        // No-op diff.
+        let before = request_counts(&client).await;
+        let start = Instant::now();
+        let cp = apply::plan(&cluster, objects(&ns_ours, n), &opts)
+            .await
+            .expect("kgitops plan");
+        let ours = start.elapsed();
+        let ours_req = delta(&before, &request_counts(&client).await);
+        assert!(!cp.live.plan.has_changes(), "a no-op plan shows changes");
+        let before = request_counts(&client).await;
+        let (theirs, code) = kubectl(&kubeconfig, &["diff", "--server-side", "-f", file]);
+        let theirs_req = delta(&before, &request_counts(&client).await);
+        assert_eq!(code, 0, "kubectl diff shows changes on a no-op");
+        row("no-op diff --live", ours, &ours_req, theirs, &theirs_req);
+
+        // No-op apply: no write.
+        let before = request_counts(&client).await;
+        let start = Instant::now();
+        let set = apply::apply(&cluster, objects(&ns_ours, n), &opts)
+            .await
+            .expect("kgitops apply");
+        let ours = start.elapsed();
+        let ours_req = delta(&before, &request_counts(&client).await);
+        assert!(!set.has_changes());
+        let before = request_counts(&client).await;
+        let (theirs, _) = kubectl(&kubeconfig, &["apply", "--server-side", "-f", file]);
+        let theirs_req = delta(&before, &request_counts(&client).await);
+        row("no-op apply", ours, &ours_req, theirs, &theirs_req);
+        println!(
+            "no-op apply writes: kgitops {} (must be 0), kubectl {}",
+            writes(&ours_req),
+            writes(&theirs_req)
+        );
+        assert_eq!(writes(&ours_req), 0, "a no-op apply wrote");
+    });
+}

@@ -1,0 +1,79 @@
+//! Prune rules: which inventory members that left git may be deleted.
+//!
+//! Data-bearing and cluster-shaping kinds are never pruned unless the live object opts in with the
+//! annotation `kgitops.io/prune: allow`: PersistentVolumeClaims (data), Namespaces (everything in
+//! them), CRDs (every custom resource of the kind), Strimzi `Kafka` and `KafkaNodePool` (the brokers
+//! and, through Strimzi, their volumes). And a prune that would delete more than half of the
+//! inventory at once is refused without `--allow-mass-prune`: that is what a broken render (an
+//! overlay path typo, an emptied kustomization) looks like.
+
+use serde_json::Value;
+
+use crate::manifest::Gvk;
+
+/// Annotation that allows a protected object to be pruned.
+pub const PRUNE_ANNOTATION: &str = "kgitops.io/prune";
+/// Its value that allows it.
+pub const PRUNE_ALLOW: &str = "allow";
+
+/// Protected group/kinds.
+const PROTECTED: &[(&str, &str)] = &[
+    ("", "PersistentVolumeClaim"),
+    ("", "Namespace"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("kafka.strimzi.io", "Kafka"),
+    ("kafka.strimzi.io", "KafkaNodePool"),
+];
+
+/// Why a live object may not be pruned, or `None` when it may.
+pub fn protection(gvk: &Gvk, live: &Value) -> Option<String> {
+    let protected = PROTECTED.iter().any(|(g, k)| *g == gvk.group && *k == gvk.kind);
+    let allowed = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(PRUNE_ANNOTATION))
+        .and_then(Value::as_str)
+        == Some(PRUNE_ALLOW);
+    (protected && !allowed).then(|| {
+        format!(
+            "protected: {} objects are never pruned unless annotated {PRUNE_ANNOTATION}: {PRUNE_ALLOW}",
+            gvk.kind
+        )
+    })
+}
+
+/// Whether deleting `candidates` of an inventory of `members` objects is a mass prune (more than
+/// half of the inventory).
+pub fn is_mass_prune(candidates: usize, members: usize) -> bool {
+    candidates > 0 && candidates * 2 > members
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn protected_kinds_need_the_annotation() {
+        let pvc = Gvk::from_api_version("v1", "PersistentVolumeClaim");
+        let kafka = Gvk::from_api_version("kafka.strimzi.io/v1beta2", "Kafka");
+        let cm = Gvk::from_api_version("v1", "ConfigMap");
+        let plain = json!({"metadata": {"name": "x"}});
+        let allowed = json!({"metadata": {"name": "x", "annotations": {PRUNE_ANNOTATION: PRUNE_ALLOW}}});
+        assert!(protection(&pvc, &plain).is_some());
+        assert!(
+            protection(&kafka, &plain)
+                .unwrap()
+                .contains("Kafka objects are never pruned")
+        );
+        assert!(protection(&kafka, &allowed).is_none());
+        assert!(protection(&cm, &plain).is_none());
+    }
+
+    #[test]
+    fn more_than_half_is_a_mass_prune() {
+        assert!(!is_mass_prune(0, 0));
+        assert!(!is_mass_prune(5, 10));
+        assert!(is_mass_prune(6, 10));
+        assert!(is_mass_prune(1, 1));
+    }
+}
