@@ -5,6 +5,7 @@
 //! leave the tree. Each tree resolves symlinks itself and refuses any that point outside it.
 
 mod dir;
+pub mod layout;
 mod git;
 mod path;
 pub mod remote;
