@@ -4,8 +4,8 @@ use super::apply::{InventoryArgs, block_on, connect, inventory_for, render_clust
 use super::{ClusterAccessArgs, Failure, Outcome, OutputFormat, RepoArgs};
 use crate::apply::{self, ApplyOptions};
 use crate::plan::{Plan, offline};
-use crate::source::GitRepo;
 use crate::report;
+use crate::source::GitRepo;
 
 /// Show what changes: between two revisions offline, or against a live cluster.
 #[derive(Debug, clap::Args)]

@@ -50,7 +50,11 @@ fn names(tree: &dyn FileTree) -> Result<Vec<String>, OfflineError> {
 
 /// Renders `clusters/<cluster>` of `tree` keyed by identity, in render order; empty when the
 /// revision does not have that cluster.
-fn render_cluster(tree: &dyn FileTree, cluster: &str, present: bool) -> Result<Vec<(ResId, Value)>, OfflineError> {
+fn render_cluster(
+    tree: &dyn FileTree,
+    cluster: &str,
+    present: bool,
+) -> Result<Vec<(ResId, Value)>, OfflineError> {
     if !present {
         return Ok(Vec::new());
     }
@@ -114,7 +118,11 @@ pub fn diff_revisions(
             if !available.contains(name) {
                 return Err(OfflineError::UnknownCluster {
                     name: name.clone(),
-                    available: available.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                    available: available
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             }
         }
@@ -144,10 +152,22 @@ mod tests {
 
     #[test]
     fn creations_updates_deletions_and_unchanged_objects() {
-        let before = vec![cm("a", json!({"k": "1"})), cm("b", json!({"k": "1"})), cm("gone", json!({}))];
-        let after = vec![cm("new", json!({})), cm("a", json!({"k": "2"})), cm("b", json!({"k": "1"}))];
+        let before = vec![
+            cm("a", json!({"k": "1"})),
+            cm("b", json!({"k": "1"})),
+            cm("gone", json!({})),
+        ];
+        let after = vec![
+            cm("new", json!({})),
+            cm("a", json!({"k": "2"})),
+            cm("b", json!({"k": "1"})),
+        ];
         let plan = compare_renders("dev", before, after);
-        let actions: Vec<(&str, Action)> = plan.entries.iter().map(|e| (e.id.name.as_str(), e.action)).collect();
+        let actions: Vec<(&str, Action)> = plan
+            .entries
+            .iter()
+            .map(|e| (e.id.name.as_str(), e.action))
+            .collect();
         assert_eq!(
             actions,
             vec![
@@ -158,7 +178,10 @@ mod tests {
             ]
         );
         let diff = &plan.entries[1].diff;
-        assert!(diff.starts_with("--- a/ConfigMap/kafka-dev/a\n+++ b/ConfigMap/kafka-dev/a\n"), "{diff}");
+        assert!(
+            diff.starts_with("--- a/ConfigMap/kafka-dev/a\n+++ b/ConfigMap/kafka-dev/a\n"),
+            "{diff}"
+        );
         assert!(diff.contains("\n-  k: \"1\"\n+  k: \"2\"\n"), "{diff}");
         assert_eq!(plan.entries[2].diff, "");
         assert!(plan.has_changes());

@@ -119,7 +119,11 @@ fn object_markdown(out: &mut String, e: &PlanEntry) {
     }
     out.push_str("```\n");
     if lines.len() > MARKDOWN_DIFF_LINES {
-        let _ = writeln!(out, "\n_Diff cut: {} more lines._", lines.len() - MARKDOWN_DIFF_LINES);
+        let _ = writeln!(
+            out,
+            "\n_Diff cut: {} more lines._",
+            lines.len() - MARKDOWN_DIFF_LINES
+        );
     }
 }
 

@@ -5,8 +5,8 @@
 //! leave the tree. Each tree resolves symlinks itself and refuses any that point outside it.
 
 mod dir;
-pub mod layout;
 mod git;
+pub mod layout;
 mod path;
 pub mod remote;
 
