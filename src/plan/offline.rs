@@ -29,7 +29,7 @@ pub enum OfflineError {
     Render {
         tree: String,
         cluster: String,
-        cause: RenderError,
+        cause: Box<RenderError>,
     },
     #[error("{tree}: clusters/{cluster}: rendered object without identity: {cause}")]
     Identity {
@@ -66,7 +66,7 @@ fn render_cluster(
     let objects = render::render(tree, &dir).map_err(|cause| OfflineError::Render {
         tree: tree.describe(),
         cluster: cluster.to_string(),
-        cause,
+        cause: Box::new(cause),
     })?;
     objects
         .into_iter()
