@@ -3,8 +3,9 @@
 use super::apply::{InventoryArgs, block_on, connect, inventory_for, render_cluster};
 use super::{ClusterAccessArgs, Failure, Outcome, OutputFormat, RepoArgs};
 use crate::apply::{self, ApplyOptions};
-use crate::plan::Plan;
+use crate::plan::{Plan, offline};
 use crate::report;
+use crate::source::GitRepo;
 
 /// Show what changes: between two revisions offline, or against a live cluster.
 #[derive(Debug, clap::Args)]
@@ -42,9 +43,32 @@ pub fn run(args: DiffArgs) -> Result<Outcome, Failure> {
     }
 }
 
-/// The offline diff between revisions (`--from/--to`).
-fn run_offline(_args: &DiffArgs) -> Result<Outcome, Failure> {
-    Err(super::not_yet("diff --from/--to"))
+/// The offline diff between revisions (`--from/--to`): every cluster (or the named ones) rendered
+/// from git objects at both revisions; exit 1 when any cluster changes.
+fn run_offline(args: &DiffArgs) -> Result<Outcome, Failure> {
+    let (Some(from), Some(to)) = (args.from.as_deref(), args.to.as_deref()) else {
+        return Err("diff needs either --live or both --from REV and --to REV".into());
+    };
+    // One repository for both revisions, so the two trees share its blob cache.
+    let git = GitRepo::open(&args.repo.repo)?;
+    let (base, head) = (git.tree(from)?, git.tree(to)?);
+    let mut plans = offline::diff_revisions(&base, &head, &args.clusters)?;
+    for plan in &mut plans {
+        plan.revision = Some(format!("{from}..{to}"));
+    }
+    let changed = plans.iter().any(Plan::has_changes);
+    let text = match args.output {
+        OutputFormat::Text => report::fleet_text(&plans),
+        OutputFormat::Markdown => report::fleet_markdown(&plans, from, to),
+        OutputFormat::Json => report::json(&report::FleetDiff {
+            from,
+            to,
+            changed,
+            clusters: &plans,
+        }),
+    };
+    print!("{text}");
+    Ok(if changed { Outcome::Changes } else { Outcome::Clean })
 }
 
 /// `--live`: the plan of one cluster against the live state; exit 1 when anything would change.

@@ -23,6 +23,7 @@ pub mod diff;
 pub mod fields;
 pub mod mask;
 pub mod normalize;
+pub mod offline;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

@@ -100,24 +100,112 @@ pub fn plan_markdown(plan: &Plan) -> String {
             "<details><summary><code>{}</code> ({})</summary>\n",
             e.object, e.action
         );
-        for note in &e.notes {
-            let _ = writeln!(out, "> {note}\n");
-        }
-        let lines: Vec<&str> = e.diff.lines().collect();
-        out.push_str("```diff\n");
-        for line in lines.iter().take(MARKDOWN_DIFF_LINES) {
-            out.push_str(line);
-            out.push('\n');
-        }
-        out.push_str("```\n");
-        if lines.len() > MARKDOWN_DIFF_LINES {
-            let _ = writeln!(
-                out,
-                "\n_Diff cut: {} more lines._",
-                lines.len() - MARKDOWN_DIFF_LINES
-            );
-        }
+        object_markdown(&mut out, e);
         out.push_str("\n</details>\n\n");
+    }
+    out
+}
+
+/// One object's notes and fenced diff, cut after [`MARKDOWN_DIFF_LINES`] lines.
+fn object_markdown(out: &mut String, e: &PlanEntry) {
+    for note in &e.notes {
+        let _ = writeln!(out, "> {note}\n");
+    }
+    let lines: Vec<&str> = e.diff.lines().collect();
+    out.push_str("```diff\n");
+    for line in lines.iter().take(MARKDOWN_DIFF_LINES) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("```\n");
+    if lines.len() > MARKDOWN_DIFF_LINES {
+        let _ = writeln!(
+            out,
+            "\n_Diff cut: {} more lines._",
+            lines.len() - MARKDOWN_DIFF_LINES
+        );
+    }
+}
+
+/// Largest Markdown comment [`fleet_markdown`] writes, in bytes: GitHub refuses comments over
+/// 65,536 characters, so diffs past this budget are left out with a note saying how to see them.
+pub const MARKDOWN_COMMENT_BUDGET: usize = 60_000;
+
+/// The offline diff of several clusters between two revisions, as JSON (`--output json`), stable:
+///
+/// ```json
+/// {"from": "main", "to": "HEAD", "changed": true,
+///  "clusters": [ /* one Plan per cluster, as `diff --live --output json` prints it */ ]}
+/// ```
+#[derive(Debug, serde::Serialize)]
+pub struct FleetDiff<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    pub changed: bool,
+    pub clusters: &'a [Plan],
+}
+
+fn count(plan: &Plan, action: Action) -> usize {
+    plan.entries.iter().filter(|e| e.action == action).count()
+}
+
+/// Several clusters' plans as text: each cluster's [`plan_text`] in turn.
+pub fn fleet_text(plans: &[Plan]) -> String {
+    plans.iter().map(plan_text).collect()
+}
+
+/// The offline diff as a pull-request comment: a summary table (one row per cluster), then per
+/// changed cluster a collapsible section with one fenced diff per changed object. Per-object diffs
+/// are cut after [`MARKDOWN_DIFF_LINES`] lines and the whole comment stays under
+/// [`MARKDOWN_COMMENT_BUDGET`]; whatever is left out is named with the command that shows it.
+pub fn fleet_markdown(plans: &[Plan], from: &str, to: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## kgitops diff `{from}` → `{to}`\n");
+    out.push_str("| Cluster | Create | Update | Delete | Unchanged |\n|---|---:|---:|---:|---:|\n");
+    for p in plans {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} |",
+            p.cluster,
+            count(p, Action::Create),
+            count(p, Action::Update) + count(p, Action::Recreate),
+            count(p, Action::DeleteCandidate),
+            count(p, Action::Unchanged)
+        );
+    }
+    out.push('\n');
+    if !plans.iter().any(Plan::has_changes) {
+        out.push_str("No changes in any cluster.\n");
+        return out;
+    }
+    let mut omitted: Vec<String> = Vec::new();
+    for p in plans.iter().filter(|p| p.has_changes()) {
+        let _ = writeln!(
+            out,
+            "<details><summary>Cluster <code>{}</code>: {}</summary>\n",
+            p.cluster,
+            summary(p)
+        );
+        for e in changed(p) {
+            let mut section = String::new();
+            let _ = writeln!(section, "#### `{}` ({})\n", e.object, e.action);
+            object_markdown(&mut section, e);
+            section.push('\n');
+            if out.len() + section.len() > MARKDOWN_COMMENT_BUDGET {
+                omitted.push(format!("`{}` in `{}`", e.object, p.cluster));
+            } else {
+                out.push_str(&section);
+            }
+        }
+        out.push_str("</details>\n\n");
+    }
+    if !omitted.is_empty() {
+        let _ = writeln!(
+            out,
+            "_{} diff(s) left out to keep this comment under GitHub's size limit; run \
+             `kgitops diff --from {from} --to {to} --cluster NAME` to see them._",
+            omitted.len()
+        );
     }
     out
 }

@@ -6,6 +6,7 @@
 
 mod dir;
 mod git;
+pub mod layout;
 mod path;
 pub mod remote;
 

@@ -10,14 +10,14 @@ use std::error::Error;
 use serde_json::Value;
 
 use super::{Report, Schemas, validate_cluster};
-use crate::source::{EntryKind, FileTree, SourceError, TreePath};
+use crate::source::layout;
+use crate::source::{FileTree, SourceError, TreePath};
 
 /// Renders one kustomization directory of a tree (`kgitops::render::render`).
 pub type Renderer<'a> =
     &'a dyn Fn(&dyn FileTree, &TreePath) -> Result<Vec<Value>, Box<dyn Error + Send + Sync>>;
 
-/// The directory that holds one overlay per cluster.
-pub const CLUSTERS_DIR: &str = "clusters";
+pub use crate::source::layout::CLUSTERS_DIR;
 
 /// Why a repository could not be validated (exit code 2); each names the tree or cluster.
 #[derive(Debug, thiserror::Error)]
@@ -42,25 +42,16 @@ pub enum ValidateError {
 
 /// The cluster overlays of a tree: the directories under `clusters/`, sorted.
 pub fn cluster_names(tree: &dyn FileTree) -> Result<Vec<String>, ValidateError> {
-    let source = |cause| ValidateError::Source {
-        tree: tree.describe(),
-        cause,
-    };
-    let dir = TreePath::new(CLUSTERS_DIR).map_err(|e| source(e.into()))?;
-    if tree.kind(&dir).map_err(source)? != Some(EntryKind::Dir) {
-        return Err(ValidateError::NoClusters {
+    match layout::cluster_names(tree) {
+        Ok(Some(names)) => Ok(names),
+        Ok(None) => Err(ValidateError::NoClusters {
             tree: tree.describe(),
-        });
+        }),
+        Err(cause) => Err(ValidateError::Source {
+            tree: tree.describe(),
+            cause,
+        }),
     }
-    let mut names = Vec::new();
-    for name in tree.list(&dir).map_err(source)? {
-        let path = dir.join(&name).map_err(|e| source(e.into()))?;
-        if tree.kind(&path).map_err(source)? == Some(EntryKind::Dir) {
-            names.push(name);
-        }
-    }
-    names.sort();
-    Ok(names)
 }
 
 /// Validates the named clusters (all of `to`'s when `clusters` is empty) at revision `to`; with `from`,
@@ -102,9 +93,7 @@ pub fn validate_repo(
             tree: tree.describe(),
             cause,
         };
-        let dir = TreePath::new(CLUSTERS_DIR)
-            .and_then(|d| d.join(name))
-            .map_err(|e| err(e.into()))?;
+        let dir = layout::cluster_dir(name).map_err(|e| err(e.into()))?;
         render(tree, &dir).map_err(err)
     };
     let mut findings = Vec::new();
