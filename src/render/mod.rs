@@ -2,7 +2,72 @@
 //! with the semantics and output of kustomize v5 (`kubectl kustomize`).
 //!
 //! Pure: no tokio, no kube, no file system but the tree it is given.
+//!
+//! The pipeline follows kustomize's `KustTarget` step by step, so that output matches it object for
+//! object and in order:
+//!
+//! 1. [`load`]: find and parse the kustomization file ([`kustomization`]), resolve what it names
+//!    under kustomize's load restrictions;
+//! 2. [`target`]: accumulate `resources` (files, nested kustomizations), run the generators
+//!    ([`generators`]), apply `components`, then the transformers ([`transforms`]) in kustomize's
+//!    order: patches, namespace, prefix/suffix, labels, annotations, JSON 6902 patches, replicas,
+//!    images, replacements;
+//! 3. at the top only: content-hash suffixes for generated objects, name references updated to the
+//!    final names, `local-config` objects dropped, output [`order`].
 
+pub mod error;
+pub mod generators;
+pub mod kustomization;
+pub mod load;
+pub mod order;
 pub mod patches;
 pub mod replacements;
+pub mod resource;
+pub mod scope;
 pub mod selector;
+pub mod target;
+pub mod transforms;
+
+#[cfg(test)]
+pub(crate) mod memtree;
+
+pub use error::RenderError;
+
+use serde_json::Value;
+
+use crate::manifest::yaml::Limits;
+use crate::source::{FileTree, TreePath};
+
+/// Renders the kustomization in directory `dir` of `tree`: the objects `kubectl kustomize` would
+/// print, in its order.
+pub fn render(tree: &dyn FileTree, dir: &TreePath) -> Result<Vec<Value>, RenderError> {
+    render_with_limits(tree, dir, Limits::DEFAULT)
+}
+
+/// Stack of the thread a render runs on. Parsing and walking documents recurse once per nesting
+/// level; with the YAML depth limit (256 levels) that needs more than a tokio worker or a test
+/// thread has (2 MiB). The memory is only reserved, and used only as deep as documents go.
+pub const RENDER_STACK_SIZE: usize = 64 * 1024 * 1024;
+
+/// [`render`] with explicit YAML limits for every file read.
+pub fn render_with_limits(
+    tree: &dyn FileTree,
+    dir: &TreePath,
+    limits: Limits,
+) -> Result<Vec<Value>, RenderError> {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("kgitops-render".into())
+            .stack_size(RENDER_STACK_SIZE)
+            .spawn_scoped(scope, || {
+                let loader = load::Loader::new(tree, limits);
+                target::build(&loader, dir)
+            })
+            .map_err(|e| RenderError::Thread(e.to_string()))?;
+        match worker.join() {
+            Ok(result) => result,
+            // A panic is a bug; let it surface as the panic it is.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}

@@ -1,0 +1,172 @@
+//! Key/value sources of a generator (kustomize's `kv` loader): env files, then literals, then
+//! files, with kustomize's parsing of each.
+
+use crate::render::error::RenderError;
+use crate::render::kustomization::GeneratorArgs;
+use crate::render::load::{KustFile, Loader};
+
+/// One key and its raw value (bytes: file contents need not be text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+/// kustomize's `parseLiteralSource`: `key=value`, the value unquoted when wrapped in matching
+/// single or double quotes.
+pub fn parse_literal(source: &str) -> Result<Pair, String> {
+    let invalid = || format!("invalid literal source {source}, expected key=value");
+    if source.starts_with('=') {
+        return Err(invalid());
+    }
+    let (key, value) = source.split_once('=').ok_or_else(invalid)?;
+    let bytes = value.as_bytes();
+    let unquoted = if bytes.len() >= 2
+        && bytes[0] == bytes[bytes.len() - 1]
+        && (bytes[0] == b'"' || bytes[0] == b'\'')
+    {
+        &value[1..value.len() - 1]
+    } else {
+        value
+    };
+    Ok(Pair {
+        key: key.to_string(),
+        value: unquoted.as_bytes().to_vec(),
+    })
+}
+
+/// kustomize's `ParseFileSource`: `[key=]path`, the key defaulting to the path's last component.
+pub fn parse_file_source(source: &str) -> Result<(String, String), String> {
+    match source.matches('=').count() {
+        0 => {
+            let base = source.trim_end_matches('/').rsplit('/').next().unwrap_or(source);
+            Ok((base.to_string(), source.to_string()))
+        }
+        1 if source.starts_with('=') => Err(format!(
+            "missing key name for file path {:?} in source {source:?}",
+            &source[1..]
+        )),
+        1 if source.ends_with('=') => Err(format!(
+            "missing file path for key name {:?} in source {source:?}",
+            &source[..source.len() - 1]
+        )),
+        1 => {
+            let (k, p) = source.split_once('=').unwrap_or((source, ""));
+            Ok((k.to_string(), p.to_string()))
+        }
+        _ => Err(format!("source {source:?} key name or file path contains '='")),
+    }
+}
+
+/// kustomize's env-file parsing: one `KEY=value` per line; blank lines and `#` comments skipped;
+/// leading whitespace trimmed, nothing else; a line without `=` has an empty value; a UTF-8 BOM
+/// on the first line is dropped.
+pub fn parse_env(content: &[u8]) -> Result<Vec<Pair>, String> {
+    let mut out = Vec::new();
+    let content = content.strip_suffix(b"\n").unwrap_or(content);
+    if content.is_empty() {
+        return Ok(out);
+    }
+    for (n, raw) in content.split(|b| *b == b'\n').enumerate() {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let text = std::str::from_utf8(line).map_err(|_| format!("line {n} has invalid utf8 bytes"))?;
+        let text = if n == 0 {
+            text.strip_prefix('\u{feff}').unwrap_or(text)
+        } else {
+            text
+        };
+        let text = text.trim_start();
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        let (key, value) = text.split_once('=').unwrap_or((text, ""));
+        out.push(Pair {
+            key: key.to_string(),
+            value: value.as_bytes().to_vec(),
+        });
+    }
+    Ok(out)
+}
+
+/// All pairs of a generator, in kustomize's order: env files, literals, files.
+pub fn load(loader: &Loader<'_>, kf: &KustFile, args: &GeneratorArgs) -> Result<Vec<Pair>, RenderError> {
+    let name = args.name.clone().unwrap_or_default();
+    let entry_error = |what: &'static str, entry: &str, message: String| RenderError::Entry {
+        file: kf.file.clone(),
+        what,
+        entry: entry.to_string(),
+        message: format!("(generator {name:?}) {message}"),
+    };
+    let mut pairs = Vec::new();
+    let mut envs = args.envs.clone().unwrap_or_default();
+    envs.extend(args.env.clone().filter(|e| !e.is_empty()));
+    for env in &envs {
+        let path = loader.resolve_file(kf, "env file", env)?;
+        let content = loader.read_bytes(&path)?;
+        pairs.extend(parse_env(&content).map_err(|e| entry_error("env file", env, e))?);
+    }
+    for literal in args.literals.iter().flatten() {
+        pairs.push(parse_literal(literal).map_err(|e| entry_error("literal", literal, e))?);
+    }
+    for source in args.files.iter().flatten() {
+        let (key, file) = parse_file_source(source).map_err(|e| entry_error("file", source, e))?;
+        let path = loader.resolve_file(kf, "file", &file)?;
+        pairs.push(Pair {
+            key,
+            value: loader.read_bytes(&path)?,
+        });
+    }
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(k: &str, v: &str) -> Pair {
+        Pair {
+            key: k.into(),
+            value: v.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(parse_literal("a=b=c").unwrap(), pair("a", "b=c"));
+        assert_eq!(parse_literal("q='x'").unwrap(), pair("q", "x"));
+        assert_eq!(parse_literal("q=\"x'").unwrap(), pair("q", "\"x'"));
+        assert_eq!(parse_literal("e=").unwrap(), pair("e", ""));
+        assert!(parse_literal("=v").is_err());
+        assert!(parse_literal("novalue").is_err());
+    }
+
+    #[test]
+    fn file_sources() {
+        assert_eq!(
+            parse_file_source("conf/app.properties").unwrap(),
+            ("app.properties".into(), "conf/app.properties".into())
+        );
+        assert_eq!(
+            parse_file_source("k=conf/x").unwrap(),
+            ("k".into(), "conf/x".into())
+        );
+        assert!(parse_file_source("=x").is_err());
+        assert!(parse_file_source("k=").is_err());
+        assert!(parse_file_source("a=b=c").is_err());
+    }
+
+    #[test]
+    fn env_files() {
+        let got = parse_env(b"\xef\xbb\xbfA=1\n  # c\n\nB = x \nC\nD=\"q\"\r\n").unwrap();
+        assert_eq!(
+            got,
+            [
+                pair("A", "1"),
+                pair("B ", " x "),
+                pair("C", ""),
+                pair("D", "\"q\"")
+            ]
+        );
+        assert!(parse_env(b"A=\xff\n").is_err());
+    }
+}

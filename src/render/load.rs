@@ -1,0 +1,429 @@
+//! Reading kustomizations and the files they name from a [`FileTree`], with kustomize's rules:
+//! the kustomization file lookup, load restrictions (files only in or below the kustomization
+//! directory, directories anywhere in the tree), cycle detection between kustomizations, and
+//! manifest files split into objects (multi-document, `List` kinds inlined, empty documents dropped).
+
+use serde_json::Value;
+
+use super::error::RenderError;
+use super::kustomization::{FILE_NAMES, KustKind, Kustomization};
+use crate::manifest::ResId;
+use crate::manifest::yaml::{Limits, parse_documents, parse_typed};
+use crate::source::{EntryKind, FileTree, TreePath};
+
+/// Deepest chain of kustomizations (each listing the next under `resources` or `components`)
+/// rendered. Real repositories nest a handful; the limit keeps a generated or hostile tree from
+/// exhausting the stack.
+pub const MAX_KUSTOMIZATION_DEPTH: usize = 100;
+
+/// Reads from one tree with one set of YAML limits.
+pub struct Loader<'t> {
+    tree: &'t dyn FileTree,
+    limits: Limits,
+}
+
+/// A loaded kustomization (or component) file.
+#[derive(Debug)]
+pub struct KustFile {
+    /// Its directory: files it names must be in or below it.
+    pub dir: TreePath,
+    /// The kustomization file itself, for messages.
+    pub file: TreePath,
+    pub kust: Kustomization,
+    pub kind: KustKind,
+    /// Directories of the kustomizations being rendered that led here, outermost first, this one
+    /// last: a directory containing any of them would be a cycle.
+    pub chain: Vec<TreePath>,
+}
+
+/// What a resource entry names.
+pub enum Entry {
+    File(TreePath),
+    Dir(TreePath),
+}
+
+fn looks_remote(entry: &str) -> bool {
+    entry.contains("://")
+        || entry.starts_with("git@")
+        || entry.starts_with("git::")
+        || entry.contains("?ref=")
+        || ["github.com/", "gitlab.com/", "bitbucket.org/"]
+            .iter()
+            .any(|host| entry.starts_with(host))
+}
+
+impl<'t> Loader<'t> {
+    pub fn new(tree: &'t dyn FileTree, limits: Limits) -> Loader<'t> {
+        Loader { tree, limits }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Loads the kustomization in `dir`, reached through the kustomizations in `chain`.
+    pub fn load_kustomization(
+        &self,
+        dir: &TreePath,
+        mut chain: Vec<TreePath>,
+    ) -> Result<KustFile, RenderError> {
+        if chain.len() >= MAX_KUSTOMIZATION_DEPTH {
+            return Err(RenderError::TooDeep {
+                dir: dir.clone(),
+                limit: MAX_KUSTOMIZATION_DEPTH,
+            });
+        }
+        let mut found = Vec::new();
+        for name in FILE_NAMES {
+            let path = dir.join(name).map_err(crate::source::SourceError::from)?;
+            if self.tree.kind(&path)? == Some(EntryKind::File) {
+                found.push(path);
+            }
+        }
+        let file = match found.len() {
+            0 => return Err(RenderError::NoKustomization { dir: dir.clone() }),
+            1 => found.remove(0),
+            _ => {
+                return Err(RenderError::MultipleKustomizations {
+                    dir: dir.clone(),
+                    names: found.iter().map(|p| p.file_name()).collect::<Vec<_>>().join(", "),
+                });
+            }
+        };
+        let text = self.read_text(&file)?;
+        let kust: Kustomization = parse_typed(&text, &file.to_string(), &self.limits)?;
+        let invalid = |message: String| RenderError::InvalidKustomization {
+            file: file.clone(),
+            message,
+        };
+        let kind = kust.check_kind().map_err(invalid)?;
+        if kust.is_empty() {
+            return Err(invalid("kustomization is empty".to_string()));
+        }
+        if let Some((field, hint)) = kust.unsupported() {
+            return Err(RenderError::Unsupported { file, field, hint });
+        }
+        chain.push(dir.clone());
+        Ok(KustFile {
+            dir: dir.clone(),
+            file,
+            kust,
+            kind,
+            chain,
+        })
+    }
+
+    /// Resolves a `resources` (or `bases`) entry to the file or directory it names.
+    pub fn resolve_entry(
+        &self,
+        kf: &KustFile,
+        what: &'static str,
+        entry: &str,
+    ) -> Result<Entry, RenderError> {
+        let path = kf
+            .dir
+            .join(entry)
+            .map_err(|e| RenderError::from_path(&kf.file, what, entry, e))?;
+        match self.tree.kind(&path)? {
+            Some(EntryKind::File) => {
+                self.check_in_root(kf, what, entry, &path)?;
+                Ok(Entry::File(path))
+            }
+            Some(EntryKind::Dir) => {
+                self.check_no_cycle(kf, what, entry, &path)?;
+                Ok(Entry::Dir(path))
+            }
+            None if looks_remote(entry) => Err(RenderError::Entry {
+                file: kf.file.clone(),
+                what,
+                entry: entry.to_string(),
+                message: "remote resources (URLs, git repositories) are not supported by kgitops; \
+                          vendor them into the repository"
+                    .to_string(),
+            }),
+            None => Err(RenderError::Entry {
+                file: kf.file.clone(),
+                what,
+                entry: entry.to_string(),
+                message: format!("{path}: no such file or directory"),
+            }),
+        }
+    }
+
+    /// Resolves a `components` entry, which must be a directory.
+    pub fn resolve_dir(
+        &self,
+        kf: &KustFile,
+        what: &'static str,
+        entry: &str,
+    ) -> Result<TreePath, RenderError> {
+        match self.resolve_entry(kf, what, entry)? {
+            Entry::Dir(path) => Ok(path),
+            Entry::File(path) => Err(RenderError::Entry {
+                file: kf.file.clone(),
+                what,
+                entry: entry.to_string(),
+                message: format!("{path} is a file; a component must be a directory with a kustomization"),
+            }),
+        }
+    }
+
+    /// Resolves a file named by a kustomization (patch, generator source, replacement file): it
+    /// must exist and lie in or below the kustomization directory.
+    pub fn resolve_file(
+        &self,
+        kf: &KustFile,
+        what: &'static str,
+        entry: &str,
+    ) -> Result<TreePath, RenderError> {
+        let path = kf
+            .dir
+            .join(entry)
+            .map_err(|e| RenderError::from_path(&kf.file, what, entry, e))?;
+        self.check_in_root(kf, what, entry, &path)?;
+        match self.tree.kind(&path)? {
+            Some(EntryKind::File) => Ok(path),
+            Some(EntryKind::Dir) => Err(RenderError::Entry {
+                file: kf.file.clone(),
+                what,
+                entry: entry.to_string(),
+                message: format!("{path} is a directory, not a file"),
+            }),
+            None => Err(RenderError::Entry {
+                file: kf.file.clone(),
+                what,
+                entry: entry.to_string(),
+                message: format!("{path}: no such file"),
+            }),
+        }
+    }
+
+    fn check_in_root(
+        &self,
+        kf: &KustFile,
+        what: &'static str,
+        entry: &str,
+        path: &TreePath,
+    ) -> Result<(), RenderError> {
+        if path.starts_with(&kf.dir) && path != &kf.dir {
+            return Ok(());
+        }
+        Err(RenderError::OutsideRoot {
+            file: kf.file.clone(),
+            what,
+            entry: entry.to_string(),
+            path: path.to_string(),
+            dir: kf.dir.clone(),
+        })
+    }
+
+    /// kustomize's `errIfArgEqualOrHigher`: a directory that contains (or is) any kustomization
+    /// already being rendered would recurse forever.
+    fn check_no_cycle(
+        &self,
+        kf: &KustFile,
+        what: &'static str,
+        entry: &str,
+        candidate: &TreePath,
+    ) -> Result<(), RenderError> {
+        match kf.chain.iter().find(|visited| visited.starts_with(candidate)) {
+            None => Ok(()),
+            Some(visited) => Err(RenderError::Cycle {
+                file: kf.file.clone(),
+                what,
+                entry: entry.to_string(),
+                dir: candidate.clone(),
+                visited: visited.clone(),
+            }),
+        }
+    }
+
+    /// The bytes of a file.
+    pub fn read_bytes(&self, path: &TreePath) -> Result<Vec<u8>, RenderError> {
+        let bytes = self.tree.read(path)?;
+        if bytes.len() > self.limits.max_bytes {
+            return Err(crate::manifest::yaml::YamlError::TooLarge {
+                source_name: path.to_string(),
+                size: bytes.len(),
+                limit: self.limits.max_bytes,
+            }
+            .into());
+        }
+        Ok(bytes)
+    }
+
+    /// The text of a file, which must be UTF-8.
+    pub fn read_text(&self, path: &TreePath) -> Result<String, RenderError> {
+        String::from_utf8(self.read_bytes(path)?).map_err(|e| RenderError::InvalidObject {
+            file: path.clone(),
+            index: 0,
+            message: format!("not UTF-8 text ({e})"),
+        })
+    }
+
+    /// Reads a manifest file into objects.
+    pub fn read_objects(&self, path: &TreePath) -> Result<Vec<Value>, RenderError> {
+        let text = self.read_text(path)?;
+        self.parse_objects(path, &text)
+    }
+
+    /// Splits YAML text into objects as kustomize's resource factory does: empty documents are
+    /// dropped, `*List` kinds with `items` are replaced by their items (placed after the file's
+    /// other documents, as kustomize does), every object needs `apiVersion`, `kind` and
+    /// `metadata.name`.
+    pub fn parse_objects(&self, path: &TreePath, text: &str) -> Result<Vec<Value>, RenderError> {
+        let docs = parse_documents(text, &path.to_string(), &self.limits)?;
+        let mut queue: std::collections::VecDeque<(usize, Value)> = docs
+            .into_iter()
+            .filter(|d| !is_empty_doc(d))
+            .enumerate()
+            .map(|(i, d)| (i + 1, d))
+            .collect();
+        let mut out = Vec::new();
+        while let Some((index, doc)) = queue.pop_front() {
+            let invalid = |message: String| RenderError::InvalidObject {
+                file: path.clone(),
+                index,
+                message,
+            };
+            let Value::Object(map) = &doc else {
+                return Err(invalid(
+                    "not a mapping (an object needs apiVersion, kind and metadata)".into(),
+                ));
+            };
+            let kind = match map.get("kind") {
+                Some(Value::String(k)) if !k.is_empty() => k.as_str(),
+                Some(Value::String(_)) | None | Some(Value::Null) => {
+                    return Err(invalid("missing `kind`".into()));
+                }
+                Some(_) => return Err(invalid("`kind` must be a string".into())),
+            };
+            if kind.ends_with("List") && map.contains_key("items") {
+                match map.get("items") {
+                    Some(Value::Array(items)) => {
+                        for item in items {
+                            if !is_empty_doc(item) {
+                                queue.push_back((index, item.clone()));
+                            }
+                        }
+                    }
+                    Some(Value::Null) => {}
+                    _ => return Err(invalid(format!("`items` of {kind} must be a list"))),
+                }
+                continue;
+            }
+            if let Err(e) = ResId::of(&doc) {
+                let name = map
+                    .get("metadata")
+                    .and_then(|m| m.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                return Err(invalid(format!("{e} (kind {kind}{})", describe_name(name))));
+            }
+            match doc.get("metadata").and_then(|m| m.get("namespace")) {
+                None | Some(Value::Null) | Some(Value::String(_)) => {}
+                Some(_) => return Err(invalid("`metadata.namespace` must be a string".into())),
+            }
+            out.push(doc);
+        }
+        Ok(out)
+    }
+}
+
+fn describe_name(name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!(", name {name}")
+    }
+}
+
+/// kustomize's `IsNilOrEmpty`: null, `{}` and `[]` documents are skipped.
+fn is_empty_doc(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::memtree::MemTree;
+
+    fn p(s: &str) -> TreePath {
+        TreePath::new(s).unwrap()
+    }
+
+    #[test]
+    fn lists_are_inlined_after_the_other_documents() {
+        let tree = MemTree::new(&[]);
+        let loader = Loader::new(&tree, Limits::DEFAULT);
+        let text = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n\
+                    ---\n---\n{}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n";
+        let objs = loader.parse_objects(&p("x.yaml"), text).unwrap();
+        let names: Vec<_> = objs
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["b", "a"]);
+    }
+
+    #[test]
+    fn objects_need_kind_api_version_and_name() {
+        let tree = MemTree::new(&[]);
+        let loader = Loader::new(&tree, Limits::DEFAULT);
+        let err = loader
+            .parse_objects(
+                &p("base/x.yaml"),
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+            )
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "base/x.yaml: document 1: missing `metadata.name` (kind ConfigMap)"
+        );
+        let err = loader
+            .parse_objects(&p("x.yaml"), "kind: ConfigMap\nmetadata: {name: a}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing `apiVersion`"), "{err}");
+        let err = loader
+            .parse_objects(&p("x.yaml"), "---\napiVersion: v1\nmetadata: {name: a}\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "x.yaml: document 1: missing `kind`");
+    }
+
+    #[test]
+    fn files_must_be_below_the_kustomization_and_dirs_must_not_cycle() {
+        let tree = MemTree::new(&[
+            (
+                "base/kustomization.yaml",
+                "resources: [../x.yaml, ../base, ../other]\n",
+            ),
+            ("x.yaml", ""),
+            ("other/kustomization.yaml", "resources: [a]\n"),
+        ]);
+        let loader = Loader::new(&tree, Limits::DEFAULT);
+        let kf = loader.load_kustomization(&p("base"), Vec::new()).unwrap();
+        let err = loader.resolve_entry(&kf, "resource", "../x.yaml").err().unwrap();
+        assert!(matches!(err, RenderError::OutsideRoot { .. }), "{err}");
+        let err = loader.resolve_entry(&kf, "resource", "../base").err().unwrap();
+        assert!(matches!(err, RenderError::Cycle { .. }), "{err}");
+        assert!(matches!(
+            loader.resolve_entry(&kf, "resource", "../other"),
+            Ok(Entry::Dir(_))
+        ));
+        let err = loader.resolve_entry(&kf, "resource", "../../etc").err().unwrap();
+        assert!(err.to_string().contains("escapes the repository root"), "{err}");
+        let err = loader
+            .resolve_entry(&kf, "resource", "https://example.com/x.yaml")
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("remote resources"), "{err}");
+    }
+}

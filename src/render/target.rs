@@ -1,0 +1,262 @@
+//! One kustomization's build, as kustomize's `KustTarget`: accumulate resources, run generators,
+//! apply components, run transformers; and the steps done once at the top (hash suffixes, name
+//! references, local-config objects, order, final clean-up).
+
+use serde_json::Value;
+
+use super::error::RenderError;
+use super::generators;
+use super::kustomization::KustKind;
+use super::load::{Entry, KustFile, Loader};
+use super::order::Order;
+use super::resource::{Duplicate, ResMap, Resource};
+use super::transforms;
+use crate::source::TreePath;
+
+/// The annotation that marks an object as local configuration, dropped from the output.
+pub const LOCAL_CONFIG_ANNOTATION: &str = "config.kubernetes.io/local-config";
+
+/// Renders the kustomization in `dir` into the final objects.
+pub fn build(loader: &Loader<'_>, dir: &TreePath) -> Result<Vec<Value>, RenderError> {
+    let kf = loader.load_kustomization(dir, Vec::new())?;
+    let order = Order::from_options(kf.kust.sort_options.as_ref()).map_err(|message| {
+        RenderError::InvalidKustomization {
+            file: kf.file.clone(),
+            message,
+        }
+    })?;
+    let mut acc = accumulate_target(loader, &kf, ResMap::new())?;
+    generators::add_hash_suffixes(&mut acc, &kf.file)?;
+    transforms::namereference::fix(&mut acc, &kf.file)?;
+    acc.retain(|r| !is_local_config(r));
+    let mut resources = acc.into_resources();
+    order.sort(&mut resources);
+    Ok(resources.into_iter().map(|r| finish(r.obj)).collect())
+}
+
+fn is_local_config(r: &Resource) -> bool {
+    r.string_map("annotations")
+        .iter()
+        .any(|(k, v)| k == LOCAL_CONFIG_ANNOTATION && v != "false")
+}
+
+/// What kustomize's final clean-up of annotations leaves: values as strings, and no
+/// `metadata.annotations` at all when empty.
+fn finish(mut obj: Value) -> Value {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        match meta.get_mut("annotations") {
+            Some(Value::Null) => {
+                meta.remove("annotations");
+            }
+            Some(Value::Object(a)) if a.is_empty() => {
+                meta.remove("annotations");
+            }
+            Some(Value::Object(a)) => {
+                for v in a.values_mut() {
+                    if !v.is_string() {
+                        *v = Value::String(super::resource::scalar_text(v));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    obj
+}
+
+/// kustomize's `accumulateTarget`: `acc` is empty for a kustomization, the parent's objects for a
+/// component.
+pub fn accumulate_target(loader: &Loader<'_>, kf: &KustFile, acc: ResMap) -> Result<ResMap, RenderError> {
+    let mut acc = accumulate_resources(loader, kf, acc)?;
+    generators::run(loader, kf, &mut acc)?;
+    let mut acc = accumulate_components(loader, kf, acc)?;
+    transforms::run(loader, kf, &mut acc)?;
+    Ok(acc)
+}
+
+/// Maps a duplicate id to the error naming both places.
+pub fn duplicate_error(d: Duplicate) -> RenderError {
+    RenderError::DuplicateId {
+        id: d.new.display_id(),
+        file: d.new.source,
+        existing: d.existing_source,
+    }
+}
+
+fn accumulate_resources(loader: &Loader<'_>, kf: &KustFile, mut acc: ResMap) -> Result<ResMap, RenderError> {
+    for entry in kf.kust.all_resources() {
+        match loader.resolve_entry(kf, "resource", &entry)? {
+            Entry::File(path) => {
+                let objects = loader.read_objects(&path)?;
+                acc.append_all(objects.into_iter().map(|o| Resource::new(o, path.clone())))
+                    .map_err(duplicate_error)?;
+            }
+            Entry::Dir(dir) => {
+                let sub = loader.load_kustomization(&dir, kf.chain.clone())?;
+                if sub.kind == KustKind::Component {
+                    return Err(RenderError::Entry {
+                        file: kf.file.clone(),
+                        what: "resource",
+                        entry,
+                        message: format!("{} is a Component; list it under `components`", sub.file),
+                    });
+                }
+                let sub_acc = accumulate_target(loader, &sub, ResMap::new())?;
+                acc.append_all(sub_acc.into_resources())
+                    .map_err(duplicate_error)?;
+            }
+        }
+    }
+    Ok(acc)
+}
+
+fn accumulate_components(loader: &Loader<'_>, kf: &KustFile, mut acc: ResMap) -> Result<ResMap, RenderError> {
+    for entry in kf.kust.components.clone().unwrap_or_default() {
+        let dir = loader.resolve_dir(kf, "component", &entry)?;
+        let sub = loader.load_kustomization(&dir, kf.chain.clone())?;
+        if sub.kind != KustKind::Component {
+            return Err(RenderError::Entry {
+                file: kf.file.clone(),
+                what: "component",
+                entry,
+                message: format!(
+                    "{} must have `kind: Component` (apiVersion kustomize.config.k8s.io/v1alpha1)",
+                    sub.file
+                ),
+            });
+        }
+        // A component works on the objects accumulated so far, as if its directives were ours.
+        acc = accumulate_target(loader, &sub, acc)?;
+    }
+    Ok(acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::yaml::Limits;
+    use crate::render::memtree::MemTree;
+
+    fn build_tree(files: &[(&str, &str)], dir: &str) -> Result<Vec<Value>, RenderError> {
+        let tree = MemTree::new(files);
+        build(&Loader::new(&tree, Limits::DEFAULT), &TreePath::new(dir).unwrap())
+    }
+
+    fn names(objs: &[Value]) -> Vec<String> {
+        objs.iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nested_kustomizations_components_and_order() {
+        let objs = build_tree(
+            &[
+                ("base/kustomization.yaml", "resources: [svc.yaml, ns.yaml]\n"),
+                (
+                    "base/svc.yaml",
+                    "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\n\
+                     apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n",
+                ),
+                (
+                    "base/ns.yaml",
+                    "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns1}\n",
+                ),
+                (
+                    "comp/kustomization.yaml",
+                    "kind: Component\napiVersion: kustomize.config.k8s.io/v1alpha1\nresources: [cm.yaml]\n",
+                ),
+                (
+                    "comp/cm.yaml",
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+                ),
+                (
+                    "overlay/kustomization.yaml",
+                    "bases: [../base]\ncomponents: [../comp]\n",
+                ),
+            ],
+            "overlay",
+        )
+        .unwrap();
+        assert_eq!(
+            names(&objs),
+            ["Namespace/ns1", "ConfigMap/c", "Service/s", "Deployment/d"]
+        );
+    }
+
+    #[test]
+    fn duplicates_cycles_and_wrong_kinds_are_errors() {
+        let err = build_tree(
+            &[
+                ("a/kustomization.yaml", "resources: [x.yaml, ../b]\n"),
+                (
+                    "a/x.yaml",
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+                ),
+                ("b/kustomization.yaml", "resources: [x.yaml]\n"),
+                (
+                    "b/x.yaml",
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\n",
+                ),
+            ],
+            "a",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "b/x.yaml: ConfigMap/default/c is defined more than once (first in a/x.yaml); kustomize refuses duplicate ids"
+        );
+        let err = build_tree(
+            &[
+                ("a/kustomization.yaml", "resources: [../b]\n"),
+                ("b/kustomization.yaml", "resources: [../a]\n"),
+            ],
+            "a",
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::Cycle { .. }), "{err}");
+        let err = build_tree(
+            &[
+                ("a/kustomization.yaml", "components: [../b]\n"),
+                ("b/kustomization.yaml", "resources: [x.yaml]\n"),
+            ],
+            "a",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("must have `kind: Component`"), "{err}");
+    }
+
+    #[test]
+    fn empty_annotations_are_dropped_and_values_become_strings() {
+        let objs = build_tree(
+            &[
+                ("kustomization.yaml", "resources: [x.yaml]\n"),
+                (
+                    "x.yaml",
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, annotations: {}, labels: {}}\n---\n\
+                     apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, annotations: {n: 1, t: true}}\n---\n\
+                     apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {config.kubernetes.io/local-config: 'true'}}\n",
+                ),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(names(&objs), ["ConfigMap/a", "ConfigMap/b"]);
+        assert_eq!(
+            objs[0]["metadata"],
+            serde_json::json!({"name": "a", "labels": {}})
+        );
+        assert_eq!(
+            objs[1]["metadata"]["annotations"],
+            serde_json::json!({"n": "1", "t": "true"})
+        );
+    }
+}

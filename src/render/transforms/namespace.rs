@@ -1,0 +1,125 @@
+//! `namespace`: kustomize's NamespaceTransformer.
+//!
+//! Sets `metadata.namespace` on every object kustomize does not know to be cluster-scoped
+//! (overriding any namespace already set), renames `v1` Namespace objects to the namespace, sets
+//! the namespace of APIService and CRD-conversion webhook services, and of RoleBinding and
+//! ClusterRoleBinding subjects named `default` (kustomize's default `defaultOnly` subject mode).
+//! ServiceAccount subjects of other names are updated by the name-reference step when their
+//! ServiceAccount is part of the build.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::config::TransformerConfig;
+use super::fieldspec::{Create, FieldSpec};
+use crate::render::resource::{ResMap, Resource};
+
+fn set_string(value: &str) -> impl FnMut(&mut Value) -> Result<(), String> + '_ {
+    move |node: &mut Value| {
+        *node = Value::String(value.to_string());
+        Ok(())
+    }
+}
+
+/// Applies `namespace` to every object; returns what went wrong.
+pub fn apply(acc: &mut ResMap, namespace: &str) -> Result<(), String> {
+    let config = TransformerConfig::builtin();
+    for r in acc.resources_mut() {
+        apply_one(r, namespace, &config.namespace)?;
+    }
+    let mut seen = HashSet::new();
+    for r in acc.resources() {
+        if !seen.insert(r.cur_id()) {
+            return Err(format!(
+                "namespace transformation produces ID conflict: more than one {}",
+                r.display_id()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn apply_one(r: &mut Resource, namespace: &str, specs: &[FieldSpec]) -> Result<(), String> {
+    r.store_previous_id();
+    let core_v1 = r.api_version() == "v1";
+    let kind = r.kind().to_string();
+    if !r.is_cluster_scoped() {
+        r.set_namespace(namespace);
+    }
+    if (kind == "RoleBinding" || kind == "ClusterRoleBinding")
+        && let Some(Value::Array(subjects)) = r.obj.get_mut("subjects")
+    {
+        for subject in subjects.iter_mut() {
+            if let Value::Object(s) = subject
+                && s.get("name").and_then(Value::as_str) == Some("default")
+            {
+                s.insert("namespace".into(), Value::String(namespace.to_string()));
+            }
+        }
+    }
+    let mut set = set_string(namespace);
+    for fs in specs {
+        // metadata.namespace is handled above (cluster scope); metadata.name only for v1 objects.
+        if fs.path == "metadata/namespace" || (fs.path == "metadata/name" && !core_v1) {
+            continue;
+        }
+        if (kind == "RoleBinding" || kind == "ClusterRoleBinding")
+            && fs.path == "subjects/namespace"
+            && (fs.gvk.kind == "RoleBinding" || fs.gvk.kind == "ClusterRoleBinding")
+        {
+            continue;
+        }
+        fs.apply(&mut r.obj, Create::Scalar, &mut set)
+            .map_err(|e| format!("{}: {e}", r.display_id()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::TreePath;
+    use serde_json::json;
+
+    fn map(objs: Vec<Value>) -> ResMap {
+        let mut m = ResMap::new();
+        m.append_all(
+            objs.into_iter()
+                .map(|o| Resource::new(o, TreePath::new("x.yaml").unwrap())),
+        )
+        .unwrap();
+        m
+    }
+
+    #[test]
+    fn namespaced_objects_namespaces_and_default_subjects() {
+        let mut m = map(vec![
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "old"}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "whatever"}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": "crb"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "default"},
+                                {"kind": "ServiceAccount", "name": "other", "namespace": "x"}]}),
+        ]);
+        apply(&mut m, "prod").unwrap();
+        let r = m.resources();
+        assert_eq!(r[0].namespace(), "prod");
+        assert_eq!(r[0].org_id().namespace, "old");
+        assert_eq!(r[1].name(), "prod");
+        assert_eq!(r[1].namespace(), "");
+        assert_eq!(r[2].namespace(), "");
+        assert_eq!(r[2].obj["subjects"][0]["namespace"], "prod");
+        assert_eq!(r[2].obj["subjects"][1]["namespace"], "x");
+    }
+
+    #[test]
+    fn conflicts_are_errors() {
+        let mut m = map(vec![
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "b"}}),
+        ]);
+        let err = apply(&mut m, "prod").unwrap_err();
+        assert!(err.contains("ID conflict"), "{err}");
+    }
+}

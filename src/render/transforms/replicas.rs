@@ -1,0 +1,44 @@
+//! `replicas`: kustomize's ReplicaCountTransformer. Sets `spec.replicas` of the Deployments,
+//! ReplicationControllers, ReplicaSets and StatefulSets with the given name (current or any earlier
+//! name); naming nothing is an error.
+
+use serde_json::Value;
+
+use super::config::TransformerConfig;
+use super::fieldspec::Create;
+use crate::render::kustomization::Replica;
+use crate::render::resource::ResMap;
+
+/// Applies one `replicas` entry.
+pub fn apply(acc: &mut ResMap, replica: &Replica) -> Result<(), String> {
+    let config = TransformerConfig::builtin();
+    let name = replica.name.as_deref().unwrap_or("");
+    let count = replica.count.unwrap_or(0);
+    let mut found = false;
+    for fs in &config.replicas {
+        for r in acc.resources_mut() {
+            if !r.any_id(|id| id.name == name && id.is_selected(&fs.gvk)) {
+                continue;
+            }
+            found = true;
+            let mut set = |node: &mut Value| {
+                *node = Value::from(count);
+                Ok(())
+            };
+            fs.apply(&mut r.obj, Create::Scalar, &mut set)
+                .map_err(|e| format!("{}: {e}", r.display_id()))?;
+        }
+    }
+    if found {
+        return Ok(());
+    }
+    let kinds: Vec<String> = config
+        .replicas
+        .iter()
+        .map(|fs| format!("{}.[noVer].[noGrp]", fs.gvk.kind))
+        .collect();
+    Err(format!(
+        "resource with name {name} does not match a config with the following GVK [{}]",
+        kinds.join(" ")
+    ))
+}

@@ -1,0 +1,123 @@
+//! `kgitops render` end to end: a directory, a repository work tree, and git revisions read from
+//! objects (never the work tree); exit codes and error messages.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kgitops(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kgitops"))
+        .args(args)
+        .output()
+        .expect("run kgitops")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(root: &Path, rel: &str, content: &str) {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    fs::write(path, content).expect("write");
+}
+
+fn commit_all(repo: &git2::Repository, message: &str) {
+    let mut index = repo.index().expect("index");
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .expect("add");
+    index.write().expect("write index");
+    let tree = repo
+        .find_tree(index.write_tree().expect("tree"))
+        .expect("find tree");
+    let sig = git2::Signature::now("test", "test@example.com").expect("signature");
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .expect("commit");
+}
+
+fn configmap(value: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  version: {value}\n")
+}
+
+#[test]
+fn renders_directories_work_trees_and_git_revisions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let repo = git2::Repository::init(root).expect("init");
+    write(root, "base/kustomization.yaml", "resources: [cm.yaml]\n");
+    write(root, "base/cm.yaml", &configmap("one"));
+    write(
+        root,
+        "clusters/dev/kustomization.yaml",
+        "resources: [../../base]\nnamespace: dev\n",
+    );
+    commit_all(&repo, "one");
+    write(root, "base/cm.yaml", &configmap("two"));
+    commit_all(&repo, "two");
+    // Uncommitted: only the work tree sees it.
+    write(root, "base/cm.yaml", &configmap("dirty"));
+
+    let repo_arg = root.to_str().expect("utf-8 path");
+    let expect = |args: &[&str], version: &str| {
+        let out = kgitops(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(
+            text.contains(&format!("version: {version}\n")),
+            "{args:?}:\n{text}"
+        );
+        assert!(text.contains("namespace: dev\n"), "{args:?}:\n{text}");
+    };
+    expect(
+        &["render", "--repo", repo_arg, "--rev", "HEAD", "clusters/dev"],
+        "two",
+    );
+    expect(
+        &["render", "--repo", repo_arg, "--rev", "HEAD~1", "clusters/dev"],
+        "one",
+    );
+    expect(&["render", "--repo", repo_arg, "clusters/dev"], "dirty");
+    let dev = root.join("clusters/dev");
+    expect(&["render", dev.to_str().expect("utf-8")], "dirty");
+}
+
+#[test]
+fn errors_exit_2_and_name_the_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    git2::Repository::init(root).expect("init");
+    write(
+        root,
+        "app/kustomization.yaml",
+        "resources: [cm.yaml]\nnamePrefx: x-\n",
+    );
+    let out = kgitops(&["render", "--repo", root.to_str().expect("utf-8"), "app"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: app/kustomization.yaml: ") && err.contains("unknown field `namePrefx`"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty(), "nothing partial on stdout");
+
+    let out = kgitops(&[
+        "render",
+        "--repo",
+        root.to_str().expect("utf-8"),
+        "--rev",
+        "no-such-rev",
+        "app",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no-such-rev"), "{}", stderr(&out));
+
+    let out = kgitops(&["render", "--rev", "HEAD", "app"]);
+    assert_eq!(out.status.code(), Some(2), "--rev needs --repo");
+}
