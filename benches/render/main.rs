@@ -1,0 +1,681 @@
+//! `cargo bench --bench render`: kgitops' Kustomize renderer side by side with `kubectl kustomize`
+//! in the same run, on fixtures generated into a temporary directory (see `benches/README.md`).
+//!
+//! Cases (issue 4): (a) a small layered overlay, (b) an overlay over 1,000 generated objects,
+//! (c) the same over 20,000; and the fleet (issue 8): 100 cluster overlays over one base in a git
+//! repository with two commits, rendered at both revisions straight from git objects, against 200
+//! runs of `kubectl kustomize`. Each case prints kgitops' time in-process (library) and as the CLI
+//! binary, kubectl's time, the speed ratio (CLI against kubectl: both are processes), peak memory of
+//! both processes and its ratio, the targets, and whether the outputs are the same.
+//!
+//! Arguments (after `--`): `--quick` (few runs, for trying the benchmark out), and case names to
+//! run only some: `small`, `1k`, `20k`, `fleet`.
+
+mod fixtures;
+mod measure;
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use fixtures::{Fixture, Fleet};
+use kgitops::manifest::yaml::to_yaml_stream;
+use kgitops::render::render;
+use kgitops::source::{DirTree, FileTree, GitRepo, TreePath};
+use measure::{ChildRun, Comparison, fmt_duration, fmt_mib, median, run_child, time_median};
+
+/// Clusters in the fleet (issue 8).
+const FLEET_CLUSTERS: usize = 100;
+/// Clusters of the fleet that `kubectl kustomize` actually renders, at both revisions; its time for
+/// the whole fleet is extrapolated from these.
+const FLEET_KUBECTL_SAMPLE: usize = 5;
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.first().map(OsString::as_os_str) == Some(OsStr::new(measure::LAUNCHER_FLAG)) {
+        return measure::launcher(&args[1..]);
+    }
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("render benchmark failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// How many times each thing is run; the median is reported.
+#[derive(Clone, Copy)]
+struct Runs {
+    lib: usize,
+    cli: usize,
+    kubectl: usize,
+}
+
+struct Options {
+    quick: bool,
+    only: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[OsString]) -> Options {
+        let mut options = Options {
+            quick: false,
+            only: Vec::new(),
+        };
+        for arg in args.iter().map(|a| a.to_string_lossy()) {
+            match arg.as_ref() {
+                "--quick" => options.quick = true,
+                // cargo passes `--bench` to benchmarks without the libtest harness.
+                other if other.starts_with("--") => {}
+                other => options.only.push(other.to_string()),
+            }
+        }
+        options
+    }
+
+    fn wants(&self, case: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == case)
+    }
+
+    fn runs(&self, full: Runs) -> Runs {
+        if self.quick {
+            Runs {
+                lib: full.lib.min(3),
+                cli: full.cli.min(3),
+                kubectl: full.kubectl.min(1),
+            }
+        } else {
+            full
+        }
+    }
+}
+
+/// The programs under test.
+struct Tools {
+    kgitops: PathBuf,
+    kubectl: Option<PathBuf>,
+    /// Where child processes write their output.
+    out: PathBuf,
+}
+
+impl Tools {
+    fn stdout(&self, name: &str) -> PathBuf {
+        self.out.join(format!("{name}.out"))
+    }
+
+    /// Runs a tool through the launcher; a non-zero exit (other than `allowed`) is an error with
+    /// the start of its stderr.
+    fn run(&self, program: &Path, args: &[&OsStr], name: &str, allowed: &[i32]) -> Result<ChildRun> {
+        let stderr = self.out.join(format!("{name}.err"));
+        let run = run_child(program, args, &self.stdout(name), &stderr)?;
+        if run.code != 0 && !allowed.contains(&run.code) {
+            let text = fs::read_to_string(&stderr).unwrap_or_default();
+            bail!(
+                "{} {} exited with {}: {}",
+                program.display(),
+                args.iter()
+                    .map(|a| a.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                run.code,
+                text.lines().take(5).collect::<Vec<_>>().join(" | ")
+            );
+        }
+        Ok(run)
+    }
+
+    /// Runs a tool `n` times; the medians of wall time and of peak memory (KiB).
+    fn medians(
+        &self,
+        n: usize,
+        program: &Path,
+        args: &[&OsStr],
+        name: &str,
+        allowed: &[i32],
+    ) -> Result<(Duration, u64)> {
+        let runs = (0..n)
+            .map(|_| self.run(program, args, name, allowed))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((
+            median(&runs.iter().map(|r| r.wall).collect::<Vec<_>>()),
+            median(&runs.iter().map(|r| r.max_rss_kib).collect::<Vec<_>>()),
+        ))
+    }
+}
+
+fn find_kubectl() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("KUBECTL") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("kubectl"))
+        .find(|p| p.is_file())
+}
+
+fn kubectl_version(kubectl: &Path) -> String {
+    Command::new(kubectl)
+        .args(["version", "--client"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|e| format!("version unknown: {e}"))
+}
+
+fn run(args: &[OsString]) -> Result<()> {
+    let options = Options::parse(args);
+    let temp = tempfile::Builder::new()
+        .prefix("kgitops-render-bench-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    // KGITOPS_BENCH_KEEP=1 keeps the fixtures and the last outputs for a look afterwards.
+    let temp_path = temp.path().to_path_buf();
+    let _temp = if std::env::var_os("KGITOPS_BENCH_KEEP").is_some() {
+        let _kept = temp.keep();
+        None
+    } else {
+        Some(temp)
+    };
+    let out = temp_path.join("out");
+    fs::create_dir_all(&out)?;
+    let tools = Tools {
+        kgitops: PathBuf::from(env!("CARGO_BIN_EXE_kgitops")),
+        kubectl: find_kubectl(),
+        out,
+    };
+
+    println!("kgitops render benchmark");
+    println!(
+        "  build: {} ({})",
+        if cfg!(debug_assertions) {
+            "DEBUG: figures are not representative"
+        } else {
+            "optimised"
+        },
+        tools.kgitops.display()
+    );
+    match &tools.kubectl {
+        Some(k) => println!("  kubectl: {} ({})", k.display(), kubectl_version(k)),
+        None => {
+            println!("  kubectl was not found on PATH (nor KUBECTL): kgitops figures only, no comparison")
+        }
+    }
+    println!(
+        "  cores: {}; fixtures in {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        temp_path.display()
+    );
+    let floor = tools.run(Path::new("true"), &[], "floor", &[])?;
+    println!(
+        "  peak memory is ru_maxrss of each process (wait4), started through a launcher; floor of the \
+         method: {} (`true`)",
+        fmt_mib(floor.max_rss_kib)
+    );
+    if options.quick {
+        println!("  --quick: few runs, figures are rough");
+    }
+    println!();
+
+    let mut rows = Vec::new();
+    for case in cases() {
+        if options.wants(case.name) {
+            let fixture = (case.fixture)(&temp_path.join(case.name))?;
+            rows.push(bench_case(&tools, &case, &fixture, &options.runs(case.runs))?);
+        }
+    }
+    if !rows.is_empty() {
+        print_summary(&rows);
+    }
+    if options.wants("fleet") {
+        let fleet = fixtures::fleet(&temp_path.join("fleet"), FLEET_CLUSTERS)?;
+        let runs = options.runs(Runs {
+            lib: 5,
+            cli: 1,
+            kubectl: 1,
+        });
+        bench_fleet(&tools, &fleet, &runs)?;
+    }
+    Ok(())
+}
+
+struct Targets {
+    /// Minimum speed ratio against kubectl kustomize (0: none).
+    speed: f64,
+    /// Maximum peak-memory ratio against kubectl kustomize.
+    memory: Option<f64>,
+    /// Maximum wall time of the kgitops CLI.
+    time: Option<Duration>,
+}
+
+/// One of issue 4's cases.
+struct Case {
+    /// Name on the command line, and the fixture's directory.
+    name: &'static str,
+    label: &'static str,
+    fixture: fn(&Path) -> Result<Fixture>,
+    runs: Runs,
+    targets: Targets,
+}
+
+fn cases() -> [Case; 3] {
+    [
+        Case {
+            name: "small",
+            label: "(a) small layered overlay",
+            fixture: fixtures::small,
+            runs: Runs {
+                lib: 101,
+                cli: 21,
+                kubectl: 11,
+            },
+            targets: Targets {
+                speed: 20.0,
+                memory: None,
+                time: None,
+            },
+        },
+        Case {
+            name: "1k",
+            label: "(b) overlay over 1,000 objects",
+            fixture: |dir| fixtures::large(dir, 1_000),
+            runs: Runs {
+                lib: 21,
+                cli: 11,
+                kubectl: 7,
+            },
+            targets: Targets {
+                speed: 50.0,
+                memory: Some(1.0 / 3.0),
+                time: None,
+            },
+        },
+        Case {
+            name: "20k",
+            label: "(c) overlay over 20,000 objects",
+            fixture: |dir| fixtures::large(dir, 20_000),
+            runs: Runs {
+                lib: 5,
+                cli: 5,
+                kubectl: 3,
+            },
+            targets: Targets {
+                speed: 0.0,
+                memory: None,
+                time: Some(Duration::from_secs(1)),
+            },
+        },
+    ]
+}
+
+/// What one case measured.
+struct Row {
+    label: &'static str,
+    objects_out: usize,
+    lib: Duration,
+    cli: Duration,
+    cli_rss: u64,
+    kubectl: Option<(Duration, u64)>,
+    comparison: Option<Comparison>,
+    verdicts: Vec<String>,
+}
+
+/// Renders through the library as the CLI does (open the tree, render, print YAML), in-process.
+fn render_lib(fixture: &Fixture) -> Result<(usize, String)> {
+    let tree = DirTree::open(&fixture.root)?;
+    let objects = render(&tree, &TreePath::new(fixture.dir)?)?;
+    Ok((objects.len(), to_yaml_stream(&objects)))
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+fn bench_case(tools: &Tools, case: &Case, fixture: &Fixture, runs: &Runs) -> Result<Row> {
+    println!("{}: {} objects in the base", case.label, fixture.objects_in);
+    let (objects_out, _) = render_lib(fixture).with_context(|| format!("{}: kgitops library", case.label))?;
+    let lib = time_median(runs.lib, || render_lib(fixture))?;
+
+    let overlay = fixture.overlay();
+    let kgitops_args: [&OsStr; 2] = [OsStr::new("render"), overlay.as_os_str()];
+    // One warm-up run, whose output is the one compared.
+    tools.run(&tools.kgitops, &kgitops_args, "kgitops", &[])?;
+    let ours = fs::read(tools.stdout("kgitops"))?;
+    let (cli, cli_rss) = tools.medians(runs.cli, &tools.kgitops, &kgitops_args, "kgitops-timed", &[])?;
+
+    println!("    objects rendered                 {objects_out}");
+    println!(
+        "    kgitops, library in-process      {:>10}   median of {}",
+        fmt_duration(lib),
+        runs.lib
+    );
+    println!(
+        "    kgitops render (CLI process)     {:>10}   median of {}   peak RSS {:>10}",
+        fmt_duration(cli),
+        runs.cli,
+        fmt_mib(cli_rss)
+    );
+
+    let mut verdicts = Vec::new();
+    let mut kubectl_figures = None;
+    let mut comparison = None;
+    if let Some(kubectl) = &tools.kubectl {
+        let args: [&OsStr; 2] = [OsStr::new("kustomize"), overlay.as_os_str()];
+        tools.run(kubectl, &args, "kubectl", &[])?;
+        let theirs = fs::read(tools.stdout("kubectl"))?;
+        let (wall, rss) = tools.medians(runs.kubectl, kubectl, &args, "kubectl-timed", &[])?;
+        println!(
+            "    kubectl kustomize                {:>10}   median of {}   peak RSS {:>10}",
+            fmt_duration(wall),
+            runs.kubectl,
+            fmt_mib(rss)
+        );
+        let speed = wall.as_secs_f64() / cli.as_secs_f64();
+        let memory = cli_rss as f64 / rss as f64;
+        if case.targets.speed > 0.0 {
+            let v = format!(
+                "speed ≥ {}× {}",
+                case.targets.speed,
+                verdict(speed >= case.targets.speed)
+            );
+            println!("    speed   {speed:>7.1}× faster (CLI vs kubectl)     target {v}");
+            verdicts.push(v);
+        } else {
+            println!("    speed   {speed:>7.1}× faster (CLI vs kubectl)");
+        }
+        match case.targets.memory {
+            Some(max) => {
+                let v = format!("memory ≤ 1/{:.0} {}", 1.0 / max, verdict(memory <= max));
+                println!("    memory  {memory:>7.2} of kubectl's peak RSS      target {v}");
+                verdicts.push(v);
+            }
+            None => println!("    memory  {memory:>7.2} of kubectl's peak RSS"),
+        }
+        let compared = measure::compare(&ours, &theirs);
+        compared.print("    ");
+        comparison = Some(compared);
+        kubectl_figures = Some((wall, rss));
+    } else if case.targets.speed > 0.0 || case.targets.memory.is_some() {
+        verdicts.push("ratios: no kubectl".into());
+    }
+    if let Some(max) = case.targets.time {
+        let v = format!("CLI < {} {}", fmt_duration(max), verdict(cli < max));
+        println!(
+            "    time    {:>8} (CLI)                     target {v}",
+            fmt_duration(cli)
+        );
+        verdicts.push(v);
+    }
+    println!();
+    Ok(Row {
+        label: case.label,
+        objects_out,
+        lib,
+        cli,
+        cli_rss,
+        kubectl: kubectl_figures,
+        comparison,
+        verdicts,
+    })
+}
+
+fn print_summary(rows: &[Row]) {
+    println!(
+        "{:<32} {:>7} {:>10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>6}  {:<10} targets",
+        "summary", "objects", "lib", "CLI", "kubectl", "speed", "RSS CLI", "RSS kubectl", "mem", "output"
+    );
+    for row in rows {
+        let (kubectl, speed, rss, mem) = match row.kubectl {
+            Some((wall, rss)) => (
+                fmt_duration(wall),
+                format!("{:.1}×", wall.as_secs_f64() / row.cli.as_secs_f64()),
+                fmt_mib(rss),
+                format!("{:.2}", row.cli_rss as f64 / rss as f64),
+            ),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "{:<32} {:>7} {:>10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>6}  {:<10} {}",
+            row.label,
+            row.objects_out,
+            fmt_duration(row.lib),
+            fmt_duration(row.cli),
+            kubectl,
+            speed,
+            fmt_mib(row.cli_rss),
+            rss,
+            mem,
+            row.comparison.as_ref().map_or("-", Comparison::summary),
+            row.verdicts.join("; ")
+        );
+    }
+    println!();
+}
+
+/// Renders every cluster of the fleet at both revisions from git objects, on `threads` threads,
+/// printing each as YAML (as a diff must, to show changed objects). Returns the objects rendered.
+fn render_fleet(fleet: &Fleet, threads: usize) -> Result<usize> {
+    let repo = GitRepo::open(&fleet.repo)?;
+    let trees = [repo.tree(fleet.revs[0])?, repo.tree(fleet.revs[1])?];
+    let jobs: Vec<(&dyn FileTree, TreePath)> = trees
+        .iter()
+        .flat_map(|tree| fleet.clusters.iter().map(move |c| (tree as &dyn FileTree, c)))
+        .map(|(tree, c)| Ok((tree, TreePath::new(c)?)))
+        .collect::<Result<_>>()?;
+    let next = AtomicUsize::new(0);
+    let work = || -> Result<usize> {
+        let mut objects = 0;
+        while let Some((tree, dir)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let rendered = render(*tree, dir).with_context(|| format!("rendering {}", dir.as_str()))?;
+            objects += rendered.len();
+            std::hint::black_box(to_yaml_stream(&rendered));
+        }
+        Ok(objects)
+    };
+    if threads <= 1 {
+        return work();
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+        workers.into_iter().try_fold(0, |sum, w| match w.join() {
+            Ok(objects) => Ok(sum + objects?),
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    })
+}
+
+fn bench_fleet(tools: &Tools, fleet: &Fleet, runs: &Runs) -> Result<()> {
+    let renders = 2 * fleet.clusters.len();
+    println!(
+        "fleet (issue 8): {} cluster overlays over one base of {} objects; git repository with two \
+         commits, the second touching base/",
+        fleet.clusters.len(),
+        fleet.base_objects
+    );
+    let objects = render_fleet(fleet, 1).context("fleet: kgitops library")?;
+    let lib_seq = time_median(runs.lib, || render_fleet(fleet, 1))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let lib_par = time_median(runs.lib, || render_fleet(fleet, threads))?;
+    println!("    objects rendered (both revisions) {objects}");
+    println!(
+        "    kgitops library, whole fleet at both revisions from git objects ({renders} renders + YAML):"
+    );
+    println!(
+        "      1 thread                                  {:>10}   median of {}",
+        fmt_duration(lib_seq),
+        runs.lib
+    );
+    println!(
+        "      {threads} threads                                 {:>10}   median of {}",
+        fmt_duration(lib_par),
+        runs.lib
+    );
+
+    // The CLI, once per cluster and revision, from git objects (what a script would do today).
+    let repo = fleet.repo.as_os_str();
+    let mut cli_total = Duration::ZERO;
+    let mut cli_rss = 0;
+    let mut sample_outputs = Vec::new();
+    let sample: Vec<usize> = (0..FLEET_KUBECTL_SAMPLE)
+        .map(|i| i * fleet.clusters.len() / FLEET_KUBECTL_SAMPLE)
+        .collect();
+    for (rev_index, rev) in fleet.revs.iter().enumerate() {
+        for (index, cluster) in fleet.clusters.iter().enumerate() {
+            let args: [&OsStr; 6] = [
+                OsStr::new("render"),
+                OsStr::new("--repo"),
+                repo,
+                OsStr::new("--rev"),
+                OsStr::new(rev),
+                OsStr::new(cluster),
+            ];
+            let run = tools.run(&tools.kgitops, &args, "fleet-kgitops", &[])?;
+            cli_total += run.wall;
+            cli_rss = cli_rss.max(run.max_rss_kib);
+            if sample.contains(&index) {
+                sample_outputs.push((rev_index, index, fs::read(tools.stdout("fleet-kgitops"))?));
+            }
+        }
+    }
+    println!(
+        "    kgitops render CLI × {renders} (each from git objects)  {:>10}   all measured   peak RSS {:>10}",
+        fmt_duration(cli_total),
+        fmt_mib(cli_rss)
+    );
+
+    // `kgitops diff --from --to`, when this build has it.
+    let diff_args: [&OsStr; 7] = [
+        OsStr::new("diff"),
+        OsStr::new("--repo"),
+        repo,
+        OsStr::new("--from"),
+        OsStr::new(fleet.revs[0]),
+        OsStr::new("--to"),
+        OsStr::new(fleet.revs[1]),
+    ];
+    let probe = run_child(
+        &tools.kgitops,
+        &diff_args,
+        &tools.stdout("fleet-diff"),
+        &tools.out.join("fleet-diff.err"),
+    )?;
+    let diff = if probe.code == 0 || probe.code == 1 {
+        let (wall, rss) = tools.medians(runs.lib, &tools.kgitops, &diff_args, "fleet-diff", &[1])?;
+        println!(
+            "    kgitops diff --from --to (CLI), whole fleet  {:>10}   median of {}   peak RSS {:>10}",
+            fmt_duration(wall),
+            runs.lib,
+            fmt_mib(rss)
+        );
+        Some(wall)
+    } else {
+        let stderr = fs::read_to_string(tools.out.join("fleet-diff.err")).unwrap_or_default();
+        println!(
+            "    kgitops diff --from --to: not available in this build (exit {}: {})",
+            probe.code,
+            stderr.lines().next().unwrap_or("").trim()
+        );
+        None
+    };
+
+    let (ours, ours_label) = match diff {
+        Some(wall) => (wall, "kgitops diff --from --to"),
+        None => (lib_seq, "kgitops library, 1 thread (no diff command yet)"),
+    };
+    let Some(kubectl) = &tools.kubectl else {
+        println!("    kubectl not found: no comparison");
+        println!(
+            "    target: whole fleet < 1 s: {} {}",
+            fmt_duration(ours),
+            verdict(ours < Duration::from_secs(1))
+        );
+        println!();
+        return Ok(());
+    };
+    let mut kubectl_total = Duration::ZERO;
+    let mut kubectl_rss = 0;
+    let mut comparisons = Vec::new();
+    for (rev_index, checkout) in fleet.checkouts.iter().enumerate() {
+        for &index in &sample {
+            let dir = checkout.join(&fleet.clusters[index]);
+            let args: [&OsStr; 2] = [OsStr::new("kustomize"), dir.as_os_str()];
+            let run = tools.run(kubectl, &args, "fleet-kubectl", &[])?;
+            kubectl_total += run.wall;
+            kubectl_rss = kubectl_rss.max(run.max_rss_kib);
+            let theirs = fs::read(tools.stdout("fleet-kubectl"))?;
+            if let Some((_, _, ours)) = sample_outputs
+                .iter()
+                .find(|(r, i, _)| *r == rev_index && *i == index)
+            {
+                comparisons.push((
+                    format!("{} at {}", fleet.clusters[index], fleet.revs[rev_index]),
+                    measure::compare(ours, &theirs),
+                ));
+            }
+        }
+    }
+    let measured = 2 * sample.len();
+    let kubectl_fleet = kubectl_total.mul_f64(renders as f64 / measured as f64);
+    println!(
+        "    kubectl kustomize × {renders} (from checked-out dirs)  {:>10}   extrapolated from {measured} runs \
+         ({} measured; {} per run)   peak RSS {:>10}",
+        fmt_duration(kubectl_fleet),
+        fmt_duration(kubectl_total),
+        fmt_duration(kubectl_total / measured as u32),
+        fmt_mib(kubectl_rss)
+    );
+    let identical = comparisons
+        .iter()
+        .filter(|(_, c)| matches!(c, Comparison::Identical))
+        .count();
+    println!(
+        "    output: {identical} of {} sampled renders byte-identical (kgitops from git objects vs kubectl \
+         from the checked-out revision)",
+        comparisons.len()
+    );
+    // Show a difference in content if there is one, else one in formatting.
+    let shown = comparisons
+        .iter()
+        .find(|(_, c)| c.summary() == "DIFFERENT")
+        .or_else(|| {
+            comparisons
+                .iter()
+                .find(|(_, c)| !matches!(c, Comparison::Identical))
+        });
+    if let Some((what, first)) = shown {
+        let same_docs = comparisons
+            .iter()
+            .filter(|(_, c)| c.summary() == "same docs")
+            .count();
+        println!(
+            "    {same_docs} of {} are the same documents when parsed; {what}:",
+            comparisons.len()
+        );
+        first.print("      ");
+    }
+    let ratio = kubectl_fleet.as_secs_f64() / ours.as_secs_f64();
+    println!(
+        "    ratio {ratio:.1}× ({ours_label} {} vs kubectl kustomize × {renders} {})",
+        fmt_duration(ours),
+        fmt_duration(kubectl_fleet)
+    );
+    println!(
+        "    targets: whole fleet < 1 s {}; ≥ 20× faster than kubectl kustomize × {renders} {}",
+        verdict(ours < Duration::from_secs(1)),
+        verdict(ratio >= 20.0)
+    );
+    println!(
+        "    (CLI × {renders} vs kubectl × {renders}, process for process: {:.1}×)",
+        kubectl_fleet.as_secs_f64() / cli_total.as_secs_f64()
+    );
+    println!();
+    Ok(())
+}
