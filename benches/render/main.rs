@@ -25,9 +25,10 @@ use anyhow::{Context, Result, bail};
 
 use fixtures::{Fixture, Fleet};
 use kgitops::manifest::yaml::to_yaml_stream;
+use kgitops::manifest::yaml::{Limits, parse_documents};
 use kgitops::render::render;
 use kgitops::source::{DirTree, FileTree, GitRepo, TreePath};
-use measure::{ChildRun, Comparison, fmt_duration, fmt_mib, median, run_child, time_median};
+use measure::{ChildRun, Comparison, Timing, fmt_duration, fmt_mib, median, run_child, time_median};
 
 /// Clusters in the fleet (issue 8).
 const FLEET_CLUSTERS: usize = 100;
@@ -130,7 +131,7 @@ impl Tools {
         Ok(run)
     }
 
-    /// Runs a tool `n` times; the medians of wall time and of peak memory (KiB).
+    /// Runs a tool `n` times; the medians.
     fn medians(
         &self,
         n: usize,
@@ -138,14 +139,15 @@ impl Tools {
         args: &[&OsStr],
         name: &str,
         allowed: &[i32],
-    ) -> Result<(Duration, u64)> {
+    ) -> Result<Figures> {
         let runs = (0..n)
             .map(|_| self.run(program, args, name, allowed))
             .collect::<Result<Vec<_>>>()?;
-        Ok((
-            median(&runs.iter().map(|r| r.wall).collect::<Vec<_>>()),
-            median(&runs.iter().map(|r| r.max_rss_kib).collect::<Vec<_>>()),
-        ))
+        Ok(Figures {
+            wall: median(&runs.iter().map(|r| r.wall).collect::<Vec<_>>()),
+            cpu: median(&runs.iter().map(|r| r.cpu).collect::<Vec<_>>()),
+            rss_kib: median(&runs.iter().map(|r| r.max_rss_kib).collect::<Vec<_>>()),
+        })
     }
 }
 
@@ -220,6 +222,11 @@ fn run(args: &[OsString]) -> Result<()> {
          method: {} (`true`)",
         fmt_mib(floor.max_rss_kib)
     );
+    println!(
+        "  load average at start: {} (times are wall clock unless marked cpu = user + system of the \
+         process; on a busy machine cpu is the steadier figure)",
+        measure::load_average()
+    );
     if options.quick {
         println!("  --quick: few runs, figures are rough");
     }
@@ -234,6 +241,7 @@ fn run(args: &[OsString]) -> Result<()> {
     }
     if !rows.is_empty() {
         print_summary(&rows);
+        println!("  load average now: {}\n", measure::load_average());
     }
     if options.wants("fleet") {
         let fleet = fixtures::fleet(&temp_path.join("fleet"), FLEET_CLUSTERS)?;
@@ -243,6 +251,7 @@ fn run(args: &[OsString]) -> Result<()> {
             kubectl: 1,
         });
         bench_fleet(&tools, &fleet, &runs)?;
+        println!("  load average now: {}", measure::load_average());
     }
     Ok(())
 }
@@ -302,10 +311,11 @@ fn cases() -> [Case; 3] {
             name: "20k",
             label: "(c) overlay over 20,000 objects",
             fixture: |dir| fixtures::large(dir, 20_000),
+            // kubectl kustomize takes minutes here (it grows faster than the object count).
             runs: Runs {
                 lib: 5,
                 cli: 5,
-                kubectl: 3,
+                kubectl: 1,
             },
             targets: Targets {
                 speed: 0.0,
@@ -316,14 +326,64 @@ fn cases() -> [Case; 3] {
     ]
 }
 
+/// Wall time, CPU time (user + system) and peak memory of a tool's process: medians over runs, or
+/// totals over a series of runs (peak memory: the largest).
+#[derive(Clone, Copy, Default)]
+struct Figures {
+    wall: Duration,
+    cpu: Duration,
+    rss_kib: u64,
+}
+
+impl Figures {
+    fn add(&mut self, run: &ChildRun) {
+        self.wall += run.wall;
+        self.cpu += run.cpu;
+        self.rss_kib = self.rss_kib.max(run.max_rss_kib);
+    }
+
+    fn scaled(self, factor: f64) -> Figures {
+        Figures {
+            wall: self.wall.mul_f64(factor),
+            cpu: self.cpu.mul_f64(factor),
+            rss_kib: self.rss_kib,
+        }
+    }
+
+    /// `wall … cpu … peak RSS …`, aligned.
+    fn line(&self) -> String {
+        format!(
+            "wall {:>9}   cpu {:>9}   peak RSS {:>9}",
+            fmt_duration(self.wall),
+            fmt_duration(self.cpu),
+            fmt_mib(self.rss_kib)
+        )
+    }
+}
+
+fn timing_line(t: &Timing) -> String {
+    format!(
+        "wall {:>9}   cpu {:>9}",
+        fmt_duration(t.wall),
+        fmt_duration(t.cpu)
+    )
+}
+
+/// `theirs / ours`, by wall and by CPU time.
+fn ratios(theirs: &Figures, ours_wall: Duration, ours_cpu: Duration) -> (f64, f64) {
+    (
+        theirs.wall.as_secs_f64() / ours_wall.as_secs_f64(),
+        theirs.cpu.as_secs_f64() / ours_cpu.as_secs_f64(),
+    )
+}
+
 /// What one case measured.
 struct Row {
     label: &'static str,
     objects_out: usize,
-    lib: Duration,
-    cli: Duration,
-    cli_rss: u64,
-    kubectl: Option<(Duration, u64)>,
+    lib: Timing,
+    cli: Figures,
+    kubectl: Option<Figures>,
     comparison: Option<Comparison>,
     verdicts: Vec<String>,
 }
@@ -339,6 +399,46 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
 
+/// Where the library's time goes, from the public API alone: parsing the base's files, rendering
+/// the base (parse, accumulate, sort), rendering the overlay (adds its transformers and name
+/// references), printing YAML.
+fn print_breakdown(fixture: &Fixture, runs: usize) -> Result<()> {
+    let base = fixture.root.join("base");
+    let mut files = Vec::new();
+    for entry in fs::read_dir(&base)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yaml") && !path.ends_with("kustomization.yaml") {
+            files.push(path);
+        }
+    }
+    let parse = time_median(runs, || {
+        files.iter().try_fold(0, |n, path| {
+            let text = fs::read_to_string(path)?;
+            Ok(n + parse_documents(&text, "bench", &Limits::DEFAULT)?.len())
+        })
+    })?;
+    let tree = DirTree::open(&fixture.root)?;
+    let base_render = time_median(runs, || Ok(render(&tree, &TreePath::new("base")?)?))?;
+    let overlay_dir = TreePath::new(fixture.dir)?;
+    let overlay_render = time_median(runs, || Ok(render(&tree, &overlay_dir)?))?;
+    let objects = render(&tree, &overlay_dir)?;
+    let emit = time_median(runs, || Ok(to_yaml_stream(&objects)))?;
+    let total = overlay_render.cpu + emit.cpu;
+    let share = |d: Duration| 100.0 * d.as_secs_f64() / total.as_secs_f64();
+    let base_rest = base_render.cpu.saturating_sub(parse.cpu);
+    let overlay_rest = overlay_render.cpu.saturating_sub(base_render.cpu);
+    println!("    where the library's time goes (cpu, median of {runs}):");
+    for (what, d) in [
+        ("read + parse the base's YAML", parse.cpu),
+        ("load, accumulate, sort (base render − parse)", base_rest),
+        ("overlay transformers, name refs (overlay − base)", overlay_rest),
+        ("print YAML", emit.cpu),
+    ] {
+        println!("      {what:<50} {:>9}  {:>3.0}%", fmt_duration(d), share(d));
+    }
+    Ok(())
+}
+
 fn bench_case(tools: &Tools, case: &Case, fixture: &Fixture, runs: &Runs) -> Result<Row> {
     println!("{}: {} objects in the base", case.label, fixture.objects_in);
     let (objects_out, _) = render_lib(fixture).with_context(|| format!("{}: kgitops library", case.label))?;
@@ -349,19 +449,18 @@ fn bench_case(tools: &Tools, case: &Case, fixture: &Fixture, runs: &Runs) -> Res
     // One warm-up run, whose output is the one compared.
     tools.run(&tools.kgitops, &kgitops_args, "kgitops", &[])?;
     let ours = fs::read(tools.stdout("kgitops"))?;
-    let (cli, cli_rss) = tools.medians(runs.cli, &tools.kgitops, &kgitops_args, "kgitops-timed", &[])?;
+    let cli = tools.medians(runs.cli, &tools.kgitops, &kgitops_args, "kgitops-timed", &[])?;
 
-    println!("    objects rendered                 {objects_out}");
+    println!("    objects rendered: {objects_out}");
     println!(
-        "    kgitops, library in-process      {:>10}   median of {}",
-        fmt_duration(lib),
+        "    kgitops, library in-process      {}                        median of {}",
+        timing_line(&lib),
         runs.lib
     );
     println!(
-        "    kgitops render (CLI process)     {:>10}   median of {}   peak RSS {:>10}",
-        fmt_duration(cli),
-        runs.cli,
-        fmt_mib(cli_rss)
+        "    kgitops render (CLI process)     {}   median of {}",
+        cli.line(),
+        runs.cli
     );
 
     let mut verdicts = Vec::new();
@@ -369,58 +468,70 @@ fn bench_case(tools: &Tools, case: &Case, fixture: &Fixture, runs: &Runs) -> Res
     let mut comparison = None;
     if let Some(kubectl) = &tools.kubectl {
         let args: [&OsStr; 2] = [OsStr::new("kustomize"), overlay.as_os_str()];
-        tools.run(kubectl, &args, "kubectl", &[])?;
+        if objects_out >= 10_000 {
+            eprintln!("  (running kubectl kustomize once on {objects_out} objects: this can take minutes)");
+        }
+        let first = tools.run(kubectl, &args, "kubectl", &[])?;
         let theirs = fs::read(tools.stdout("kubectl"))?;
-        let (wall, rss) = tools.medians(runs.kubectl, kubectl, &args, "kubectl-timed", &[])?;
+        // A single run is both the output and the figure; more runs: the first is a warm-up.
+        let k = if runs.kubectl <= 1 {
+            let mut one = Figures::default();
+            one.add(&first);
+            one
+        } else {
+            tools.medians(runs.kubectl, kubectl, &args, "kubectl-timed", &[])?
+        };
         println!(
-            "    kubectl kustomize                {:>10}   median of {}   peak RSS {:>10}",
-            fmt_duration(wall),
-            runs.kubectl,
-            fmt_mib(rss)
+            "    kubectl kustomize                {}   median of {}",
+            k.line(),
+            runs.kubectl
         );
-        let speed = wall.as_secs_f64() / cli.as_secs_f64();
-        let memory = cli_rss as f64 / rss as f64;
+        let (speed, cpu_speed) = ratios(&k, cli.wall, cli.cpu);
+        let memory = cli.rss_kib as f64 / k.rss_kib as f64;
+        let speed_text =
+            format!("{speed:>6.1}× faster by wall time, {cpu_speed:.1}× by cpu (CLI vs kubectl)");
         if case.targets.speed > 0.0 {
             let v = format!(
                 "speed ≥ {}× {}",
                 case.targets.speed,
                 verdict(speed >= case.targets.speed)
             );
-            println!("    speed   {speed:>7.1}× faster (CLI vs kubectl)     target {v}");
+            println!("    speed  {speed_text}   target {v}");
             verdicts.push(v);
         } else {
-            println!("    speed   {speed:>7.1}× faster (CLI vs kubectl)");
+            println!("    speed  {speed_text}");
         }
         match case.targets.memory {
             Some(max) => {
                 let v = format!("memory ≤ 1/{:.0} {}", 1.0 / max, verdict(memory <= max));
-                println!("    memory  {memory:>7.2} of kubectl's peak RSS      target {v}");
+                println!("    memory {memory:>6.2} of kubectl's peak RSS   target {v}");
                 verdicts.push(v);
             }
-            None => println!("    memory  {memory:>7.2} of kubectl's peak RSS"),
+            None => println!("    memory {memory:>6.2} of kubectl's peak RSS"),
         }
         let compared = measure::compare(&ours, &theirs);
         compared.print("    ");
         comparison = Some(compared);
-        kubectl_figures = Some((wall, rss));
+        kubectl_figures = Some(k);
     } else if case.targets.speed > 0.0 || case.targets.memory.is_some() {
         verdicts.push("ratios: no kubectl".into());
     }
     if let Some(max) = case.targets.time {
-        let v = format!("CLI < {} {}", fmt_duration(max), verdict(cli < max));
+        let v = format!("CLI < {} {}", fmt_duration(max), verdict(cli.wall < max));
         println!(
-            "    time    {:>8} (CLI)                     target {v}",
-            fmt_duration(cli)
+            "    time   {} wall, {} cpu (CLI)   target {v}",
+            fmt_duration(cli.wall),
+            fmt_duration(cli.cpu)
         );
         verdicts.push(v);
     }
+    print_breakdown(fixture, runs.lib)?;
     println!();
     Ok(Row {
         label: case.label,
         objects_out,
         lib,
         cli,
-        cli_rss,
         kubectl: kubectl_figures,
         comparison,
         verdicts,
@@ -429,35 +540,54 @@ fn bench_case(tools: &Tools, case: &Case, fixture: &Fixture, runs: &Runs) -> Res
 
 fn print_summary(rows: &[Row]) {
     println!(
-        "{:<32} {:>7} {:>10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>6}  {:<10} targets",
-        "summary", "objects", "lib", "CLI", "kubectl", "speed", "RSS CLI", "RSS kubectl", "mem", "output"
+        "{:<31} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>5}  {:<9} targets (on wall time)",
+        "summary",
+        "objects",
+        "lib wall",
+        "CLI wall",
+        "CLI cpu",
+        "kctl wall",
+        "kctl cpu",
+        "×wall",
+        "×cpu",
+        "RSS CLI",
+        "RSS kctl",
+        "mem",
+        "output"
     );
     for row in rows {
-        let (kubectl, speed, rss, mem) = match row.kubectl {
-            Some((wall, rss)) => (
-                fmt_duration(wall),
-                format!("{:.1}×", wall.as_secs_f64() / row.cli.as_secs_f64()),
-                fmt_mib(rss),
-                format!("{:.2}", row.cli_rss as f64 / rss as f64),
-            ),
-            None => ("-".into(), "-".into(), "-".into(), "-".into()),
+        let (k_wall, k_cpu, speed, cpu_speed, rss, mem) = match &row.kubectl {
+            Some(k) => {
+                let (speed, cpu_speed) = ratios(k, row.cli.wall, row.cli.cpu);
+                (
+                    fmt_duration(k.wall),
+                    fmt_duration(k.cpu),
+                    format!("{speed:.1}×"),
+                    format!("{cpu_speed:.1}×"),
+                    fmt_mib(k.rss_kib),
+                    format!("{:.2}", row.cli.rss_kib as f64 / k.rss_kib as f64),
+                )
+            }
+            None => Default::default(),
         };
         println!(
-            "{:<32} {:>7} {:>10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>6}  {:<10} {}",
+            "{:<31} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>5}  {:<9} {}",
             row.label,
             row.objects_out,
-            fmt_duration(row.lib),
-            fmt_duration(row.cli),
-            kubectl,
+            fmt_duration(row.lib.wall),
+            fmt_duration(row.cli.wall),
+            fmt_duration(row.cli.cpu),
+            k_wall,
+            k_cpu,
             speed,
-            fmt_mib(row.cli_rss),
+            cpu_speed,
+            fmt_mib(row.cli.rss_kib),
             rss,
             mem,
             row.comparison.as_ref().map_or("-", Comparison::summary),
             row.verdicts.join("; ")
         );
     }
-    println!();
 }
 
 /// Renders every cluster of the fleet at both revisions from git objects, on `threads` threads,
@@ -504,25 +634,24 @@ fn bench_fleet(tools: &Tools, fleet: &Fleet, runs: &Runs) -> Result<()> {
     let lib_seq = time_median(runs.lib, || render_fleet(fleet, 1))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let lib_par = time_median(runs.lib, || render_fleet(fleet, threads))?;
-    println!("    objects rendered (both revisions) {objects}");
+    println!("    objects rendered (both revisions): {objects}");
     println!(
         "    kgitops library, whole fleet at both revisions from git objects ({renders} renders + YAML):"
     );
     println!(
-        "      1 thread                                  {:>10}   median of {}",
-        fmt_duration(lib_seq),
+        "      on 1 thread                               {}                        median of {}",
+        timing_line(&lib_seq),
         runs.lib
     );
     println!(
-        "      {threads} threads                                 {:>10}   median of {}",
-        fmt_duration(lib_par),
+        "      on {threads} threads                              {}                        median of {}",
+        timing_line(&lib_par),
         runs.lib
     );
 
-    // The CLI, once per cluster and revision, from git objects (what a script would do today).
+    // The CLI once per cluster and revision, from git objects (what a script would do today).
     let repo = fleet.repo.as_os_str();
-    let mut cli_total = Duration::ZERO;
-    let mut cli_rss = 0;
+    let mut cli = Figures::default();
     let mut sample_outputs = Vec::new();
     let sample: Vec<usize> = (0..FLEET_KUBECTL_SAMPLE)
         .map(|i| i * fleet.clusters.len() / FLEET_KUBECTL_SAMPLE)
@@ -537,18 +666,15 @@ fn bench_fleet(tools: &Tools, fleet: &Fleet, runs: &Runs) -> Result<()> {
                 OsStr::new(rev),
                 OsStr::new(cluster),
             ];
-            let run = tools.run(&tools.kgitops, &args, "fleet-kgitops", &[])?;
-            cli_total += run.wall;
-            cli_rss = cli_rss.max(run.max_rss_kib);
+            cli.add(&tools.run(&tools.kgitops, &args, "fleet-kgitops", &[])?);
             if sample.contains(&index) {
                 sample_outputs.push((rev_index, index, fs::read(tools.stdout("fleet-kgitops"))?));
             }
         }
     }
     println!(
-        "    kgitops render CLI × {renders} (each from git objects)  {:>10}   all measured   peak RSS {:>10}",
-        fmt_duration(cli_total),
-        fmt_mib(cli_rss)
+        "    kgitops render --rev CLI × {renders}, total     {}   all {renders} measured",
+        cli.line()
     );
 
     // `kgitops diff --from --to`, when this build has it.
@@ -568,14 +694,13 @@ fn bench_fleet(tools: &Tools, fleet: &Fleet, runs: &Runs) -> Result<()> {
         &tools.out.join("fleet-diff.err"),
     )?;
     let diff = if probe.code == 0 || probe.code == 1 {
-        let (wall, rss) = tools.medians(runs.lib, &tools.kgitops, &diff_args, "fleet-diff", &[1])?;
+        let d = tools.medians(runs.lib, &tools.kgitops, &diff_args, "fleet-diff", &[1])?;
         println!(
-            "    kgitops diff --from --to (CLI), whole fleet  {:>10}   median of {}   peak RSS {:>10}",
-            fmt_duration(wall),
-            runs.lib,
-            fmt_mib(rss)
+            "    kgitops diff --from --to (CLI), whole fleet {}   median of {}",
+            d.line(),
+            runs.lib
         );
-        Some(wall)
+        Some(d)
     } else {
         let stderr = fs::read_to_string(tools.out.join("fleet-diff.err")).unwrap_or_default();
         println!(
@@ -586,30 +711,31 @@ fn bench_fleet(tools: &Tools, fleet: &Fleet, runs: &Runs) -> Result<()> {
         None
     };
 
-    let (ours, ours_label) = match diff {
-        Some(wall) => (wall, "kgitops diff --from --to"),
-        None => (lib_seq, "kgitops library, 1 thread (no diff command yet)"),
+    let (ours_wall, ours_cpu, ours_label) = match &diff {
+        Some(d) => (d.wall, d.cpu, "kgitops diff --from --to"),
+        None => (
+            lib_seq.wall,
+            lib_seq.cpu,
+            "kgitops library on 1 thread (no diff command in this build)",
+        ),
     };
     let Some(kubectl) = &tools.kubectl else {
         println!("    kubectl not found: no comparison");
         println!(
             "    target: whole fleet < 1 s: {} {}",
-            fmt_duration(ours),
-            verdict(ours < Duration::from_secs(1))
+            fmt_duration(ours_wall),
+            verdict(ours_wall < Duration::from_secs(1))
         );
         println!();
         return Ok(());
     };
-    let mut kubectl_total = Duration::ZERO;
-    let mut kubectl_rss = 0;
+    let mut measured = Figures::default();
     let mut comparisons = Vec::new();
     for (rev_index, checkout) in fleet.checkouts.iter().enumerate() {
         for &index in &sample {
             let dir = checkout.join(&fleet.clusters[index]);
             let args: [&OsStr; 2] = [OsStr::new("kustomize"), dir.as_os_str()];
-            let run = tools.run(kubectl, &args, "fleet-kubectl", &[])?;
-            kubectl_total += run.wall;
-            kubectl_rss = kubectl_rss.max(run.max_rss_kib);
+            measured.add(&tools.run(kubectl, &args, "fleet-kubectl", &[])?);
             let theirs = fs::read(tools.stdout("fleet-kubectl"))?;
             if let Some((_, _, ours)) = sample_outputs
                 .iter()
@@ -622,24 +748,27 @@ fn bench_fleet(tools: &Tools, fleet: &Fleet, runs: &Runs) -> Result<()> {
             }
         }
     }
-    let measured = 2 * sample.len();
-    let kubectl_fleet = kubectl_total.mul_f64(renders as f64 / measured as f64);
+    let runs_measured = 2 * sample.len();
+    let k = measured.scaled(renders as f64 / runs_measured as f64);
     println!(
-        "    kubectl kustomize × {renders} (from checked-out dirs)  {:>10}   extrapolated from {measured} runs \
-         ({} measured; {} per run)   peak RSS {:>10}",
-        fmt_duration(kubectl_fleet),
-        fmt_duration(kubectl_total),
-        fmt_duration(kubectl_total / measured as u32),
-        fmt_mib(kubectl_rss)
+        "    kubectl kustomize × {renders}, extrapolated    {}   from {runs_measured} runs ({} clusters at \
+         both revisions, from plain directories: {} wall measured)",
+        k.line(),
+        sample.len(),
+        fmt_duration(measured.wall)
     );
     let identical = comparisons
         .iter()
         .filter(|(_, c)| matches!(c, Comparison::Identical))
         .count();
+    let same_docs = comparisons
+        .iter()
+        .filter(|(_, c)| c.summary() == "same docs")
+        .count();
     println!(
-        "    output: {identical} of {} sampled renders byte-identical (kgitops from git objects vs kubectl \
-         from the checked-out revision)",
-        comparisons.len()
+        "    output: {identical} of {n} sampled renders byte-identical, {same_docs} of {n} the same documents \
+         when parsed (kgitops from git objects vs kubectl from the checked-out revision)",
+        n = comparisons.len()
     );
     // Show a difference in content if there is one, else one in formatting.
     let shown = comparisons
@@ -651,30 +780,25 @@ fn bench_fleet(tools: &Tools, fleet: &Fleet, runs: &Runs) -> Result<()> {
                 .find(|(_, c)| !matches!(c, Comparison::Identical))
         });
     if let Some((what, first)) = shown {
-        let same_docs = comparisons
-            .iter()
-            .filter(|(_, c)| c.summary() == "same docs")
-            .count();
-        println!(
-            "    {same_docs} of {} are the same documents when parsed; {what}:",
-            comparisons.len()
-        );
+        println!("    {what}:");
         first.print("      ");
     }
-    let ratio = kubectl_fleet.as_secs_f64() / ours.as_secs_f64();
+    let (ratio, cpu_ratio) = ratios(&k, ours_wall, ours_cpu);
     println!(
-        "    ratio {ratio:.1}× ({ours_label} {} vs kubectl kustomize × {renders} {})",
-        fmt_duration(ours),
-        fmt_duration(kubectl_fleet)
+        "    ratio {ratio:.1}× by wall time, {cpu_ratio:.1}× by cpu: {ours_label} ({}) vs kubectl kustomize × \
+         {renders} ({})",
+        fmt_duration(ours_wall),
+        fmt_duration(k.wall)
     );
     println!(
         "    targets: whole fleet < 1 s {}; ≥ 20× faster than kubectl kustomize × {renders} {}",
-        verdict(ours < Duration::from_secs(1)),
+        verdict(ours_wall < Duration::from_secs(1)),
         verdict(ratio >= 20.0)
     );
+    let (cli_ratio, cli_cpu_ratio) = ratios(&k, cli.wall, cli.cpu);
     println!(
-        "    (CLI × {renders} vs kubectl × {renders}, process for process: {:.1}×)",
-        kubectl_fleet.as_secs_f64() / cli_total.as_secs_f64()
+        "    (process for process, kgitops render CLI × {renders} vs kubectl × {renders}: {cli_ratio:.1}× by \
+         wall, {cli_cpu_ratio:.1}× by cpu)"
     );
     println!();
     Ok(())

@@ -27,6 +27,8 @@ pub const LAUNCHER_FLAG: &str = "--measure-child";
 /// One finished child process.
 pub struct ChildRun {
     pub wall: Duration,
+    /// User plus system CPU time.
+    pub cpu: Duration,
     pub max_rss_kib: u64,
     /// Exit code, or -signal when killed by a signal.
     pub code: i32,
@@ -36,7 +38,13 @@ pub struct ChildRun {
 pub fn launcher(args: &[OsString]) -> ExitCode {
     match launch(args) {
         Ok(run) => {
-            println!("{} {} {}", run.wall.as_nanos(), run.max_rss_kib, run.code);
+            println!(
+                "{} {} {} {}",
+                run.wall.as_nanos(),
+                run.cpu.as_nanos(),
+                run.max_rss_kib,
+                run.code
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -84,6 +92,7 @@ fn launch(args: &[OsString]) -> Result<ChildRun> {
     };
     Ok(ChildRun {
         wall,
+        cpu: cpu_time(&usage),
         // Linux reports ru_maxrss in KiB.
         max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
         code,
@@ -109,17 +118,14 @@ pub fn run_child(
         .context("starting the launcher")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let fields: Vec<&str> = text.split_whitespace().collect();
-    let parsed = match fields.as_slice() {
-        [wall, rss, code] => wall
-            .parse::<u64>()
-            .ok()
-            .zip(rss.parse::<u64>().ok())
-            .zip(code.parse::<i32>().ok()),
-        _ => None,
-    };
+    let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    let parsed = (fields.len() == 4)
+        .then(|| Some((number(0)?, number(1)?, number(2)?, fields[3].parse::<i32>().ok()?)))
+        .flatten();
     match parsed {
-        Some(((wall, max_rss_kib), code)) if out.status.success() => Ok(ChildRun {
+        Some((wall, cpu, max_rss_kib, code)) if out.status.success() => Ok(ChildRun {
             wall: Duration::from_nanos(wall),
+            cpu: Duration::from_nanos(cpu),
             max_rss_kib,
             code,
         }),
@@ -138,15 +144,57 @@ pub fn median<T: Ord + Copy>(values: &[T]) -> T {
     sorted[sorted.len() / 2]
 }
 
-/// Times `runs` calls of `f` and returns the median.
-pub fn time_median<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<Duration> {
-    let mut times = Vec::with_capacity(runs);
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+        + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+}
+
+fn cpu_time(usage: &libc::rusage) -> Duration {
+    timeval(usage.ru_utime) + timeval(usage.ru_stime)
+}
+
+/// CPU time (user + system) of this whole process so far, every thread included.
+fn own_cpu_time() -> Duration {
+    // SAFETY: as in `launch`; getrusage only writes the struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a local.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    cpu_time(&usage)
+}
+
+/// Wall and CPU time of in-process work.
+#[derive(Clone, Copy)]
+pub struct Timing {
+    pub wall: Duration,
+    /// CPU time of the whole benchmark process meanwhile (it does nothing else).
+    pub cpu: Duration,
+}
+
+/// Times `runs` calls of `f`; the medians of wall and CPU time.
+pub fn time_median<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<Timing> {
+    let mut walls = Vec::with_capacity(runs);
+    let mut cpus = Vec::with_capacity(runs);
     for _ in 0..runs {
+        let cpu = own_cpu_time();
         let start = Instant::now();
         std::hint::black_box(f()?);
-        times.push(start.elapsed());
+        walls.push(start.elapsed());
+        cpus.push(own_cpu_time().saturating_sub(cpu));
     }
-    Ok(median(&times))
+    Ok(Timing {
+        wall: median(&walls),
+        cpu: median(&cpus),
+    })
+}
+
+/// The load average over the last minute, from /proc/loadavg.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// `12.3 ms`, `1.23 s`, `456 µs`.
