@@ -1,5 +1,5 @@
 //! Conformance with `kubectl kustomize`: every case under `tests/render/` is rendered and compared
-//! with the `expected.yaml` that `kubectl kustomize` (kustomize v5.5.0) produced for it (see
+//! byte for byte with the `expected.yaml` that `kubectl kustomize` (kustomize v5.5.0) produced for it (see
 //! `tests/render/regen`). Cases under `tests/render/errors/` must fail with the message fragment in
 //! their `expected-error.txt`.
 //!
@@ -11,14 +11,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kgitops::manifest::yaml::{Limits, parse_documents, to_yaml_stream};
+use kgitops::manifest::yaml::to_yaml_stream;
 use kgitops::render::render;
 use kgitops::source::{DirTree, TreePath};
-
-/// Byte-for-byte comparison with kubectl's output. Off until the kustomize-identical YAML emitter
-/// (`manifest::yaml::to_yaml`) lands; until then the objects are compared as parsed values and a
-/// byte difference is only reported.
-const STRICT_BYTES: bool = false;
 
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
@@ -68,7 +63,6 @@ fn rendered_output_matches_kubectl_kustomize() {
         suite_dir().display()
     );
     let mut failures = String::new();
-    let mut byte_mismatches = Vec::new();
     for case in &cases {
         let name = case
             .file_name()
@@ -93,35 +87,10 @@ fn rendered_output_matches_kubectl_kustomize() {
                 continue;
             }
         };
-        if actual == expected {
-            continue;
-        }
-        let diff = unified_diff(&expected, &actual);
-        if STRICT_BYTES {
+        if actual != expected {
+            let diff = unified_diff(&expected, &actual);
             let _ = writeln!(failures, "{name}: output differs from kubectl kustomize:\n{diff}");
-            continue;
         }
-        let parse = |text: &str, what: &str| {
-            parse_documents(text, &format!("{name}/{what}"), &Limits::DEFAULT).map_err(|e| e.to_string())
-        };
-        match (
-            parse(&expected, "expected.yaml"),
-            parse(&actual, "rendered output"),
-        ) {
-            (Ok(e), Ok(a)) if e == a => byte_mismatches.push(name),
-            (Ok(_), Ok(_)) => {
-                let _ = writeln!(failures, "{name}: objects differ from kubectl kustomize:\n{diff}");
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                let _ = writeln!(failures, "{name}: {e}");
-            }
-        }
-    }
-    if !byte_mismatches.is_empty() {
-        eprintln!(
-            "same objects, different bytes (YAML emitter not yet kustomize-identical): {}",
-            byte_mismatches.join(", ")
-        );
     }
     assert!(failures.is_empty(), "conformance failures:\n{failures}");
 }

@@ -63,6 +63,9 @@ pub enum RenderError {
     /// The render thread could not be started.
     #[error("cannot start the render thread: {0}")]
     Thread(String),
+    /// A manifest, kustomization or patch file that is not UTF-8 text.
+    #[error("{file}: not UTF-8 text ({message})")]
+    NotText { file: TreePath, message: String },
     /// Kustomizations nested deeper than the limit.
     #[error("{dir}: kustomizations are nested more than {limit} deep (MAX_KUSTOMIZATION_DEPTH)")]
     TooDeep { dir: TreePath, limit: usize },

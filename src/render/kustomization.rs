@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::replacements::ReplacementField;
+use super::selector::Selector;
+
 /// `apiVersion` of a kustomization file.
 pub const KUSTOMIZATION_VERSION: &str = "kustomize.config.k8s.io/v1beta1";
 /// `kind` of a kustomization file.
@@ -44,8 +47,8 @@ pub struct Kustomization {
     pub patches: Option<Vec<Patch>>,
     pub images: Option<Vec<Image>>,
     pub image_tags: Option<Vec<Image>>,
-    /// Inline replacements or `{path: file}` entries; typed when the replacements run.
-    pub replacements: Option<Vec<Value>>,
+    /// Inline replacements or `{path: file}` entries.
+    pub replacements: Option<Vec<ReplacementField>>,
     pub replicas: Option<Vec<Replica>>,
     pub vars: Option<Vec<Value>>,
     pub sort_options: Option<SortOptions>,
@@ -106,29 +109,9 @@ pub struct FieldSpecArgs {
 pub struct Patch {
     pub path: Option<String>,
     pub patch: Option<String>,
-    pub target: Option<Target>,
+    /// Which objects the patch applies to (see [`Selector`]).
+    pub target: Option<Selector>,
     pub options: Option<BTreeMap<String, bool>>,
-}
-
-/// A patch target: which objects a patch applies to. Name and namespace and the GVK parts are
-/// regular expressions anchored at both ends.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Target {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label_selector: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub annotation_selector: Option<String>,
 }
 
 /// One entry of `images`.
@@ -299,7 +282,9 @@ impl Kustomization {
                 "render the chart into manifests",
             ),
             (
-                self.helm_globals.is_some(),
+                self.helm_globals
+                    .as_ref()
+                    .is_some_and(|g| g.as_object().is_none_or(|m| !m.is_empty())),
                 "helmGlobals",
                 "render the chart into manifests",
             ),
@@ -320,11 +305,6 @@ impl Kustomization {
                 set(&self.build_metadata),
                 "buildMetadata",
                 "origin and transformer annotations are not produced",
-            ),
-            (
-                set(&self.configurations),
-                "configurations",
-                "custom transformer configurations are not loaded",
             ),
         ];
         checks

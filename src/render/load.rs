@@ -52,6 +52,17 @@ fn looks_remote(entry: &str) -> bool {
             .any(|host| entry.starts_with(host))
 }
 
+fn remote_error(kf: &KustFile, what: &'static str, entry: &str) -> RenderError {
+    RenderError::Entry {
+        file: kf.file.clone(),
+        what,
+        entry: entry.to_string(),
+        message: "remote resources (URLs, git repositories) are not supported by kgitops; vendor them \
+                  into the repository"
+            .to_string(),
+    }
+}
+
 impl<'t> Loader<'t> {
     pub fn new(tree: &'t dyn FileTree, limits: Limits) -> Loader<'t> {
         Loader { tree, limits }
@@ -133,14 +144,7 @@ impl<'t> Loader<'t> {
                 self.check_no_cycle(kf, what, entry, &path)?;
                 Ok(Entry::Dir(path))
             }
-            None if looks_remote(entry) => Err(RenderError::Entry {
-                file: kf.file.clone(),
-                what,
-                entry: entry.to_string(),
-                message: "remote resources (URLs, git repositories) are not supported by kgitops; \
-                          vendor them into the repository"
-                    .to_string(),
-            }),
+            None if looks_remote(entry) => Err(remote_error(kf, what, entry)),
             None => Err(RenderError::Entry {
                 file: kf.file.clone(),
                 what,
@@ -189,6 +193,7 @@ impl<'t> Loader<'t> {
                 entry: entry.to_string(),
                 message: format!("{path} is a directory, not a file"),
             }),
+            None if looks_remote(entry) => Err(remote_error(kf, what, entry)),
             None => Err(RenderError::Entry {
                 file: kf.file.clone(),
                 what,
@@ -254,10 +259,9 @@ impl<'t> Loader<'t> {
 
     /// The text of a file, which must be UTF-8.
     pub fn read_text(&self, path: &TreePath) -> Result<String, RenderError> {
-        String::from_utf8(self.read_bytes(path)?).map_err(|e| RenderError::InvalidObject {
+        String::from_utf8(self.read_bytes(path)?).map_err(|e| RenderError::NotText {
             file: path.clone(),
-            index: 0,
-            message: format!("not UTF-8 text ({e})"),
+            message: e.to_string(),
         })
     }
 

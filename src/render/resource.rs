@@ -186,46 +186,69 @@ impl Resource {
         }
     }
 
-    /// Earlier identities, oldest first; group and version are the current ones, as in kustomize.
-    pub fn prev_ids(&self) -> Vec<Id> {
+    /// A previous identity as an [`Id`]: group and version are the current ones, as in kustomize.
+    fn prev_id(&self, p: &PrevId) -> Id {
         let (group, version) = split_api_version(self.api_version());
-        self.prev
-            .iter()
-            .map(|p| Id {
-                group: group.to_string(),
-                version: version.to_string(),
-                kind: p.kind.clone(),
-                name: p.name.clone(),
-                namespace: if p.namespace.is_empty() {
-                    DEFAULT_NAMESPACE.to_string()
-                } else {
-                    p.namespace.clone()
-                },
-            })
-            .collect()
+        Id {
+            group: group.to_string(),
+            version: version.to_string(),
+            kind: p.kind.clone(),
+            name: p.name.clone(),
+            namespace: if p.namespace.is_empty() {
+                DEFAULT_NAMESPACE.to_string()
+            } else {
+                p.namespace.clone()
+            },
+        }
+    }
+
+    /// Earlier identities, oldest first.
+    pub fn prev_ids(&self) -> Vec<Id> {
+        self.prev.iter().map(|p| self.prev_id(p)).collect()
     }
 
     /// The original identity: the oldest previous one, else the current one.
     pub fn org_id(&self) -> Id {
-        self.prev_ids()
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| self.cur_id())
+        match self.prev.first() {
+            Some(p) => self.prev_id(p),
+            None => self.cur_id(),
+        }
+    }
+
+    /// Whether the current or any previous identity equals `id` (without building identities).
+    pub fn has_id(&self, id: &Id) -> bool {
+        let api_version = self.api_version();
+        let (group, version) = split_api_version(api_version);
+        if group != id.group || version != id.version {
+            return false;
+        }
+        let current = self.kind() == id.kind
+            && self.name() == id.name
+            && effective_namespace(api_version, self.kind(), self.namespace()) == id.namespace;
+        current
+            || self.prev.iter().any(|p| {
+                let ns = if p.namespace.is_empty() {
+                    DEFAULT_NAMESPACE
+                } else {
+                    p.namespace.as_str()
+                };
+                p.kind == id.kind && p.name == id.name && ns == id.namespace
+            })
     }
 
     /// Whether the current or any previous identity satisfies `pred`.
     pub fn any_id(&self, mut pred: impl FnMut(&Id) -> bool) -> bool {
-        self.prev_ids().iter().any(&mut pred) || pred(&self.cur_id())
+        self.prev.iter().any(|p| pred(&self.prev_id(p))) || pred(&self.cur_id())
     }
 
     /// Records the current identity before a transformer changes it.
     pub fn store_previous_id(&mut self) {
-        let id = self.cur_id();
-        self.prev.push(PrevId {
-            kind: id.kind,
-            name: id.name,
-            namespace: id.namespace,
-        });
+        let prev = PrevId {
+            kind: self.kind().to_string(),
+            name: self.name().to_string(),
+            namespace: effective_namespace(self.api_version(), self.kind(), self.namespace()),
+        };
+        self.prev.push(prev);
     }
 
     /// The `metadata` object, created when missing.
@@ -396,7 +419,7 @@ impl ResMap {
         self.list
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.any_id(|i| i == id))
+            .filter(|(_, r)| r.has_id(id))
             .map(|(i, _)| i)
             .collect()
     }

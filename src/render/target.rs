@@ -11,7 +11,10 @@ use super::load::{Entry, KustFile, Loader};
 use super::order::Order;
 use super::resource::{Duplicate, ResMap, Resource};
 use super::transforms;
+use super::transforms::config::{ConfigFile, TransformerConfig};
+use crate::manifest::yaml::parse_typed;
 use crate::source::TreePath;
+use std::sync::Arc;
 
 /// The annotation that marks an object as local configuration, dropped from the output.
 pub const LOCAL_CONFIG_ANNOTATION: &str = "config.kubernetes.io/local-config";
@@ -25,11 +28,14 @@ pub fn build(loader: &Loader<'_>, dir: &TreePath) -> Result<Vec<Value>, RenderEr
             message,
         }
     })?;
-    let mut acc = accumulate_target(loader, &kf, ResMap::new())?;
-    generators::add_hash_suffixes(&mut acc, &kf.file)?;
-    transforms::namereference::fix(&mut acc, &kf.file)?;
-    acc.retain(|r| !is_local_config(r));
-    let mut resources = acc.into_resources();
+    let Acc {
+        mut resources,
+        config,
+    } = accumulate_target(loader, &kf, Acc::new())?;
+    generators::add_hash_suffixes(&mut resources, &kf.file)?;
+    transforms::namereference::fix(&mut resources, &config.name_reference, &kf.file)?;
+    resources.retain(|r| !is_local_config(r));
+    let mut resources = resources.into_resources();
     order.sort(&mut resources);
     Ok(resources.into_iter().map(|r| finish(r.obj)).collect())
 }
@@ -64,13 +70,75 @@ fn finish(mut obj: Value) -> Value {
     obj
 }
 
+/// What a kustomization accumulates (kustomize's `ResAccumulator`): its objects, and the
+/// transformer configuration of it and everything it includes.
+pub struct Acc {
+    pub resources: ResMap,
+    pub config: Arc<TransformerConfig>,
+}
+
+impl Acc {
+    /// Nothing yet, with kustomize's builtin configuration.
+    pub fn new() -> Acc {
+        Acc {
+            resources: ResMap::new(),
+            config: TransformerConfig::builtin(),
+        }
+    }
+
+    fn merge_config(&mut self, kf: &KustFile, other: &Arc<TransformerConfig>) -> Result<(), RenderError> {
+        self.config =
+            TransformerConfig::merged(&self.config, other).map_err(|message| RenderError::Transform {
+                file: kf.file.clone(),
+                step: "configurations",
+                message,
+            })?;
+        Ok(())
+    }
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Acc::new()
+    }
+}
+
+/// The builtin configuration plus the kustomization's `configurations` files.
+fn own_config(loader: &Loader<'_>, kf: &KustFile) -> Result<Arc<TransformerConfig>, RenderError> {
+    let mut config = TransformerConfig::builtin();
+    for entry in kf.kust.configurations.iter().flatten() {
+        let file = loader.resolve_file(kf, "configuration", entry)?;
+        let text = loader.read_text(&file)?;
+        let parsed: ConfigFile = parse_typed(&text, &file.to_string(), loader.limits())?;
+        let extra = parsed
+            .config()
+            .map_err(|message| RenderError::InvalidKustomization {
+                file: file.clone(),
+                message,
+            })?;
+        // A configuration file holds only additions; the accumulated configuration always
+        // includes the builtin one.
+        config = Arc::new(
+            config
+                .merge(&extra)
+                .map_err(|message| RenderError::InvalidKustomization {
+                    file: file.clone(),
+                    message,
+                })?,
+        );
+    }
+    Ok(config)
+}
+
 /// kustomize's `accumulateTarget`: `acc` is empty for a kustomization, the parent's objects for a
 /// component.
-pub fn accumulate_target(loader: &Loader<'_>, kf: &KustFile, acc: ResMap) -> Result<ResMap, RenderError> {
+pub fn accumulate_target(loader: &Loader<'_>, kf: &KustFile, acc: Acc) -> Result<Acc, RenderError> {
     let mut acc = accumulate_resources(loader, kf, acc)?;
-    generators::run(loader, kf, &mut acc)?;
+    let own = own_config(loader, kf)?;
+    acc.merge_config(kf, &own)?;
+    generators::run(loader, kf, &mut acc.resources)?;
     let mut acc = accumulate_components(loader, kf, acc)?;
-    transforms::run(loader, kf, &mut acc)?;
+    transforms::run(loader, kf, &mut acc.resources, &acc.config)?;
     Ok(acc)
 }
 
@@ -83,16 +151,17 @@ pub fn duplicate_error(d: Duplicate) -> RenderError {
     }
 }
 
-fn accumulate_resources(loader: &Loader<'_>, kf: &KustFile, mut acc: ResMap) -> Result<ResMap, RenderError> {
+fn accumulate_resources(loader: &Loader<'_>, kf: &KustFile, mut acc: Acc) -> Result<Acc, RenderError> {
     for entry in kf.kust.all_resources() {
         match loader.resolve_entry(kf, "resource", &entry)? {
             Entry::File(path) => {
                 let objects = loader.read_objects(&path)?;
-                acc.append_all(objects.into_iter().map(|o| Resource::new(o, path.clone())))
+                acc.resources
+                    .append_all(objects.into_iter().map(|o| Resource::new(o, path.clone())))
                     .map_err(duplicate_error)?;
             }
             Entry::Dir(dir) => {
-                let sub = loader.load_kustomization(&dir, kf.chain.clone())?;
+                let sub = load_named(loader, kf, "resource", &entry, &dir)?;
                 if sub.kind == KustKind::Component {
                     return Err(RenderError::Entry {
                         file: kf.file.clone(),
@@ -101,19 +170,46 @@ fn accumulate_resources(loader: &Loader<'_>, kf: &KustFile, mut acc: ResMap) -> 
                         message: format!("{} is a Component; list it under `components`", sub.file),
                     });
                 }
-                let sub_acc = accumulate_target(loader, &sub, ResMap::new())?;
-                acc.append_all(sub_acc.into_resources())
+                let sub_acc = accumulate_target(loader, &sub, Acc::new())?;
+                acc.resources
+                    .append_all(sub_acc.resources.into_resources())
                     .map_err(duplicate_error)?;
+                acc.merge_config(kf, &sub_acc.config)?;
             }
         }
     }
     Ok(acc)
 }
 
-fn accumulate_components(loader: &Loader<'_>, kf: &KustFile, mut acc: ResMap) -> Result<ResMap, RenderError> {
+/// Loads the kustomization a `resources` or `components` entry names; a directory without one is
+/// reported against the entry.
+fn load_named(
+    loader: &Loader<'_>,
+    kf: &KustFile,
+    what: &'static str,
+    entry: &str,
+    dir: &TreePath,
+) -> Result<KustFile, RenderError> {
+    loader
+        .load_kustomization(dir, kf.chain.clone())
+        .map_err(|e| match e {
+            RenderError::NoKustomization { dir } => RenderError::Entry {
+                file: kf.file.clone(),
+                what,
+                entry: entry.to_string(),
+                message: format!(
+                    "{dir} is a directory without a kustomization file (kustomization.yaml, \
+                     kustomization.yml or Kustomization); list the files in it instead"
+                ),
+            },
+            other => other,
+        })
+}
+
+fn accumulate_components(loader: &Loader<'_>, kf: &KustFile, mut acc: Acc) -> Result<Acc, RenderError> {
     for entry in kf.kust.components.clone().unwrap_or_default() {
         let dir = loader.resolve_dir(kf, "component", &entry)?;
-        let sub = loader.load_kustomization(&dir, kf.chain.clone())?;
+        let sub = load_named(loader, kf, "component", &entry, &dir)?;
         if sub.kind != KustKind::Component {
             return Err(RenderError::Entry {
                 file: kf.file.clone(),

@@ -1,8 +1,9 @@
-//! YAML in and out.
+//! YAML in and out, byte-compatible with `kubectl kustomize`.
 //!
-//! In: [`parse_documents`] reads a multi-document stream into JSON values with hard limits
-//! ([`Limits`]) so that alias bombs, absurd nesting and oversized files are refused quickly with an
-//! error naming the file and line, never a hang, stack overflow or out-of-memory.
+//! In: [`parse_documents`] reads a multi-document stream into JSON values as kustomize (go-yaml
+//! v3 through kyaml) reads manifests, with hard limits ([`Limits`]) so that alias bombs, absurd
+//! nesting and oversized files are refused quickly with an error naming the file and line, never
+//! a hang, stack overflow or out-of-memory. [`parse_typed`] reads configuration into typed values.
 //!
 //! Out: [`to_yaml`] prints a value exactly as `kubectl kustomize` does (sigs.k8s.io/yaml over
 //! go-yaml v2: sorted keys, YAML 1.1 quoting, literal blocks for multi-line strings, folding at 80
@@ -10,6 +11,7 @@
 
 mod emit;
 mod parse;
+mod resolve;
 
 pub use emit::{to_yaml, to_yaml_stream};
 pub use parse::{Limits, YamlError, parse_documents, parse_typed};

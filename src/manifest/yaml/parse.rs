@@ -1,17 +1,37 @@
-//! Parsing YAML streams into JSON values through serde-saphyr, with limits.
+//! Reading YAML streams into JSON values the way kustomize (go-yaml v3 through kyaml) reads them,
+//! with hard limits.
+//!
+//! Manifests are built from serde-saphyr's event parser (granit) rather than through serde,
+//! because kustomize's meaning of a scalar depends on how it is written: plain `2001-12-14` is a
+//! timestamp (printed as `"2001-12-14T00:00:00Z"`), quoted `"2001-12-14"` a string, `0755` is 493
+//! but `"0755"` is text, and serde's visitors cannot see quoting. The builder is iterative (no
+//! recursion, whatever the nesting) and counts depth, nodes and alias expansion as it goes, so
+//! hostile input is refused before it costs time or memory.
+//!
+//! Typed configuration (kustomization files, `kgitops run` config) goes through serde-saphyr's
+//! deserializer with the same limits: [`parse_typed`].
 
+use std::collections::HashMap;
+
+use base64::Engine as _;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError, Span, StructureStyle, Tag};
+
+use super::resolve::{CoreTag, Resolved, resolve_plain, resolve_tagged};
 
 /// Hard limits on one YAML input. Each refuses hostile input before it costs real time or memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest accepted file, in bytes.
+    /// Largest accepted file, in bytes. Alias expansion may not produce more scalar text than this
+    /// either.
     pub max_bytes: usize,
     /// Deepest nesting of mappings and sequences.
     pub max_depth: usize,
     /// Most alias (`*ref`) uses in one file; kustomize inputs practically never use any.
     pub max_aliases: usize,
+    /// Most nodes that alias expansion may add to one file (the billion-laughs defence).
+    pub max_alias_nodes: usize,
     /// Most documents in one file.
     pub max_documents: usize,
     /// Most nodes (scalars, mappings, sequences) in one file, aliases expanded.
@@ -24,6 +44,7 @@ impl Limits {
         max_bytes: Limits::DEFAULT_MAX_BYTES,
         max_depth: Limits::DEFAULT_MAX_DEPTH,
         max_aliases: Limits::DEFAULT_MAX_ALIASES,
+        max_alias_nodes: Limits::DEFAULT_MAX_ALIAS_NODES,
         max_documents: Limits::DEFAULT_MAX_DOCUMENTS,
         max_nodes: Limits::DEFAULT_MAX_NODES,
     };
@@ -33,10 +54,17 @@ impl Limits {
     pub const DEFAULT_MAX_DEPTH: usize = 256;
     /// 1,000 alias uses per file.
     pub const DEFAULT_MAX_ALIASES: usize = 1_000;
+    /// 100,000 nodes produced by alias expansion per file: generous for anchors reused in
+    /// configuration blocks, tiny next to a billion laughs (10^9 nodes from a 1 KiB file).
+    pub const DEFAULT_MAX_ALIAS_NODES: usize = 100_000;
     /// 100,000 documents per file.
     pub const DEFAULT_MAX_DOCUMENTS: usize = 100_000;
     /// 10 million nodes per file (a 20,000-object file has well under 2 million).
     pub const DEFAULT_MAX_NODES: usize = 10_000_000;
+    /// 64 levels: the deepest nesting [`parse_typed`] accepts, whatever `max_depth` says. serde's
+    /// deserializers recurse, and serde-saphyr's needs enough stack per level to overflow a 2 MiB
+    /// thread stack at about 150 levels; configuration files nest a few levels deep.
+    pub const TYPED_MAX_DEPTH: usize = 64;
 }
 
 impl Default for Limits {
@@ -54,23 +82,29 @@ pub enum YamlError {
         size: usize,
         limit: usize,
     },
+    /// Malformed YAML; the message starts with the line (and column where known).
     #[error("{source_name}: {message}")]
     Syntax { source_name: String, message: String },
+    /// Well-formed YAML over one of the [`Limits`].
+    #[error("{source_name}: line {line}: {message}")]
+    LimitExceeded {
+        source_name: String,
+        line: usize,
+        message: String,
+    },
+    /// Well-formed YAML that kustomize cannot turn into JSON either (non-string keys, `.inf`,
+    /// a merge key without a mapping, a scalar that contradicts its tag).
+    #[error("{source_name}: line {line}: {message}")]
+    Unrepresentable {
+        source_name: String,
+        line: usize,
+        message: String,
+    },
 }
 
-fn options(limits: &Limits) -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_depth: limits.max_depth,
-            max_aliases: limits.max_aliases,
-            max_documents: limits.max_documents,
-            max_nodes: limits.max_nodes,
-        },
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
-    }
-}
-
-fn check_size(text: &str, source_name: &str, limits: &Limits) -> Result<(), YamlError> {
+/// Checks that apply to the raw text: its size, and the characters that YAML 1.1 (go-yaml, so
+/// kustomize) and YAML 1.2 (our parser) read differently.
+fn precheck(text: &str, source_name: &str, limits: &Limits) -> Result<(), YamlError> {
     if text.len() > limits.max_bytes {
         return Err(YamlError::TooLarge {
             source_name: source_name.to_string(),
@@ -78,52 +112,815 @@ fn check_size(text: &str, source_name: &str, limits: &Limits) -> Result<(), Yaml
             limit: limits.max_bytes,
         });
     }
+    // NEL, LS and PS are line breaks to go-yaml and content to YAML 1.2: refuse rather than read
+    // the file differently from kustomize. Escaped (`"\L"`) they mean the same to both.
+    if let Some(at) = text.find(['\u{85}', '\u{2028}', '\u{2029}']) {
+        let c = text[at..].chars().next().unwrap_or('\u{85}');
+        let line = text[..at].bytes().filter(|b| *b == b'\n').count() + 1;
+        return Err(YamlError::Unrepresentable {
+            source_name: source_name.to_string(),
+            line,
+            message: format!(
+                "raw U+{:04X} character: kustomize (YAML 1.1) reads it as a line break, YAML 1.2 as text; \
+                 write it as an escape in a double-quoted string (\\N, \\L, \\P)",
+                u32::from(c)
+            ),
+        });
+    }
     Ok(())
 }
 
-fn syntax(source_name: &str, err: serde_saphyr::Error) -> YamlError {
+/// Parses every document of a YAML stream as kustomize reads manifests. Empty and `null` documents
+/// are dropped, as kustomize drops them.
+pub fn parse_documents(text: &str, source_name: &str, limits: &Limits) -> Result<Vec<Value>, YamlError> {
+    precheck(text, source_name, limits)?;
+    let mut options = serde_saphyr::granit_parser::Options::default();
+    options.set_emit_comments(false);
+    // One more than ours, so that our own limit (with its clearer message) trips first.
+    options.block_nesting_limit = limits.max_depth.saturating_add(1);
+    options.flow_nesting_limit = limits.max_depth.saturating_add(1);
+    // libyaml (and so kustomize) ends a block scalar at end of file without adding a line feed.
+    options.block_scalar_eof_without_line_feed = true;
+    let mut builder = Builder::new(source_name, limits);
+    for item in Parser::new_from_str_with_options(text, options) {
+        let (event, span) = item.map_err(|e| scan_error(source_name, &e))?;
+        builder.event(event, &span)?;
+    }
+    Ok(builder.documents)
+}
+
+fn scan_error(source_name: &str, e: &ScanError) -> YamlError {
     YamlError::Syntax {
         source_name: source_name.to_string(),
-        message: err.to_string(),
+        message: format!(
+            "line {} column {}: {}",
+            e.marker().line(),
+            e.marker().col() + 1,
+            e.info()
+        ),
     }
 }
 
-/// Parses every document of a YAML stream. Empty and `null` documents are dropped, as kustomize
-/// drops them.
-pub fn parse_documents(text: &str, source_name: &str, limits: &Limits) -> Result<Vec<Value>, YamlError> {
-    check_size(text, source_name, limits)?;
-    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options(limits))
-        .map_err(|e| syntax(source_name, e))?;
-    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
-}
-
-/// Parses one document into a typed value (kustomization files, configuration). Unknown fields are
-/// refused when `T` says `deny_unknown_fields`.
+/// Parses one document into a typed value (kustomization files, configuration) with serde-saphyr,
+/// after [`parse_documents`] has checked it (so the same limits and refusals apply), nested at most
+/// [`Limits::TYPED_MAX_DEPTH`] deep. Unknown fields are refused when `T` says
+/// `deny_unknown_fields`; errors give line and column.
 pub fn parse_typed<T: DeserializeOwned>(
     text: &str,
     source_name: &str,
     limits: &Limits,
 ) -> Result<T, YamlError> {
-    check_size(text, source_name, limits)?;
-    serde_saphyr::from_str_with_options(text, options(limits)).map_err(|e| syntax(source_name, e))
+    // serde-saphyr's deserializer recurses per level and expands aliases slowly: our iterative
+    // reader refuses hostile input (and what kustomize could not read) first.
+    let typed_limits = Limits {
+        max_depth: limits.max_depth.min(Limits::TYPED_MAX_DEPTH),
+        ..*limits
+    };
+    parse_documents(text, source_name, &typed_limits)?;
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: typed_limits.max_depth,
+            max_aliases: limits.max_aliases,
+            max_documents: limits.max_documents,
+            max_nodes: limits.max_nodes,
+        },
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        with_snippet: false,
+    };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let message = match e.location() {
+            Some(at) => format!("line {} column {}: {e}", at.line(), at.column()),
+            None => e.to_string(),
+        };
+        YamlError::Syntax {
+            source_name: source_name.to_string(),
+            message,
+        }
+    })
+}
+
+/// An anchored node kept for its aliases, with what one expansion costs.
+struct Anchored {
+    value: Value,
+    nodes: usize,
+    bytes: usize,
+}
+
+/// A mapping key waiting for its value.
+enum Key {
+    Str(String),
+    /// `<<`: the value is merged into the mapping once it is complete.
+    Merge,
+    /// A `<<` key that is not a merge key (`"<<"`, `!!str <<`): kustomize (kyaml's `DeAnchor`)
+    /// deletes every field named `<<` when it resolves merges, so its value is dropped.
+    Dropped,
+}
+
+enum Frame {
+    Seq {
+        items: Vec<Value>,
+        flow: bool,
+        anchor: usize,
+        nodes_at_start: usize,
+        bytes_at_start: usize,
+    },
+    Map {
+        map: Map<String, Value>,
+        flow: bool,
+        key: Option<Key>,
+        merges: Vec<(Value, usize)>,
+        /// A non-merge `<<` key was seen (and dropped).
+        dropped: bool,
+        anchor: usize,
+        nodes_at_start: usize,
+        bytes_at_start: usize,
+    },
+}
+
+/// Builds JSON values from parser events with an explicit stack.
+struct Builder<'a> {
+    source_name: &'a str,
+    limits: &'a Limits,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Anchored>,
+    documents: Vec<Value>,
+    document_count: usize,
+    nodes: usize,
+    scalar_bytes: usize,
+    aliases: usize,
+    alias_nodes: usize,
+    alias_bytes: usize,
+}
+
+/// A scalar as kyaml reads it.
+enum Scalar {
+    Value(Value),
+    /// A value that is not of kind string although it prints as one (a timestamp): it cannot be a
+    /// mapping key.
+    NonStringText(Value),
+    Merge,
+}
+
+fn yaml_tag_name(tag: &Tag) -> Option<std::borrow::Cow<'_, str>> {
+    tag.suffix_in_namespace("tag:yaml.org,2002:")
+}
+
+/// A character kustomize reads but cannot print: its output path writes strings unescaped into
+/// JSON text, which go-yaml v2 then refuses ("control characters are not allowed").
+fn unprintable_char(s: &str) -> Option<char> {
+    s.chars()
+        .find(|c| matches!(c, '\u{7F}'..='\u{84}' | '\u{86}'..='\u{9F}' | '\u{FFFE}' | '\u{FFFF}'))
+}
+
+/// go-yaml v3's reading of one scalar, tag and style included. `Err` holds the reason kustomize
+/// would fail.
+fn scalar(value: &str, style: ScalarStyle, tag: Option<&Tag>, flow: bool) -> Result<Scalar, String> {
+    let parsed = scalar_unchecked(value, style, tag, flow)?;
+    if let Scalar::Value(Value::String(s)) = &parsed
+        && let Some(c) = unprintable_char(s)
+    {
+        return Err(format!(
+            "U+{:04X} in a string: kustomize cannot print it (control characters are not allowed)",
+            u32::from(c)
+        ));
+    }
+    Ok(parsed)
+}
+
+fn scalar_unchecked(
+    value: &str,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    flow: bool,
+) -> Result<Scalar, String> {
+    let text = |v: &str| Scalar::Value(Value::String(v.to_string()));
+    // The non-specific tag `!` comes as an empty handle with suffix `!`.
+    let non_specific = tag.is_none_or(|t| t.handle().is_empty() && t.suffix() == "!");
+    let resolved = if non_specific {
+        if style == ScalarStyle::Folded {
+            return Ok(Scalar::Value(Value::String(kyaml_folded_round_trip(value))));
+        }
+        if style != ScalarStyle::Plain {
+            return Ok(text(value));
+        }
+        // go-yaml v3's parser tags a plain `<<` as the merge key; as a value it stays text.
+        if value == "<<" {
+            return Ok(Scalar::Merge);
+        }
+        let resolved = resolve_plain(value);
+        // kyaml re-encodes resources with go-yaml v3, which keeps flow collections in flow style
+        // and there quotes a plain scalar it may not write plain (empty, or with `:` as in
+        // `12:30:00` timestamps): kustomize reads those back as strings.
+        if flow && resolved != Resolved::Str && !v3_flow_plain_allowed(value) {
+            return Ok(text(value));
+        }
+        resolved
+    } else {
+        let Some(name) = tag.and_then(yaml_tag_name) else {
+            // Application tags (`!foo`): go-yaml cannot resolve them and keeps the text.
+            return Ok(text(value));
+        };
+        let core = match name.as_ref() {
+            "str" => return Ok(text(value)),
+            "binary" => return binary(value).map(|s| Scalar::Value(Value::String(s))),
+            "merge" if value == "<<" => return Ok(Scalar::Merge),
+            "bool" => CoreTag::Bool,
+            "int" => CoreTag::Int,
+            "float" => CoreTag::Float,
+            "null" => CoreTag::Null,
+            "timestamp" => CoreTag::Timestamp,
+            _ => return Ok(text(value)),
+        };
+        resolve_tagged(core, value).ok_or_else(|| format!("cannot decode `{value}` as a !!{name}"))?
+    };
+    Ok(match resolved {
+        Resolved::Null => Scalar::Value(Value::Null),
+        Resolved::Bool(b) => Scalar::Value(Value::Bool(b)),
+        Resolved::Int(i) => Scalar::Value(Value::from(i)),
+        Resolved::Uint(u) => Scalar::Value(Value::from(u)),
+        Resolved::Float(f) => Scalar::Value(Value::from(f)),
+        Resolved::NonFinite => {
+            return Err(format!(
+                "`{value}` is not a finite number, which JSON cannot represent"
+            ));
+        }
+        Resolved::Timestamp(t) => Scalar::NonStringText(Value::String(t)),
+        Resolved::BadTimestamp => {
+            return Err(format!(
+                "timestamp `{value}` has a zone offset of 24 hours or more"
+            ));
+        }
+        Resolved::Str => text(value),
+    })
+}
+
+/// go-yaml v3's `flow_plain_allowed` (yaml_emitter_analyze_scalar) for the text of a plain
+/// scalar, which has no leading or trailing space and no line break.
+fn v3_flow_plain_allowed(v: &str) -> bool {
+    let b = v.as_bytes();
+    if b.is_empty() || b.starts_with(b"---") || b.starts_with(b"...") {
+        return false;
+    }
+    let blank_at = |i: usize| b.get(i).is_none_or(|c| matches!(c, b' ' | b'\t'));
+    match b[0] {
+        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%'
+        | b'@' | b'`' | b'?' | b':' => return false,
+        b'-' if blank_at(1) => return false,
+        _ => {}
+    }
+    for (i, c) in b.iter().enumerate().skip(1) {
+        match c {
+            b',' | b'?' | b'[' | b']' | b'{' | b'}' | b':' | b'\t' => return false,
+            b'#' if blank_at(i - 1) => return false,
+            _ => {}
+        }
+    }
+    v.chars().all(|c| {
+        matches!(c, '\u{20}'..='\u{7E}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}') && c != '\u{FEFF}'
+    })
+}
+
+/// What a folded (`>`) scalar's value becomes inside kustomize. kyaml re-encodes every resource
+/// with go-yaml v3 before decoding it (`RNode.MarshalJSON`), keeping the folded style, and go-yaml
+/// v3's `yaml_emitter_write_folded_scalar` decides whether a line break needs an extra empty line
+/// by looking at the start of the value instead of at the text after the break. Reading that back
+/// adds a line feed before a line that starts with a blank, and before the trailing line feeds of a
+/// keep (`>+`) scalar; when the value itself starts with a blank it drops one instead (lines get
+/// joined). This writes the value as go-yaml v3 does (without its folding of long lines, which
+/// reads back unchanged) and reads it back as libyaml does.
+fn kyaml_folded_round_trip(v: &str) -> String {
+    let printable = |c: char| {
+        matches!(c, '\t' | '\n' | '\u{20}'..='\u{7E}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+            && c != '\u{FEFF}'
+    };
+    // go-yaml v3 keeps the folded style only where a block scalar is allowed; otherwise it
+    // writes double quotes, which read back unchanged.
+    if v.is_empty() || v.ends_with(' ') || v.contains(" \n") || !v.chars().all(printable) {
+        return v.to_string();
+    }
+    // The writer, with its test for an extra line break made once, at the start of the value.
+    let first = v.trim_start_matches('\n').chars().next();
+    let extra = !matches!(first, None | Some(' ' | '\t'));
+    let mut text = String::with_capacity(v.len() + 8);
+    let (mut breaks, mut leading_spaces) = (true, true);
+    for c in v.chars() {
+        if c == '\n' {
+            if !breaks && !leading_spaces && extra {
+                text.push('\n');
+            }
+            breaks = true;
+        } else {
+            if breaks {
+                leading_spaces = c == ' ' || c == '\t';
+            }
+            breaks = false;
+        }
+        text.push(c);
+    }
+    // Chomping as the writer's block scalar hints choose it.
+    let keep = v == "\n" || v.ends_with("\n\n");
+    let strip = !v.ends_with('\n');
+    // libyaml's yaml_parser_scan_block_scalar on the written lines (indentation removed).
+    let mut out = String::with_capacity(v.len());
+    let (mut leading_break, mut trailing_breaks, mut leading_blank) = (false, 0, false);
+    // Empty lines: line feeds counted, skipped.
+    let empty_lines = |rest: &mut &str| {
+        let n = rest.len() - rest.trim_start_matches('\n').len();
+        *rest = &rest[n..];
+        n
+    };
+    let mut rest = text.as_str();
+    trailing_breaks += empty_lines(&mut rest);
+    while !rest.is_empty() {
+        let trailing_blank = rest.starts_with([' ', '\t']);
+        if !leading_blank && !trailing_blank && leading_break {
+            if trailing_breaks == 0 {
+                out.push(' ');
+            }
+        } else if leading_break {
+            out.push('\n');
+        }
+        out.extend(std::iter::repeat_n('\n', trailing_breaks));
+        trailing_breaks = 0;
+        leading_blank = trailing_blank;
+        let end = rest.find('\n').unwrap_or(rest.len());
+        out.push_str(&rest[..end]);
+        // At the end of the value the document goes on with a line break.
+        leading_break = true;
+        rest = rest.get(end + 1..).unwrap_or("");
+        trailing_breaks += empty_lines(&mut rest);
+    }
+    if !strip && leading_break {
+        out.push('\n');
+    }
+    if keep {
+        out.extend(std::iter::repeat_n('\n', trailing_breaks));
+    }
+    out
+}
+
+/// `!!binary`: base64 (line breaks ignored, as Go's decoder does) decoded to text; bytes that are
+/// not UTF-8 become U+FFFD, one per byte, as Go's JSON encoder prints them.
+fn binary(value: &str) -> Result<String, String> {
+    let compact: String = value.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    let bytes = engine
+        .decode(compact.as_bytes())
+        .map_err(|_| "!!binary value contains invalid base64 data".to_string())?;
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        out.extend(std::iter::repeat_n('\u{FFFD}', chunk.invalid().len()));
+    }
+    Ok(out)
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a timestamp",
+        Value::Array(_) => "a sequence",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+impl<'a> Builder<'a> {
+    fn new(source_name: &'a str, limits: &'a Limits) -> Self {
+        Builder {
+            source_name,
+            limits,
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            documents: Vec::new(),
+            document_count: 0,
+            nodes: 0,
+            scalar_bytes: 0,
+            aliases: 0,
+            alias_nodes: 0,
+            alias_bytes: 0,
+        }
+    }
+
+    fn limit(&self, line: usize, message: String) -> YamlError {
+        YamlError::LimitExceeded {
+            source_name: self.source_name.to_string(),
+            line,
+            message,
+        }
+    }
+
+    fn unrepresentable(&self, line: usize, message: String) -> YamlError {
+        YamlError::Unrepresentable {
+            source_name: self.source_name.to_string(),
+            line,
+            message,
+        }
+    }
+
+    /// `Err` naming the limit when `count` is over it.
+    fn within(&self, line: usize, count: usize, limit: usize, what: &str) -> Result<(), YamlError> {
+        if count > limit {
+            return Err(self.limit(line, format!("more than {limit} {what}")));
+        }
+        Ok(())
+    }
+
+    fn count_node(&mut self, line: usize) -> Result<(), YamlError> {
+        self.nodes += 1;
+        self.within(line, self.nodes, self.limits.max_nodes, "YAML nodes")
+    }
+
+    fn event(&mut self, event: Event<'_>, span: &Span) -> Result<(), YamlError> {
+        let line = span.start.line();
+        match event {
+            Event::DocumentStart(..) => {
+                self.document_count += 1;
+                if self.document_count > self.limits.max_documents {
+                    return Err(
+                        self.limit(line, format!("more than {} documents", self.limits.max_documents))
+                    );
+                }
+                // Anchors are scoped to their document.
+                self.anchors.clear();
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                self.count_node(line)?;
+                self.scalar_bytes += value.len();
+                // The parser reports an empty node as a plain `~` with an empty span.
+                let empty = style == ScalarStyle::Plain && span.start.index() == span.end.index();
+                let text = if empty { "" } else { value.as_ref() };
+                let flow = matches!(
+                    self.stack.last(),
+                    Some(Frame::Seq { flow: true, .. } | Frame::Map { flow: true, .. })
+                );
+                let parsed =
+                    scalar(text, style, tag.as_deref(), flow).map_err(|m| self.unrepresentable(line, m))?;
+                if anchor != 0 {
+                    let value = match &parsed {
+                        Scalar::Value(v) | Scalar::NonStringText(v) => v.clone(),
+                        Scalar::Merge => Value::String("<<".to_string()),
+                    };
+                    let bytes = value_len(&value);
+                    self.anchors.insert(
+                        anchor,
+                        Anchored {
+                            value,
+                            nodes: 1,
+                            bytes,
+                        },
+                    );
+                }
+                self.scalar_done(parsed, line)?;
+            }
+            Event::Alias(id) => self.alias(id, line)?,
+            Event::SequenceStart(style, anchor, _) => {
+                self.open(line)?;
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    flow: style == StructureStyle::Flow,
+                    anchor,
+                    nodes_at_start: self.nodes,
+                    bytes_at_start: self.scalar_bytes,
+                });
+            }
+            Event::MappingStart(style, anchor, _) => {
+                self.open(line)?;
+                self.stack.push(Frame::Map {
+                    map: Map::new(),
+                    flow: style == StructureStyle::Flow,
+                    key: None,
+                    merges: Vec::new(),
+                    dropped: false,
+                    anchor,
+                    nodes_at_start: self.nodes,
+                    bytes_at_start: self.scalar_bytes,
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => self.close(line)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A collection starts: it must not be a mapping key, nor nest too deep.
+    fn open(&mut self, line: usize) -> Result<(), YamlError> {
+        if let Some(Frame::Map { key: None, .. }) = self.stack.last() {
+            return Err(self.unrepresentable(
+                line,
+                "a mapping key is a collection; kustomize requires string keys".to_string(),
+            ));
+        }
+        self.count_node(line)?;
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(self.limit(
+                line,
+                format!("nesting deeper than {} levels", self.limits.max_depth),
+            ));
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, line: usize) -> Result<(), YamlError> {
+        let Some(frame) = self.stack.pop() else {
+            return Ok(());
+        };
+        let (value, anchor, nodes_at_start, bytes_at_start) = match frame {
+            Frame::Seq {
+                items,
+                anchor,
+                nodes_at_start,
+                bytes_at_start,
+                ..
+            } => (Value::Array(items), anchor, nodes_at_start, bytes_at_start),
+            Frame::Map {
+                mut map,
+                merges,
+                anchor,
+                nodes_at_start,
+                bytes_at_start,
+                ..
+            } => {
+                // Keys written in the mapping win over merged ones; among merged mappings the
+                // first wins (go-yaml v3, YAML merge key spec).
+                for (source, merge_line) in merges {
+                    let sources = match source {
+                        Value::Object(m) => vec![m],
+                        Value::Array(items) => {
+                            let mut maps = Vec::with_capacity(items.len());
+                            for item in items {
+                                match item {
+                                    Value::Object(m) => maps.push(m),
+                                    _ => return Err(self.bad_merge(merge_line)),
+                                }
+                            }
+                            maps
+                        }
+                        _ => return Err(self.bad_merge(merge_line)),
+                    };
+                    for m in sources {
+                        for (k, v) in m {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                }
+                (Value::Object(map), anchor, nodes_at_start, bytes_at_start)
+            }
+        };
+        if anchor != 0 {
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    value: value.clone(),
+                    nodes: self.nodes - nodes_at_start + 1,
+                    bytes: self.scalar_bytes - bytes_at_start,
+                },
+            );
+        }
+        self.value_done(value, line)
+    }
+
+    fn bad_merge(&self, line: usize) -> YamlError {
+        self.unrepresentable(
+            line,
+            "map merge requires map or sequence of maps as the value".to_string(),
+        )
+    }
+
+    fn alias(&mut self, id: usize, line: usize) -> Result<(), YamlError> {
+        self.aliases += 1;
+        self.within(line, self.aliases, self.limits.max_aliases, "aliases")?;
+        let Some(anchored) = self.anchors.get(&id) else {
+            return Err(self.unrepresentable(
+                line,
+                "alias to a node that contains it (recursive alias)".to_string(),
+            ));
+        };
+        let (nodes, bytes) = (anchored.nodes, anchored.bytes);
+        self.alias_nodes = self.alias_nodes.saturating_add(nodes);
+        self.alias_bytes = self.alias_bytes.saturating_add(bytes);
+        self.nodes = self.nodes.saturating_add(nodes);
+        self.within(
+            line,
+            self.alias_nodes,
+            self.limits.max_alias_nodes,
+            "nodes from aliases (an alias bomb?)",
+        )?;
+        self.within(
+            line,
+            self.alias_bytes,
+            self.limits.max_bytes,
+            "bytes of text from aliases",
+        )?;
+        self.within(line, self.nodes, self.limits.max_nodes, "YAML nodes")?;
+        self.scalar_bytes += bytes;
+        let value = self.anchors.get(&id).map_or(Value::Null, |a| a.value.clone());
+        if let Some(Frame::Map { key: None, .. }) = self.stack.last() {
+            return match value {
+                Value::String(s) => self.key_done(Key::Str(s), line),
+                other => Err(self.unrepresentable(
+                    line,
+                    format!(
+                        "a mapping key is {}; kustomize requires string keys",
+                        describe(&other)
+                    ),
+                )),
+            };
+        }
+        self.value_done(value, line)
+    }
+
+    fn scalar_done(&mut self, parsed: Scalar, line: usize) -> Result<(), YamlError> {
+        if let Some(Frame::Map { key: None, .. }) = self.stack.last() {
+            return match parsed {
+                Scalar::Value(Value::String(s)) => self.key_done(Key::Str(s), line),
+                Scalar::Merge => self.key_done(Key::Merge, line),
+                Scalar::Value(v) | Scalar::NonStringText(v) => Err(self.unrepresentable(
+                    line,
+                    format!(
+                        "mapping key `{}` is {}; kustomize requires string keys",
+                        plain_text(&v),
+                        describe(&v)
+                    ),
+                )),
+            };
+        }
+        let value = match parsed {
+            Scalar::Value(v) | Scalar::NonStringText(v) => v,
+            Scalar::Merge => Value::String("<<".to_string()),
+        };
+        self.value_done(value, line)
+    }
+
+    fn key_done(&mut self, key: Key, line: usize) -> Result<(), YamlError> {
+        let key = match key {
+            Key::Str(k) if k == "<<" => Key::Dropped,
+            other => other,
+        };
+        if let Key::Str(k) = &key
+            && k.contains('\u{85}')
+        {
+            // kustomize's JSON text then holds a raw NEL, a line break inside a key to go-yaml v2.
+            return Err(self.unrepresentable(
+                line,
+                "mapping key contains U+0085 (NEL): kustomize cannot print it".to_string(),
+            ));
+        }
+        let duplicate = match (&key, self.stack.last()) {
+            (Key::Str(k), Some(Frame::Map { map, .. })) => map.contains_key(k),
+            (Key::Merge | Key::Dropped, Some(Frame::Map { merges, dropped, .. })) => {
+                !merges.is_empty() || *dropped
+            }
+            _ => false,
+        };
+        if duplicate {
+            let name = match &key {
+                Key::Str(k) => k.as_str(),
+                Key::Merge | Key::Dropped => "<<",
+            };
+            return Err(self.unrepresentable(line, format!("mapping key `{name}` already defined")));
+        }
+        if let Some(Frame::Map {
+            key: slot, dropped, ..
+        }) = self.stack.last_mut()
+        {
+            *dropped |= matches!(key, Key::Dropped);
+            *slot = Some(key);
+        }
+        Ok(())
+    }
+
+    fn value_done(&mut self, value: Value, line: usize) -> Result<(), YamlError> {
+        match self.stack.last_mut() {
+            None => {
+                if !value.is_null() {
+                    self.documents.push(value);
+                }
+            }
+            Some(Frame::Seq { items, .. }) => items.push(value),
+            Some(Frame::Map { map, key, merges, .. }) => match key.take() {
+                Some(Key::Str(k)) => {
+                    map.insert(k, value);
+                }
+                Some(Key::Merge) => merges.push((value, line)),
+                Some(Key::Dropped) => {}
+                // Keys are routed to key_done before they get here.
+                None => {}
+            },
+        }
+        Ok(())
+    }
+}
+
+fn plain_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn value_len(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn parse(text: &str) -> Result<Vec<Value>, YamlError> {
+        parse_documents(text, "t.yaml", &Limits::DEFAULT)
+    }
 
     #[test]
     fn multi_document_stream_drops_empty_documents() {
-        let docs = parse_documents("a: 1\n---\n---\nb: [x]\n", "t.yaml", &Limits::DEFAULT).unwrap();
+        let docs = parse("a: 1\n---\n---\nb: [x]\n").unwrap();
+        assert_eq!(docs, vec![json!({"a": 1}), json!({"b": ["x"]})]);
+    }
+
+    #[test]
+    fn syntax_error_names_the_file_and_line() {
+        let err = parse("a: 1\nb: [1\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("t.yaml: line "), "{text}");
+    }
+
+    #[test]
+    fn scalars_resolve_as_kustomize_reads_them() {
+        let docs = parse(concat!(
+            "yes: yes\nn: n\noct: 0755\nqoct: '0755'\nf: 1.50\ne: 1e3\nnull1: ~\nempty:\n",
+            "big: 12345678901234567890123\nu: 18446744073709551615\n",
+            "t: 2001-12-14\nqt: \"2001-12-14\"\ns: !!str 123\ni: !!int '7'\nfl: !!float 1\n",
+            "b: !!binary aGVsbG8=\ncustom: !foo 12\nns: ! 12\nlit: |\n  x\n",
+        ))
+        .unwrap();
         assert_eq!(
-            docs,
-            vec![serde_json::json!({"a": 1}), serde_json::json!({"b": ["x"]})]
+            docs[0],
+            json!({
+                "yes": "yes", "n": "n", "oct": 493, "qoct": "0755", "f": 1.5, "e": 1000.0,
+                "null1": null, "empty": null, "big": 1.2345678901234568e22, "u": u64::MAX,
+                "t": "2001-12-14T00:00:00Z", "qt": "2001-12-14", "s": "123", "i": 7, "fl": 1.0,
+                "b": "hello", "custom": "12", "ns": 12, "lit": "x\n",
+            })
         );
     }
 
     #[test]
-    fn syntax_error_names_the_file() {
-        let err = parse_documents("a: [1\n", "base/x.yaml", &Limits::DEFAULT).unwrap_err();
-        assert!(err.to_string().starts_with("base/x.yaml: "), "{err}");
+    fn merge_keys_follow_go_yaml() {
+        let docs = parse(concat!(
+            "base: &b {x: 1, y: 1}\nother: &o {y: 2, z: 2}\n",
+            "m:\n  y: 0\n  <<: [*b, *o]\n",
+        ))
+        .unwrap();
+        assert_eq!(docs[0]["m"], json!({"x": 1, "y": 0, "z": 2}));
+    }
+
+    #[test]
+    fn what_kustomize_cannot_represent_is_refused() {
+        for (text, needle) in [
+            ("a: 1\na: 2\n", "already defined"),
+            ("1: a\n", "string keys"),
+            ("true: a\n", "string keys"),
+            ("2001-01-01: a\n", "string keys"),
+            ("[a]: b\n", "string keys"),
+            ("a: .inf\n", "finite"),
+            ("a: !!int x\n", "cannot decode"),
+            ("a: {<<: 1}\n", "map merge"),
+            ("a: !!binary '!!'\n", "base64"),
+            ("a: \"x\\x7f\"\n", "U+007F"),
+            ("\"a\\x85b\": 1\n", "U+0085"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.starts_with("t.yaml: line "), "{text:?}: {err}");
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn yaml_1_1_line_breaks_are_refused_with_their_line() {
+        let err = parse("a: 1\nb: x\u{2028}y\n").unwrap_err().to_string();
+        assert!(err.starts_with("t.yaml: line 2: raw U+2028"), "{err}");
+        assert_eq!(parse("b: \"x\\Ly\"\n").unwrap()[0], json!({"b": "x\u{2028}y"}));
+    }
+
+    #[test]
+    fn a_quoted_merge_key_is_dropped_as_kustomize_drops_it() {
+        assert_eq!(
+            parse("a: {\"<<\": 1, b: 2}\n").unwrap()[0],
+            json!({"a": {"b": 2}})
+        );
+    }
+
+    #[test]
+    fn block_scalar_at_end_of_file_has_no_added_line_feed() {
+        assert_eq!(parse("a: |\n  text").unwrap()[0], json!({"a": "text"}));
+        assert_eq!(parse("a: |\n  text\n").unwrap()[0], json!({"a": "text\n"}));
     }
 }

@@ -3,13 +3,16 @@
 //! kustomize's; it is written here in a compact form (pod-spec locations are expanded per
 //! workload kind) rather than as YAML.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use serde::Deserialize;
 
 use super::fieldspec::FieldSpec;
+use crate::render::kustomization::FieldSpecArgs;
 use crate::render::resource::GvkSel;
 
 /// Field specs per transformer, and the name back-references.
-#[derive(Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct TransformerConfig {
     pub name_prefix: Vec<FieldSpec>,
     pub name_suffix: Vec<FieldSpec>,
@@ -19,13 +22,15 @@ pub struct TransformerConfig {
     /// `labels` with `includeTemplates`: metadata labels of objects and their templates.
     pub template_labels: Vec<FieldSpec>,
     pub common_annotations: Vec<FieldSpec>,
+    /// Extra fields every `labels` entry sets (empty unless a `configurations` file adds some).
+    pub labels: Vec<FieldSpec>,
     pub images: Vec<FieldSpec>,
     pub replicas: Vec<FieldSpec>,
     pub name_reference: Vec<NameBackReference>,
 }
 
 /// Objects of kind `target` may be named by the `referrers` fields of other objects.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct NameBackReference {
     pub target: GvkSel,
     pub referrers: Vec<FieldSpec>,
@@ -401,48 +406,205 @@ fn common_annotations() -> Vec<FieldSpec> {
     )
 }
 
-impl TransformerConfig {
-    /// kustomize's default configuration, built once.
-    pub fn builtin() -> &'static TransformerConfig {
-        static CONFIG: OnceLock<TransformerConfig> = OnceLock::new();
-        CONFIG.get_or_init(|| TransformerConfig {
-            name_prefix: specs(&[("", "", "", "metadata/name")], false),
-            name_suffix: specs(&[("", "", "", "metadata/name")], false),
-            namespace: vec![
-                spec("", "", "Namespace", "metadata/name", true),
-                spec(
-                    "apiregistration.k8s.io",
-                    "",
-                    "APIService",
-                    "spec/service/namespace",
-                    true,
+/// kustomize's `FsSlice.MergeOne`: a spec for a field already present is skipped; the same field
+/// with a different `create` is a conflict.
+pub fn merge_one(specs: &mut Vec<FieldSpec>, fs: FieldSpec) -> Result<(), String> {
+    match specs.iter().find(|s| s.same_field(&fs)) {
+        Some(existing) if existing.create != fs.create => Err(format!(
+            "conflicting fieldspecs for '{}' (create: {} and {})",
+            fs.path, existing.create, fs.create
+        )),
+        Some(_) => Ok(()),
+        None => {
+            specs.push(fs);
+            Ok(())
+        }
+    }
+}
+
+/// [`merge_one`] for each of `more`.
+pub fn merge_all(specs: &mut Vec<FieldSpec>, more: &[FieldSpec]) -> Result<(), String> {
+    more.iter().try_for_each(|fs| merge_one(specs, fs.clone()))
+}
+
+/// A field spec as written in a kustomization or configuration file.
+pub fn field_spec(args: &FieldSpecArgs) -> FieldSpec {
+    FieldSpec::new(
+        gvk(
+            args.group.as_deref().unwrap_or(""),
+            args.version.as_deref().unwrap_or(""),
+            args.kind.as_deref().unwrap_or(""),
+        ),
+        args.path.as_deref().unwrap_or(""),
+        args.create.unwrap_or(false),
+    )
+}
+
+/// A `configurations` file (kustomize's `TransformerConfig` YAML, read strictly).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfigFile {
+    name_prefix: Option<Vec<FieldSpecArgs>>,
+    name_suffix: Option<Vec<FieldSpecArgs>>,
+    namespace: Option<Vec<FieldSpecArgs>>,
+    common_labels: Option<Vec<FieldSpecArgs>>,
+    labels: Option<Vec<FieldSpecArgs>>,
+    template_labels: Option<Vec<FieldSpecArgs>>,
+    common_annotations: Option<Vec<FieldSpecArgs>>,
+    name_reference: Option<Vec<NameReferenceArgs>>,
+    /// For `vars`, which kgitops refuses; accepted so that shared configuration files load.
+    #[allow(dead_code)]
+    var_reference: Option<Vec<FieldSpecArgs>>,
+    images: Option<Vec<FieldSpecArgs>>,
+    replicas: Option<Vec<FieldSpecArgs>>,
+}
+
+/// A `nameReference` entry of a configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NameReferenceArgs {
+    group: Option<String>,
+    version: Option<String>,
+    kind: Option<String>,
+    field_specs: Option<Vec<FieldSpecArgs>>,
+}
+
+impl ConfigFile {
+    /// The configuration the file describes.
+    pub fn config(&self) -> Result<TransformerConfig, String> {
+        let list = |v: &Option<Vec<FieldSpecArgs>>| -> Result<Vec<FieldSpec>, String> {
+            let mut out = Vec::new();
+            for args in v.iter().flatten() {
+                merge_one(&mut out, field_spec(args))?;
+            }
+            Ok(out)
+        };
+        let mut name_reference: Vec<NameBackReference> = Vec::new();
+        for nr in self.name_reference.iter().flatten() {
+            let incoming = NameBackReference {
+                target: gvk(
+                    nr.group.as_deref().unwrap_or(""),
+                    nr.version.as_deref().unwrap_or(""),
+                    nr.kind.as_deref().unwrap_or(""),
                 ),
-                spec(
-                    "apiextensions.k8s.io",
-                    "",
-                    "CustomResourceDefinition",
-                    "spec/conversion/webhook/clientConfig/service/namespace",
-                    false,
-                ),
-            ],
-            common_labels: common_labels(),
-            template_labels: specs(TEMPLATE_LABELS, true),
-            common_annotations: common_annotations(),
-            images: specs(
-                &[
-                    ("", "", "", "spec/containers[]/image"),
-                    ("", "", "", "spec/initContainers[]/image"),
-                    ("", "", "", "spec/template/spec/containers[]/image"),
-                    ("", "", "", "spec/template/spec/initContainers[]/image"),
-                ],
-                true,
-            ),
-            replicas: ["Deployment", "ReplicationController", "ReplicaSet", "StatefulSet"]
-                .iter()
-                .map(|k| spec("", "", k, "spec/replicas", true))
-                .collect(),
-            name_reference: name_references(),
+                referrers: list(&nr.field_specs)?,
+            };
+            merge_back_reference(&mut name_reference, incoming)?;
+        }
+        Ok(TransformerConfig {
+            name_prefix: list(&self.name_prefix)?,
+            name_suffix: list(&self.name_suffix)?,
+            namespace: list(&self.namespace)?,
+            common_labels: list(&self.common_labels)?,
+            template_labels: list(&self.template_labels)?,
+            common_annotations: list(&self.common_annotations)?,
+            labels: list(&self.labels)?,
+            images: list(&self.images)?,
+            replicas: list(&self.replicas)?,
+            name_reference,
         })
+    }
+}
+
+/// kustomize's `nbrSlice.mergeOne`: referrers of the same target GVK are merged.
+fn merge_back_reference(
+    list: &mut Vec<NameBackReference>,
+    incoming: NameBackReference,
+) -> Result<(), String> {
+    match list.iter_mut().find(|b| b.target == incoming.target) {
+        Some(existing) => merge_all(&mut existing.referrers, &incoming.referrers),
+        None => {
+            list.push(incoming);
+            Ok(())
+        }
+    }
+}
+
+impl TransformerConfig {
+    /// This configuration with `other` merged in (kustomize's `TransformerConfig.Merge`).
+    pub fn merge(&self, other: &TransformerConfig) -> Result<TransformerConfig, String> {
+        let mut out = self.clone();
+        for (mine, theirs) in [
+            (&mut out.name_prefix, &other.name_prefix),
+            (&mut out.name_suffix, &other.name_suffix),
+            (&mut out.namespace, &other.namespace),
+            (&mut out.common_labels, &other.common_labels),
+            (&mut out.template_labels, &other.template_labels),
+            (&mut out.common_annotations, &other.common_annotations),
+            (&mut out.labels, &other.labels),
+            (&mut out.images, &other.images),
+            (&mut out.replicas, &other.replicas),
+        ] {
+            merge_all(mine, theirs)?;
+        }
+        for b in &other.name_reference {
+            merge_back_reference(&mut out.name_reference, b.clone())?;
+        }
+        Ok(out)
+    }
+
+    /// Two accumulated configurations merged. Every accumulated configuration contains the builtin
+    /// one, so merging with the builtin one changes nothing and copies nothing.
+    pub fn merged(
+        a: &Arc<TransformerConfig>,
+        b: &Arc<TransformerConfig>,
+    ) -> Result<Arc<TransformerConfig>, String> {
+        let builtin = TransformerConfig::builtin();
+        if Arc::ptr_eq(a, b) || Arc::ptr_eq(b, &builtin) {
+            return Ok(a.clone());
+        }
+        if Arc::ptr_eq(a, &builtin) {
+            return Ok(b.clone());
+        }
+        Ok(Arc::new(a.merge(b)?))
+    }
+
+    /// kustomize's default configuration, built once.
+    pub fn builtin() -> Arc<TransformerConfig> {
+        static CONFIG: OnceLock<Arc<TransformerConfig>> = OnceLock::new();
+        CONFIG
+            .get_or_init(|| {
+                Arc::new(TransformerConfig {
+                    name_prefix: specs(&[("", "", "", "metadata/name")], false),
+                    name_suffix: specs(&[("", "", "", "metadata/name")], false),
+                    namespace: vec![
+                        spec("", "", "Namespace", "metadata/name", true),
+                        spec(
+                            "apiregistration.k8s.io",
+                            "",
+                            "APIService",
+                            "spec/service/namespace",
+                            true,
+                        ),
+                        spec(
+                            "apiextensions.k8s.io",
+                            "",
+                            "CustomResourceDefinition",
+                            "spec/conversion/webhook/clientConfig/service/namespace",
+                            false,
+                        ),
+                    ],
+                    common_labels: common_labels(),
+                    template_labels: specs(TEMPLATE_LABELS, true),
+                    common_annotations: common_annotations(),
+                    images: specs(
+                        &[
+                            ("", "", "", "spec/containers[]/image"),
+                            ("", "", "", "spec/initContainers[]/image"),
+                            ("", "", "", "spec/template/spec/containers[]/image"),
+                            ("", "", "", "spec/template/spec/initContainers[]/image"),
+                        ],
+                        true,
+                    ),
+                    replicas: ["Deployment", "ReplicationController", "ReplicaSet", "StatefulSet"]
+                        .iter()
+                        .map(|k| spec("", "", k, "spec/replicas", true))
+                        .collect(),
+                    labels: Vec::new(),
+                    name_reference: name_references(),
+                })
+            })
+            .clone()
     }
 }
 

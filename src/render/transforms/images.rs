@@ -8,8 +8,7 @@
 use regex::Regex;
 use serde_json::Value;
 
-use super::config::TransformerConfig;
-use super::fieldspec::Create;
+use super::fieldspec::{Create, FieldSpec};
 use crate::render::kustomization::Image;
 use crate::render::resource::{ResMap, scalar_text};
 
@@ -127,9 +126,8 @@ pub fn split(image: &str) -> (&str, &str, &str) {
 }
 
 /// Applies one `images` entry to every object.
-pub fn apply(acc: &mut ResMap, image: &Image) -> Result<(), String> {
+pub fn apply(acc: &mut ResMap, image: &Image, specs: &[FieldSpec]) -> Result<(), String> {
     let rule = ImageRule::new(image)?;
-    let config = TransformerConfig::builtin();
     for r in acc.resources_mut() {
         if r.kind() == "CustomResourceDefinition" {
             continue;
@@ -137,7 +135,7 @@ pub fn apply(acc: &mut ResMap, image: &Image) -> Result<(), String> {
         let id = r.display_id();
         rule.update_containers(&mut r.obj)
             .map_err(|e| format!("{id}: {e}"))?;
-        for fs in &config.images {
+        for fs in specs {
             fs.apply(&mut r.obj, Create::None, &mut |node| rule.update(node))
                 .map_err(|e| format!("{id}: {e}"))?;
         }

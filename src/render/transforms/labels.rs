@@ -11,44 +11,18 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::config::TransformerConfig;
+use super::config::{TransformerConfig, field_spec, merge_all, merge_one};
 use super::fieldspec::{Create, FieldSpec};
 use crate::render::kustomization::Label;
 use crate::render::resource::{GvkSel, ResMap};
 
-/// kustomize's `FsSlice.MergeOne`: a spec already present is skipped; the same field with a
-/// different `create` is a conflict.
-fn merge_one(specs: &mut Vec<FieldSpec>, fs: FieldSpec) -> Result<(), String> {
-    match specs.iter().find(|s| s.same_field(&fs)) {
-        Some(existing) if existing.create != fs.create => Err(format!(
-            "conflicting fieldspecs for '{}' (create: {} and {})",
-            fs.path, existing.create, fs.create
-        )),
-        Some(_) => Ok(()),
-        None => {
-            specs.push(fs);
-            Ok(())
-        }
-    }
-}
-
-fn merge_all(specs: &mut Vec<FieldSpec>, more: &[FieldSpec]) -> Result<(), String> {
-    more.iter().try_for_each(|fs| merge_one(specs, fs.clone()))
-}
-
 /// The field specs a `labels` entry applies to.
-pub fn label_field_specs(label: &Label) -> Result<Vec<FieldSpec>, String> {
-    let config = TransformerConfig::builtin();
+pub fn label_field_specs(label: &Label, config: &TransformerConfig) -> Result<Vec<FieldSpec>, String> {
     let mut specs = Vec::new();
     for f in label.fields.iter().flatten() {
-        let gvk = GvkSel {
-            group: f.group.clone().unwrap_or_default(),
-            version: f.version.clone().unwrap_or_default(),
-            kind: f.kind.clone().unwrap_or_default(),
-        };
-        let fs = FieldSpec::new(gvk, f.path.as_deref().unwrap_or(""), f.create.unwrap_or(false));
-        merge_one(&mut specs, fs)?;
+        merge_one(&mut specs, field_spec(f))?;
     }
+    merge_all(&mut specs, &config.labels)?;
     if label.include_selectors == Some(true) {
         merge_all(&mut specs, &config.common_labels)?;
     } else {
@@ -73,22 +47,24 @@ pub fn apply(
         return Ok(());
     }
     for r in acc.resources_mut() {
-        for (key, value) in entries {
-            let mut set = |node: &mut Value| match node {
-                Value::Object(map) => {
-                    map.insert(key.clone(), Value::String(value.clone()));
-                    Ok(())
-                }
-                Value::Null => {
-                    *node = Value::Object(Map::from_iter([(key.clone(), Value::String(value.clone()))]));
-                    Ok(())
-                }
-                other => Err(format!("expected a map to set {key:?} in, found {other}")),
-            };
-            for fs in specs {
-                fs.apply(&mut r.obj, Create::Map, &mut set)
-                    .map_err(|e| format!("{}: {e}", r.display_id()))?;
+        // kustomize sets key by key and spec by spec; setting all keys per spec gives the same maps.
+        let mut set = |node: &mut Value| {
+            if node.is_null() {
+                *node = Value::Object(Map::new());
             }
+            let Value::Object(map) = node else {
+                return Err(format!(
+                    "expected a map to set labels or annotations in, found {node}"
+                ));
+            };
+            for (key, value) in entries {
+                map.insert(key.clone(), Value::String(value.clone()));
+            }
+            Ok(())
+        };
+        for fs in specs {
+            fs.apply(&mut r.obj, Create::Map, &mut set)
+                .map_err(|e| format!("{}: {e}", r.display_id()))?;
         }
     }
     Ok(())
@@ -123,7 +99,12 @@ mod tests {
             pairs: Some(pairs()),
             ..Label::default()
         };
-        apply(&mut m, &pairs(), &label_field_specs(&label).unwrap()).unwrap();
+        apply(
+            &mut m,
+            &pairs(),
+            &label_field_specs(&label, &TransformerConfig::builtin()).unwrap(),
+        )
+        .unwrap();
         let obj = &m.resources()[0].obj;
         assert_eq!(obj["metadata"]["labels"], json!({"team": "kafka"}));
         assert_eq!(obj["spec"]["selector"], json!({}));
@@ -137,7 +118,12 @@ mod tests {
             include_templates: Some(true),
             ..Label::default()
         };
-        apply(&mut m, &pairs(), &label_field_specs(&label).unwrap()).unwrap();
+        apply(
+            &mut m,
+            &pairs(),
+            &label_field_specs(&label, &TransformerConfig::builtin()).unwrap(),
+        )
+        .unwrap();
         assert_eq!(
             m.resources()[0].obj["spec"]["template"]["metadata"]["labels"]["team"],
             "kafka"
@@ -149,7 +135,12 @@ mod tests {
             include_selectors: Some(true),
             ..Label::default()
         };
-        apply(&mut m, &pairs(), &label_field_specs(&label).unwrap()).unwrap();
+        apply(
+            &mut m,
+            &pairs(),
+            &label_field_specs(&label, &TransformerConfig::builtin()).unwrap(),
+        )
+        .unwrap();
         assert_eq!(
             m.resources()[0].obj["spec"]["selector"]["matchLabels"]["team"],
             "kafka"

@@ -12,6 +12,8 @@ pub mod labels;
 pub mod namereference;
 pub mod names;
 pub mod namespace;
+pub mod patch;
+pub mod replacement;
 pub mod replicas;
 
 use super::error::RenderError;
@@ -19,8 +21,13 @@ use super::load::{KustFile, Loader};
 use super::resource::ResMap;
 use config::TransformerConfig;
 
-/// Runs a kustomization's transformers over `acc`.
-pub fn run(_loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), RenderError> {
+/// Runs a kustomization's transformers over `acc`, with the field specs of `config`.
+pub fn run(
+    loader: &Loader<'_>,
+    kf: &KustFile,
+    acc: &mut ResMap,
+    config: &TransformerConfig,
+) -> Result<(), RenderError> {
     let k = &kf.kust;
     let fail = |step: &'static str| {
         move |message: String| RenderError::Transform {
@@ -29,31 +36,39 @@ pub fn run(_loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), 
             message,
         }
     };
+    if let Some(entries) = k.patches_strategic_merge.as_deref().filter(|e| !e.is_empty()) {
+        patch::apply_strategic_merge(loader, kf, acc, entries)?;
+    }
+    for p in k.patches.iter().flatten() {
+        patch::apply_patch(loader, kf, acc, p)?;
+    }
     if let Some(ns) = k.namespace.as_deref().filter(|ns| !ns.is_empty()) {
-        namespace::apply(acc, ns).map_err(fail("namespace"))?;
+        namespace::apply(acc, ns, &config.namespace).map_err(fail("namespace"))?;
     }
     if let Some(prefix) = k.name_prefix.as_deref().filter(|p| !p.is_empty()) {
-        names::apply(acc, names::Affix::Prefix, prefix).map_err(fail("namePrefix"))?;
+        names::apply(acc, names::Affix::Prefix, prefix, &config.name_prefix).map_err(fail("namePrefix"))?;
     }
     if let Some(suffix) = k.name_suffix.as_deref().filter(|s| !s.is_empty()) {
-        names::apply(acc, names::Affix::Suffix, suffix).map_err(fail("nameSuffix"))?;
+        names::apply(acc, names::Affix::Suffix, suffix, &config.name_suffix).map_err(fail("nameSuffix"))?;
     }
     for label in k.labels.iter().flatten() {
-        let specs = labels::label_field_specs(label).map_err(fail("labels"))?;
+        let specs = labels::label_field_specs(label, config).map_err(fail("labels"))?;
         labels::apply(acc, &label.pairs.clone().unwrap_or_default(), &specs).map_err(fail("labels"))?;
     }
-    let config = TransformerConfig::builtin();
     if let Some(common) = &k.common_labels {
         labels::apply(acc, common, &config.common_labels).map_err(fail("commonLabels"))?;
     }
     if let Some(common) = &k.common_annotations {
         labels::apply(acc, common, &config.common_annotations).map_err(fail("commonAnnotations"))?;
     }
+    for p in k.patches_json6902.iter().flatten() {
+        patch::apply_json6902(loader, kf, acc, p)?;
+    }
     for replica in k.replicas.iter().flatten() {
-        replicas::apply(acc, replica).map_err(fail("replicas"))?;
+        replicas::apply(acc, replica, &config.replicas).map_err(fail("replicas"))?;
     }
     for image in k.all_images() {
-        images::apply(acc, &image).map_err(fail("images"))?;
+        images::apply(acc, &image, &config.images).map_err(fail("images"))?;
     }
-    Ok(())
+    replacement::apply(loader, kf, acc)
 }

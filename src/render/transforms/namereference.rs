@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::config::TransformerConfig;
+use super::config::NameBackReference;
 use super::fieldspec::Create;
 use crate::render::error::RenderError;
 use crate::render::resource::{GvkSel, Id, NO_NAMESPACE, ResMap, Resource, scalar_text};
@@ -276,8 +276,7 @@ fn role_ref(r: &Resource) -> Option<GvkSel> {
 }
 
 /// Updates every name reference in `acc` to the referred object's final name.
-pub fn fix(acc: &mut ResMap, file: &TreePath) -> Result<(), RenderError> {
-    let config = TransformerConfig::builtin();
+pub fn fix(acc: &mut ResMap, back_refs: &[NameBackReference], file: &TreePath) -> Result<(), RenderError> {
     let infos: Vec<Info> = acc.resources().iter().map(Info::of).collect();
     let mut by_prev_name: HashMap<String, Vec<usize>> = HashMap::new();
     for (j, info) in infos.iter().enumerate() {
@@ -297,7 +296,7 @@ pub fn fix(acc: &mut ResMap, file: &TreePath) -> Result<(), RenderError> {
     for (me, r) in acc.resources_mut().iter_mut().enumerate() {
         let org = r.org_id();
         let subjects = subject_namespaces(r).map_err(|e| error(r, "subjects", e))?;
-        for back_ref in &config.name_reference {
+        for back_ref in back_refs {
             for fs in &back_ref.referrers {
                 if !org.is_selected(&fs.gvk) {
                     continue;

@@ -7,8 +7,7 @@
 
 use serde_json::Value;
 
-use super::config::TransformerConfig;
-use super::fieldspec::Create;
+use super::fieldspec::{Create, FieldSpec};
 use crate::render::resource::{GvkSel, ResMap, scalar_text};
 
 /// Prefix or suffix.
@@ -30,12 +29,7 @@ fn skipped() -> [GvkSel; 3] {
 }
 
 /// Adds `affix` to the names of all objects; returns what went wrong.
-pub fn apply(acc: &mut ResMap, affix: Affix, value: &str) -> Result<(), String> {
-    let config = TransformerConfig::builtin();
-    let specs = match affix {
-        Affix::Prefix => &config.name_prefix,
-        Affix::Suffix => &config.name_suffix,
-    };
+pub fn apply(acc: &mut ResMap, affix: Affix, value: &str, specs: &[FieldSpec]) -> Result<(), String> {
     let skip = skipped();
     for r in acc.resources_mut() {
         let org = r.org_id();
@@ -75,6 +69,7 @@ pub fn apply(acc: &mut ResMap, affix: Affix, value: &str) -> Result<(), String> 
 mod tests {
     use super::*;
     use crate::render::resource::Resource;
+    use crate::render::transforms::config::TransformerConfig;
     use crate::source::TreePath;
     use serde_json::json;
 
@@ -90,8 +85,20 @@ mod tests {
             m.append(Resource::new(obj, TreePath::new("x.yaml").unwrap()))
                 .unwrap();
         }
-        apply(&mut m, Affix::Prefix, "dev-").unwrap();
-        apply(&mut m, Affix::Suffix, "-1").unwrap();
+        apply(
+            &mut m,
+            Affix::Prefix,
+            "dev-",
+            &TransformerConfig::builtin().name_prefix,
+        )
+        .unwrap();
+        apply(
+            &mut m,
+            Affix::Suffix,
+            "-1",
+            &TransformerConfig::builtin().name_suffix,
+        )
+        .unwrap();
         let r = m.resources();
         assert_eq!(r[0].name(), "dev-web-1");
         assert_eq!(r[0].prefixes, ["dev-"]);

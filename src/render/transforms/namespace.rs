@@ -11,7 +11,6 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::config::TransformerConfig;
 use super::fieldspec::{Create, FieldSpec};
 use crate::render::resource::{ResMap, Resource};
 
@@ -23,10 +22,9 @@ fn set_string(value: &str) -> impl FnMut(&mut Value) -> Result<(), String> + '_ 
 }
 
 /// Applies `namespace` to every object; returns what went wrong.
-pub fn apply(acc: &mut ResMap, namespace: &str) -> Result<(), String> {
-    let config = TransformerConfig::builtin();
+pub fn apply(acc: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Result<(), String> {
     for r in acc.resources_mut() {
-        apply_one(r, namespace, &config.namespace)?;
+        apply_one(r, namespace, specs)?;
     }
     let mut seen = HashSet::new();
     for r in acc.resources() {
@@ -79,6 +77,7 @@ fn apply_one(r: &mut Resource, namespace: &str, specs: &[FieldSpec]) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::transforms::config::TransformerConfig;
     use crate::source::TreePath;
     use serde_json::json;
 
@@ -102,7 +101,7 @@ mod tests {
                    "subjects": [{"kind": "ServiceAccount", "name": "default"},
                                 {"kind": "ServiceAccount", "name": "other", "namespace": "x"}]}),
         ]);
-        apply(&mut m, "prod").unwrap();
+        apply(&mut m, "prod", &TransformerConfig::builtin().namespace).unwrap();
         let r = m.resources();
         assert_eq!(r[0].namespace(), "prod");
         assert_eq!(r[0].org_id().namespace, "old");
@@ -119,7 +118,7 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"}}),
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "b"}}),
         ]);
-        let err = apply(&mut m, "prod").unwrap_err();
+        let err = apply(&mut m, "prod", &TransformerConfig::builtin().namespace).unwrap_err();
         assert!(err.contains("ID conflict"), "{err}");
     }
 }

@@ -4,18 +4,16 @@
 
 use serde_json::Value;
 
-use super::config::TransformerConfig;
-use super::fieldspec::Create;
+use super::fieldspec::{Create, FieldSpec};
 use crate::render::kustomization::Replica;
 use crate::render::resource::ResMap;
 
 /// Applies one `replicas` entry.
-pub fn apply(acc: &mut ResMap, replica: &Replica) -> Result<(), String> {
-    let config = TransformerConfig::builtin();
+pub fn apply(acc: &mut ResMap, replica: &Replica, specs: &[FieldSpec]) -> Result<(), String> {
     let name = replica.name.as_deref().unwrap_or("");
     let count = replica.count.unwrap_or(0);
     let mut found = false;
-    for fs in &config.replicas {
+    for fs in specs {
         for r in acc.resources_mut() {
             if !r.any_id(|id| id.name == name && id.is_selected(&fs.gvk)) {
                 continue;
@@ -32,8 +30,7 @@ pub fn apply(acc: &mut ResMap, replica: &Replica) -> Result<(), String> {
     if found {
         return Ok(());
     }
-    let kinds: Vec<String> = config
-        .replicas
+    let kinds: Vec<String> = specs
         .iter()
         .map(|fs| format!("{}.[noVer].[noGrp]", fs.gvk.kind))
         .collect();
