@@ -10,12 +10,11 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-/// A kustomization to render: `root` is the fixture's own directory, `dir` the overlay inside it.
+/// A kustomization to render: `root` is the fixture's own directory, `dir` the overlay inside it;
+/// its base is `root/base`.
 pub struct Fixture {
     pub root: PathBuf,
     pub dir: &'static str,
-    /// Objects in the input files (before generators).
-    pub objects_in: usize,
 }
 
 impl Fixture {
@@ -160,8 +159,18 @@ spec:
     Ok(Fixture {
         root: root.to_path_buf(),
         dir: "overlays/dev",
-        objects_in: 3,
     })
+}
+
+/// This repository's own `clusters/dev` (the Kafka platform of issue 5), when the checkout has it.
+pub fn repo_dev() -> Option<Fixture> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    root.join("clusters/dev/kustomization.yaml")
+        .is_file()
+        .then_some(Fixture {
+            root,
+            dir: "clusters/dev",
+        })
 }
 
 /// Objects per base file in the large fixtures (50 apps of three objects).
@@ -295,7 +304,6 @@ patches:
     Ok(Fixture {
         root: root.to_path_buf(),
         dir: "overlay",
-        objects_in: objects,
     })
 }
 

@@ -235,8 +235,10 @@ fn run(args: &[OsString]) -> Result<()> {
     let mut rows = Vec::new();
     for case in cases() {
         if options.wants(case.name) {
-            let fixture = (case.fixture)(&temp_path.join(case.name))?;
-            rows.push(bench_case(&tools, &case, &fixture, &options.runs(case.runs))?);
+            match (case.fixture)(&temp_path.join(case.name))? {
+                Some(fixture) => rows.push(bench_case(&tools, &case, &fixture, &options.runs(case.runs))?),
+                None => println!("{}: not in this checkout, skipped\n", case.label),
+            }
         }
     }
     if !rows.is_empty() {
@@ -270,17 +272,33 @@ struct Case {
     /// Name on the command line, and the fixture's directory.
     name: &'static str,
     label: &'static str,
-    fixture: fn(&Path) -> Result<Fixture>,
+    /// Writes the fixture into the directory given; `None` when the case does not apply.
+    fixture: fn(&Path) -> Result<Option<Fixture>>,
     runs: Runs,
     targets: Targets,
 }
 
-fn cases() -> [Case; 3] {
+fn cases() -> [Case; 4] {
     [
         Case {
             name: "small",
             label: "(a) small layered overlay",
-            fixture: fixtures::small,
+            fixture: |dir| fixtures::small(dir).map(Some),
+            runs: Runs {
+                lib: 101,
+                cli: 21,
+                kubectl: 11,
+            },
+            targets: Targets {
+                speed: 20.0,
+                memory: None,
+                time: None,
+            },
+        },
+        Case {
+            name: "dev",
+            label: "(a') this repo's clusters/dev",
+            fixture: |_| Ok(fixtures::repo_dev()),
             runs: Runs {
                 lib: 101,
                 cli: 21,
@@ -295,7 +313,7 @@ fn cases() -> [Case; 3] {
         Case {
             name: "1k",
             label: "(b) overlay over 1,000 objects",
-            fixture: |dir| fixtures::large(dir, 1_000),
+            fixture: |dir| fixtures::large(dir, 1_000).map(Some),
             runs: Runs {
                 lib: 21,
                 cli: 11,
@@ -310,7 +328,7 @@ fn cases() -> [Case; 3] {
         Case {
             name: "20k",
             label: "(c) overlay over 20,000 objects",
-            fixture: |dir| fixtures::large(dir, 20_000),
+            fixture: |dir| fixtures::large(dir, 20_000).map(Some),
             // kubectl kustomize takes minutes here (it grows faster than the object count).
             runs: Runs {
                 lib: 5,
@@ -403,12 +421,16 @@ fn verdict(met: bool) -> &'static str {
 /// the base (parse, accumulate, sort), rendering the overlay (adds its transformers and name
 /// references), printing YAML.
 fn print_breakdown(fixture: &Fixture, runs: usize) -> Result<()> {
-    let base = fixture.root.join("base");
     let mut files = Vec::new();
-    for entry in fs::read_dir(&base)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "yaml") && !path.ends_with("kustomization.yaml") {
-            files.push(path);
+    let mut dirs = vec![fixture.root.join("base")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") && !path.ends_with("kustomization.yaml") {
+                files.push(path);
+            }
         }
     }
     let parse = time_median(runs, || {
@@ -429,7 +451,7 @@ fn print_breakdown(fixture: &Fixture, runs: usize) -> Result<()> {
     let overlay_rest = overlay_render.cpu.saturating_sub(base_render.cpu);
     println!("    where the library's time goes (cpu, median of {runs}):");
     for (what, d) in [
-        ("read + parse the base's YAML", parse.cpu),
+        ("read + parse the base's YAML files", parse.cpu),
         ("load, accumulate, sort (base render − parse)", base_rest),
         ("overlay transformers, name refs (overlay − base)", overlay_rest),
         ("print YAML", emit.cpu),
@@ -440,7 +462,13 @@ fn print_breakdown(fixture: &Fixture, runs: usize) -> Result<()> {
 }
 
 fn bench_case(tools: &Tools, case: &Case, fixture: &Fixture, runs: &Runs) -> Result<Row> {
-    println!("{}: {} objects in the base", case.label, fixture.objects_in);
+    let tree = DirTree::open(&fixture.root)?;
+    let base_objects = render(&tree, &TreePath::new("base")?)?.len();
+    println!(
+        "{}: {}, base of {base_objects} objects",
+        case.label,
+        fixture.overlay().display()
+    );
     let (objects_out, _) = render_lib(fixture).with_context(|| format!("{}: kgitops library", case.label))?;
     let lib = time_median(runs.lib, || render_lib(fixture))?;
 
