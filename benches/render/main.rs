@@ -278,37 +278,33 @@ struct Case {
     targets: Targets,
 }
 
+/// Runs and targets of the small overlays (issue 4, case a).
+const SMALL_RUNS: Runs = Runs {
+    lib: 101,
+    cli: 21,
+    kubectl: 11,
+};
+const SMALL_TARGETS: Targets = Targets {
+    speed: 20.0,
+    memory: None,
+    time: None,
+};
+
 fn cases() -> [Case; 4] {
     [
         Case {
             name: "small",
             label: "(a) small layered overlay",
             fixture: |dir| fixtures::small(dir).map(Some),
-            runs: Runs {
-                lib: 101,
-                cli: 21,
-                kubectl: 11,
-            },
-            targets: Targets {
-                speed: 20.0,
-                memory: None,
-                time: None,
-            },
+            runs: SMALL_RUNS,
+            targets: SMALL_TARGETS,
         },
         Case {
             name: "dev",
             label: "(a') this repo's clusters/dev",
             fixture: |_| Ok(fixtures::repo_dev()),
-            runs: Runs {
-                lib: 101,
-                cli: 21,
-                kubectl: 11,
-            },
-            targets: Targets {
-                speed: 20.0,
-                memory: None,
-                time: None,
-            },
+            runs: SMALL_RUNS,
+            targets: SMALL_TARGETS,
         },
         Case {
             name: "1k",
