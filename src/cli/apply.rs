@@ -13,7 +13,7 @@ use crate::plan::Cluster;
 use crate::plan::cluster::DEFAULT_CONCURRENCY;
 use crate::render::render;
 use crate::report;
-use crate::source::{DirTree, EntryKind, FileTree, GitTree, TreePath};
+use crate::source::{DirTree, EntryKind, FileTree, GitTree};
 
 /// Server-side apply a cluster overlay.
 #[derive(Debug, clap::Args)]
@@ -167,7 +167,7 @@ pub(super) fn render_cluster(
     rev: Option<&str>,
     cluster: &str,
 ) -> Result<Vec<Value>, Failure> {
-    let dir = TreePath::new(&format!("clusters/{cluster}"))?;
+    let dir = crate::source::layout::cluster_dir(cluster)?;
     let tree: Box<dyn FileTree> = match rev {
         Some(rev) => Box::new(GitTree::open(&repo.repo, rev)?),
         None => Box::new(DirTree::open(&repo.repo)?),
