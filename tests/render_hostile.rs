@@ -171,3 +171,36 @@ fn twenty_thousand_objects_render() {
     assert_eq!(container["image"], "nginx:1.27");
     assert_eq!(container["envFrom"][0]["configMapRef"]["name"], settings.as_str());
 }
+
+#[test]
+fn symlinks_out_of_the_kustomization_directory_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write(
+        tmp.path(),
+        "secret/creds.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n",
+    );
+    write(
+        tmp.path(),
+        "app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n",
+    );
+    write(
+        tmp.path(),
+        "app/kustomization.yaml",
+        "resources:\n- cm.yaml\n- leak.yaml\n",
+    );
+    std::os::unix::fs::symlink("../secret/creds.yaml", tmp.path().join("app/leak.yaml")).expect("symlink");
+    let err = render_dir(tmp.path(), "app")
+        .expect_err("symlink out of app/")
+        .to_string();
+    assert!(
+        err.contains("app/leak.yaml (a symlink to secret/creds.yaml) is not in or below app"),
+        "{err}"
+    );
+    // A symlink that stays inside the kustomization directory is fine.
+    std::fs::remove_file(tmp.path().join("app/leak.yaml")).expect("rm");
+    std::os::unix::fs::symlink("cm.yaml", tmp.path().join("app/leak.yaml")).expect("symlink");
+    write(tmp.path(), "app/kustomization.yaml", "resources:\n- leak.yaml\n");
+    assert_eq!(render_dir(tmp.path(), "app").expect("renders").len(), 1);
+}

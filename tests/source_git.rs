@@ -163,6 +163,16 @@ fn follows_symlinks_inside_the_tree_and_refuses_the_others() {
     assert_eq!(text(&tree, "clusters/dev/kafka.yaml"), "kind: Kafka\n");
     assert_eq!(text(&tree, "clusters/dev/chain.yaml"), "kind: Kafka\n");
     assert_eq!(text(&tree, "clusters/dev/here/here/chain.yaml"), "kind: Kafka\n");
+    // The real path behind the links, on which the renderer checks its load restrictions.
+    assert_eq!(
+        tree.real_path(&p("clusters/dev/chain.yaml")).unwrap(),
+        Some(p("base/kafka.yaml"))
+    );
+    assert_eq!(
+        tree.real_path(&p("clusters/dev/here/here")).unwrap(),
+        Some(p("clusters/dev"))
+    );
+    assert_eq!(tree.real_path(&p("clusters/dev/dangling.yaml")).unwrap(), None);
     // A link to a directory works in the middle of a path, and `..` after it is the target's parent.
     assert_eq!(tree.kind(&p("clusters/prod/base")).unwrap(), Some(EntryKind::Dir));
     assert_eq!(

@@ -210,16 +210,23 @@ impl<'t> Loader<'t> {
         entry: &str,
         path: &TreePath,
     ) -> Result<(), RenderError> {
-        if path.starts_with(&kf.dir) && path != &kf.dir {
-            return Ok(());
-        }
-        Err(RenderError::OutsideRoot {
+        let inside = |p: &TreePath| p.starts_with(&kf.dir) && p != &kf.dir;
+        let outside = |shown: String| RenderError::OutsideRoot {
             file: kf.file.clone(),
             what,
             entry: entry.to_string(),
-            path: path.to_string(),
+            path: shown,
             dir: kf.dir.clone(),
-        })
+        };
+        if !inside(path) {
+            return Err(outside(path.to_string()));
+        }
+        // A symlink inside the directory may still point out of it: kustomize checks the file it
+        // really reads, so the real path must be inside too.
+        match self.tree.real_path(path)? {
+            Some(real) if !inside(&real) => Err(outside(format!("{path} (a symlink to {real})"))),
+            _ => Ok(()),
+        }
     }
 
     /// kustomize's `errIfArgEqualOrHigher`: a directory that contains (or is) any kustomization

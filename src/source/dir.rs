@@ -96,6 +96,15 @@ impl FileTree for DirTree {
     fn describe(&self) -> String {
         format!("directory {}", self.root.display())
     }
+
+    fn real_path(&self, path: &TreePath) -> Result<Option<TreePath>, SourceError> {
+        let Some(real) = self.resolve(path)? else {
+            return Ok(None);
+        };
+        // `resolve` refused anything outside the root, so the prefix is there.
+        let rel = real.strip_prefix(&self.root).unwrap_or(&real);
+        Ok(Some(TreePath::new(&rel.to_string_lossy())?))
+    }
 }
 
 #[cfg(test)]

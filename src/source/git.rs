@@ -208,6 +208,11 @@ impl GitTree {
     /// Follows `path` through the index, resolving symlinks (relative to the link's directory, as
     /// the file system does) and refusing any that leave the tree. `None` when nothing is there.
     fn resolve(&self, path: &TreePath) -> Result<Option<Found<'_>>, SourceError> {
+        Ok(self.resolve_real(path)?.map(|(found, _)| found))
+    }
+
+    /// [`Self::resolve`], also returning the real path (every symlink followed).
+    fn resolve_real(&self, path: &TreePath) -> Result<Option<(Found<'_>, String)>, SourceError> {
         // Components still to walk, in reverse so the next one is at the end.
         let mut pending: Vec<String> = path.parts().map(str::to_string).collect();
         pending.reverse();
@@ -263,13 +268,14 @@ impl GitTree {
             }
             node = next;
         }
-        Ok(Some(match node {
+        let found = match node {
             Node::Dir(names) => Found::Dir(names),
             Node::File(oid) => Found::File(*oid),
             Node::Gitlink(commit) => Found::Gitlink(real.join("/"), *commit),
             // Links are replaced by their targets above, never kept as the current node.
             Node::Link(_) => return Ok(None),
-        }))
+        };
+        Ok(Some((found, real.join("/"))))
     }
 
     fn read_error(&self, path: &TreePath, message: impl std::fmt::Display) -> SourceError {
@@ -312,6 +318,13 @@ impl FileTree for GitTree {
 
     fn describe(&self) -> String {
         format!("git {} ({})", self.rev, short(&self.commit))
+    }
+
+    fn real_path(&self, path: &TreePath) -> Result<Option<TreePath>, SourceError> {
+        match self.resolve_real(path)? {
+            Some((_, real)) => Ok(Some(TreePath::new(&real)?)),
+            None => Ok(None),
+        }
     }
 }
 

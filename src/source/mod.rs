@@ -63,4 +63,9 @@ pub trait FileTree: Send + Sync {
     fn list(&self, path: &TreePath) -> Result<Vec<String>, SourceError>;
     /// Human description for messages: `git <rev> (<sha>)` or the directory.
     fn describe(&self) -> String;
+    /// `path` with every symlink on it followed (inside the tree), or `None` when nothing is there.
+    /// Load restrictions are checked on this real path, as kustomize checks the file it reads.
+    fn real_path(&self, path: &TreePath) -> Result<Option<TreePath>, SourceError> {
+        Ok(self.kind(path)?.map(|_| path.clone()))
+    }
 }
