@@ -180,29 +180,15 @@ async fn errors_exit_2_naming_the_object() {
     );
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test]
 async fn rev_renders_git_objects_not_the_work_tree() {
     let ns = common::namespace("cli-rev").await;
     let app = format!("{}-app", ns.name);
     let repo = repo(&app);
     let dir = repo.path();
-    git(dir, &["init", "-q"]);
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "-q", "-m", "platform"]);
+    common::git(dir, &["init", "-q"]);
+    common::git(dir, &["add", "."]);
+    common::git(dir, &["commit", "-q", "-m", "platform"]);
     // Uncommitted edit: only the work tree has it.
     let file = dir.join("clusters/dev/platform.yaml");
     let edited = std::fs::read_to_string(&file)

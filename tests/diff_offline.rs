@@ -11,16 +11,6 @@ use base64::Engine as _;
 
 const PASSWORD: &str = "hunter2-s3cr3t-value";
 
-fn git(repo: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(repo)
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
-}
-
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -46,11 +36,11 @@ fn edit(repo: &Path, path: &str, from: &str, to: &str) {
 fn repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
-    git(r, &["init", "-q", "-b", "main"]);
+    common::git(r, &["init", "-q", "-b", "main"]);
     copy_dir(&common::repo_root().join("base"), &r.join("base"));
     copy_dir(&common::repo_root().join("clusters"), &r.join("clusters"));
-    git(r, &["add", "."]);
-    git(r, &["commit", "-qm", "platform"]);
+    common::git(r, &["add", "."]);
+    common::git(r, &["commit", "-qm", "platform"]);
     edit(
         r,
         "base/kafka/kafka-exporter-service.yaml",
@@ -75,7 +65,7 @@ fn repo() -> tempfile::TempDir {
         "\nsecretGenerator:\n  - name: kafka-admin\n    literals:\n      - password={PASSWORD}\n"
     ));
     std::fs::write(&kustomization, text).unwrap();
-    git(
+    common::git(
         r,
         &[
             "commit",
@@ -222,13 +212,11 @@ fn the_pull_request_workflow_flow() {
     );
     assert!(stdout(&diff).starts_with("## kgitops diff `HEAD~1` → `HEAD`"));
     let crds = common::crds_path();
-    let validate = Command::new(env!("CARGO_BIN_EXE_kgitops"))
-        .args(["validate", "--from", "HEAD~1", "--to", "HEAD", "--crds"])
-        .arg(&crds)
-        .arg("--repo")
-        .arg(repo.path())
-        .output()
-        .unwrap();
+    let crds = crds.to_str().expect("UTF-8 path");
+    let validate = kgitops(
+        repo.path(),
+        &["validate", "--from", "HEAD~1", "--to", "HEAD", "--crds", crds],
+    );
     let report = stdout(&validate);
     // dev grew to three brokers and its third JMX Service came back: the change is valid.
     assert_eq!(
@@ -245,14 +233,11 @@ fn the_pull_request_workflow_flow() {
         "size: 10Gi",
         "size: 5Gi",
     );
-    git(repo.path(), &["commit", "-qam", "dev: smaller disks"]);
-    let validate = Command::new(env!("CARGO_BIN_EXE_kgitops"))
-        .args(["validate", "--from", "HEAD~1", "--to", "HEAD", "--crds"])
-        .arg(&crds)
-        .arg("--repo")
-        .arg(repo.path())
-        .output()
-        .unwrap();
+    common::git(repo.path(), &["commit", "-qam", "dev: smaller disks"]);
+    let validate = kgitops(
+        repo.path(),
+        &["validate", "--from", "HEAD~1", "--to", "HEAD", "--crds", crds],
+    );
     let report = stdout(&validate);
     assert_eq!(validate.status.code(), Some(1), "{report}");
     assert!(report.contains("kafka-storage-shrink"), "{report}");

@@ -21,16 +21,6 @@ fn platform_yaml(f: impl FnOnce(&mut Value)) -> String {
     to_yaml_stream(&objects)
 }
 
-fn git(repo: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(repo)
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
-}
-
 fn write(repo: &Path, path: &str, text: &str) {
     let path = repo.join(path);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -42,7 +32,7 @@ fn write(repo: &Path, path: &str, text: &str) {
 fn repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
-    git(r, &["init", "-q", "-b", "main"]);
+    common::git(r, &["init", "-q", "-b", "main"]);
     write(r, "base/platform.yaml", &platform_yaml(|_| {}));
     write(r, "base/kustomization.yaml", "resources:\n- platform.yaml\n");
     for (cluster, ns) in [("dev", "kafka-dev"), ("prod", "kafka-prod")] {
@@ -52,14 +42,14 @@ fn repo() -> tempfile::TempDir {
             &format!("namespace: {ns}\nresources:\n- ../../base\n"),
         );
     }
-    git(r, &["add", "."]);
-    git(r, &["commit", "-qm", "platform"]);
+    common::git(r, &["add", "."]);
+    common::git(r, &["commit", "-qm", "platform"]);
     let shrunk = platform_yaml(|k| {
         set(k, "/spec/kafka/replicas", json!(2));
         set(k, "/spec/kafka/storage/size", json!("50Gi"));
     });
     write(r, "base/platform.yaml", &shrunk);
-    git(r, &["commit", "-qam", "smaller"]);
+    common::git(r, &["commit", "-qam", "smaller"]);
     dir
 }
 

@@ -258,3 +258,18 @@ fn prune_dead_runs(runs: &Path) {
         }
     }
 }
+
+/// Runs `git ARGS` in `dir` with a fixed test identity; panics with git's stderr when it fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
