@@ -133,31 +133,12 @@ pub(super) fn block_on<T>(fut: impl Future<Output = Result<T, Failure>>) -> Resu
 /// A cluster connection from `--kubeconfig`/`--context`, else `KUBECONFIG`, else the in-cluster
 /// service account.
 pub(super) async fn connect(access: &ClusterAccessArgs, concurrency: usize) -> Result<Cluster, Failure> {
-    use kube::config::{KubeConfigOptions, Kubeconfig};
-    let options = KubeConfigOptions {
-        context: access.context.clone(),
-        ..KubeConfigOptions::default()
-    };
-    let env_path = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
-    let config = if let Some(path) = &access.kubeconfig {
-        let kubeconfig = Kubeconfig::read_from(path)
-            .map_err(|e| format!("{}: cannot read kubeconfig: {e}", path.display()))?;
-        kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-            .await
-            .map_err(|e| format!("{}: {e}", path.display()))?
-    } else if env_path.is_some() {
-        let kubeconfig = Kubeconfig::from_env()
-            .map_err(|e| format!("KUBECONFIG: {e}"))?
-            .ok_or("KUBECONFIG: no kubeconfig")?;
-        kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-            .await
-            .map_err(|e| format!("KUBECONFIG: {e}"))?
-    } else {
-        kube::Config::incluster()
-            .map_err(|e| format!("no --kubeconfig, no KUBECONFIG, and not running in a cluster: {e}"))?
-    };
-    let client = kube::Client::try_from(config).map_err(|e| format!("cannot create a kube client: {e}"))?;
-    Ok(Cluster::new(client, concurrency))
+    Ok(crate::plan::connect::connect(
+        access.kubeconfig.as_deref(),
+        access.context.as_deref(),
+        concurrency,
+    )
+    .await?)
 }
 
 /// Renders `clusters/<cluster>` of the repository, at `rev` (git objects, never the work tree) or

@@ -66,8 +66,11 @@ pub enum Outcome {
 pub type Failure = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 fn init_logging(format: LogFormat) {
+    // kube's client logs every failed request at ERROR ("failed with error client error (Connect)").
+    // kgitops reports each failure itself, naming the object, so by default that line is left out: an
+    // apiserver going away mid-apply would print it once per object still to write.
     let filter = tracing_subscriber::EnvFilter::try_from_env("KGITOPS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client::client::builder=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -120,8 +123,4 @@ pub struct ClusterAccessArgs {
     /// Context in the kubeconfig.
     #[arg(long)]
     pub context: Option<String>,
-}
-
-fn not_yet(what: &str) -> Failure {
-    format!("`kgitops {what}` is not available in this build yet").into()
 }

@@ -1,2 +1,231 @@
-//! `kgitops run`: the reconcile loop, git polling and webhooks, drift watches, the HTTP server
-//! (health, status, metrics, webhook), alerts and leader election.
+//! `kgitops run`: the reconciler daemon. It follows a git branch (or a local working tree), renders
+//! every configured cluster at each new revision, applies it with the apply engine, watches the
+//! applied objects for drift and heals or reports it, and says what it did: logs, Kubernetes Events,
+//! Prometheus metrics, deduplicated alerts and a status page.
+//!
+//! The parts, each in its own module:
+//!
+//! - [`config`]: the configuration file;
+//! - [`revisions`]: the git mirror or local tree -> the newest [`revisions::Revision`];
+//! - [`worker`]: one loop per cluster: render, apply, drift, retry;
+//! - [`drift`]: kube-runtime watchers over each cluster's ApplySet members;
+//! - [`leader`]: Lease-based leader election (only the leader writes);
+//! - [`http`], [`webhook`], [`status`], [`metrics`], [`alerts`]: what the daemon serves and sends.
+//!
+//! Shutdown (SIGTERM): the token is cancelled; the HTTP server stops accepting, a fetch in
+//! flight is cancelled, an apply in flight gets [`SHUTDOWN_GRACE`] to finish and is abandoned
+//! after that (every apply step is idempotent: the next run converges), the Lease is released.
+
+pub mod alerts;
+pub mod config;
+pub mod drift;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod revisions;
+pub mod status;
+pub mod webhook;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+use status::{ClusterStatus, Status, StatusReport};
+
+/// How long an apply in progress may go on after shutdown was asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(6);
+/// How long shutdown waits for all tasks in all (within SIGTERM's usual 10 s).
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(9);
+/// Upper bound of the retry backoff.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Delay before retry number `failures` (1, 2, 4, ... seconds, at most [`MAX_BACKOFF`]).
+pub fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(6);
+    Duration::from_secs(1u64 << exp).min(MAX_BACKOFF)
+}
+
+/// What every part of the daemon shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub status: Status,
+    pub metrics: metrics::Metrics,
+    pub alerter: alerts::Alerter,
+    /// This replica's name (Lease holder, Event reporter instance).
+    pub identity: String,
+}
+
+/// The daemon could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("server.listen {addr}: cannot listen: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("leader_election: cluster '{cluster}': {message}")]
+    Leader { cluster: String, message: String },
+    #[error("HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A daemon whose HTTP server is bound, ready to [`Daemon::run`].
+pub struct Daemon {
+    config: Config,
+    listener: TcpListener,
+}
+
+impl Daemon {
+    /// Binds `server.listen` (port 0 picks a free port; see [`Daemon::local_addr`]).
+    pub async fn bind(config: Config) -> Result<Daemon, DaemonError> {
+        let addr = config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Listen { addr, source })?;
+        Ok(Daemon { config, listener })
+    }
+
+    /// The address the HTTP server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.config.server.listen)
+    }
+
+    /// Runs until `shutdown` is cancelled; returns within [`SHUTDOWN_LIMIT`] after that.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), DaemonError> {
+        let Daemon { config, listener } = self;
+        let identity = config
+            .leader_election
+            .as_ref()
+            .and_then(|l| l.identity.clone())
+            .unwrap_or_else(leader::default_identity);
+        let location = match (&config.source.url, &config.source.path) {
+            (Some(url), _) => crate::source::remote::masked_url(url),
+            (None, Some(path)) => path.display().to_string(),
+            (None, None) => String::new(),
+        };
+        let report = StatusReport {
+            source: status::SourceStatus {
+                location,
+                branch: config.source.url.as_ref().map(|_| config.source.branch.clone()),
+                ..status::SourceStatus::default()
+            },
+            leader: config.leader_election.is_none(),
+            clusters: config
+                .clusters
+                .iter()
+                .map(|c| ClusterStatus::new(&c.name, c.drift, c.suspend))
+                .collect(),
+        };
+        let shared = Arc::new(Shared {
+            status: Status::new(report),
+            metrics: metrics::Metrics::new(),
+            alerter: alerts::Alerter::start(&config.alerts),
+            identity: identity.clone(),
+        });
+        let mut tasks = JoinSet::new();
+
+        let (leader_tx, leader_rx) = watch::channel(config.leader_election.is_none());
+        shared.metrics.set_leader(*leader_rx.borrow());
+        if let Some(le) = &config.leader_election {
+            let cluster = le
+                .cluster
+                .clone()
+                .unwrap_or_else(|| config.clusters[0].name.clone());
+            let Some(cc) = config.clusters.iter().find(|c| c.name == cluster) else {
+                return Err(DaemonError::Leader {
+                    cluster,
+                    message: "not configured".into(),
+                });
+            };
+            let conn = crate::plan::connect::connect(cc.kubeconfig.as_deref(), cc.context.as_deref(), 1)
+                .await
+                .map_err(|e| DaemonError::Leader {
+                    cluster: cluster.clone(),
+                    message: e.to_string(),
+                })?;
+            tasks.spawn(leader::run(
+                conn.client().clone(),
+                le.clone(),
+                identity.clone(),
+                leader_tx,
+                shutdown.clone(),
+            ));
+            let mut rx = leader_rx.clone();
+            let shared = shared.clone();
+            tasks.spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let leading = *rx.borrow_and_update();
+                    shared.status.set_leader(leading);
+                    shared.metrics.set_leader(leading);
+                }
+            });
+        }
+
+        let trigger = Arc::new(Notify::new());
+        let (rev_tx, rev_rx) = watch::channel(None);
+        {
+            let (config, shared, trigger, token) =
+                (config.clone(), shared.clone(), trigger.clone(), shutdown.clone());
+            tasks.spawn(async move { revisions::follow(&config, shared, trigger, rev_tx, token).await });
+        }
+        for cluster in &config.clusters {
+            tasks.spawn(worker::Worker::run(
+                cluster.clone(),
+                shared.clone(),
+                rev_rx.clone(),
+                leader_rx.clone(),
+                shutdown.clone(),
+            ));
+        }
+
+        let app = http::router(Arc::new(http::AppState {
+            shared: shared.clone(),
+            trigger,
+            webhook_secret_file: config.server.webhook_secret_file.clone(),
+            branch: config.source.branch.clone(),
+        }));
+        tracing::info!(
+            listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            clusters = config.clusters.len(),
+            identity = identity.as_str(),
+            "kgitops daemon started"
+        );
+        let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let served = serve.await.map_err(DaemonError::Serve);
+        shutdown.cancel();
+        let drained = tokio::time::timeout(SHUTDOWN_LIMIT, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                "shutdown: tasks still running after {}s, abandoned",
+                SHUTDOWN_LIMIT.as_secs()
+            );
+            tasks.abort_all();
+        }
+        tracing::info!("kgitops daemon stopped");
+        served
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(4), Duration::from_secs(8));
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
+}

@@ -19,6 +19,7 @@
 //! they carry (kustomize's `namespace:` sets it on kinds it does not know).
 
 pub mod cluster;
+pub mod connect;
 pub mod diff;
 pub mod fields;
 pub mod mask;

@@ -5,8 +5,12 @@ use super::{EntryKind, FileTree, PathError, SourceError, TreePath};
 /// The directory that holds one overlay per cluster.
 pub const CLUSTERS_DIR: &str = "clusters";
 
-/// The overlay directory of cluster `name`.
+/// The overlay directory of cluster `name`, which must be one plain directory name (so that
+/// `../base` cannot name another part of the repository, nor an inventory `kgitops-../base`).
 pub fn cluster_dir(name: &str) -> Result<TreePath, PathError> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\\') {
+        return Err(PathError::ClusterName(name.to_string()));
+    }
     TreePath::new(CLUSTERS_DIR)?.join(name)
 }
 

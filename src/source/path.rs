@@ -14,6 +14,8 @@ pub enum PathError {
     Escapes(String),
     #[error("{0}: absolute paths are not allowed")]
     Absolute(String),
+    #[error("'{0}': a cluster name is one directory name under clusters/ (no '/', '.' or '..')")]
+    ClusterName(String),
 }
 
 impl TreePath {

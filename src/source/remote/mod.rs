@@ -33,6 +33,11 @@
 mod known_hosts;
 mod url;
 
+/// `raw` with any credentials in it replaced by `***`, for logs and status.
+pub fn masked_url(raw: &str) -> String {
+    url::mask_unparsed(raw)
+}
+
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,340 @@
+//! Daemon benchmark against a real apiserver (issue 7): the release `kgitops run` binary manages
+//! three clusters (three overlays, each a Namespace and `BENCH_OBJECTS` objects, default 1,000:
+//! ConfigMaps, headless Services, Deployments), followed from a `file://` git remote, and measures:
+//!
+//! - commit pushed + webhook -> applied: time from the end of `git push` (the webhook is sent right
+//!   after it) until `/status` reports the new commit applied; p50 and p90 of `BENCH_ROUNDS` rounds;
+//! - hand edit -> healed: time from a `kubectl patch`-style merge patch of one ConfigMap by another
+//!   field manager until the apiserver shows git's value again; p50 and p90;
+//! - peak RSS of the daemon (`VmHWM` in /proc), after all of the above;
+//! - idle steady state: requests the apiserver counts (`apiserver_request_total` by verb) while the
+//!   daemon idles for `BENCH_IDLE_SECONDS` (default 300): no writes and no list calls expected.
+//!
+//! Targets: p50 < 1 s for both latencies, peak RSS < 64 MiB, idle: 0 writes, 0 lists.
+//!
+//! Run: `scripts/bench-daemon` (starts a control plane), or against a running one:
+//! `KUBECONFIG=<admin kubeconfig of a test control plane> cargo bench --bench daemon`.
+
+#[path = "shared/apiserver.rs"]
+mod apiserver;
+#[path = "../tests/support/http_client.rs"]
+mod http_client;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use apiserver::{delta, objects, request_counts};
+use http_client::http;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kgitops::daemon::webhook::github_signature;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+
+const CLUSTERS: [&str; 3] = ["bench-a", "bench-b", "bench-c"];
+const SECRET: &str = "bench-webhook-secret";
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@kgitops.invalid")
+        .env("GIT_COMMITTER_NAME", "bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@kgitops.invalid")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Writes the three overlays (namespaces `<prefix>-<cluster>`), with `marker` in one ConfigMap of
+/// the first cluster so that each round changes exactly one object.
+fn write_overlays(work: &Path, prefix: &str, n: usize, marker: usize) {
+    for (k, cluster) in CLUSTERS.iter().enumerate() {
+        let dir = work.join("clusters").join(cluster);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let mut objs = objects(&format!("{prefix}-{cluster}"), n);
+        if k == 0 {
+            objs[1]["data"]["round"] = json!(marker.to_string());
+        }
+        let yaml: String = objs
+            .iter()
+            .map(|o| format!("---\n{}", kgitops::manifest::yaml::to_yaml(o)))
+            .collect();
+        std::fs::write(dir.join("objects.yaml"), yaml).expect("write objects");
+        std::fs::write(dir.join("kustomization.yaml"), "resources:\n  - objects.yaml\n").expect("write");
+    }
+}
+
+fn status(addr: SocketAddr) -> Value {
+    serde_json::from_str(&http(addr, "GET", "/status", &[], b"").1).expect("status JSON")
+}
+
+fn applied(addr: SocketAddr, cluster: &str) -> Option<String> {
+    status(addr)["clusters"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == cluster)
+        .and_then(|c| c["applied_revision"].as_str().map(str::to_string))
+}
+
+fn vm(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) with our child's pid and SIGTERM.
+        unsafe {
+            libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+fn main() {
+    // Against a control plane is not a test, so it only runs under `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("daemon: benchmark; run it with scripts/bench-daemon (cargo bench --bench daemon)");
+        return;
+    }
+    let kubeconfig = std::env::var("KUBECONFIG").ok().filter(|v| !v.is_empty()).expect(
+        "set KUBECONFIG to the admin kubeconfig of a test control plane (tests/controlplane/start DIR)",
+    );
+    let n = env_number("BENCH_OBJECTS", 1000) as usize;
+    let rounds = env_number("BENCH_ROUNDS", 10) as usize;
+    let idle = Duration::from_secs(env_number("BENCH_IDLE_SECONDS", 300));
+    let prefix = format!("bd{}", std::process::id());
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let work = tmp.path().join("work");
+    let remote = tmp.path().join("remote.git");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    git(&work, &["init", "-q", "-b", "main"]);
+    write_overlays(&work, &prefix, n, 0);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "platform"]);
+    std::fs::create_dir_all(&remote).expect("mkdir");
+    git(&remote, &["init", "-q", "--bare", "-b", "main"]);
+    let push = |work: &Path| {
+        git(
+            work,
+            &[
+                "push",
+                "-q",
+                remote.to_str().expect("utf-8"),
+                "main:refs/heads/main",
+            ],
+        )
+    };
+    push(&work);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    std::fs::write(tmp.path().join("secret"), SECRET).expect("secret");
+    let mut config = format!(
+        "source:\n  url: file://{}\n  interval: 1h\nserver:\n  listen: 127.0.0.1:{port}\n  webhook_secret_file: secret\n\
+         cache_dir: cache\nclusters:\n",
+        remote.display()
+    );
+    for c in CLUSTERS {
+        config.push_str(&format!(
+            "  - name: {c}\n    kubeconfig: {kubeconfig}\n    drift: heal\n"
+        ));
+    }
+    std::fs::write(tmp.path().join("kgitops.yaml"), config).expect("config");
+    let log = std::fs::File::create(tmp.path().join("daemon.log")).expect("log");
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_kgitops"))
+        .args(["run", "--config", "kgitops.yaml"])
+        .current_dir(tmp.path())
+        .env("KGITOPS_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start kgitops run");
+    let daemon = Daemon(child);
+    let pid = daemon.0.id();
+    loop {
+        if std::net::TcpStream::connect(addr).is_ok() && http(addr, "GET", "/readyz", &[], b"").0 == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "daemon not ready; log:\n{}",
+            std::fs::read_to_string(tmp.path().join("daemon.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let first_sync = started.elapsed();
+    println!(
+        "daemon: {} clusters x {n} objects (+1 Namespace each) applied from git in {:.1} s",
+        CLUSTERS.len(),
+        first_sync.as_secs_f64()
+    );
+
+    // Commit pushed + webhook -> applied.
+    let mut push_latency = Vec::new();
+    for round in 1..=rounds {
+        write_overlays(&work, &prefix, n, round);
+        git(&work, &["commit", "-q", "-am", &format!("round {round}")]);
+        let sha = git(&work, &["rev-parse", "HEAD"]);
+        push(&work);
+        let t = Instant::now();
+        let body = json!({"ref": "refs/heads/main", "after": sha}).to_string();
+        let sig = github_signature(SECRET.as_bytes(), body.as_bytes());
+        let headers = [("X-GitHub-Event", "push"), ("X-Hub-Signature-256", sig.as_str())];
+        let (code, text) = http(addr, "POST", "/webhook", &headers, body.as_bytes());
+        assert_eq!(code, 202, "{text}");
+        while applied(addr, CLUSTERS[0]).as_deref() != Some(sha.as_str()) {
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "round {round} not applied: {:#}",
+                status(addr)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        push_latency.push(t.elapsed());
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let heal_latency: Vec<Duration> = runtime.block_on(async {
+        let client = kube::Client::try_default().await.expect("kube client");
+        let api: Api<ConfigMap> = Api::namespaced(client, &format!("{prefix}-{}", CLUSTERS[1]));
+        let params = PatchParams {
+            field_manager: Some("kubectl-patch".into()),
+            ..PatchParams::default()
+        };
+        let mut out = Vec::new();
+        for round in 0..rounds {
+            let patch = Patch::Merge(json!({"data": {"config.yaml": format!("edited by hand {round}\n")}}));
+            api.patch("app-0000", &params, &patch).await.expect("patch");
+            let t = Instant::now();
+            loop {
+                let cm = api.get("app-0000").await.expect("get");
+                let v = cm
+                    .data
+                    .and_then(|d| d.get("config.yaml").cloned())
+                    .unwrap_or_default();
+                if v == "id: 0\nlevel: info\n" {
+                    break;
+                }
+                assert!(t.elapsed() < Duration::from_secs(60), "round {round} not healed");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            out.push(t.elapsed());
+            // Let the daemon's own post-heal check settle before the next edit.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        out
+    });
+    let peak_kib = vm(pid, "VmHWM:");
+    let rss_kib = vm(pid, "VmRSS:");
+
+    // Idle steady state.
+    let idle_counts = runtime.block_on(async {
+        let client = kube::Client::try_default().await.expect("kube client");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let before = request_counts(&client).await;
+        tokio::time::sleep(idle).await;
+        // The two readings themselves are GETs of /metrics: not counted against the daemon.
+        let mut d = delta(&before, &request_counts(&client).await);
+        if let Some(get) = d.get_mut("GET") {
+            *get = get.saturating_sub(1);
+        }
+        d.retain(|_, v| *v > 0);
+        d
+    });
+    let writes: u64 = idle_counts
+        .iter()
+        .filter(|(verb, _)| {
+            ["POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"].contains(&verb.as_str())
+        })
+        .map(|(_, v)| v)
+        .sum();
+    let lists = idle_counts.get("LIST").copied().unwrap_or(0);
+
+    let mut p = push_latency.clone();
+    p.sort();
+    let mut h = heal_latency.clone();
+    h.sort();
+    println!();
+    let row = |measure: &str, a: String, b: String, target: &str| {
+        println!("{measure:<38} {a:>10} {b:>10} {target:>14}");
+    };
+    row("measure", "p50".into(), "p90".into(), "target");
+    row(
+        "push + webhook -> applied",
+        ms(percentile(&p, 0.5)),
+        ms(percentile(&p, 0.9)),
+        "p50 < 1 s",
+    );
+    row(
+        "hand edit -> healed",
+        ms(percentile(&h, 0.5)),
+        ms(percentile(&h, 0.9)),
+        "p50 < 1 s",
+    );
+    row(
+        &format!("peak RSS ({} clusters x {n} objects)", CLUSTERS.len()),
+        format!("{:.1} MiB", peak_kib as f64 / 1024.0),
+        format!("now {:.1}", rss_kib as f64 / 1024.0),
+        "< 64 MiB",
+    );
+    row(
+        &format!("idle {} s: writes / lists", idle.as_secs()),
+        writes.to_string(),
+        lists.to_string(),
+        "0 / 0",
+    );
+    println!("idle requests by verb: {idle_counts:?}");
+    println!(
+        "rounds: {rounds}; push latencies {:?}; heal latencies {:?}",
+        push_latency.iter().map(|d| d.as_millis()).collect::<Vec<_>>(),
+        heal_latency.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
+    );
+    let met = percentile(&p, 0.5) < Duration::from_secs(1)
+        && percentile(&h, 0.5) < Duration::from_secs(1)
+        && peak_kib < 64 * 1024
+        && writes == 0
+        && lists == 0;
+    println!("targets {}", if met { "met" } else { "NOT met" });
+}

@@ -1,0 +1,179 @@
+//! Drift watches: one kube-runtime watcher per kind and namespace of a cluster's applied objects,
+//! selecting the members of its ApplySet by label (`applyset.kubernetes.io/part-of=<id>`). Watches,
+//! not polling: after the initial list, an idle cluster costs one open watch per kind and
+//! namespace and no list calls. A change signals the cluster's worker, which plans against git to
+//! see whether a field kgitops owns changed (changes to fields it does not own, e.g. `status` or
+//! what an HPA sets, are not drift) and heals or reports.
+//!
+//! Updates that change nothing but `status` or bookkeeping metadata (resourceVersion,
+//! managedFields, generation) are filtered here by a fingerprint of the rest of the object, so a
+//! busy operator writing status does not make the worker plan. A watch that restarts (apiserver
+//! restarted, watch expired) signals once after its new list, since events may have been missed.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// Why the worker is woken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// This object changed or was deleted (`Kind/namespace/name`).
+    Changed(String),
+    /// A watch restarted: events may have been missed.
+    Resync,
+}
+
+/// What one watch covers: a kind and, for namespaced kinds, a namespace.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TargetKey {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+}
+
+/// The set of watches wanted for a cluster.
+pub type Targets = BTreeMap<TargetKey, ApiResource>;
+
+/// Running watches; dropping them stops them.
+pub struct DriftWatch {
+    targets: Targets,
+    _tasks: JoinSet<()>,
+}
+
+impl std::fmt::Debug for DriftWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriftWatch")
+            .field("targets", &self.targets.len())
+            .finish()
+    }
+}
+
+impl DriftWatch {
+    /// Starts one watcher per target, selecting `selector`, signalling `tx`.
+    pub fn start(
+        client: &kube::Client,
+        targets: Targets,
+        selector: &str,
+        tx: mpsc::Sender<Signal>,
+    ) -> DriftWatch {
+        let mut tasks = JoinSet::new();
+        for (key, resource) in &targets {
+            let api: Api<DynamicObject> = match &key.namespace {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+                None => Api::all_with(client.clone(), resource),
+            };
+            let config = watcher::Config::default().labels(selector);
+            tasks.spawn(watch_one(api, config, resource.kind.clone(), tx.clone()));
+        }
+        DriftWatch {
+            targets,
+            _tasks: tasks,
+        }
+    }
+
+    /// Whether these watches cover exactly `targets`.
+    pub fn covers(&self, targets: &Targets) -> bool {
+        self.targets.keys().eq(targets.keys())
+    }
+}
+
+/// A fingerprint of what the object's owners set: everything but status and bookkeeping metadata.
+pub fn fingerprint(obj: &Value) -> u64 {
+    let mut copy = obj.clone();
+    if let Some(map) = copy.as_object_mut() {
+        map.remove("status");
+        if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+            for key in ["resourceVersion", "managedFields", "generation"] {
+                meta.remove(key);
+            }
+        }
+    }
+    let mut hasher = DefaultHasher::new();
+    copy.to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
+fn name_of(kind: &str, obj: &DynamicObject) -> String {
+    let name = obj.metadata.name.as_deref().unwrap_or("");
+    match obj.metadata.namespace.as_deref() {
+        Some(ns) => format!("{kind}/{ns}/{name}"),
+        None => format!("{kind}/{name}"),
+    }
+}
+
+async fn watch_one(api: Api<DynamicObject>, config: watcher::Config, kind: String, tx: mpsc::Sender<Signal>) {
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut prints: HashMap<String, u64> = HashMap::new();
+    let mut listing: HashMap<String, u64> = HashMap::new();
+    let mut listed_once = false;
+    while let Some(event) = stream.next().await {
+        let signal = match event {
+            Ok(Event::Init) => {
+                listing.clear();
+                None
+            }
+            Ok(Event::InitApply(obj)) => {
+                let print = serde_json::to_value(&obj)
+                    .map(|v| fingerprint(&v))
+                    .unwrap_or_default();
+                listing.insert(name_of(&kind, &obj), print);
+                None
+            }
+            Ok(Event::InitDone) => {
+                let restarted = listed_once && listing != prints;
+                prints = std::mem::take(&mut listing);
+                listed_once = true;
+                restarted.then_some(Signal::Resync)
+            }
+            Ok(Event::Apply(obj)) => {
+                let name = name_of(&kind, &obj);
+                let print = serde_json::to_value(&obj)
+                    .map(|v| fingerprint(&v))
+                    .unwrap_or_default();
+                (prints.insert(name.clone(), print) != Some(print)).then_some(Signal::Changed(name))
+            }
+            Ok(Event::Delete(obj)) => {
+                let name = name_of(&kind, &obj);
+                prints.remove(&name);
+                Some(Signal::Changed(name))
+            }
+            Err(e) => {
+                tracing::debug!(kind = kind.as_str(), "drift watch: {e}");
+                None
+            }
+        };
+        if let Some(signal) = signal {
+            tracing::debug!(?signal, "drift watch event");
+            // A full channel already holds a wake-up: the worker plans the whole cluster anyway.
+            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(signal) {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_and_bookkeeping_do_not_change_the_fingerprint() {
+        let a = json!({"kind": "Kafka", "metadata": {"name": "m", "resourceVersion": "1", "generation": 1},
+                       "spec": {"replicas": 3}, "status": {"ready": false}});
+        let b = json!({"kind": "Kafka", "metadata": {"name": "m", "resourceVersion": "2", "generation": 1,
+                       "managedFields": [{"manager": "strimzi"}]}, "spec": {"replicas": 3}, "status": {"ready": true}});
+        let c = json!({"kind": "Kafka", "metadata": {"name": "m", "resourceVersion": "3"}, "spec": {"replicas": 7}});
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        assert_ne!(fingerprint(&a), fingerprint(&c));
+    }
+}

@@ -1,0 +1,717 @@
+//! One cluster's reconcile loop. It follows the newest revision, renders its overlay (a render
+//! error keeps the last good revision live and is reported), applies it with the apply engine
+//! (pre-flight dry-run of everything: a rejected object means nothing of that revision is written),
+//! watches the applied objects for drift and heals or reports it. Failures are retried with
+//! backoff; a newer revision replaces a failing one. Only the leader writes.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::alerts::Alert;
+use super::config::{ClusterConfig, DriftMode};
+use super::drift::{DriftWatch, Signal, TargetKey, Targets};
+use super::revisions::{Latest, Revision};
+use super::status::{DriftedObject, LAST_CHANGES_KEPT, LastResult, now};
+use super::{SHUTDOWN_GRACE, Shared, backoff};
+use crate::apply::{self, ApplyOptions, InventoryRef, Outcome};
+use crate::manifest::yaml::to_yaml_stream;
+use crate::manifest::{Gvk, ResId};
+use crate::plan::{Action, Cluster, connect};
+use crate::report;
+use crate::source::{EntryKind, FileTree, layout};
+
+/// How long drift events are gathered before the worker plans (a `kubectl edit` of several
+/// objects, or the events of kgitops' own apply, become one plan).
+pub const DRIFT_DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// A rendered revision of this cluster.
+#[derive(Clone, Debug)]
+struct Desired {
+    /// Commit sha, or `local:<digest>` for a working tree.
+    revision: String,
+    digest: String,
+    objects: Arc<Vec<Value>>,
+    inventory: InventoryRef,
+}
+
+/// A failed step, and whether retrying the same revision can help.
+struct Failed {
+    retry: bool,
+}
+
+/// The reconcile loop of one cluster.
+pub struct Worker {
+    cfg: ClusterConfig,
+    shared: Arc<Shared>,
+    leader: watch::Receiver<bool>,
+    shutdown: CancellationToken,
+    cluster: Option<Cluster>,
+    recorder: Option<Recorder>,
+    desired: Option<Desired>,
+    applied: Option<Desired>,
+    watch: Option<DriftWatch>,
+    drift_tx: mpsc::Sender<Signal>,
+}
+
+impl Worker {
+    /// Runs the loop until `shutdown`.
+    pub async fn run(
+        cfg: ClusterConfig,
+        shared: Arc<Shared>,
+        mut latest: Latest,
+        leader: watch::Receiver<bool>,
+        shutdown: CancellationToken,
+    ) {
+        let (drift_tx, mut drift_rx) = mpsc::channel(64);
+        let mut w = Worker {
+            cfg,
+            shared,
+            leader,
+            shutdown,
+            cluster: None,
+            recorder: None,
+            desired: None,
+            applied: None,
+            watch: None,
+            drift_tx,
+        };
+        latest.mark_changed();
+        let mut pending = false;
+        let mut drift = false;
+        let mut failures = 0u32;
+        let mut retry_at: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                biased;
+                _ = w.shutdown.cancelled() => return,
+                changed = latest.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let revision = latest.borrow_and_update().clone();
+                    if let Some(revision) = revision
+                        && w.take(&revision).await
+                    {
+                        pending = true;
+                        failures = 0;
+                    }
+                }
+                leading = w.leader.changed() => {
+                    if leading.is_err() {
+                        return;
+                    }
+                    if *w.leader.borrow_and_update() {
+                        pending = pending || w.desired.is_some();
+                    }
+                }
+                Some(signal) = drift_rx.recv() => {
+                    tracing::debug!(cluster = w.cfg.name.as_str(), ?signal, "drift signal");
+                    tokio::time::sleep(DRIFT_DEBOUNCE).await;
+                    while drift_rx.try_recv().is_ok() {}
+                    drift = true;
+                }
+                _ = sleep_until(retry_at), if retry_at.is_some() => {
+                    retry_at = None;
+                    pending = w.desired.is_some();
+                }
+            }
+            if w.cfg.suspend {
+                pending = false;
+                drift = false;
+                w.record(
+                    "suspended",
+                    w.desired.as_ref().map(|d| d.revision.clone()),
+                    None,
+                    Duration::ZERO,
+                );
+                continue;
+            }
+            if !*w.leader.borrow() {
+                if pending {
+                    w.record(
+                        "standby",
+                        w.desired.as_ref().map(|d| d.revision.clone()),
+                        Some("another replica leads; this one does not write".into()),
+                        Duration::ZERO,
+                    );
+                }
+                drift = false;
+                continue;
+            }
+            let outcome = if pending {
+                pending = false;
+                drift = false;
+                w.reconcile().await
+            } else if drift {
+                drift = false;
+                w.check_drift().await
+            } else {
+                Ok(())
+            };
+            match outcome {
+                Ok(()) => failures = 0,
+                Err(Failed { retry }) => {
+                    failures += 1;
+                    if retry {
+                        let delay = backoff(failures);
+                        tracing::info!(
+                            cluster = w.cfg.name.as_str(),
+                            "retrying in {}s",
+                            delay.as_secs_f32()
+                        );
+                        retry_at = Some(tokio::time::Instant::now() + delay);
+                    }
+                }
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Renders `revision`; returns whether there is something new to apply.
+    async fn take(&mut self, revision: &Arc<Revision>) -> bool {
+        let tree = revision.tree.clone();
+        let name = self.cfg.name.clone();
+        let rendered = tokio::task::spawn_blocking(move || render_cluster(tree.as_ref(), &name))
+            .await
+            .unwrap_or_else(|e| Err(format!("render task failed: {e}")));
+        let objects = match rendered {
+            Ok(objects) => objects,
+            Err(message) => {
+                let label = revision.commit.clone();
+                self.fail(label, "render", &message, Duration::ZERO);
+                return false;
+            }
+        };
+        let digest = hex::encode(Sha256::digest(to_yaml_stream(&objects).as_bytes()));
+        let label = revision
+            .commit
+            .clone()
+            .unwrap_or_else(|| format!("local:{}", &digest[..12]));
+        let inventory = match &self.cfg.inventory_namespace {
+            Some(ns) => Some(InventoryRef {
+                namespace: ns.clone(),
+                name: format!("kgitops-{}", self.cfg.name),
+            }),
+            None => InventoryRef::default_for(&self.cfg.name, &objects),
+        };
+        let Some(inventory) = inventory else {
+            let message = format!(
+                "clusters/{}: its objects span several namespaces; set inventory_namespace for this cluster",
+                self.cfg.name
+            );
+            self.fail(Some(label), "render", &message, Duration::ZERO);
+            return false;
+        };
+        if revision.forced {
+            tracing::warn!(
+                cluster = self.name(),
+                revision = label.as_str(),
+                "history was rewritten (force-push)"
+            );
+        }
+        let unchanged = self
+            .applied
+            .as_ref()
+            .is_some_and(|a| a.revision == label && a.digest == digest);
+        self.desired = Some(Desired {
+            revision: label,
+            digest,
+            objects: Arc::new(objects),
+            inventory,
+        });
+        !unchanged
+    }
+
+    async fn connect(&mut self) -> Result<Cluster, String> {
+        if let Some(c) = &self.cluster {
+            return Ok(c.clone());
+        }
+        let cluster = connect::connect(
+            self.cfg.kubeconfig.as_deref(),
+            self.cfg.context.as_deref(),
+            crate::plan::cluster::DEFAULT_CONCURRENCY,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        self.recorder = Some(Recorder::new(
+            cluster.client().clone(),
+            Reporter {
+                controller: "kgitops".into(),
+                instance: Some(self.shared.identity.clone()),
+            },
+        ));
+        self.cluster = Some(cluster.clone());
+        Ok(cluster)
+    }
+
+    /// Runs `fut`; on shutdown lets it finish within [`SHUTDOWN_GRACE`], else abandons it.
+    async fn graceful<T>(&self, fut: impl Future<Output = T>) -> Option<T> {
+        tokio::pin!(fut);
+        tokio::select! {
+            r = &mut fut => Some(r),
+            _ = self.shutdown.cancelled() => {
+                match tokio::time::timeout(SHUTDOWN_GRACE, &mut fut).await {
+                    Ok(r) => Some(r),
+                    Err(_) => {
+                        tracing::warn!(cluster = self.name(), "shutdown: abandoning the apply in progress; the next run converges");
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies the desired revision.
+    async fn reconcile(&mut self) -> Result<(), Failed> {
+        let Some(desired) = self.desired.clone() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let cluster = match self.connect().await {
+            Ok(c) => c,
+            Err(message) => {
+                self.fail(
+                    Some(desired.revision.clone()),
+                    "connect",
+                    &message,
+                    started.elapsed(),
+                );
+                return Err(Failed { retry: true });
+            }
+        };
+        let mut opts = ApplyOptions::new(&self.cfg.name, desired.inventory.clone());
+        opts.prune = self.cfg.prune;
+        let objects = (*desired.objects).clone();
+        let Some(result) = self.graceful(apply::apply(&cluster, objects, &opts)).await else {
+            return Ok(());
+        };
+        let elapsed = started.elapsed();
+        match result {
+            Ok(mut set) => {
+                set.revision = Some(desired.revision.clone());
+                let changed: Vec<String> = set
+                    .changes
+                    .iter()
+                    .filter(|c| c.outcome != Outcome::Unchanged)
+                    .map(|c| format!("{} {}", c.object, c.outcome))
+                    .collect();
+                for c in set.changes.iter().filter(|c| c.outcome != Outcome::Unchanged) {
+                    tracing::info!(
+                        cluster = self.name(),
+                        revision = desired.revision.as_str(),
+                        "{} {}",
+                        c.object,
+                        c.outcome
+                    );
+                    for conflict in &c.conflicts {
+                        tracing::info!(
+                            cluster = self.name(),
+                            "{}: {} lost {} to git",
+                            c.object,
+                            conflict.manager,
+                            conflict.fields.join(", ")
+                        );
+                    }
+                }
+                let result = if set.has_changes() { "applied" } else { "unchanged" };
+                let unchanged = set
+                    .changes
+                    .iter()
+                    .filter(|c| c.outcome == Outcome::Unchanged)
+                    .count();
+                let summary = format!(
+                    "revision {}: {} changed, {unchanged} unchanged",
+                    desired.revision,
+                    changed.len()
+                );
+                tracing::info!(
+                    cluster = self.name(),
+                    revision = desired.revision.as_str(),
+                    result,
+                    "{summary}"
+                );
+                self.shared
+                    .metrics
+                    .applied_revision(self.name(), &desired.revision);
+                self.shared.metrics.managed(self.name(), desired.objects.len());
+                self.shared.metrics.drift(self.name(), 0);
+                self.shared.status.cluster(&self.cfg.name, |c| {
+                    c.applied_revision = Some(desired.revision.clone());
+                    c.synced = true;
+                    c.drifted.clear();
+                    if !changed.is_empty() {
+                        c.last_changes = changed.iter().take(LAST_CHANGES_KEPT).cloned().collect();
+                        c.last_changes_revision = Some(desired.revision.clone());
+                    }
+                });
+                self.record(
+                    result,
+                    Some(desired.revision.clone()),
+                    Some(summary.clone()),
+                    elapsed,
+                );
+                self.shared.alerter.resolve(
+                    &format!("failure/{}", self.cfg.name),
+                    Some(&self.cfg.name),
+                    format!("revision {} applied", desired.revision),
+                );
+                self.shared.alerter.resolve_except(
+                    &format!("drift/{}/", self.cfg.name),
+                    &[],
+                    Some(&self.cfg.name),
+                );
+                if set.has_changes() {
+                    self.event(
+                        EventType::Normal,
+                        "Applied",
+                        "Apply",
+                        summary,
+                        inventory_ref(&desired.inventory),
+                    );
+                }
+                self.applied = Some(desired);
+                self.ensure_watch(&cluster).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.fail(Some(desired.revision.clone()), "apply", &e.to_string(), elapsed);
+                Err(Failed { retry: true })
+            }
+        }
+    }
+
+    /// Plans the applied revision against live state; heals or reports what drifted.
+    async fn check_drift(&mut self) -> Result<(), Failed> {
+        let Some(applied) = self.applied.clone() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let cluster = self.connect().await.map_err(|_| Failed { retry: true })?;
+        let opts = ApplyOptions::new(&self.cfg.name, applied.inventory.clone());
+        let plan = match apply::plan(&cluster, (*applied.objects).clone(), &opts).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(cluster = self.name(), "drift check failed: {e}");
+                return Err(Failed { retry: true });
+            }
+        };
+        let drifted: Vec<DriftedObject> = plan
+            .plan()
+            .entries
+            .iter()
+            .filter(|e| matches!(e.action, Action::Create | Action::Update | Action::Recreate))
+            .map(|e| DriftedObject {
+                object: e.object.clone(),
+                fields: if e.action == Action::Create {
+                    vec!["deleted".to_string()]
+                } else if e.changes.is_empty() {
+                    vec!["changed".to_string()]
+                } else {
+                    e.changes.iter().map(report::field_change_line).collect()
+                },
+            })
+            .collect();
+        let keys: Vec<String> = drifted
+            .iter()
+            .map(|d| format!("drift/{}/{}", self.cfg.name, d.object))
+            .collect();
+        self.shared
+            .alerter
+            .resolve_except(&format!("drift/{}/", self.cfg.name), &keys, Some(&self.cfg.name));
+        if drifted.is_empty() {
+            self.shared.metrics.drift(self.name(), 0);
+            self.shared.status.cluster(&self.cfg.name, |c| {
+                c.drifted.clear();
+                c.synced = self.desired.as_ref().map(|d| &d.revision) == Some(&applied.revision);
+            });
+            return Ok(());
+        }
+        for d in &drifted {
+            tracing::warn!(
+                cluster = self.name(),
+                object = d.object.as_str(),
+                "drift: {}",
+                d.fields.join("; ")
+            );
+        }
+        match self.cfg.drift {
+            DriftMode::Alert => {
+                let previous: Vec<DriftedObject> = self
+                    .shared
+                    .status
+                    .snapshot()
+                    .clusters
+                    .into_iter()
+                    .find(|c| c.name == self.cfg.name)
+                    .map(|c| c.drifted)
+                    .unwrap_or_default();
+                for (d, key) in drifted.iter().zip(&keys) {
+                    let mut alert = Alert::firing(
+                        "drift",
+                        key.clone(),
+                        Some(&self.cfg.name),
+                        format!("{} differs from git", d.object),
+                    );
+                    alert.details = d.fields.clone();
+                    alert.revision = Some(applied.revision.clone());
+                    self.shared.alerter.fire(alert);
+                    if !previous.contains(d) {
+                        self.event(
+                            EventType::Warning,
+                            "DriftDetected",
+                            "Watch",
+                            format!(
+                                "differs from git revision {}: {}",
+                                applied.revision,
+                                d.fields.join("; ")
+                            ),
+                            object_ref(&plan, &d.object),
+                        );
+                    }
+                }
+                self.shared.metrics.drift(self.name(), drifted.len());
+                self.shared.status.cluster(&self.cfg.name, |c| {
+                    c.drifted = drifted.clone();
+                    c.synced = false;
+                });
+                self.record("drifted", Some(applied.revision.clone()), None, started.elapsed());
+                Ok(())
+            }
+            DriftMode::Heal => {
+                self.shared.metrics.drift(self.name(), drifted.len());
+                let objects = (*applied.objects).clone();
+                let Some(result) = self.graceful(apply::apply(&cluster, objects, &opts)).await else {
+                    return Ok(());
+                };
+                match result {
+                    Ok(_) => {
+                        let lines: Vec<String> = drifted
+                            .iter()
+                            .map(|d| format!("{} healed: {}", d.object, d.fields.join("; ")))
+                            .collect();
+                        for (d, line) in drifted.iter().zip(&lines) {
+                            tracing::info!(
+                                cluster = self.name(),
+                                revision = applied.revision.as_str(),
+                                "{line}"
+                            );
+                            self.event(
+                                EventType::Normal,
+                                "DriftHealed",
+                                "Heal",
+                                format!(
+                                    "restored to git revision {}: {}",
+                                    applied.revision,
+                                    d.fields.join("; ")
+                                ),
+                                object_ref(&plan, &d.object),
+                            );
+                        }
+                        self.shared.metrics.healed(self.name());
+                        self.shared.metrics.drift(self.name(), 0);
+                        self.shared.status.cluster(&self.cfg.name, |c| {
+                            c.heals += 1;
+                            c.drifted.clear();
+                            c.last_changes = lines.iter().take(LAST_CHANGES_KEPT).cloned().collect();
+                            c.last_changes_revision = Some(applied.revision.clone());
+                        });
+                        self.record(
+                            "healed",
+                            Some(applied.revision.clone()),
+                            Some(format!("{} object(s) healed", drifted.len())),
+                            started.elapsed(),
+                        );
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.fail(
+                            Some(applied.revision.clone()),
+                            "heal",
+                            &e.to_string(),
+                            started.elapsed(),
+                        );
+                        Err(Failed { retry: true })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts or replaces the drift watches so they cover the applied objects.
+    async fn ensure_watch(&mut self, cluster: &Cluster) {
+        let Some(applied) = &self.applied else { return };
+        let mut targets = Targets::new();
+        for obj in applied.objects.iter() {
+            let Ok(id) = ResId::of(obj) else { continue };
+            let Ok(Some(resolved)) = cluster.resolve(&id.gvk).await else {
+                continue;
+            };
+            let key = TargetKey {
+                group: id.gvk.group.clone(),
+                version: id.gvk.version.clone(),
+                kind: id.gvk.kind.clone(),
+                namespace: if resolved.namespaced {
+                    id.namespace.clone()
+                } else {
+                    None
+                },
+            };
+            targets.insert(key, resolved.resource);
+        }
+        if self.watch.as_ref().is_some_and(|w| w.covers(&targets)) {
+            return;
+        }
+        let selector = format!("{}={}", apply::inventory::PART_OF_LABEL, applied.inventory.id());
+        tracing::debug!(cluster = self.name(), watches = targets.len(), "drift watches");
+        self.watch = Some(DriftWatch::start(
+            cluster.client(),
+            targets,
+            &selector,
+            self.drift_tx.clone(),
+        ));
+    }
+
+    fn record(&self, result: &str, revision: Option<String>, message: Option<String>, elapsed: Duration) {
+        if !matches!(result, "suspended" | "standby" | "drifted") {
+            self.shared
+                .metrics
+                .reconciled(self.name(), result, elapsed.as_secs_f64());
+        }
+        self.shared.status.cluster(&self.cfg.name, |c| {
+            c.last_result = Some(LastResult {
+                at: now(),
+                revision,
+                result: result.to_string(),
+                message,
+                duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            });
+        });
+    }
+
+    /// Records a failed step: the cluster keeps its last good revision.
+    fn fail(&self, revision: Option<String>, step: &str, message: &str, elapsed: Duration) {
+        let kept = self.applied.as_ref().map(|a| a.revision.clone());
+        tracing::error!(
+            cluster = self.name(),
+            revision = revision.as_deref().unwrap_or("-"),
+            step,
+            kept = kept.as_deref().unwrap_or("-"),
+            "{step} failed; the cluster keeps its last good revision: {message}"
+        );
+        self.shared.status.cluster(&self.cfg.name, |c| c.synced = false);
+        self.record(
+            "failed",
+            revision.clone(),
+            Some(format!("{step} failed: {message}")),
+            elapsed,
+        );
+        let mut alert = Alert::firing(
+            "failure",
+            format!("failure/{}", self.cfg.name),
+            Some(&self.cfg.name),
+            format!(
+                "{step} failed; keeping revision {}",
+                kept.as_deref().unwrap_or("(none applied yet)")
+            ),
+        );
+        alert.details = message.lines().map(str::to_string).collect();
+        alert.revision = revision;
+        self.shared.alerter.fire(alert);
+        if let Some(applied) = &self.applied {
+            self.event(
+                EventType::Warning,
+                "ReconcileFailed",
+                "Reconcile",
+                format!("{step} failed: {message}"),
+                inventory_ref(&applied.inventory),
+            );
+        }
+    }
+
+    /// Publishes a Kubernetes Event in the background (a failure to publish is only logged).
+    fn event(&self, type_: EventType, reason: &str, action: &str, note: String, regarding: ObjectReference) {
+        let Some(recorder) = self.recorder.clone() else {
+            return;
+        };
+        // The API caps notes at 1 kB.
+        let note: String = note.chars().take(1000).collect();
+        let event = KubeEvent {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: action.to_string(),
+            secondary: None,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&event, &regarding).await {
+                tracing::debug!("event not recorded: {e}");
+            }
+        });
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn inventory_ref(inv: &InventoryRef) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("ConfigMap".into()),
+        namespace: Some(inv.namespace.clone()),
+        name: Some(inv.name.clone()),
+        ..ObjectReference::default()
+    }
+}
+
+fn object_ref(plan: &apply::ClusterPlan, object: &str) -> ObjectReference {
+    let id = plan
+        .plan()
+        .entries
+        .iter()
+        .find(|e| e.object == object)
+        .map(|e| e.id.clone());
+    match id {
+        Some(id) => ObjectReference {
+            api_version: Some(api_version(&id.gvk)),
+            kind: Some(id.gvk.kind.clone()),
+            namespace: id.namespace.clone(),
+            name: Some(id.name.clone()),
+            ..ObjectReference::default()
+        },
+        None => ObjectReference::default(),
+    }
+}
+
+fn api_version(gvk: &Gvk) -> String {
+    if gvk.group.is_empty() {
+        gvk.version.clone()
+    } else {
+        format!("{}/{}", gvk.group, gvk.version)
+    }
+}
+
+/// Renders `clusters/<cluster>` of `tree`.
+fn render_cluster(tree: &dyn FileTree, cluster: &str) -> Result<Vec<Value>, String> {
+    let dir = layout::cluster_dir(cluster).map_err(|e| e.to_string())?;
+    match tree.kind(&dir) {
+        Ok(Some(EntryKind::Dir)) => {}
+        Ok(_) => return Err(format!("{dir}: no such cluster overlay in {}", tree.describe())),
+        Err(e) => return Err(e.to_string()),
+    }
+    crate::render::render(tree, &dir).map_err(|e| e.to_string())
+}

@@ -1,0 +1,51 @@
+//! A [`Cluster`] connection from a kubeconfig file and context, else `KUBECONFIG`, else the
+//! in-cluster service account: the rule every command and the daemon share.
+
+use std::path::Path;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::Cluster;
+
+/// Why no client could be made. Names the kubeconfig it read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectError(String);
+
+/// Connects from `kubeconfig` (else `KUBECONFIG`, else in-cluster) and `context`; `concurrency`
+/// bounds the requests in flight. Reads configuration only: nothing is sent to the server yet.
+pub async fn connect(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    concurrency: usize,
+) -> Result<Cluster, ConnectError> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..KubeConfigOptions::default()
+    };
+    let env_path = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
+    let config = if let Some(path) = kubeconfig {
+        let kc = Kubeconfig::read_from(path)
+            .map_err(|e| ConnectError(format!("{}: cannot read kubeconfig: {e}", path.display())))?;
+        kube::Config::from_custom_kubeconfig(kc, &options)
+            .await
+            .map_err(|e| ConnectError(format!("{}: {e}", path.display())))?
+    } else if env_path.is_some() {
+        let kc = Kubeconfig::from_env()
+            .map_err(|e| ConnectError(format!("KUBECONFIG: {e}")))?
+            .ok_or_else(|| ConnectError("KUBECONFIG: no kubeconfig".into()))?;
+        kube::Config::from_custom_kubeconfig(kc, &options)
+            .await
+            .map_err(|e| ConnectError(format!("KUBECONFIG: {e}")))?
+    } else {
+        kube::Config::incluster().map_err(|e| {
+            ConnectError(format!(
+                "no kubeconfig given, no KUBECONFIG, and not running in a cluster: {e}"
+            ))
+        })?
+    };
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config)
+        .map_err(|e| ConnectError(format!("cannot create a kube client: {e}")))?;
+    Ok(Cluster::new(client, concurrency).with_server(&server))
+}
