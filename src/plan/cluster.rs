@@ -60,7 +60,8 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    fn from_kube(err: kube::Error) -> RequestError {
+    /// `server` (the apiserver's URL, when known) is named when it cannot be reached.
+    fn from_kube(err: kube::Error, server: Option<&str>) -> RequestError {
         match err {
             kube::Error::Api(status) => {
                 let fields = status
@@ -91,7 +92,10 @@ impl RequestError {
             other => RequestError {
                 code: 0,
                 reason: String::new(),
-                message: format!("apiserver unreachable: {}", describe_transport(&other)),
+                message: match server {
+                    Some(server) => format!("apiserver {server} unreachable: {}", describe_transport(&other)),
+                    None => format!("apiserver unreachable: {}", describe_transport(&other)),
+                },
                 fields: Vec::new(),
             },
         }
@@ -114,12 +118,16 @@ impl RequestError {
     }
 }
 
+/// The error and its causes, each said once (hyper repeats `client error (Connect)` a level down).
 fn describe_transport(err: &kube::Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
@@ -136,7 +144,7 @@ macro_rules! send {
                     .client
                     .request::<Value>(request)
                     .await
-                    .map_err(RequestError::from_kube)
+                    .map_err(|e| RequestError::from_kube(e, $cluster.server()))
             }
             Err(e) => Err(RequestError {
                 code: 0,
@@ -162,6 +170,8 @@ pub struct Cluster {
     concurrency: usize,
     discovery: Arc<RwLock<DiscoveryCache>>,
     requests: Arc<AtomicU64>,
+    /// The apiserver's URL, for messages ([`Cluster::with_server`]).
+    server: Option<Arc<str>>,
 }
 
 impl Cluster {
@@ -172,7 +182,20 @@ impl Cluster {
             concurrency: concurrency.max(1),
             discovery: Arc::default(),
             requests: Arc::default(),
+            server: None,
         }
+    }
+
+    /// Names the apiserver (its URL, `kube::Config::cluster_url`) in the messages of requests that
+    /// cannot reach it: `apiserver https://10.0.0.1:6443 unreachable: ...`.
+    pub fn with_server(mut self, server: &str) -> Cluster {
+        self.server = Some(server.trim_end_matches('/').into());
+        self
+    }
+
+    /// The apiserver's URL, when given with [`Cluster::with_server`].
+    pub fn server(&self) -> Option<&str> {
+        self.server.as_deref()
     }
 
     /// The underlying client.
@@ -204,7 +227,7 @@ impl Cluster {
                 let d = Discovery::new(self.client.clone())
                     .run()
                     .await
-                    .map_err(RequestError::from_kube)?;
+                    .map_err(|e| RequestError::from_kube(e, self.server()))?;
                 self.count(d.groups().map(|g| g.versions().count() as u64).sum::<u64>() + 2);
                 d
             }
