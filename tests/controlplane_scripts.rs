@@ -299,3 +299,105 @@ fn a_go_build_failure_is_reported_with_its_log() {
     assert!(message.contains("fake compile error"), "log tail: {message}");
     assert!(!cache.join("bin/kube-apiserver").exists() && !cache.join("bin/.stamp").exists());
 }
+
+fn restart_apiserver(dir: &Path) -> Output {
+    run(Command::new(script("restart-apiserver")).arg(dir))
+}
+
+/// `kubectl --kubeconfig DIR/kubeconfig ARGS`, which must succeed.
+fn kubectl(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(dir.join("kubeconfig"))
+        .arg("--request-timeout=20s")
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        output.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn restart_apiserver_keeps_etcd_its_data_and_the_kubeconfig() {
+    let fixture = Fixture::new();
+    let dir = fixture.dir.clone();
+    let nothing = restart_apiserver(&dir);
+    assert_eq!(nothing.status.code(), Some(1), "{}", stderr(&nothing));
+    assert!(
+        stderr(&nothing).contains("no control plane in") && stderr(&nothing).lines().count() == 1,
+        "{}",
+        stderr(&nothing)
+    );
+
+    assert!(start(&dir, &[]).status.success());
+    kubectl(
+        &dir,
+        &[
+            "create",
+            "configmap",
+            "kept",
+            "-n",
+            "default",
+            "--from-literal=k=v",
+        ],
+    );
+    let etcd = pid_file(&dir, "etcd");
+    let config = std::fs::read_to_string(dir.join("kubeconfig")).expect("kubeconfig");
+
+    // Running, then crashed: either way it comes back on the same etcd with the same kubeconfig.
+    for round in ["running", "killed"] {
+        let apiserver = pid_file(&dir, "kube-apiserver");
+        if round == "killed" {
+            kill9(&apiserver);
+        }
+        let restarted = restart_apiserver(&dir);
+        assert!(restarted.status.success(), "{round}: {}", stderr(&restarted));
+        assert_eq!(
+            String::from_utf8_lossy(&restarted.stdout).trim(),
+            dir.join("kubeconfig").to_str().expect("utf-8 dir")
+        );
+        assert_ne!(pid_file(&dir, "kube-apiserver"), apiserver, "{round}");
+        assert_eq!(pid_file(&dir, "etcd"), etcd, "{round}: etcd kept");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("kubeconfig")).expect("kubeconfig"),
+            config
+        );
+        assert_eq!(
+            kubectl(
+                &dir,
+                &[
+                    "get",
+                    "configmap",
+                    "kept",
+                    "-n",
+                    "default",
+                    "-o",
+                    "jsonpath={.data.k}"
+                ]
+            ),
+            "v",
+            "{round}: data kept"
+        );
+        assert!(
+            dir.join("kube-apiserver.log.1").exists(),
+            "the previous log is kept"
+        );
+    }
+    assert_eq!(processes_of(&dir).len(), 2, "etcd and one apiserver");
+
+    // Without etcd there is nothing to keep: refused in one line.
+    kill9(&etcd);
+    let refused = restart_apiserver(&dir);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("etcd of") && stderr(&refused).lines().count() == 1,
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stop(&dir).status.success());
+    assert_eq!(processes_of(&dir), Vec::<u32>::new());
+}

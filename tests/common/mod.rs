@@ -91,6 +91,59 @@ impl ControlPlane {
             .current_dir(repo_root());
         command
     }
+
+    /// Kills the kube-apiserver with SIGKILL, as a crash would, and returns once it is gone; etcd
+    /// and its data stay. Every test of the binary loses the apiserver until
+    /// [`ControlPlane::restart_apiserver`]: use it only in a test binary of its own.
+    pub fn kill_apiserver(&self) {
+        let pid_file = self.dir.join("kube-apiserver.pid");
+        let pid =
+            std::fs::read_to_string(&pid_file).unwrap_or_else(|err| panic!("{}: {err}", pid_file.display()));
+        let pid = pid.trim();
+        // `start` runs it in a process group of its own (setsid): its pid is the group's id.
+        let status = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -KILL -{pid}: {status}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while is_running(pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "kube-apiserver (pid {pid}) still running 10 s after SIGKILL"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Restarts the kube-apiserver (running or killed) with `tests/controlplane/restart-apiserver`,
+    /// keeping etcd and its data, the port and the kubeconfig; returns once it is ready. Panics with
+    /// the script's message when it fails. Same caveat as [`ControlPlane::kill_apiserver`].
+    pub fn restart_apiserver(&self) {
+        let script = repo_root().join("tests/controlplane/restart-apiserver");
+        let output = Command::new(&script)
+            .arg(&self.dir)
+            .output()
+            .unwrap_or_else(|err| panic!("{}: cannot run: {err}", script.display()));
+        let messages = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{} {} failed ({}):\n{messages}",
+            script.display(),
+            self.dir.display(),
+            output.status
+        );
+        eprint!("{messages}");
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn is_running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(") ")
+            .next()
+            .is_some_and(|rest| !rest.starts_with('Z'))
+    })
 }
 
 /// The repository root (where `Cargo.toml` is).

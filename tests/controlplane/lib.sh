@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034 # variables are for the scripts that source this file
-# Shared by tests/controlplane/{build,start,stop,gen-gomod}: locations and small helpers.
+# Shared by tests/controlplane/{build,start,stop,restart-apiserver,gen-gomod}: locations and small helpers.
 # Sourced, never run. Callers have `set -euo pipefail`.
 
 CONTROLPLANE_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -133,4 +133,43 @@ stop_dir() {
   kill_dir_processes "$1"
   rm -rf "$1/etcd-data" "$1/pki" "$1/kubeconfig" "$1/kubeconfig.tmp" "$1/state" \
     "$1/watchdog.pid" "$1/etcd.pid" "$1/kube-apiserver.pid"
+}
+
+# Prints what /readyz of DIR's apiserver on PORT says (asked with DIR's admin client certificate);
+# fails unless it is "ok". Usage: readyz DIR PORT
+readyz() {
+  local pki="$1/pki" body
+  body="$(curl -sS --max-time 2 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+    "https://127.0.0.1:$2/readyz" 2>&1)" || {
+    echo "$body"
+    return 1
+  }
+  echo "$body"
+  [[ "$body" == ok ]]
+}
+
+# Starts kube-apiserver for the control plane in DIR in the background, in its own process group:
+# etcd on ETCD_PORT, serving on APISERVER_PORT with the certificates in DIR/pki, log DIR/kube-apiserver.log
+# (replaced), pid in DIR/kube-apiserver.pid. Returns at once; callers wait for readyz. The one place
+# its flags are, for start and restart-apiserver (is_ours knows it by --tls-cert-file). The child
+# closes fd 8, the DIR lock of its caller. Usage: launch_apiserver DIR ETCD_PORT APISERVER_PORT
+launch_apiserver() {
+  local dir="$1" pki="$1/pki"
+  setsid "$CONTROLPLANE_BIN/kube-apiserver" \
+    --etcd-servers="http://127.0.0.1:$2" \
+    --bind-address=127.0.0.1 \
+    --advertise-address=127.0.0.1 \
+    --secure-port="$3" \
+    --tls-cert-file="$pki/apiserver.crt" \
+    --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" \
+    --service-account-signing-key-file="$pki/sa.key" \
+    --service-cluster-ip-range=10.0.0.0/24 \
+    --authorization-mode=RBAC \
+    --endpoint-reconciler-type=none \
+    --profiling=false \
+    </dev/null >"$dir/kube-apiserver.log" 2>&1 8>&- &
+  echo $! >"$dir/kube-apiserver.pid"
 }
