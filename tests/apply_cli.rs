@@ -181,6 +181,45 @@ async fn errors_exit_2_naming_the_object() {
 }
 
 #[tokio::test]
+async fn unreachable_apiserver_exits_2_naming_the_server() {
+    let ns = common::namespace("cli-unreachable").await;
+    let repo = repo(&format!("{}-app", ns.name));
+    let dir = repo.path();
+    // The test kubeconfig, pointing at a port nothing listens on.
+    let kubeconfig: String = std::fs::read_to_string(common::control_plane().kubeconfig())
+        .unwrap()
+        .lines()
+        .map(|line| match line.trim().strip_prefix("server: ") {
+            Some(_) => "    server: https://127.0.0.1:1\n".to_string(),
+            None => format!("{line}\n"),
+        })
+        .collect();
+    let path = dir.join("unreachable.kubeconfig");
+    std::fs::write(&path, kubeconfig).unwrap();
+
+    for command in [&["apply"][..], &["diff", "--live"][..]] {
+        let out = common::control_plane()
+            .kgitops()
+            .args(command)
+            .args(["--cluster", "dev", "--repo"])
+            .arg(dir)
+            .arg("--kubeconfig")
+            .arg(&path)
+            .output()
+            .expect("kgitops runs");
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with("error: ")
+                && stderr.contains("apiserver https://127.0.0.1:1 unreachable: ")
+                && stderr.lines().count() == 1,
+            "{command:?}: one line naming the server:\n{}",
+            text(&out)
+        );
+    }
+}
+
+#[tokio::test]
 async fn rev_renders_git_objects_not_the_work_tree() {
     let ns = common::namespace("cli-rev").await;
     let app = format!("{}-app", ns.name);
