@@ -490,8 +490,10 @@ impl Worker {
             }
             DriftMode::Heal => {
                 self.shared.metrics.drift(self.name(), drifted.len());
-                let objects = (*applied.objects).clone();
-                let Some(result) = self.graceful(apply::apply(&cluster, objects, &opts)).await else {
+                let Some(result) = self
+                    .graceful(apply::apply_planned(&cluster, plan.clone(), &opts))
+                    .await
+                else {
                     return Ok(());
                 };
                 match result {

@@ -7,6 +7,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::Cluster;
 
+/// The User-Agent of every request kgitops sends to an apiserver.
+pub const USER_AGENT: &str = concat!("kgitops/", env!("CARGO_PKG_VERSION"));
+
 /// Why no client could be made. Names the kubeconfig it read.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -45,6 +48,12 @@ pub async fn connect(
         })?
     };
     let server = config.cluster_url.to_string();
+    let mut config = config;
+    // Name ourselves to the apiserver (audit logs, request attribution), as kubectl does.
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    ));
     let client = kube::Client::try_from(config)
         .map_err(|e| ConnectError(format!("cannot create a kube client: {e}")))?;
     Ok(Cluster::new(client, concurrency).with_server(&server))

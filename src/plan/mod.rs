@@ -219,7 +219,8 @@ pub struct PlannedObject {
     /// The object as sent (normalized by [`normalize::prepare`], labels added by the caller).
     pub desired: Value,
     pub live: Option<Value>,
-    /// The server's dry-run answer; `None` when deferred or to be recreated.
+    /// The server's dry-run answer; `None` when deferred, to be recreated, or not asked because the
+    /// live object proves the apply a no-op (then the answer would be the live object itself).
     pub dry_run: Option<Value>,
     pub action: Action,
     /// Set when the object could not be dry-run yet.
@@ -555,17 +556,29 @@ pub async fn plan_live(
             }
         })
         .collect();
+    // Objects whose live state proves the apply a no-op: the server would answer the dry-run with
+    // the live object itself, so none is sent, and no copy of the live object is kept as the answer
+    // (a plan of 1,000 objects would hold each twice).
+    let mut noop = vec![false; planned.len()];
     if !opts.dry_run_unchanged {
-        for obj in planned.iter_mut().filter(|o| o.deferred.is_none() && !o.takeover) {
-            if let Some(live) = &obj.live
+        for (i, obj) in planned.iter_mut().enumerate() {
+            if obj.deferred.is_none()
+                && !obj.takeover
+                && let Some(live) = &obj.live
                 && fields::apply_is_noop(&obj.desired, live, &opts.field_manager)
             {
-                // The server would answer with the live object itself.
-                obj.dry_run = Some(live.clone());
+                noop[i] = true;
+                // Answered: dry_run_all skips objects that have an answer.
+                obj.dry_run = Some(Value::Null);
             }
         }
     }
     dry_run_all(cluster, &mut planned, &opts.field_manager).await?;
+    for (i, obj) in planned.iter_mut().enumerate() {
+        if noop[i] {
+            obj.dry_run = None;
+        }
+    }
 
     // 6. Compare.
     let mut plan = Plan {
@@ -574,7 +587,11 @@ pub async fn plan_live(
         entries: Vec::with_capacity(planned.len()),
     };
     for (i, obj) in planned.iter_mut().enumerate() {
-        let entry = entry_for(obj, &opts.field_manager);
+        let entry = if noop[i] {
+            compare(&obj.id, obj.live.as_ref(), obj.live.as_ref(), obj.live.as_ref())
+        } else {
+            entry_for(obj, &opts.field_manager)
+        };
         obj.action = entry.action;
         obj.entry = i;
         plan.entries.push(entry);
@@ -672,12 +689,13 @@ async fn read_live(cluster: &Cluster, items: &[Item]) -> Result<Vec<Option<Value
     for (indices, result) in results {
         match result {
             Ok(Some(found)) => {
-                let by_name: HashMap<&str, &Value> = found
-                    .iter()
-                    .filter_map(|v| Some((v.pointer("/metadata/name")?.as_str()?, v)))
+                // Moved out of the list, not copied.
+                let mut by_name: HashMap<String, Value> = found
+                    .into_iter()
+                    .filter_map(|v| Some((v.pointer("/metadata/name")?.as_str()?.to_string(), v)))
                     .collect();
                 for i in indices {
-                    lives[i] = by_name.get(items[i].id.name.as_str()).map(|v| (*v).clone());
+                    lives[i] = by_name.remove(items[i].id.name.as_str());
                 }
             }
             Ok(None) => {}

@@ -154,7 +154,15 @@ readyz() {
 # its flags are, for start and restart-apiserver (is_ours knows it by --tls-cert-file). The child
 # closes fd 8, the DIR lock of its caller. Usage: launch_apiserver DIR ETCD_PORT APISERVER_PORT
 launch_apiserver() {
-  local dir="$1" pki="$1/pki"
+  local dir="$1" pki="$1/pki" audit=()
+  # KGITOPS_CONTROLPLANE_AUDIT=1: an audit log of every request (metadata only: who, verb, resource,
+  # user agent) in DIR/audit.log, for benchmarks that count one client's requests.
+  if [[ "${KGITOPS_CONTROLPLANE_AUDIT:-}" == 1 ]]; then
+    printf '%s\n' 'apiVersion: audit.k8s.io/v1' 'kind: Policy' 'omitStages: [RequestReceived]' \
+      'rules:' '  - level: Metadata' >"$dir/audit-policy.yaml"
+    audit=(--audit-policy-file="$dir/audit-policy.yaml" --audit-log-path="$dir/audit.log"
+      --audit-log-format=json --audit-log-maxsize=500 --audit-log-mode=blocking)
+  fi
   setsid "$CONTROLPLANE_BIN/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$2" \
     --bind-address=127.0.0.1 \
@@ -170,6 +178,7 @@ launch_apiserver() {
     --authorization-mode=RBAC \
     --endpoint-reconciler-type=none \
     --profiling=false \
+    "${audit[@]}" \
     </dev/null >"$dir/kube-apiserver.log" 2>&1 8>&- &
   echo $! >"$dir/kube-apiserver.pid"
 }
