@@ -333,6 +333,30 @@ async fn push_and_webhook_apply_the_new_commit_and_every_endpoint_says_so() {
     let (code, text) = post_webhook(d.addr, headers, other).await;
     assert_eq!(code, 200, "{text}");
     assert!(text.contains("ignored"), "{text}");
+
+    // A commit that does not change this cluster's render: its revision is live without a write.
+    work.write("README.md", "docs only\n");
+    let c3 = work.commit("docs");
+    remote.push(&work, "main");
+    let body = push_event("main");
+    let good = vec![
+        ("X-GitHub-Event", "push".to_string()),
+        (
+            "X-Hub-Signature-256",
+            github_signature(WEBHOOK_SECRET.as_bytes(), &body),
+        ),
+    ];
+    assert_eq!(post_webhook(d.addr, good, body).await.0, 202);
+    wait_applied(d.addr, &c3).await;
+    let c = cluster_status(d.addr).await;
+    assert_eq!(c["last_result"]["result"], "unchanged", "{c:#}");
+    assert!(
+        c["last_result"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("render unchanged"),
+        "{c:#}"
+    );
     d.stop().await;
 }
 

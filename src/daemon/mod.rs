@@ -60,6 +60,8 @@ pub struct Shared {
     pub alerter: alerts::Alerter,
     /// This replica's name (Lease holder, Event reporter instance).
     pub identity: String,
+    /// Held while a cluster plans or applies: one at a time (see [`worker`]).
+    pub reconcile_slots: tokio::sync::Semaphore,
 }
 
 /// The daemon could not start or serve.
@@ -129,6 +131,7 @@ impl Daemon {
             metrics: metrics::Metrics::new(),
             alerter: alerts::Alerter::start(&config.alerts),
             identity: identity.clone(),
+            reconcile_slots: tokio::sync::Semaphore::new(1),
         });
         let mut tasks = JoinSet::new();
 

@@ -220,17 +220,64 @@ impl Worker {
                 "history was rewritten (force-push)"
             );
         }
-        let unchanged = self
-            .applied
-            .as_ref()
-            .is_some_and(|a| a.revision == label && a.digest == digest);
-        self.desired = Some(Desired {
+        let desired = Desired {
             revision: label,
             digest,
             objects: Arc::new(objects),
             inventory,
+        };
+        let same_render = self
+            .applied
+            .as_ref()
+            .is_some_and(|a| a.digest == desired.digest && a.inventory == desired.inventory);
+        if same_render {
+            // The cluster's render did not change (a commit touching other clusters, a revert to
+            // what is live): nothing to apply; the cluster is at this revision too. Drift is the
+            // watches' business, so no request is sent.
+            self.adopt(&desired);
+            self.desired = Some(desired);
+            return false;
+        }
+        self.desired = Some(desired);
+        true
+    }
+
+    /// Records `desired`, whose render equals the applied one, as the applied revision.
+    fn adopt(&mut self, desired: &Desired) {
+        let Some(applied) = self.applied.as_mut() else {
+            return;
+        };
+        if applied.revision == desired.revision {
+            return;
+        }
+        let previous = std::mem::replace(&mut applied.revision, desired.revision.clone());
+        let message = format!(
+            "revision {}: render unchanged since {previous}, nothing to apply",
+            desired.revision
+        );
+        tracing::info!(
+            cluster = self.cfg.name.as_str(),
+            revision = desired.revision.as_str(),
+            "{message}"
+        );
+        self.shared
+            .metrics
+            .applied_revision(&self.cfg.name, &desired.revision);
+        self.shared.status.cluster(&self.cfg.name, |c| {
+            c.applied_revision = Some(desired.revision.clone());
+            c.synced = c.drifted.is_empty();
         });
-        !unchanged
+        self.record(
+            "unchanged",
+            Some(desired.revision.clone()),
+            Some(message),
+            Duration::ZERO,
+        );
+        self.shared.alerter.resolve(
+            &format!("failure/{}", self.cfg.name),
+            Some(&self.cfg.name),
+            format!("revision {} is live", desired.revision),
+        );
     }
 
     async fn connect(&mut self) -> Result<Cluster, String> {
@@ -290,6 +337,10 @@ impl Worker {
                 return Err(Failed { retry: true });
             }
         };
+        // One cluster plans or applies at a time: a plan holds every object of its cluster live and
+        // as desired, so this bounds the daemon's memory by its largest cluster, not their sum.
+        let shared = self.shared.clone();
+        let _slot = shared.reconcile_slots.acquire().await;
         let mut opts = ApplyOptions::new(&self.cfg.name, desired.inventory.clone());
         opts.prune = self.cfg.prune;
         let objects = (*desired.objects).clone();
@@ -399,6 +450,8 @@ impl Worker {
         let started = Instant::now();
         let cluster = self.connect().await.map_err(|_| Failed { retry: true })?;
         let opts = ApplyOptions::new(&self.cfg.name, applied.inventory.clone());
+        let shared = self.shared.clone();
+        let _slot = shared.reconcile_slots.acquire().await;
         let plan = match apply::plan(&cluster, (*applied.objects).clone(), &opts).await {
             Ok(p) => p,
             Err(e) => {
