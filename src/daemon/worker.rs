@@ -156,6 +156,7 @@ impl Worker {
             } else {
                 Ok(())
             };
+            super::memory::release_freed();
             match outcome {
                 Ok(()) => failures = 0,
                 Err(Failed { retry }) => {
