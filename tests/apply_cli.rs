@@ -37,15 +37,6 @@ fn kgitops(repo: &Path, args: &[&str]) -> Output {
         .expect("kgitops runs")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[tokio::test]
 async fn apply_then_diff_live_exit_codes_and_formats() {
     let ns = common::namespace("cli").await;
@@ -55,40 +46,40 @@ async fn apply_then_diff_live_exit_codes_and_formats() {
 
     // Before anything: diff shows creations, exit 1.
     let out = kgitops(dir, &["diff", "--live", "--cluster", "dev"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", common::output_text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("12 to create"),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
 
     // A dry-run apply writes nothing.
     let out = kgitops(dir, &["apply", "--cluster", "dev", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("created (dry run)"),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
     let out = kgitops(dir, &["diff", "--live", "--cluster", "dev"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", common::output_text(&out));
 
     // Apply: one line per object.
     let out = kgitops(dir, &["apply", "--cluster", "dev"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("Kafka/{app}/main created\n")),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
-    assert!(stdout.ends_with("0 unchanged\n"), "{}", text(&out));
+    assert!(stdout.ends_with("0 unchanged\n"), "{}", common::output_text(&out));
 
     // Now clean: exit 0, in every format.
     let out = kgitops(dir, &["diff", "--live", "--cluster", "dev"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
     let out = kgitops(dir, &["diff", "--live", "--cluster", "dev", "--output", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
     let plan: Value = serde_json::from_slice(&out.stdout).expect("json plan");
     assert_eq!(plan["cluster"], "dev");
     assert!(
@@ -105,14 +96,14 @@ async fn apply_then_diff_live_exit_codes_and_formats() {
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("No changes."),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
     let out = kgitops(dir, &["apply", "--cluster", "dev"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "12 unchanged\n",
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
 
     // A change in git: diff exit 1 with the diff, apply says configured.
@@ -122,14 +113,14 @@ async fn apply_then_diff_live_exit_codes_and_formats() {
         .replace("replicas: 3\n    listeners", "replicas: 5\n    listeners");
     std::fs::write(&file, changed).unwrap();
     let out = kgitops(dir, &["diff", "--live", "--cluster", "dev"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", common::output_text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("+    replicas: 5"),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
     let out = kgitops(dir, &["apply", "--cluster", "dev", "--output", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
     let set: Value = serde_json::from_slice(&out.stdout).expect("json change set");
     let kafka = set["changes"]
         .as_array()
@@ -154,17 +145,17 @@ async fn errors_exit_2_naming_the_object() {
         .replace("replicas: 3\n    listeners", "replicas: three\n    listeners");
     std::fs::write(&file, &bad).unwrap();
     let out = kgitops(dir, &["apply", "--cluster", "dev"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", common::output_text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("Kafka/{app}/main dry-run failed")),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
 
     // No such overlay; no cluster access.
     let out = kgitops(dir, &["diff", "--live", "--cluster", "nope"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", common::output_text(&out));
     let out = common::control_plane()
         .kgitops()
         .env_remove("KUBECONFIG")
@@ -172,11 +163,11 @@ async fn errors_exit_2_naming_the_object() {
         .arg(dir)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", common::output_text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("not running in a cluster"),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
 }
 
@@ -207,14 +198,19 @@ async fn unreachable_apiserver_exits_2_naming_the_server() {
             .arg(&path)
             .output()
             .expect("kgitops runs");
-        assert_eq!(out.status.code(), Some(2), "{command:?}: {}", text(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{command:?}: {}",
+            common::output_text(&out)
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.starts_with("error: ")
                 && stderr.contains("apiserver https://127.0.0.1:1 unreachable: ")
                 && stderr.lines().count() == 1,
             "{command:?}: one line naming the server:\n{}",
-            text(&out)
+            common::output_text(&out)
         );
     }
 }
@@ -236,15 +232,15 @@ async fn rev_renders_git_objects_not_the_work_tree() {
     std::fs::write(&file, edited).unwrap();
 
     let out = kgitops(dir, &["apply", "--cluster", "dev", "--rev", "HEAD"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
     let out = kgitops(dir, &["diff", "--live", "--cluster", "dev", "--rev", "HEAD"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
     let out = kgitops(dir, &["diff", "--live", "--cluster", "dev"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", common::output_text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("+    replicas: 9"),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
 }
 
@@ -255,32 +251,36 @@ async fn the_repos_dev_cluster_applies_shows_no_changes_and_heals_drift() {
     let run = |args: &[&str]| cp.kgitops().args(args).output().expect("kgitops runs");
 
     let out = run(&["apply", "--cluster", "dev"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("Kafka/kafka-dev/main created\n"),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
-    assert!(stdout.contains("Namespace/kafka-dev created\n"), "{}", text(&out));
+    assert!(
+        stdout.contains("Namespace/kafka-dev created\n"),
+        "{}",
+        common::output_text(&out)
+    );
 
     let out = run(&["diff", "--live", "--cluster", "dev"]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "a freshly applied cluster shows changes:\n{}",
-        text(&out)
+        common::output_text(&out)
     );
     let out = run(&["apply", "--cluster", "dev"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).ends_with(" unchanged\n"),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("configured"),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
 
     // Drift by hand, as kubectl patch does it.
@@ -306,21 +306,25 @@ async fn the_repos_dev_cluster_applies_shows_no_changes_and_heals_drift() {
         String::from_utf8_lossy(&kubectl.stderr)
     );
     let out = run(&["diff", "--live", "--cluster", "dev"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", common::output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("drift: spec.kafka.replicas: 7 -> "),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
-    assert!(stdout.contains(", changed by kubectl-patch"), "{}", text(&out));
+    assert!(
+        stdout.contains(", changed by kubectl-patch"),
+        "{}",
+        common::output_text(&out)
+    );
     let out = run(&["apply", "--cluster", "dev"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.starts_with("Kafka/kafka-dev/main configured\n  kubectl-patch lost spec.kafka.replicas\n"),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
     let out = run(&["diff", "--live", "--cluster", "dev"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
 }

@@ -48,15 +48,6 @@ fn repo(ns: &str) -> tempfile::TempDir {
     dir
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// `kgitops COMMAND --cluster restart --repo REPO --rev HEAD --kubeconfig ...` with `extra` arguments.
 fn kgitops(repo: &Path, command: &[&str], extra: &[&str]) -> std::process::Command {
     let cp = common::control_plane();
@@ -142,34 +133,42 @@ async fn apiserver_killed_mid_apply_then_restarted_the_next_run_converges() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let out = wait_for(child, logs.path(), Duration::from_secs(120));
-    eprintln!("apply killed after {before_kill} objects:\n{}", text(&out));
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    eprintln!(
+        "apply killed after {before_kill} objects:\n{}",
+        common::output_text(&out)
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", common::output_text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{}", text(&out));
+    assert!(!stderr.contains("panicked"), "{}", common::output_text(&out));
     let first = stderr.lines().next().unwrap_or_default();
     assert!(
         first.starts_with("error: ") && first.contains("apiserver") && first.contains(&server),
         "the first line should say the apiserver {server} could not be reached:\n{}",
-        text(&out)
+        common::output_text(&out)
     );
     // One line for every object the apiserver's absence failed, one saying what was written.
     let rest: Vec<&str> = stderr.lines().skip(1).collect();
     assert!(
         rest.len() == 1 && rest[0].ends_with("; the next run converges"),
         "one clear error, not one line per object:\n{}",
-        text(&out)
+        common::output_text(&out)
     );
 
     // While it is down: exit 2 at once, naming the server.
     for command in [&["apply"][..], &["diff", "--live"][..]] {
         let out = kgitops(dir, command, &[]).output().expect("kgitops runs");
-        assert_eq!(out.status.code(), Some(2), "{command:?}: {}", text(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{command:?}: {}",
+            common::output_text(&out)
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("panicked"), "{}", text(&out));
+        assert!(!stderr.contains("panicked"), "{}", common::output_text(&out));
         assert!(
             stderr.starts_with("error: ") && stderr.contains("unreachable") && stderr.contains(&server),
             "{command:?}: {}",
-            text(&out)
+            common::output_text(&out)
         );
     }
 
@@ -184,23 +183,23 @@ async fn apiserver_killed_mid_apply_then_restarted_the_next_run_converges() {
 
     // The next run converges, and then there is nothing left to do.
     let out = kgitops(dir, &["apply"], &[]).output().expect("kgitops runs");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         !stdout.contains("configured"),
         "objects written before the kill are unchanged:\n{}",
-        text(&out)
+        common::output_text(&out)
     );
     let out = kgitops(dir, &["diff", "--live"], &[])
         .output()
         .expect("kgitops runs");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
     let out = kgitops(dir, &["apply"], &[]).output().expect("kgitops runs");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!("{} unchanged\n", OBJECTS + 1),
         "{}",
-        text(&out)
+        common::output_text(&out)
     );
 
     // Every object exists, with its data.

@@ -313,6 +313,16 @@ fn prune_dead_runs(runs: &Path) {
 }
 
 /// Runs `git ARGS` in `dir` with a fixed test identity; panics with git's stderr when it fails.
+/// A finished command's exit code, stdout and stderr, for assertion messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .current_dir(dir)
