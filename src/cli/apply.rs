@@ -11,9 +11,9 @@ use super::{ClusterAccessArgs, Failure, Outcome, OutputFormat, RepoArgs};
 use crate::apply::{self, ApplyOptions, InventoryRef};
 use crate::plan::Cluster;
 use crate::plan::cluster::DEFAULT_CONCURRENCY;
-use crate::render::render;
+use crate::render;
 use crate::report;
-use crate::source::{DirTree, EntryKind, FileTree, GitTree};
+use crate::source::{DirTree, FileTree, GitTree};
 
 /// Server-side apply a cluster overlay.
 #[derive(Debug, clap::Args)]
@@ -148,13 +148,9 @@ pub(super) fn render_cluster(
     rev: Option<&str>,
     cluster: &str,
 ) -> Result<Vec<Value>, Failure> {
-    let dir = crate::source::layout::cluster_dir(cluster)?;
     let tree: Box<dyn FileTree> = match rev {
         Some(rev) => Box::new(GitTree::open(&repo.repo, rev)?),
         None => Box::new(DirTree::open(&repo.repo)?),
     };
-    if tree.kind(&dir)? != Some(EntryKind::Dir) {
-        return Err(format!("{dir}: no such cluster overlay in {}", tree.describe()).into());
-    }
-    Ok(render(tree.as_ref(), &dir)?)
+    Ok(render::render_cluster(tree.as_ref(), cluster)?)
 }

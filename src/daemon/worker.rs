@@ -26,7 +26,6 @@ use crate::manifest::yaml::to_yaml_stream;
 use crate::manifest::{Gvk, ResId};
 use crate::plan::{Action, Cluster, connect};
 use crate::report;
-use crate::source::{EntryKind, FileTree, layout};
 
 /// How long drift events are gathered before the worker plans (a `kubectl edit` of several
 /// objects, or the events of kgitops' own apply, become one plan).
@@ -154,7 +153,7 @@ impl Worker {
                 drift = false;
                 w.check_drift().await
             } else {
-                Ok(())
+                continue;
             };
             super::memory::release_freed();
             match outcome {
@@ -183,9 +182,11 @@ impl Worker {
     async fn take(&mut self, revision: &Arc<Revision>) -> bool {
         let tree = revision.tree.clone();
         let name = self.cfg.name.clone();
-        let rendered = tokio::task::spawn_blocking(move || render_cluster(tree.as_ref(), &name))
-            .await
-            .unwrap_or_else(|e| Err(format!("render task failed: {e}")));
+        let rendered = tokio::task::spawn_blocking(move || {
+            crate::render::render_cluster(tree.as_ref(), &name).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("render task failed: {e}")));
         let objects = match rendered {
             Ok(objects) => objects,
             Err(message) => {
@@ -544,10 +545,10 @@ impl Worker {
             }
             DriftMode::Heal => {
                 self.shared.metrics.drift(self.name(), drifted.len());
-                let Some(result) = self
-                    .graceful(apply::apply_planned(&cluster, plan.clone(), &opts))
-                    .await
-                else {
+                // Taken before the plan moves into the apply (a copy would hold the cluster twice).
+                let refs: Vec<ObjectReference> =
+                    drifted.iter().map(|d| object_ref(&plan, &d.object)).collect();
+                let Some(result) = self.graceful(apply::apply_planned(&cluster, plan, &opts)).await else {
                     return Ok(());
                 };
                 match result {
@@ -556,7 +557,7 @@ impl Worker {
                             .iter()
                             .map(|d| format!("{} healed: {}", d.object, d.fields.join("; ")))
                             .collect();
-                        for (d, line) in drifted.iter().zip(&lines) {
+                        for ((d, line), regarding) in drifted.iter().zip(&lines).zip(refs) {
                             tracing::info!(
                                 cluster = self.name(),
                                 revision = applied.revision.as_str(),
@@ -571,7 +572,7 @@ impl Worker {
                                     applied.revision,
                                     d.fields.join("; ")
                                 ),
-                                object_ref(&plan, &d.object),
+                                regarding,
                             );
                         }
                         self.shared.metrics.healed(self.name());
@@ -759,15 +760,4 @@ fn api_version(gvk: &Gvk) -> String {
     } else {
         format!("{}/{}", gvk.group, gvk.version)
     }
-}
-
-/// Renders `clusters/<cluster>` of `tree`.
-fn render_cluster(tree: &dyn FileTree, cluster: &str) -> Result<Vec<Value>, String> {
-    let dir = layout::cluster_dir(cluster).map_err(|e| e.to_string())?;
-    match tree.kind(&dir) {
-        Ok(Some(EntryKind::Dir)) => {}
-        Ok(_) => return Err(format!("{dir}: no such cluster overlay in {}", tree.describe())),
-        Err(e) => return Err(e.to_string()),
-    }
-    crate::render::render(tree, &dir).map_err(|e| e.to_string())
 }

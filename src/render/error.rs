@@ -18,6 +18,12 @@ pub enum RenderError {
         "{dir}: no kustomization file in this directory (looked for kustomization.yaml, kustomization.yml, Kustomization)"
     )]
     NoKustomization { dir: TreePath },
+    /// The cluster name is not one directory name under `clusters/`.
+    #[error(transparent)]
+    ClusterName(PathError),
+    /// The tree has no overlay for the cluster.
+    #[error("{dir}: no such cluster overlay in {tree}")]
+    NoClusterOverlay { dir: TreePath, tree: String },
     /// A directory has more than one kustomization file.
     #[error("{dir}: more than one kustomization file ({names}); kustomize refuses the ambiguity")]
     MultipleKustomizations { dir: TreePath, names: String },

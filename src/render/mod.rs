@@ -38,6 +38,19 @@ use serde_json::Value;
 use crate::manifest::yaml::Limits;
 use crate::source::{FileTree, TreePath};
 
+/// Renders the overlay of cluster `cluster` (`clusters/<cluster>`, the platform repository's
+/// layout) of `tree`; a missing overlay is an error naming the tree.
+pub fn render_cluster(tree: &dyn FileTree, cluster: &str) -> Result<Vec<Value>, RenderError> {
+    let dir = crate::source::layout::cluster_dir(cluster).map_err(RenderError::ClusterName)?;
+    if tree.kind(&dir)? != Some(crate::source::EntryKind::Dir) {
+        return Err(RenderError::NoClusterOverlay {
+            dir,
+            tree: tree.describe(),
+        });
+    }
+    render(tree, &dir)
+}
+
 /// Renders the kustomization in directory `dir` of `tree`: the objects `kubectl kustomize` would
 /// print, in its order.
 pub fn render(tree: &dyn FileTree, dir: &TreePath) -> Result<Vec<Value>, RenderError> {
