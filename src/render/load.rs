@@ -278,67 +278,151 @@ impl<'t> Loader<'t> {
         self.parse_objects(path, &text)
     }
 
+    /// Reads the manifest files `paths` and parses them, on several threads when there is enough
+    /// to parse: parsing is most of a large render's time. One result per path, in order, each what
+    /// [`Loader::read_objects`] returns for it. The tree is read on the calling thread.
+    pub fn read_objects_parallel(&self, paths: &[TreePath]) -> Vec<Result<Vec<Value>, RenderError>> {
+        // A file that cannot be read has its error as its result already.
+        let mut results: Vec<Option<Result<Vec<Value>, RenderError>>> = Vec::with_capacity(paths.len());
+        let mut texts: Vec<String> = Vec::with_capacity(paths.len());
+        for path in paths {
+            match self.read_text(path) {
+                Ok(text) => {
+                    texts.push(text);
+                    results.push(None);
+                }
+                Err(e) => {
+                    texts.push(String::new());
+                    results.push(Some(Err(e)));
+                }
+            }
+        }
+        let parse = |i: usize| parse_objects(&self.limits, &paths[i], &texts[i]);
+        let bytes: usize = texts.iter().map(String::len).sum();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(paths.len());
+        if threads < 2 || bytes < PARALLEL_PARSE_BYTES {
+            return results
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| r.unwrap_or_else(|| parse(i)))
+                .collect();
+        }
+        let todo: Vec<usize> = (0..paths.len()).filter(|&i| results[i].is_none()).collect();
+        // Workers take the next file until none is left; results go back in order.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&i) = todo.get(n) else {
+                    return done;
+                };
+                done.push((i, parse(i)));
+            }
+        };
+        std::thread::scope(|scope| {
+            // Parsing recurses once per nesting level: helpers get the render thread's stack. One
+            // that cannot be started leaves its share to the others.
+            let helpers: Vec<_> = (1..threads)
+                .filter_map(|_| {
+                    std::thread::Builder::new()
+                        .name("kgitops-parse".into())
+                        .stack_size(super::RENDER_STACK_SIZE)
+                        .spawn_scoped(scope, work)
+                        .ok()
+                })
+                .collect();
+            let mut done = work();
+            for helper in helpers {
+                match helper.join() {
+                    Ok(more) => done.extend(more),
+                    // A panic is a bug; let it surface as the panic it is.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            for (i, result) in done {
+                results[i] = Some(result);
+            }
+        });
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.unwrap_or_else(|| parse(i)))
+            .collect()
+    }
+
     /// Splits YAML text into objects as kustomize's resource factory does: empty documents are
     /// dropped, `*List` kinds with `items` are replaced by their items (placed after the file's
     /// other documents, as kustomize does), every object needs `apiVersion`, `kind` and
     /// `metadata.name`.
     pub fn parse_objects(&self, path: &TreePath, text: &str) -> Result<Vec<Value>, RenderError> {
-        let docs = parse_documents(text, &path.to_string(), &self.limits)?;
-        let mut queue: std::collections::VecDeque<(usize, Value)> = docs
-            .into_iter()
-            .filter(|d| !is_empty_doc(d))
-            .enumerate()
-            .map(|(i, d)| (i + 1, d))
-            .collect();
-        let mut out = Vec::new();
-        while let Some((index, doc)) = queue.pop_front() {
-            let invalid = |message: String| RenderError::InvalidObject {
-                file: path.clone(),
-                index,
-                message,
-            };
-            let Value::Object(map) = &doc else {
-                return Err(invalid(
-                    "not a mapping (an object needs apiVersion, kind and metadata)".into(),
-                ));
-            };
-            let kind = match map.get("kind") {
-                Some(Value::String(k)) if !k.is_empty() => k.as_str(),
-                Some(Value::String(_)) | None | Some(Value::Null) => {
-                    return Err(invalid("missing `kind`".into()));
-                }
-                Some(_) => return Err(invalid("`kind` must be a string".into())),
-            };
-            if kind.ends_with("List") && map.contains_key("items") {
-                match map.get("items") {
-                    Some(Value::Array(items)) => {
-                        for item in items {
-                            if !is_empty_doc(item) {
-                                queue.push_back((index, item.clone()));
-                            }
+        parse_objects(&self.limits, path, text)
+    }
+}
+
+/// Below this much YAML in a kustomization's resource files, they are parsed on one thread: that
+/// takes a few milliseconds at most, and starting threads would save little or nothing.
+pub const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
+
+/// [`Loader::parse_objects`], with `limits`.
+fn parse_objects(limits: &Limits, path: &TreePath, text: &str) -> Result<Vec<Value>, RenderError> {
+    let docs = parse_documents(text, &path.to_string(), limits)?;
+    let mut queue: std::collections::VecDeque<(usize, Value)> = docs
+        .into_iter()
+        .filter(|d| !is_empty_doc(d))
+        .enumerate()
+        .map(|(i, d)| (i + 1, d))
+        .collect();
+    let mut out = Vec::new();
+    while let Some((index, doc)) = queue.pop_front() {
+        let invalid = |message: String| RenderError::InvalidObject {
+            file: path.clone(),
+            index,
+            message,
+        };
+        let Value::Object(map) = &doc else {
+            return Err(invalid(
+                "not a mapping (an object needs apiVersion, kind and metadata)".into(),
+            ));
+        };
+        let kind = match map.get("kind") {
+            Some(Value::String(k)) if !k.is_empty() => k.as_str(),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return Err(invalid("missing `kind`".into()));
+            }
+            Some(_) => return Err(invalid("`kind` must be a string".into())),
+        };
+        if kind.ends_with("List") && map.contains_key("items") {
+            match map.get("items") {
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        if !is_empty_doc(item) {
+                            queue.push_back((index, item.clone()));
                         }
                     }
-                    Some(Value::Null) => {}
-                    _ => return Err(invalid(format!("`items` of {kind} must be a list"))),
                 }
-                continue;
+                Some(Value::Null) => {}
+                _ => return Err(invalid(format!("`items` of {kind} must be a list"))),
             }
-            if let Err(e) = ResId::of(&doc) {
-                let name = map
-                    .get("metadata")
-                    .and_then(|m| m.get("name"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                return Err(invalid(format!("{e} (kind {kind}{})", describe_name(name))));
-            }
-            match doc.get("metadata").and_then(|m| m.get("namespace")) {
-                None | Some(Value::Null) | Some(Value::String(_)) => {}
-                Some(_) => return Err(invalid("`metadata.namespace` must be a string".into())),
-            }
-            out.push(doc);
+            continue;
         }
-        Ok(out)
+        if let Err(e) = ResId::of(&doc) {
+            let name = map
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            return Err(invalid(format!("{e} (kind {kind}{})", describe_name(name))));
+        }
+        match doc.get("metadata").and_then(|m| m.get("namespace")) {
+            None | Some(Value::Null) | Some(Value::String(_)) => {}
+            Some(_) => return Err(invalid("`metadata.namespace` must be a string".into())),
+        }
+        out.push(doc);
     }
+    Ok(out)
 }
 
 fn describe_name(name: &str) -> String {
@@ -407,6 +491,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(err, "x.yaml: document 1: missing `kind`");
+    }
+
+    #[test]
+    fn parallel_parse_gives_each_file_what_read_objects_gives_it() {
+        let many = |prefix: &str| -> String {
+            (0..1000)
+                .map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {prefix}-{i}}}\ndata: {{k: v}}\n---\n"))
+                .collect()
+        };
+        let (a, c) = (many("a"), many("c"));
+        assert!(a.len() + c.len() >= PARALLEL_PARSE_BYTES, "enough to go parallel");
+        let files = [
+            ("a.yaml", a.as_str()),
+            ("b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"),
+            ("c.yaml", c.as_str()),
+            ("d.yaml", "[unclosed\n"),
+        ];
+        let tree = MemTree::new(&files);
+        let loader = Loader::new(&tree, Limits::DEFAULT);
+        let mut paths: Vec<TreePath> = files.iter().map(|(name, _)| p(name)).collect();
+        paths.push(p("missing.yaml"));
+        let parallel = loader.read_objects_parallel(&paths);
+        assert_eq!(parallel.len(), paths.len());
+        for (path, got) in paths.iter().zip(&parallel) {
+            let want = loader.read_objects(path);
+            match (got, &want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{path}"),
+                (Err(got), Err(want)) => assert_eq!(got.to_string(), want.to_string(), "{path}"),
+                _ => panic!("{path}: {got:?} but one by one: {want:?}"),
+            }
+        }
+        assert_eq!(parallel[0].as_ref().unwrap().len(), 1000);
+        assert!(parallel[1].is_err() && parallel[3].is_err() && parallel[4].is_err());
     }
 
     #[test]

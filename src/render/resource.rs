@@ -5,8 +5,10 @@
 //! Identity follows kustomize's `resid.ResId`: group, version, kind, name and the *effective*
 //! namespace, where no namespace means `default` and cluster-scoped kinds have none at all.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use serde_json::{Map, Value};
 
@@ -71,12 +73,42 @@ impl Id {
 
 /// The effective namespace of an object of `api_version`/`kind` with `namespace` set (or empty).
 pub fn effective_namespace(api_version: &str, kind: &str, namespace: &str) -> String {
+    effective_namespace_ref(api_version, kind, namespace).to_string()
+}
+
+/// [`effective_namespace`] without allocating.
+pub fn effective_namespace_ref<'a>(api_version: &str, kind: &str, namespace: &'a str) -> &'a str {
     if is_cluster_scoped(api_version, kind) {
-        NO_NAMESPACE.to_string()
+        NO_NAMESPACE
     } else if namespace.is_empty() {
-        DEFAULT_NAMESPACE.to_string()
+        DEFAULT_NAMESPACE
     } else {
-        namespace.to_string()
+        namespace
+    }
+}
+
+/// An [`Id`] borrowed from an object, for comparing and hashing identities without allocating
+/// (a render of 20,000 objects compares them several times per object).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IdRef<'a> {
+    pub group: &'a str,
+    pub version: &'a str,
+    pub kind: &'a str,
+    pub name: &'a str,
+    /// The effective namespace, as in [`Id`].
+    pub namespace: &'a str,
+}
+
+impl IdRef<'_> {
+    /// The owned identity.
+    pub fn to_id(self) -> Id {
+        Id {
+            group: self.group.to_string(),
+            version: self.version.to_string(),
+            kind: self.kind.to_string(),
+            name: self.name.to_string(),
+            namespace: self.namespace.to_string(),
+        }
     }
 }
 
@@ -175,14 +207,20 @@ impl Resource {
 
     /// The current identity.
     pub fn cur_id(&self) -> Id {
+        self.id_ref().to_id()
+    }
+
+    /// The current identity, borrowed from the object.
+    pub fn id_ref(&self) -> IdRef<'_> {
         let api_version = self.api_version();
         let (group, version) = split_api_version(api_version);
-        Id {
-            group: group.to_string(),
-            version: version.to_string(),
-            kind: self.kind().to_string(),
-            name: self.name().to_string(),
-            namespace: effective_namespace(api_version, self.kind(), self.namespace()),
+        let kind = self.kind();
+        IdRef {
+            group,
+            version,
+            kind,
+            name: self.name(),
+            namespace: effective_namespace_ref(api_version, kind, self.namespace()),
         }
     }
 
@@ -215,6 +253,17 @@ impl Resource {
         }
     }
 
+    /// Group, version and kind of the original identity (kustomize keeps the current group and
+    /// version in previous ids), borrowed.
+    pub fn org_gvk(&self) -> (&str, &str, &str) {
+        let (group, version) = split_api_version(self.api_version());
+        let kind = match self.prev.first() {
+            Some(p) => p.kind.as_str(),
+            None => self.kind(),
+        };
+        (group, version, kind)
+    }
+
     /// Whether the current or any previous identity equals `id` (without building identities).
     pub fn has_id(&self, id: &Id) -> bool {
         let api_version = self.api_version();
@@ -224,7 +273,7 @@ impl Resource {
         }
         let current = self.kind() == id.kind
             && self.name() == id.name
-            && effective_namespace(api_version, self.kind(), self.namespace()) == id.namespace;
+            && effective_namespace_ref(api_version, self.kind(), self.namespace()) == id.namespace;
         current
             || self.prev.iter().any(|p| {
                 let ns = if p.namespace.is_empty() {
@@ -243,10 +292,11 @@ impl Resource {
 
     /// Records the current identity before a transformer changes it.
     pub fn store_previous_id(&mut self) {
+        let id = self.id_ref();
         let prev = PrevId {
-            kind: self.kind().to_string(),
-            name: self.name().to_string(),
-            namespace: effective_namespace(self.api_version(), self.kind(), self.namespace()),
+            kind: id.kind.to_string(),
+            name: id.name.to_string(),
+            namespace: id.namespace.to_string(),
         };
         self.prev.push(prev);
     }
@@ -344,8 +394,10 @@ pub fn scalar_text(v: &Value) -> String {
 #[derive(Debug, Default)]
 pub struct ResMap {
     list: Vec<Resource>,
-    /// Current id -> position, built on demand and dropped whenever objects may have changed.
-    index: Option<HashMap<Id, usize>>,
+    /// (hash of the current id, position), hashed with `hasher`; the ids are the objects' own,
+    /// borrowed when compared. Built on demand and dropped whenever objects may have changed.
+    index: Option<HashTable<(u64, usize)>>,
+    hasher: hashbrown::DefaultHashBuilder,
 }
 
 /// A second object with an id already present.
@@ -384,30 +436,36 @@ impl ResMap {
         self.list
     }
 
-    fn index(&mut self) -> &mut HashMap<Id, usize> {
-        let list = &self.list;
-        self.index
-            .get_or_insert_with(|| list.iter().enumerate().map(|(i, r)| (r.cur_id(), i)).collect())
-    }
-
     /// Appends one object; its current id must be new (kustomize's `Append`).
     pub fn append(&mut self, res: Resource) -> Result<(), Duplicate> {
-        let id = res.cur_id();
-        let at = self.list.len();
-        let index = self.index();
-        if let Some(&existing) = index.get(&id) {
+        let list = &self.list;
+        let hasher = &self.hasher;
+        let hash_of = |r: &Resource| hasher.hash_one(r.id_ref());
+        let index = self.index.get_or_insert_with(|| {
+            let mut table = HashTable::with_capacity(list.len());
+            for (i, r) in list.iter().enumerate() {
+                let hash = hash_of(r);
+                table.insert_unique(hash, (hash, i), |&(h, _)| h);
+            }
+            table
+        });
+        let id = res.id_ref();
+        let hash = hasher.hash_one(id);
+        if let Some(&(_, existing)) = index.find(hash, |&(h, i)| h == hash && list[i].id_ref() == id) {
             return Err(Duplicate {
-                existing_source: self.list[existing].source.clone(),
+                existing_source: list[existing].source.clone(),
                 new: Box::new(res),
             });
         }
-        index.insert(id, at);
+        index.insert_unique(hash, (hash, list.len()), |&(h, _)| h);
         self.list.push(res);
         Ok(())
     }
 
     /// Appends every object, stopping at the first duplicate id.
     pub fn append_all(&mut self, other: impl IntoIterator<Item = Resource>) -> Result<(), Duplicate> {
+        let other = other.into_iter();
+        self.list.reserve(other.size_hint().0);
         for res in other {
             self.append(res)?;
         }

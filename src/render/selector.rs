@@ -170,41 +170,51 @@ fn matches_opt(re: &Option<Regex>, text: &str) -> bool {
 impl CompiledSelector {
     /// Whether `obj` is selected by its current identity, labels and annotations.
     pub fn matches(&self, obj: &Value) -> bool {
-        self.matches_ids(obj, &[])
+        self.matches_ids(obj, || None)
     }
 
     /// Whether `obj` is selected by its current identity or by its original one (before name
     /// prefixes/suffixes and namespace changes): kustomize tries both for name and namespace.
-    pub fn matches_with_original(&self, obj: &Value, original: &ResId) -> bool {
-        self.matches_ids(obj, std::slice::from_ref(original))
+    /// `original` is only called when the current name or namespace is not selected.
+    pub fn matches_with_original(&self, obj: &Value, original: impl FnOnce() -> ResId) -> bool {
+        self.matches_ids(obj, || Some(original()))
     }
 
-    fn matches_ids(&self, obj: &Value, originals: &[ResId]) -> bool {
+    /// The checks in order of cost: a patch target selects among every object of a build.
+    fn matches_ids(&self, obj: &Value, original: impl FnOnce() -> Option<ResId>) -> bool {
         let api_version = str_at(obj, &["apiVersion"]);
         let kind = str_at(obj, &["kind"]);
+        let (group, version) = group_version(api_version);
+        let gvk_ok = matches_opt(&self.group, group)
+            && matches_opt(&self.version, version)
+            && matches_opt(&self.kind, kind);
+        if !gvk_ok
+            || !self.labels.matches_map(&obj["metadata"]["labels"])
+            || !self.annotations.matches_map(&obj["metadata"]["annotations"])
+        {
+            return false;
+        }
         let name = str_at(obj, &["metadata", "name"]);
         let namespace = str_at(obj, &["metadata", "namespace"]);
-
-        let namespace_ok = matches_opt(&self.namespace, effective_namespace(api_version, kind, namespace))
-            || originals.iter().any(|id| {
-                let ns = id.namespace.as_deref().unwrap_or("");
-                matches_opt(
-                    &self.namespace,
-                    effective_namespace(&id.gvk.api_version(), &id.gvk.kind, ns),
-                )
-            });
-        let name_ok =
-            matches_opt(&self.name, name) || originals.iter().any(|id| matches_opt(&self.name, &id.name));
-        let (group, version) = group_version(api_version);
-        namespace_ok
-            && name_ok
-            && matches_opt(&self.group, group)
-            && matches_opt(&self.version, version)
-            && matches_opt(&self.kind, kind)
-            && self.labels.matches(&string_map(&obj["metadata"]["labels"]))
-            && self
-                .annotations
-                .matches(&string_map(&obj["metadata"]["annotations"]))
+        let namespace_ok = self
+            .namespace
+            .as_ref()
+            .is_none_or(|re| re.is_match(effective_namespace(api_version, kind, namespace)));
+        let name_ok = matches_opt(&self.name, name);
+        if namespace_ok && name_ok {
+            return true;
+        }
+        let Some(id) = original() else {
+            return false;
+        };
+        let namespace_ok = namespace_ok || {
+            let ns = id.namespace.as_deref().unwrap_or("");
+            matches_opt(
+                &self.namespace,
+                effective_namespace(&id.gvk.api_version(), &id.gvk.kind, ns),
+            )
+        };
+        namespace_ok && (name_ok || matches_opt(&self.name, &id.name))
     }
 }
 
@@ -301,6 +311,12 @@ impl LabelSelector {
     /// Whether every requirement holds for `labels`.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.requirements.iter().all(|r| r.matches(labels))
+    }
+
+    /// [`LabelSelector::matches`] on an object's labels or annotations map (converted only when
+    /// there is something to check).
+    fn matches_map(&self, map: &Value) -> bool {
+        self.requirements.is_empty() || self.matches(&string_map(map))
     }
 }
 
@@ -838,7 +854,7 @@ mod tests {
             .compile()
             .unwrap();
         assert!(!s.matches(&renamed));
-        assert!(s.matches_with_original(&renamed, &original));
+        assert!(s.matches_with_original(&renamed, || original.clone()));
     }
 
     #[test]

@@ -152,10 +152,33 @@ pub fn duplicate_error(d: Duplicate) -> RenderError {
 }
 
 fn accumulate_resources(loader: &Loader<'_>, kf: &KustFile, mut acc: Acc) -> Result<Acc, RenderError> {
+    // Every entry is resolved first, so that the files among them can be parsed together, in
+    // parallel. Resolving stops at the first entry that fails: the loop below returns its error once
+    // the entries before it are done, as if it had resolved them one by one.
+    let mut resolved = Vec::new();
     for entry in kf.kust.all_resources() {
-        match loader.resolve_entry(kf, "resource", &entry)? {
+        let result = loader.resolve_entry(kf, "resource", &entry);
+        let failed = result.is_err();
+        resolved.push((entry, result));
+        if failed {
+            break;
+        }
+    }
+    let files: Vec<TreePath> = resolved
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Ok(Entry::File(path)) => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut parsed = loader.read_objects_parallel(&files).into_iter();
+    for (entry, result) in resolved {
+        match result? {
             Entry::File(path) => {
-                let objects = loader.read_objects(&path)?;
+                let objects = match parsed.next() {
+                    Some(objects) => objects?,
+                    None => loader.read_objects(&path)?,
+                };
                 acc.resources
                     .append_all(objects.into_iter().map(|o| Resource::new(o, path.clone())))
                     .map_err(duplicate_error)?;
@@ -328,6 +351,53 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("must have `kind: Component`"), "{err}");
+    }
+
+    #[test]
+    fn the_first_failing_entry_is_reported_whatever_is_parsed_ahead() {
+        let big: String = (0..2000)
+            .map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c-{i}}}\n---\n"))
+            .collect();
+        // A file that does not parse, then one that does not exist: the first is the error.
+        let err = build_tree(
+            &[
+                (
+                    "kustomization.yaml",
+                    "resources: [big.yaml, bad.yaml, missing.yaml]\n",
+                ),
+                ("big.yaml", &big),
+                ("bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"),
+            ],
+            "",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("bad.yaml: document 1: missing `metadata.name`"),
+            "{err}"
+        );
+        // A directory that fails before a file that does not parse: the directory's error.
+        let err = build_tree(
+            &[
+                ("kustomization.yaml", "resources: [big.yaml, sub, bad.yaml]\n"),
+                ("big.yaml", &big),
+                ("sub/kustomization.yaml", "resources: [nope.yaml]\n"),
+                ("bad.yaml", "[unclosed\n"),
+            ],
+            "",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("nope.yaml"), "{err}");
+        let objs = build_tree(
+            &[
+                ("kustomization.yaml", "resources: [big.yaml]\n"),
+                ("big.yaml", &big),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(objs.len(), 2000);
     }
 
     #[test]

@@ -47,11 +47,16 @@ impl JsonPatch {
     /// Applies every operation to `target`, in order; on error `target` is unchanged.
     pub fn apply(&self, target: &mut Value) -> Result<(), PatchError> {
         let mut doc = target.clone();
-        for op in &self.ops {
-            op.apply(&mut doc)?;
-        }
+        self.apply_in_place(&mut doc)?;
         *target = doc;
         Ok(())
+    }
+
+    /// Applies every operation to `target`, in order, without a copy to fall back on: on error
+    /// `target` may be partly patched. For callers that drop the target on error (a render stops
+    /// at its first error), where the copy [`JsonPatch::apply`] makes would be wasted.
+    pub fn apply_in_place(&self, target: &mut Value) -> Result<(), PatchError> {
+        self.ops.iter().try_for_each(|op| op.apply(target))
     }
 }
 
@@ -234,19 +239,20 @@ impl Op {
         let mut current = doc;
         let last = tokens.len() - 1;
         for (i, token) in tokens.iter().enumerate() {
-            let at = pointer_prefix(&tokens[..=i]);
+            // The path so far, for messages only.
+            let at = || pointer_prefix(&tokens[..=i]);
             if i < last {
                 let (next, token) = match current {
                     Value::Object(map) => match map.get(token) {
                         Some(next) => (next, token.clone()),
-                        None => return Err(self.fail(format!("{role}: `{at}` does not exist"))),
+                        None => return Err(self.fail(format!("{role}: `{}` does not exist", at()))),
                     },
                     Value::Array(items) => {
                         let idx = self.index(token, items.len(), false, role, &at)?;
                         (&items[idx], idx.to_string())
                     }
                     other => {
-                        return Err(self.fail(format!("{role}: `{at}` is inside {}", describe(other))));
+                        return Err(self.fail(format!("{role}: `{}` is inside {}", at(), describe(other))));
                     }
                 };
                 canonical.push(token);
@@ -255,7 +261,7 @@ impl Op {
             }
             let exists = match (current, access) {
                 (Value::Object(map), Access::Existing { must_exist: true }) if !map.contains_key(token) => {
-                    return Err(self.fail(format!("{role}: `{at}` does not exist")));
+                    return Err(self.fail(format!("{role}: `{}` does not exist", at())));
                 }
                 (Value::Object(map), _) => {
                     canonical.push(token.clone());
@@ -272,7 +278,7 @@ impl Op {
                     idx < items.len()
                 }
                 (other, _) => {
-                    return Err(self.fail(format!("{role}: `{at}` is inside {}", describe(other))));
+                    return Err(self.fail(format!("{role}: `{}` is inside {}", at(), describe(other))));
                 }
             };
             return Ok(Resolved {
@@ -291,21 +297,23 @@ impl Op {
         len: usize,
         insert: bool,
         role: &str,
-        at: &str,
+        at: &dyn Fn() -> String,
     ) -> Result<usize, PatchError> {
         let parsed = parse_go_int(token)
-            .ok_or_else(|| self.fail(format!("{role}: `{at}`: `{token}` is not a list index")))?;
+            .ok_or_else(|| self.fail(format!("{role}: `{}`: `{token}` is not a list index", at())))?;
         // For an insert the list has one more slot: -1 appends.
         let slots = if insert { len + 1 } else { len };
         let slots_i = i64::try_from(slots).unwrap_or(i64::MAX);
         let idx = if parsed < 0 { parsed + slots_i } else { parsed };
         if idx < 0 || idx >= slots_i {
             return Err(self.fail(format!(
-                "{role}: `{at}`: index {parsed} is out of range for a list of {len} element{}",
+                "{role}: `{}`: index {parsed} is out of range for a list of {len} element{}",
+                at(),
                 if len == 1 { "" } else { "s" }
             )));
         }
-        usize::try_from(idx).map_err(|_| self.fail(format!("{role}: `{at}`: index {parsed} is out of range")))
+        usize::try_from(idx)
+            .map_err(|_| self.fail(format!("{role}: `{}`: index {parsed} is out of range", at())))
     }
 }
 

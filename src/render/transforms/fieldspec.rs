@@ -59,6 +59,18 @@ impl FieldSpec {
         }
     }
 
+    /// The specs of `specs` that apply to `obj` (by its current `apiVersion` and `kind`), in
+    /// order: reads the object's GVK once instead of once per spec.
+    pub fn selecting<'s>(specs: &'s [FieldSpec], obj: &Value) -> Vec<&'s FieldSpec> {
+        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        let (group, version) = split_api_version(api_version);
+        specs
+            .iter()
+            .filter(|fs| fs.gvk.selects(group, version, kind))
+            .collect()
+    }
+
     /// Whether the spec applies to `obj`, by its current `apiVersion` and `kind`.
     pub fn matches(&self, obj: &Value) -> bool {
         let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");

@@ -132,12 +132,14 @@ pub fn apply(acc: &mut ResMap, image: &Image, specs: &[FieldSpec]) -> Result<(),
         if r.kind() == "CustomResourceDefinition" {
             continue;
         }
-        let id = r.display_id();
-        rule.update_containers(&mut r.obj)
-            .map_err(|e| format!("{id}: {e}"))?;
-        for fs in specs {
-            fs.apply(&mut r.obj, Create::None, &mut |node| rule.update(node))
-                .map_err(|e| format!("{id}: {e}"))?;
+        let selected = FieldSpec::selecting(specs, &r.obj);
+        let updated = rule.update_containers(&mut r.obj).and_then(|()| {
+            selected.iter().try_for_each(|fs| {
+                fs.apply_unchecked(&mut r.obj, Create::None, &mut |node| rule.update(node))
+            })
+        });
+        if let Err(e) = updated {
+            return Err(format!("{}: {e}", r.display_id()));
         }
     }
     Ok(())

@@ -62,9 +62,10 @@ pub fn apply(
             }
             Ok(())
         };
-        for fs in specs {
-            fs.apply(&mut r.obj, Create::Map, &mut set)
-                .map_err(|e| format!("{}: {e}", r.display_id()))?;
+        for fs in FieldSpec::selecting(specs, &r.obj) {
+            if let Err(e) = fs.apply_unchecked(&mut r.obj, Create::Map, &mut set) {
+                return Err(format!("{}: {e}", r.display_id()));
+            }
         }
     }
     Ok(())

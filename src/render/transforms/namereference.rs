@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::config::NameBackReference;
-use super::fieldspec::Create;
+use super::fieldspec::{Create, FieldSpec};
 use crate::render::error::RenderError;
 use crate::render::resource::{GvkSel, Id, NO_NAMESPACE, ResMap, Resource, scalar_text};
 use crate::source::TreePath;
@@ -294,28 +294,28 @@ pub fn fix(acc: &mut ResMap, back_refs: &[NameBackReference], file: &TreePath) -
         message: format!("updating the '{path}' field of {}: {message}", r.display_id()),
     };
     for (me, r) in acc.resources_mut().iter_mut().enumerate() {
-        let org = r.org_id();
+        let (group, version, kind) = r.org_gvk();
+        let selected: Vec<(&NameBackReference, &FieldSpec)> = back_refs
+            .iter()
+            .flat_map(|back_ref| back_ref.referrers.iter().map(move |fs| (back_ref, fs)))
+            .filter(|(_, fs)| fs.gvk.selects(group, version, kind))
+            .collect();
         let subjects = subject_namespaces(r).map_err(|e| error(r, "subjects", e))?;
-        for back_ref in back_refs {
-            for fs in &back_ref.referrers {
-                if !org.is_selected(&fs.gvk) {
-                    continue;
-                }
-                let referrer = Referrer {
-                    all: &all,
-                    me,
-                    subject_namespaces: &subjects,
-                    role_ref: if fs.path.ends_with("roleRef/name") {
-                        role_ref(r)
-                    } else {
-                        None
-                    },
-                    target: &back_ref.target,
-                };
-                let mut set = |node: &mut Value| referrer.set(node);
-                fs.apply_unchecked(&mut r.obj, Create::None, &mut set)
-                    .map_err(|e| error(r, &fs.path, e))?;
-            }
+        for (back_ref, fs) in selected {
+            let referrer = Referrer {
+                all: &all,
+                me,
+                subject_namespaces: &subjects,
+                role_ref: if fs.path.ends_with("roleRef/name") {
+                    role_ref(r)
+                } else {
+                    None
+                },
+                target: &back_ref.target,
+            };
+            let mut set = |node: &mut Value| referrer.set(node);
+            fs.apply_unchecked(&mut r.obj, Create::None, &mut set)
+                .map_err(|e| error(r, &fs.path, e))?;
         }
     }
     Ok(())

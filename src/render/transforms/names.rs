@@ -32,14 +32,15 @@ fn skipped() -> [GvkSel; 3] {
 pub fn apply(acc: &mut ResMap, affix: Affix, value: &str, specs: &[FieldSpec]) -> Result<(), String> {
     let skip = skipped();
     for r in acc.resources_mut() {
-        let org = r.org_id();
-        if skip.iter().any(|s| org.is_selected(s)) {
+        let (group, version, kind) = r.org_gvk();
+        if skip.iter().any(|s| s.selects(group, version, kind)) {
             continue;
         }
-        for fs in specs {
-            if !org.is_selected(&fs.gvk) {
-                continue;
-            }
+        let selected: Vec<&FieldSpec> = specs
+            .iter()
+            .filter(|fs| fs.gvk.selects(group, version, kind))
+            .collect();
+        for fs in selected {
             if fs.path == "metadata/name" {
                 let list = match affix {
                     Affix::Prefix => &mut r.prefixes,

@@ -26,9 +26,9 @@ pub fn apply(acc: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Result<(
     for r in acc.resources_mut() {
         apply_one(r, namespace, specs)?;
     }
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::with_capacity(acc.len());
     for r in acc.resources() {
-        if !seen.insert(r.cur_id()) {
+        if !seen.insert(r.id_ref()) {
             return Err(format!(
                 "namespace transformation produces ID conflict: more than one {}",
                 r.display_id()
@@ -57,7 +57,7 @@ fn apply_one(r: &mut Resource, namespace: &str, specs: &[FieldSpec]) -> Result<(
         }
     }
     let mut set = set_string(namespace);
-    for fs in specs {
+    for fs in FieldSpec::selecting(specs, &r.obj) {
         // metadata.namespace is handled above (cluster scope); metadata.name only for v1 objects.
         if fs.path == "metadata/namespace" || (fs.path == "metadata/name" && !core_v1) {
             continue;
@@ -68,8 +68,9 @@ fn apply_one(r: &mut Resource, namespace: &str, specs: &[FieldSpec]) -> Result<(
         {
             continue;
         }
-        fs.apply(&mut r.obj, Create::Scalar, &mut set)
-            .map_err(|e| format!("{}: {e}", r.display_id()))?;
+        if let Err(e) = fs.apply_unchecked(&mut r.obj, Create::Scalar, &mut set) {
+            return Err(format!("{}: {e}", r.display_id()));
+        }
     }
     Ok(())
 }

@@ -122,15 +122,14 @@ fn original_res_id(r: &Resource) -> ResId {
 }
 
 /// Positions of the objects `selector` picks (kustomize's `ResMap.Select`).
-fn select(acc: &ResMap, selector: &Selector, step: &Step<'_>) -> Result<Vec<usize>, RenderError> {
+fn select(resources: &[Resource], selector: &Selector, step: &Step<'_>) -> Result<Vec<usize>, RenderError> {
     let compiled = selector
         .compile()
         .map_err(|e| step.fail(format!("target ({selector}): {e}")))?;
-    Ok(acc
-        .resources()
+    Ok(resources
         .iter()
         .enumerate()
-        .filter(|(_, r)| compiled.matches_with_original(&r.obj, &original_res_id(r)))
+        .filter(|(_, r)| compiled.matches_with_original(&r.obj, || original_res_id(r)))
         .map(|(i, _)| i)
         .collect())
 }
@@ -276,7 +275,7 @@ pub fn apply_patch(
                             source.label
                         )));
                     };
-                    for at in select(acc, target, &step)? {
+                    for at in select(acc.resources(), target, &step)? {
                         apply_strategic(acc, at, doc, options, &source, &step)?;
                     }
                 }
@@ -293,12 +292,14 @@ pub fn apply_patch(
             let Some(target) = &patch.target else {
                 return Err(step.fail(format!("{}: must specify a target for JSON patch", source.label)));
             };
-            for at in select(acc, target, &step)? {
-                let r = &mut acc.resources_mut()[at];
+            let resources = acc.resources_mut();
+            for at in select(resources, target, &step)? {
+                let r = &mut resources[at];
                 r.store_previous_id();
-                let id = r.display_id();
-                ops.apply(&mut r.obj)
-                    .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))?;
+                // A failed patch fails the render: the half-patched object is never used.
+                if let Err(e) = ops.apply_in_place(&mut r.obj) {
+                    return Err(step.fail(format!("{}: {}: {e}", source.label, r.display_id())));
+                }
             }
             settle(acc)
         }
@@ -374,11 +375,13 @@ pub fn apply_json6902(
             )));
         }
     };
-    for at in select(acc, target, &step)? {
-        let r = &mut acc.resources_mut()[at];
-        let id = r.display_id();
-        ops.apply(&mut r.obj)
-            .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))?;
+    let resources = acc.resources_mut();
+    for at in select(resources, target, &step)? {
+        let r = &mut resources[at];
+        // A failed patch fails the render: the half-patched object is never used.
+        if let Err(e) = ops.apply_in_place(&mut r.obj) {
+            return Err(step.fail(format!("{}: {}: {e}", source.label, r.display_id())));
+        }
     }
     Ok(())
 }
