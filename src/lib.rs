@@ -19,6 +19,7 @@ pub mod apply;
 pub mod cli;
 pub mod daemon;
 pub mod manifest;
+pub mod memory;
 pub mod plan;
 pub mod render;
 pub mod report;

@@ -83,6 +83,9 @@ fn init_logging(format: LogFormat) {
 
 /// Runs a parsed command line and returns the process exit code (0 clean, 1 changes, 2 error).
 pub fn run(cli: Cli) -> ExitCode {
+    if !matches!(cli.command, Command::Run(_)) {
+        crate::memory::grow_in_large_steps();
+    }
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Render(args) => render::run(args),

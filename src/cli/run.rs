@@ -19,7 +19,7 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> Result<Outcome, Failure> {
     let config = Config::load(&args.config)?;
-    crate::daemon::memory::limit_arenas();
+    crate::memory::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -21,7 +21,6 @@ pub mod config;
 pub mod drift;
 pub mod http;
 pub mod leader;
-pub mod memory;
 pub mod metrics;
 pub mod revisions;
 pub mod status;

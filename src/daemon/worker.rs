@@ -155,7 +155,7 @@ impl Worker {
             } else {
                 continue;
             };
-            super::memory::release_freed();
+            crate::memory::release_freed();
             match outcome {
                 Ok(()) => failures = 0,
                 Err(Failed { retry }) => {

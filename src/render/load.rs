@@ -3,6 +3,7 @@
 //! directory, directories anywhere in the tree), cycle detection between kustomizations, and
 //! manifest files split into objects (multi-document, `List` kinds inlined, empty documents dropped).
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 use super::error::RenderError;
@@ -278,78 +279,16 @@ impl<'t> Loader<'t> {
         self.parse_objects(path, &text)
     }
 
-    /// Reads the manifest files `paths` and parses them, on several threads when there is enough
-    /// to parse: parsing is most of a large render's time. One result per path, in order, each what
-    /// [`Loader::read_objects`] returns for it. The tree is read on the calling thread.
+    /// Reads the manifest files `paths` and parses them in parallel: parsing is most of a large
+    /// render's time. One result per path, in order, each what [`Loader::read_objects`] returns
+    /// for it. The tree is read on the calling thread, one file after the other.
     pub fn read_objects_parallel(&self, paths: &[TreePath]) -> Vec<Result<Vec<Value>, RenderError>> {
-        // A file that cannot be read has its error as its result already.
-        let mut results: Vec<Option<Result<Vec<Value>, RenderError>>> = Vec::with_capacity(paths.len());
-        let mut texts: Vec<String> = Vec::with_capacity(paths.len());
-        for path in paths {
-            match self.read_text(path) {
-                Ok(text) => {
-                    texts.push(text);
-                    results.push(None);
-                }
-                Err(e) => {
-                    texts.push(String::new());
-                    results.push(Some(Err(e)));
-                }
-            }
-        }
-        let parse = |i: usize| parse_objects(&self.limits, &paths[i], &texts[i]);
-        let bytes: usize = texts.iter().map(String::len).sum();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(paths.len());
-        if threads < 2 || bytes < PARALLEL_PARSE_BYTES {
-            return results
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| r.unwrap_or_else(|| parse(i)))
-                .collect();
-        }
-        let todo: Vec<usize> = (0..paths.len()).filter(|&i| results[i].is_none()).collect();
-        // Workers take the next file until none is left; results go back in order.
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = || {
-            let mut done = Vec::new();
-            loop {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&i) = todo.get(n) else {
-                    return done;
-                };
-                done.push((i, parse(i)));
-            }
-        };
-        std::thread::scope(|scope| {
-            // Parsing recurses once per nesting level: helpers get the render thread's stack. One
-            // that cannot be started leaves its share to the others.
-            let helpers: Vec<_> = (1..threads)
-                .filter_map(|_| {
-                    std::thread::Builder::new()
-                        .name("kgitops-parse".into())
-                        .stack_size(super::RENDER_STACK_SIZE)
-                        .spawn_scoped(scope, work)
-                        .ok()
-                })
-                .collect();
-            let mut done = work();
-            for helper in helpers {
-                match helper.join() {
-                    Ok(more) => done.extend(more),
-                    // A panic is a bug; let it surface as the panic it is.
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            for (i, result) in done {
-                results[i] = Some(result);
-            }
-        });
-        results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.unwrap_or_else(|| parse(i)))
+        let texts: Vec<Result<String, RenderError>> = paths.iter().map(|p| self.read_text(p)).collect();
+        let limits = &self.limits;
+        texts
+            .into_par_iter()
+            .zip(paths)
+            .map(|(text, path)| parse_objects(limits, path, &text?))
             .collect()
     }
 
@@ -361,10 +300,6 @@ impl<'t> Loader<'t> {
         parse_objects(&self.limits, path, text)
     }
 }
-
-/// Below this much YAML in a kustomization's resource files, they are parsed on one thread: that
-/// takes a few milliseconds at most, and starting threads would save little or nothing.
-pub const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
 
 /// [`Loader::parse_objects`], with `limits`.
 fn parse_objects(limits: &Limits, path: &TreePath, text: &str) -> Result<Vec<Value>, RenderError> {
@@ -501,7 +436,6 @@ mod tests {
                 .collect()
         };
         let (a, c) = (many("a"), many("c"));
-        assert!(a.len() + c.len() >= PARALLEL_PARSE_BYTES, "enough to go parallel");
         let files = [
             ("a.yaml", a.as_str()),
             ("b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"),

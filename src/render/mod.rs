@@ -57,30 +57,28 @@ pub fn render(tree: &dyn FileTree, dir: &TreePath) -> Result<Vec<Value>, RenderE
     render_with_limits(tree, dir, Limits::DEFAULT)
 }
 
-/// Stack of the thread a render runs on. Parsing and walking documents recurse once per nesting
+/// Stack of the threads a render runs on. Parsing and walking documents recurse once per nesting
 /// level; with the YAML depth limit (256 levels) that needs more than a tokio worker or a test
 /// thread has (2 MiB). The memory is only reserved, and used only as deep as documents go.
 pub const RENDER_STACK_SIZE: usize = 64 * 1024 * 1024;
 
 /// [`render`] with explicit YAML limits for every file read.
+///
+/// A render runs on its own small thread pool (one thread per core, with [`RENDER_STACK_SIZE`]):
+/// files are parsed and objects transformed in parallel where kustomize's semantics allow it
+/// (each object on its own; results and errors in the order a sequential build gives).
 pub fn render_with_limits(
     tree: &dyn FileTree,
     dir: &TreePath,
     limits: Limits,
 ) -> Result<Vec<Value>, RenderError> {
-    std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new()
-            .name("kgitops-render".into())
-            .stack_size(RENDER_STACK_SIZE)
-            .spawn_scoped(scope, || {
-                let loader = load::Loader::new(tree, limits);
-                target::build(&loader, dir)
-            })
-            .map_err(|e| RenderError::Thread(e.to_string()))?;
-        match worker.join() {
-            Ok(result) => result,
-            // A panic is a bug; let it surface as the panic it is.
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("kgitops-render-{i}"))
+        .stack_size(RENDER_STACK_SIZE)
+        .build()
+        .map_err(|e| RenderError::Thread(e.to_string()))?;
+    pool.install(|| {
+        let loader = load::Loader::new(tree, limits);
+        target::build(&loader, dir)
     })
 }

@@ -8,6 +8,8 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use super::kustomization::SortOptions;
 use super::resource::{Resource, split_api_version};
 
@@ -96,11 +98,12 @@ impl Order {
             rank.insert(k, 1 + i as i64);
         }
         let mut keyed: Vec<(SortKey, usize)> = resources
-            .iter()
+            .par_iter()
             .enumerate()
             .map(|(i, r)| (SortKey::of(r, &rank), i))
             .collect();
-        keyed.sort_by(|(a, _), (b, _)| a.cmp_legacy(b));
+        // Stable: objects that compare equal keep their build order.
+        keyed.par_sort_by(|(a, _), (b, _)| a.cmp_legacy(b));
         let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
         apply_permutation(resources, order);
     }

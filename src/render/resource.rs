@@ -9,6 +9,7 @@ use std::fmt;
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
+use rayon::prelude::*;
 
 use serde_json::{Map, Value};
 
@@ -430,6 +431,24 @@ impl ResMap {
     pub fn resources_mut(&mut self) -> &mut Vec<Resource> {
         self.index = None;
         &mut self.list
+    }
+
+    /// Runs `f` on every object (with its position), in parallel on the render's threads: for
+    /// transformers that change each object on its own. Identities may change, so the id index
+    /// is dropped. The error returned is the first in object order, the one a sequential loop
+    /// reports (objects after it may have been changed too: a render stops at its first error).
+    pub fn try_for_each_mut<E: Send>(
+        &mut self,
+        f: impl Fn(usize, &mut Resource) -> Result<(), E> + Sync + Send,
+    ) -> Result<(), E> {
+        self.index = None;
+        let first_error = self
+            .list
+            .par_iter_mut()
+            .enumerate()
+            .map(|(i, r)| f(i, r))
+            .find_first(Result::is_err);
+        first_error.unwrap_or(Ok(()))
     }
 
     pub fn into_resources(self) -> Vec<Resource> {

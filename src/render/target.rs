@@ -2,6 +2,7 @@
 //! apply components, run transformers; and the steps done once at the top (hash suffixes, name
 //! references, local-config objects, order, final clean-up).
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 use super::error::RenderError;
@@ -37,7 +38,7 @@ pub fn build(loader: &Loader<'_>, dir: &TreePath) -> Result<Vec<Value>, RenderEr
     resources.retain(|r| !is_local_config(r));
     let mut resources = resources.into_resources();
     order.sort(&mut resources);
-    Ok(resources.into_iter().map(|r| finish(r.obj)).collect())
+    Ok(resources.into_par_iter().map(|r| finish(r.obj)).collect())
 }
 
 fn is_local_config(r: &Resource) -> bool {

@@ -128,9 +128,9 @@ pub fn split(image: &str) -> (&str, &str, &str) {
 /// Applies one `images` entry to every object.
 pub fn apply(acc: &mut ResMap, image: &Image, specs: &[FieldSpec]) -> Result<(), String> {
     let rule = ImageRule::new(image)?;
-    for r in acc.resources_mut() {
+    acc.try_for_each_mut(|_, r| {
         if r.kind() == "CustomResourceDefinition" {
-            continue;
+            return Ok(());
         }
         let selected = FieldSpec::selecting(specs, &r.obj);
         let updated = rule.update_containers(&mut r.obj).and_then(|()| {
@@ -138,11 +138,8 @@ pub fn apply(acc: &mut ResMap, image: &Image, specs: &[FieldSpec]) -> Result<(),
                 fs.apply_unchecked(&mut r.obj, Create::None, &mut |node| rule.update(node))
             })
         });
-        if let Err(e) = updated {
-            return Err(format!("{}: {e}", r.display_id()));
-        }
-    }
-    Ok(())
+        updated.map_err(|e| format!("{}: {e}", r.display_id()))
+    })
 }
 
 #[cfg(test)]

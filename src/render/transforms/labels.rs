@@ -46,7 +46,7 @@ pub fn apply(
     if entries.is_empty() {
         return Ok(());
     }
-    for r in acc.resources_mut() {
+    acc.try_for_each_mut(|_, r| {
         // kustomize sets key by key and spec by spec; setting all keys per spec gives the same maps.
         let mut set = |node: &mut Value| {
             if node.is_null() {
@@ -67,8 +67,8 @@ pub fn apply(
                 return Err(format!("{}: {e}", r.display_id()));
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use super::config::NameBackReference;
@@ -277,7 +278,7 @@ fn role_ref(r: &Resource) -> Option<GvkSel> {
 
 /// Updates every name reference in `acc` to the referred object's final name.
 pub fn fix(acc: &mut ResMap, back_refs: &[NameBackReference], file: &TreePath) -> Result<(), RenderError> {
-    let infos: Vec<Info> = acc.resources().iter().map(Info::of).collect();
+    let infos: Vec<Info> = acc.resources().par_iter().map(Info::of).collect();
     let mut by_prev_name: HashMap<String, Vec<usize>> = HashMap::new();
     for (j, info) in infos.iter().enumerate() {
         let mut names: Vec<&str> = info.prev.iter().map(|id| id.name.as_str()).collect();
@@ -293,7 +294,7 @@ pub fn fix(acc: &mut ResMap, back_refs: &[NameBackReference], file: &TreePath) -
         step: "name references",
         message: format!("updating the '{path}' field of {}: {message}", r.display_id()),
     };
-    for (me, r) in acc.resources_mut().iter_mut().enumerate() {
+    acc.try_for_each_mut(|me, r| {
         let (group, version, kind) = r.org_gvk();
         let selected: Vec<(&NameBackReference, &FieldSpec)> = back_refs
             .iter()
@@ -317,6 +318,6 @@ pub fn fix(acc: &mut ResMap, back_refs: &[NameBackReference], file: &TreePath) -
             fs.apply_unchecked(&mut r.obj, Create::None, &mut set)
                 .map_err(|e| error(r, &fs.path, e))?;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }

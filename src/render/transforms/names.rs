@@ -31,10 +31,10 @@ fn skipped() -> [GvkSel; 3] {
 /// Adds `affix` to the names of all objects; returns what went wrong.
 pub fn apply(acc: &mut ResMap, affix: Affix, value: &str, specs: &[FieldSpec]) -> Result<(), String> {
     let skip = skipped();
-    for r in acc.resources_mut() {
+    acc.try_for_each_mut(|_, r| {
         let (group, version, kind) = r.org_gvk();
         if skip.iter().any(|s| s.selects(group, version, kind)) {
-            continue;
+            return Ok(());
         }
         let selected: Vec<&FieldSpec> = specs
             .iter()
@@ -62,8 +62,8 @@ pub fn apply(acc: &mut ResMap, affix: Affix, value: &str, specs: &[FieldSpec]) -
             fs.apply(&mut r.obj, Create::Scalar, &mut set)
                 .map_err(|e| format!("{}: {e}", r.display_id()))?;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -23,9 +23,7 @@ fn set_string(value: &str) -> impl FnMut(&mut Value) -> Result<(), String> + '_ 
 
 /// Applies `namespace` to every object; returns what went wrong.
 pub fn apply(acc: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Result<(), String> {
-    for r in acc.resources_mut() {
-        apply_one(r, namespace, specs)?;
-    }
+    acc.try_for_each_mut(|_, r| apply_one(r, namespace, specs))?;
     let mut seen = HashSet::with_capacity(acc.len());
     for r in acc.resources() {
         if !seen.insert(r.id_ref()) {

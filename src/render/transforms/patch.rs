@@ -11,6 +11,7 @@
 //!   it names. `patchesJson6902` entries need a target with a name.
 //! - `$patch: delete` at the top level removes the object.
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::manifest::yaml::parse_documents;
@@ -127,11 +128,24 @@ fn select(resources: &[Resource], selector: &Selector, step: &Step<'_>) -> Resul
         .compile()
         .map_err(|e| step.fail(format!("target ({selector}): {e}")))?;
     Ok(resources
-        .iter()
+        .par_iter()
         .enumerate()
         .filter(|(_, r)| compiled.matches_with_original(&r.obj, || original_res_id(r)))
         .map(|(i, _)| i)
         .collect())
+}
+
+/// [`select`] as one flag per object, for patching the selected objects in parallel.
+fn select_mask(
+    resources: &[Resource],
+    selector: &Selector,
+    step: &Step<'_>,
+) -> Result<Vec<bool>, RenderError> {
+    let mut mask = vec![false; resources.len()];
+    for at in select(resources, selector, step)? {
+        mask[at] = true;
+    }
+    Ok(mask)
 }
 
 /// Reads the patch of a `patches` or `patchesJson6902` entry: exactly one of inline text and file.
@@ -292,15 +306,16 @@ pub fn apply_patch(
             let Some(target) = &patch.target else {
                 return Err(step.fail(format!("{}: must specify a target for JSON patch", source.label)));
             };
-            let resources = acc.resources_mut();
-            for at in select(resources, target, &step)? {
-                let r = &mut resources[at];
+            let selected = select_mask(acc.resources(), target, &step)?;
+            acc.try_for_each_mut(|at, r| {
+                if !selected[at] {
+                    return Ok(());
+                }
                 r.store_previous_id();
                 // A failed patch fails the render: the half-patched object is never used.
-                if let Err(e) = ops.apply_in_place(&mut r.obj) {
-                    return Err(step.fail(format!("{}: {}: {e}", source.label, r.display_id())));
-                }
-            }
+                ops.apply_in_place(&mut r.obj)
+                    .map_err(|e| step.fail(format!("{}: {}: {e}", source.label, r.display_id())))
+            })?;
             settle(acc)
         }
     }
@@ -375,13 +390,13 @@ pub fn apply_json6902(
             )));
         }
     };
-    let resources = acc.resources_mut();
-    for at in select(resources, target, &step)? {
-        let r = &mut resources[at];
-        // A failed patch fails the render: the half-patched object is never used.
-        if let Err(e) = ops.apply_in_place(&mut r.obj) {
-            return Err(step.fail(format!("{}: {}: {e}", source.label, r.display_id())));
+    let selected = select_mask(acc.resources(), target, &step)?;
+    acc.try_for_each_mut(|at, r| {
+        if !selected[at] {
+            return Ok(());
         }
-    }
-    Ok(())
+        // A failed patch fails the render: the half-patched object is never used.
+        ops.apply_in_place(&mut r.obj)
+            .map_err(|e| step.fail(format!("{}: {}: {e}", source.label, r.display_id())))
+    })
 }
