@@ -62,22 +62,33 @@ pub fn render(tree: &dyn FileTree, dir: &TreePath) -> Result<Vec<Value>, RenderE
 /// thread has (2 MiB). The memory is only reserved, and used only as deep as documents go.
 pub const RENDER_STACK_SIZE: usize = 64 * 1024 * 1024;
 
-/// [`render`] with explicit YAML limits for every file read.
-///
-/// A render runs on its own small thread pool (one thread per core, with [`RENDER_STACK_SIZE`]):
-/// files are parsed and objects transformed in parallel where kustomize's semantics allow it
-/// (each object on its own; results and errors in the order a sequential build gives).
-pub fn render_with_limits(
-    tree: &dyn FileTree,
-    dir: &TreePath,
-    limits: Limits,
-) -> Result<Vec<Value>, RenderError> {
+/// The renderer's thread pool (one thread per core, with [`RENDER_STACK_SIZE`]), started by the
+/// first render and kept: a small render takes about a millisecond, as long as starting threads.
+fn pool() -> Result<&'static rayon::ThreadPool, RenderError> {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    if let Some(pool) = POOL.get() {
+        return Ok(pool);
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .thread_name(|i| format!("kgitops-render-{i}"))
         .stack_size(RENDER_STACK_SIZE)
         .build()
         .map_err(|e| RenderError::Thread(e.to_string()))?;
-    pool.install(|| {
+    // Two first renders at once may both build a pool; one is kept, the other dropped.
+    Ok(POOL.get_or_init(|| pool))
+}
+
+/// [`render`] with explicit YAML limits for every file read.
+///
+/// Renders run on the renderer's thread pool: files are parsed and objects transformed in
+/// parallel where kustomize's semantics allow it (each object on its own; results and errors in
+/// the order a sequential build gives them).
+pub fn render_with_limits(
+    tree: &dyn FileTree,
+    dir: &TreePath,
+    limits: Limits,
+) -> Result<Vec<Value>, RenderError> {
+    pool()?.install(|| {
         let loader = load::Loader::new(tree, limits);
         target::build(&loader, dir)
     })

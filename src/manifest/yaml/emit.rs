@@ -40,9 +40,15 @@ pub const PARALLEL_EMIT_DOCUMENTS: usize = 2_000;
 /// Several documents separated by `---` lines, as `kubectl kustomize` prints a stream (no `---`
 /// before the first document).
 pub fn to_yaml_stream(values: &[Value]) -> String {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(values.len() / PARALLEL_EMIT_DOCUMENTS);
+    let shares = values.len() / PARALLEL_EMIT_DOCUMENTS;
+    // available_parallelism reads the cgroup files: not for small streams.
+    let threads = if shares < 2 {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(shares)
+    };
     if threads < 2 {
         return emit_stream(values);
     }
