@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::manifest::ResId;
-use crate::render::patches::schema::is_cluster_scoped;
+use crate::render::resource::effective_namespace_ref as effective_namespace;
 
 /// Why a selector cannot be used. The caller prefixes the kustomization file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,18 +149,6 @@ fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
         v = &v[*key];
     }
     v.as_str().unwrap_or("")
-}
-
-/// The namespace kustomize compares: cluster-scoped kinds have none, a namespaced object without
-/// one is in `default` (kyaml `ResId.EffectiveNamespace`).
-pub(crate) fn effective_namespace<'a>(api_version: &str, kind: &str, namespace: &'a str) -> &'a str {
-    if is_cluster_scoped(api_version, kind) {
-        "_non_namespaceable_"
-    } else if namespace.is_empty() {
-        "default"
-    } else {
-        namespace
-    }
 }
 
 fn matches_opt(re: &Option<Regex>, text: &str) -> bool {
@@ -827,6 +815,15 @@ mod tests {
         let no_ns = obj("v1", "ConfigMap", "c", None);
         assert!(selector(json!({"namespace": "default"})).matches(&no_ns).unwrap());
         assert!(!selector(json!({"namespace": "prod"})).matches(&no_ns).unwrap());
+        // Which kinds have no namespace is kustomize's own (Kubernetes 1.21) table: later kinds
+        // count as namespaced, as in kustomize (tests/render/selector-scope).
+        let vap = obj(
+            "admissionregistration.k8s.io/v1",
+            "ValidatingAdmissionPolicy",
+            "p",
+            None,
+        );
+        assert!(selector(json!({"namespace": "default"})).matches(&vap).unwrap());
         let namespace = obj("v1", "Namespace", "prod", None);
         assert!(
             !selector(json!({"namespace": "default"}))

@@ -8,7 +8,7 @@
 //! `x-kubernetes-patch-merge-key`), and opaque object fields (`RawExtension`). Kinds that are not in
 //! the table (CRDs such as Strimzi's `Kafka`) have no schema: their maps merge and lists replace.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -49,8 +49,8 @@ type Fields = BTreeMap<String, FieldSchema>;
 struct RawTable {
     gvk: HashMap<String, String>,
     defs: HashMap<String, Fields>,
-    #[serde(rename = "clusterScoped")]
-    cluster_scoped: Vec<String>,
+    // `clusterScoped` (today's API) is not read: which kinds have no namespace is kustomize's own,
+    // older table (`render::scope`), whatever the current API says.
 }
 
 /// The loaded table.
@@ -59,7 +59,6 @@ pub(crate) struct Table {
     /// `"apiVersion Kind"` -> definition name.
     kinds: HashMap<String, String>,
     defs: HashMap<String, Fields>,
-    cluster_scoped: HashSet<String>,
 }
 
 /// A resolved schema node while walking an object.
@@ -81,7 +80,6 @@ impl Table {
         Ok(Table {
             kinds: raw.gvk,
             defs: raw.defs,
-            cluster_scoped: raw.cluster_scoped.into_iter().collect(),
         })
     }
 
@@ -136,13 +134,6 @@ pub(crate) fn table() -> &'static Table {
         // broken build, not bad input.
         Table::parse(TABLE_JSON).expect("embedded k8s_schema.json is valid")
     })
-}
-
-/// Whether a kind is certainly cluster-scoped according to the pinned Kubernetes API (kyaml
-/// `IsCertainlyClusterScoped`): `Namespace`, `ClusterRole`, `CustomResourceDefinition`, ... Kinds the
-/// API does not know (CRDs) are not: kustomize treats them as namespaced.
-pub fn is_cluster_scoped(api_version: &str, kind: &str) -> bool {
-    table().cluster_scoped.contains(&type_key(api_version, kind))
 }
 
 #[cfg(test)]
@@ -203,23 +194,5 @@ mod tests {
     fn unknown_kinds_have_no_schema() {
         assert!(table().for_type("kafka.strimzi.io/v1beta2", "Kafka").is_none());
         assert!(table().for_type("apps/v1", "Kafka").is_none());
-    }
-
-    #[test]
-    fn cluster_scope_follows_the_api() {
-        assert!(is_cluster_scoped("v1", "Namespace"));
-        assert!(is_cluster_scoped(
-            "rbac.authorization.k8s.io/v1",
-            "ClusterRoleBinding"
-        ));
-        assert!(is_cluster_scoped(
-            "apiextensions.k8s.io/v1",
-            "CustomResourceDefinition"
-        ));
-        // Legacy kinds kustomize still knows.
-        assert!(is_cluster_scoped("policy/v1beta1", "PodSecurityPolicy"));
-        assert!(!is_cluster_scoped("v1", "ConfigMap"));
-        assert!(!is_cluster_scoped("rbac.authorization.k8s.io/v1", "RoleBinding"));
-        assert!(!is_cluster_scoped("kafka.strimzi.io/v1beta2", "Kafka"));
     }
 }
