@@ -312,9 +312,11 @@ pub fn apply_patch(
                     return Ok(());
                 }
                 r.store_previous_id();
+                // Named as it was before the patch, which may rename it before it fails.
+                let id = r.display_id();
                 // A failed patch fails the render: the half-patched object is never used.
                 ops.apply_in_place(&mut r.obj)
-                    .map_err(|e| step.fail(format!("{}: {}: {e}", source.label, r.display_id())))
+                    .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))
             })?;
             settle(acc)
         }
@@ -395,8 +397,10 @@ pub fn apply_json6902(
         if !selected[at] {
             return Ok(());
         }
+        // Named as it was before the patch, which may rename it before it fails.
+        let id = r.display_id();
         // A failed patch fails the render: the half-patched object is never used.
         ops.apply_in_place(&mut r.obj)
-            .map_err(|e| step.fail(format!("{}: {}: {e}", source.label, r.display_id())))
+            .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))
     })
 }
