@@ -30,7 +30,7 @@ pub mod order;
 pub mod prune;
 pub mod takeover;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,7 @@ use serde_json::Value;
 use crate::manifest::{Gvk, ResId};
 use crate::plan::{
     self, Action, Cluster, LivePlan, ObjectFailure, Plan, PlanError, PlanOptions, PlannedObject, Resolved,
-    cluster::bounded, fields, mask,
+    cluster::bounded, failure_lines, fields, mask,
 };
 pub use health::Health;
 pub use inventory::InventoryRef;
@@ -163,50 +163,6 @@ impl ApplyOptions {
     }
 }
 
-/// What failures are grouped by in messages: their message, except that an apiserver that could not
-/// be reached is one error whatever the transport said (refused, reset, closed mid-request).
-fn failure_kind(message: &str) -> &str {
-    match message.find(" unreachable: ") {
-        Some(end) if message[..end].contains("apiserver") => &message[..end],
-        _ => message,
-    }
-}
-
-/// One line per distinct failure: objects that failed alike (an apiserver that went away fails every
-/// object still to write) share one line, showing the most common of their messages and counting the
-/// other objects.
-fn lines(failures: &[ObjectFailure]) -> String {
-    let mut groups: Vec<Vec<&ObjectFailure>> = Vec::new(); // first seen first
-    let mut by_kind: HashMap<&str, usize> = HashMap::new();
-    for f in failures {
-        let index = *by_kind.entry(failure_kind(&f.message)).or_insert_with(|| {
-            groups.push(Vec::new());
-            groups.len() - 1
-        });
-        groups[index].push(f);
-    }
-    groups
-        .iter()
-        .map(|group| {
-            let mut counts: HashMap<&str, usize> = HashMap::new();
-            for f in group {
-                *counts.entry(&f.message).or_default() += 1;
-            }
-            // The first of the most common messages (max_by_key would take the last).
-            let most = counts.values().copied().max().unwrap_or(0);
-            let shown = group
-                .iter()
-                .find(|f| counts[f.message.as_str()] == most)
-                .unwrap_or(&group[0]);
-            match group.len() {
-                1 => shown.to_string(),
-                n => format!("{shown} (and {} more object(s) with the same error)", n - 1),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Objects named in full in error messages; more are counted.
 const NAMED_IN_ERRORS: usize = 10;
 
@@ -236,7 +192,7 @@ pub enum ApplyError {
     Plan(#[from] PlanError),
     #[error("{0}")]
     Inventory(String),
-    #[error("{}", lines(.0))]
+    #[error("{}", failure_lines(.0))]
     Label(Vec<ObjectFailure>),
     #[error(
         "refusing to prune {candidates} of the {members} objects of the inventory at once (more than half; is the render complete?): {}; pass --allow-mass-prune to do it; nothing was written",
@@ -253,7 +209,7 @@ pub enum ApplyError {
         source: PlanError,
         applied: Vec<String>,
     },
-    #[error("{}\n{}", lines(failures), applied_note(applied))]
+    #[error("{}\n{}", failure_lines(failures), applied_note(applied))]
     Write {
         failures: Vec<ObjectFailure>,
         applied: Vec<String>,
@@ -938,41 +894,4 @@ async fn write_object(cluster: &Cluster, o: &PlannedObject, manager: &str) -> Re
         ch.notes.push("taken over from kubectl client-side apply".into());
     }
     Ok(ch)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn failure(object: &str, message: &str) -> ObjectFailure {
-        ObjectFailure {
-            object: object.to_string(),
-            message: format!(" {message}"),
-        }
-    }
-
-    #[test]
-    fn failures_alike_share_one_line() {
-        let refused = "apply failed: apiserver https://127.0.0.1:6443 unreachable: connection refused";
-        let closed = "apply failed: apiserver https://127.0.0.1:6443 unreachable: connection closed";
-        let failures = vec![
-            failure("ConfigMap/ns/a", closed),
-            failure("ConfigMap/ns/b", "apply failed: ConfigMap \"b\" is invalid"),
-            failure("ConfigMap/ns/c", refused),
-            failure("ConfigMap/ns/d", refused),
-            failure("ConfigMap/ns/e", "apply failed: ConfigMap \"e\" is invalid"),
-            failure(
-                "ConfigMap/ns/f",
-                "apply failed: the word unreachable: not about the apiserver",
-            ),
-        ];
-        assert_eq!(
-            lines(&failures),
-            "ConfigMap/ns/c apply failed: apiserver https://127.0.0.1:6443 unreachable: connection refused \
-             (and 2 more object(s) with the same error)\n\
-             ConfigMap/ns/b apply failed: ConfigMap \"b\" is invalid\n\
-             ConfigMap/ns/e apply failed: ConfigMap \"e\" is invalid\n\
-             ConfigMap/ns/f apply failed: the word unreachable: not about the apiserver"
-        );
-    }
 }
