@@ -9,8 +9,9 @@
 //     x-kubernetes-list-map-keys, else x-kubernetes-patch-merge-key), and fields of an opaque
 //     object type (RawExtension and the like), below which kyaml must not look up a schema by
 //     apiVersion/kind;
-//   - "clusterScoped": kinds whose API paths have no namespace, plus the legacy kinds kustomize
-//     knows as cluster-scoped (kyaml's precomputedIsNamespaceScoped).
+//
+// Which kinds are cluster-scoped is not in the table: kustomize decides that from its own older
+// built-in table, which kgitops carries as is (src/render/scope.rs).
 //
 // A field schema is a string (a definition name), {} (opaque object), {"map": schema} (an object
 // with additionalProperties) or {"strategy": s, "keys": [...], "items": schema} (a merge list).
@@ -23,7 +24,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 )
 
@@ -52,37 +52,8 @@ func (g gvk) typeMeta() string {
 	return g.Group + "/" + g.Version + " " + g.Kind
 }
 
-type operation struct {
-	GVK *gvk `json:"x-kubernetes-group-version-kind"`
-}
-
 type swagger struct {
-	Definitions map[string]*schema                    `json:"definitions"`
-	Paths       map[string]map[string]json.RawMessage `json:"paths"`
-}
-
-// Legacy kinds that kyaml (kustomize v5) knows as cluster-scoped from its built-in table although
-// the pinned API no longer serves them.
-var legacyClusterScoped = []string{
-	"admissionregistration.k8s.io/v1beta1 MutatingWebhookConfiguration",
-	"admissionregistration.k8s.io/v1beta1 ValidatingWebhookConfiguration",
-	"apiextensions.k8s.io/v1beta1 CustomResourceDefinition",
-	"apiregistration.k8s.io/v1 APIService",
-	"apiregistration.k8s.io/v1beta1 APIService",
-	"certificates.k8s.io/v1beta1 CertificateSigningRequest",
-	"flowcontrol.apiserver.k8s.io/v1beta1 FlowSchema",
-	"flowcontrol.apiserver.k8s.io/v1beta1 PriorityLevelConfiguration",
-	"networking.k8s.io/v1beta1 IngressClass",
-	"node.k8s.io/v1beta1 RuntimeClass",
-	"policy/v1beta1 PodSecurityPolicy",
-	"rbac.authorization.k8s.io/v1beta1 ClusterRole",
-	"rbac.authorization.k8s.io/v1beta1 ClusterRoleBinding",
-	"scheduling.k8s.io/v1beta1 PriorityClass",
-	"storage.k8s.io/v1beta1 CSIDriver",
-	"storage.k8s.io/v1beta1 CSINode",
-	"storage.k8s.io/v1beta1 StorageClass",
-	"storage.k8s.io/v1beta1 VolumeAttachment",
-	"v1 ComponentStatus",
+	Definitions map[string]*schema `json:"definitions"`
 }
 
 // Kinds that kustomize v5 still has a schema for (its built-in OpenAPI is Kubernetes v1.21) but
@@ -262,44 +233,11 @@ func main() {
 		kinds[legacy] = def
 	}
 
-	namespaced := map[string]bool{}
-	for path, item := range sw.Paths {
-		rawGet, ok := item["get"]
-		if !ok {
-			continue
-		}
-		var get operation
-		if err := json.Unmarshal(rawGet, &get); err != nil || get.GVK == nil {
-			continue
-		}
-		tm := get.GVK.typeMeta()
-		if strings.Contains(path, "namespaces/{namespace}") {
-			namespaced[tm] = true
-		} else if _, seen := namespaced[tm]; !seen {
-			namespaced[tm] = false
-		}
-	}
-	clusterSet := map[string]bool{}
-	for _, tm := range legacyClusterScoped {
-		clusterSet[tm] = true
-	}
-	for tm, ns := range namespaced {
-		if !ns {
-			clusterSet[tm] = true
-		}
-	}
-	cluster := []string{}
-	for tm := range clusterSet {
-		cluster = append(cluster, tm)
-	}
-	sort.Strings(cluster)
-
 	out := map[string]interface{}{
 		"//": "Generated from " + source + " by scripts/gen-k8s-openapi/main.go; do not edit. " +
 			"Regenerate: scripts/gen-k8s-openapi/run",
-		"gvk":           kinds,
-		"defs":          defs,
-		"clusterScoped": cluster,
+		"gvk":  kinds,
+		"defs": defs,
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", " ")

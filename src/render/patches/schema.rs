@@ -1,5 +1,6 @@
 //! The Kubernetes OpenAPI facts kustomize's strategic merge reads: which lists merge and by which
-//! keys, per field of each built-in kind, and which kinds are cluster-scoped.
+//! keys, per field of each built-in kind. (Which kinds are cluster-scoped is kustomize's own, older
+//! table: [`crate::render::scope`].)
 //!
 //! The data is a compact table (`k8s_schema.json`, embedded) generated from the pinned Kubernetes
 //! OpenAPI (`swagger.json` of k8s.io/kubernetes, the version the test apiserver runs) by
@@ -49,8 +50,6 @@ type Fields = BTreeMap<String, FieldSchema>;
 struct RawTable {
     gvk: HashMap<String, String>,
     defs: HashMap<String, Fields>,
-    // `clusterScoped` (today's API) is not read: which kinds have no namespace is kustomize's own,
-    // older table (`render::scope`), whatever the current API says.
 }
 
 /// The loaded table.
