@@ -72,6 +72,9 @@ fn affixes_equal(a: &Info, b: &Info, allow_empty: bool) -> bool {
 struct Candidates {
     infos: Vec<Info>,
     by_prev_name: HashMap<String, Vec<usize>>,
+    /// Objects by original namespace (cluster-scoped ones left out), so that a reference with a
+    /// namespace does not scan the whole build.
+    by_org_namespace: HashMap<String, Vec<usize>>,
 }
 
 /// One referrer being fixed.
@@ -206,11 +209,11 @@ impl Referrer<'_> {
                 .collect();
             // kustomize groups the whole reachable set by original namespace, and falls back to the
             // current namespace only when no object originally lived in `ns`.
-            let any_org = (0..infos.len()).any(|j| {
-                infos[j].org_namespace != NO_NAMESPACE
-                    && infos[j].org_namespace == ns
-                    && self.could_refer_to(j)
-            });
+            let any_org = self
+                .all
+                .by_org_namespace
+                .get(ns.as_str())
+                .is_some_and(|group| group.iter().any(|&j| self.could_refer_to(j)));
             candidates = if any_org {
                 by_org
             } else {
@@ -288,7 +291,20 @@ pub fn fix(acc: &mut ResMap, back_refs: &[NameBackReference], file: &TreePath) -
             by_prev_name.entry(name.to_string()).or_default().push(j);
         }
     }
-    let all = Candidates { infos, by_prev_name };
+    let mut by_org_namespace: HashMap<String, Vec<usize>> = HashMap::new();
+    for (j, info) in infos.iter().enumerate() {
+        if info.org_namespace != NO_NAMESPACE {
+            by_org_namespace
+                .entry(info.org_namespace.clone())
+                .or_default()
+                .push(j);
+        }
+    }
+    let all = Candidates {
+        infos,
+        by_prev_name,
+        by_org_namespace,
+    };
     let error = |r: &Resource, path: &str, message: String| RenderError::Transform {
         file: file.clone(),
         step: "name references",
