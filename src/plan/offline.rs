@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 use super::{Plan, compare};
@@ -31,6 +32,8 @@ pub enum OfflineError {
         cluster: String,
         cause: Box<RenderError>,
     },
+    #[error("starting the render threads: {0}")]
+    Threads(Box<RenderError>),
     #[error("{tree}: clusters/{cluster}: rendered object without identity: {cause}")]
     Identity {
         tree: String,
@@ -128,14 +131,20 @@ pub fn diff_revisions(
         }
         clusters.to_vec()
     };
-    selected
-        .iter()
-        .map(|name| {
-            let before = render_cluster(from, name, at_from.contains(name))?;
-            let after = render_cluster(to, name, at_to.contains(name))?;
-            Ok(compare_renders(name, before, after))
-        })
-        .collect()
+    // Clusters render in parallel; the error reported is the first cluster's in order, as a
+    // sequential loop would report it.
+    let plans: Vec<Result<Plan, OfflineError>> = render::in_render_pool(|| {
+        selected
+            .par_iter()
+            .map(|name| {
+                let before = render_cluster(from, name, at_from.contains(name))?;
+                let after = render_cluster(to, name, at_to.contains(name))?;
+                Ok(compare_renders(name, before, after))
+            })
+            .collect()
+    })
+    .map_err(|cause| OfflineError::Threads(Box::new(cause)))?;
+    plans.into_iter().collect()
 }
 
 #[cfg(test)]

@@ -78,6 +78,13 @@ fn pool() -> Result<&'static rayon::ThreadPool, RenderError> {
     Ok(POOL.get_or_init(|| pool))
 }
 
+/// Runs `work` on the renderer's thread pool: for callers that render many trees at once (the
+/// fleet diff renders every cluster at two revisions), so that their parallel loops share the
+/// render threads and their stacks.
+pub fn in_render_pool<R: Send>(work: impl FnOnce() -> R + Send) -> Result<R, RenderError> {
+    Ok(pool()?.install(work))
+}
+
 /// [`render`] with explicit YAML limits for every file read.
 ///
 /// Renders run on the renderer's thread pool: files are parsed and objects transformed in
