@@ -796,8 +796,8 @@ fn bench_fleet(tools: &Tools, fleet: &Fleet, runs: &Runs) -> Result<()> {
         .filter(|(_, c)| c.summary() == "same docs")
         .count();
     println!(
-        "    output: {identical} of {n} sampled renders byte-identical, {same_docs} of {n} the same documents \
-         when parsed (kgitops from git objects vs kubectl from the checked-out revision)",
+        "    output: {identical} of {n} sampled renders byte-identical, {same_docs} of {n} different in bytes \
+         but the same documents when parsed (kgitops from git objects vs kubectl from the checked-out revision)",
         n = comparisons.len()
     );
     // Show a difference in content if there is one, else one in formatting.
