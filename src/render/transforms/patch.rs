@@ -135,17 +135,40 @@ fn select(resources: &[Resource], selector: &Selector, step: &Step<'_>) -> Resul
         .collect())
 }
 
-/// [`select`] as one flag per object, for patching the selected objects in parallel.
-fn select_mask(
-    resources: &[Resource],
-    selector: &Selector,
+/// Whether a JSON 6902 patch records the object's identity before changing it: `patches` entries do
+/// (kustomize's PatchTransformer), legacy `patchesJson6902` entries do not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Previous {
+    Record,
+    Keep,
+}
+
+/// Applies the JSON 6902 operations `ops` to every object `target` selects, in parallel.
+fn apply_json_to_targets(
+    acc: &mut ResMap,
+    target: &Selector,
+    ops: &JsonPatch,
+    previous: Previous,
+    source: &Source,
     step: &Step<'_>,
-) -> Result<Vec<bool>, RenderError> {
-    let mut mask = vec![false; resources.len()];
-    for at in select(resources, selector, step)? {
-        mask[at] = true;
+) -> Result<(), RenderError> {
+    let mut selected = vec![false; acc.len()];
+    for at in select(acc.resources(), target, step)? {
+        selected[at] = true;
     }
-    Ok(mask)
+    acc.try_for_each_mut(|at, r| {
+        if !selected[at] {
+            return Ok(());
+        }
+        if previous == Previous::Record {
+            r.store_previous_id();
+        }
+        // Named as it was before the patch, which may rename it before it fails.
+        let id = r.display_id();
+        // A failed patch fails the render: the half-patched object is never used.
+        ops.apply_in_place(&mut r.obj)
+            .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))
+    })
 }
 
 /// Reads the patch of a `patches` or `patchesJson6902` entry: exactly one of inline text and file.
@@ -306,18 +329,7 @@ pub fn apply_patch(
             let Some(target) = &patch.target else {
                 return Err(step.fail(format!("{}: must specify a target for JSON patch", source.label)));
             };
-            let selected = select_mask(acc.resources(), target, &step)?;
-            acc.try_for_each_mut(|at, r| {
-                if !selected[at] {
-                    return Ok(());
-                }
-                r.store_previous_id();
-                // Named as it was before the patch, which may rename it before it fails.
-                let id = r.display_id();
-                // A failed patch fails the render: the half-patched object is never used.
-                ops.apply_in_place(&mut r.obj)
-                    .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))
-            })?;
+            apply_json_to_targets(acc, target, &ops, Previous::Record, &source, &step)?;
             settle(acc)
         }
     }
@@ -392,15 +404,5 @@ pub fn apply_json6902(
             )));
         }
     };
-    let selected = select_mask(acc.resources(), target, &step)?;
-    acc.try_for_each_mut(|at, r| {
-        if !selected[at] {
-            return Ok(());
-        }
-        // Named as it was before the patch, which may rename it before it fails.
-        let id = r.display_id();
-        // A failed patch fails the render: the half-patched object is never used.
-        ops.apply_in_place(&mut r.obj)
-            .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))
-    })
+    apply_json_to_targets(acc, target, &ops, Previous::Keep, &source, &step)
 }
