@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 
+use rayon::prelude::*;
 use serde_json::{Number, Value};
 
 use super::resolve::plain_is_string_v2;
@@ -33,52 +34,22 @@ pub fn to_yaml(value: &Value) -> String {
     emitter.out
 }
 
-/// Below this many documents a stream is printed on one thread; above, each core prints a share
-/// (a large render spends a tenth of its time here).
+/// Documents per share when a stream is printed in parallel; a stream of fewer than two shares is
+/// printed on the calling thread (a large render spends a tenth of its time here).
 pub const PARALLEL_EMIT_DOCUMENTS: usize = 2_000;
 
 /// Several documents separated by `---` lines, as `kubectl kustomize` prints a stream (no `---`
 /// before the first document).
 pub fn to_yaml_stream(values: &[Value]) -> String {
-    let shares = values.len() / PARALLEL_EMIT_DOCUMENTS;
-    // available_parallelism reads the cgroup files: not for small streams.
-    let threads = if shares < 2 {
-        1
-    } else {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(shares)
-    };
-    if threads < 2 {
+    if values.len() < 2 * PARALLEL_EMIT_DOCUMENTS {
         return emit_stream(values);
     }
-    let share = values.len().div_ceil(threads);
-    let (first, rest) = values.split_at(share);
-    std::thread::scope(|scope| {
-        // The walk is iterative, so the default stack of a spawned thread is enough. A thread that
-        // cannot be started leaves its share to this one.
-        let helpers: Vec<_> = rest
-            .chunks(share)
-            .map(|chunk| {
-                (
-                    chunk,
-                    std::thread::Builder::new().spawn_scoped(scope, move || emit_stream(chunk)),
-                )
-            })
-            .collect();
-        let mut out = emit_stream(first);
-        for (chunk, helper) in helpers {
-            let text = match helper.map(|h| h.join()) {
-                Ok(Ok(text)) => text,
-                // A panic is a bug; let it surface as the panic it is.
-                Ok(Err(panic)) => std::panic::resume_unwind(panic),
-                Err(_) => emit_stream(chunk),
-            };
-            out.push_str("---\n");
-            out.push_str(&text);
-        }
-        out
-    })
+    // The walk is iterative, so rayon's default thread stacks are enough.
+    let shares: Vec<String> = values
+        .par_chunks(PARALLEL_EMIT_DOCUMENTS)
+        .map(emit_stream)
+        .collect();
+    shares.join("---\n")
 }
 
 fn emit_stream(values: &[Value]) -> String {
