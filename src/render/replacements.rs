@@ -21,9 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
 use crate::manifest::ResId;
-use crate::render::selector::{
-    LabelSelector, Selector, SelectorError, group_version, null_as_empty, string_map,
-};
+use crate::render::resource::split_api_version;
+use crate::render::selector::{LabelSelector, Selector, SelectorError, null_as_empty, string_map};
 
 /// A `replacements` entry of a kustomization: inline, or `path:` to a file holding one
 /// replacement or a list of them (the caller loads it and passes it to [`parse_file`]).
@@ -283,7 +282,7 @@ fn text_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
 
 /// kustomize `MakeResIds`: the current identity and the previous ones from build annotations.
 fn res_ids(obj: &Value) -> Result<Vec<Id>, String> {
-    let (group, version) = group_version(text_at(obj, &["apiVersion"]));
+    let (group, version) = split_api_version(text_at(obj, &["apiVersion"]));
     let mut ids = vec![Id {
         group: group.into(),
         version: version.into(),

@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::manifest::ResId;
-use crate::render::resource::effective_namespace_ref as effective_namespace;
+use crate::render::resource::{effective_namespace_ref as effective_namespace, split_api_version};
 
 /// Why a selector cannot be used. The caller prefixes the kustomization file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,11 +138,6 @@ pub struct CompiledSelector {
     annotations: LabelSelector,
 }
 
-/// `(group, version)` of an `apiVersion`, split at the first `/` (kyaml `ParseGroupVersion`).
-pub(crate) fn group_version(api_version: &str) -> (&str, &str) {
-    api_version.split_once('/').unwrap_or(("", api_version))
-}
-
 fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
     let mut v = obj;
     for key in path {
@@ -172,7 +167,7 @@ impl CompiledSelector {
     fn matches_ids(&self, obj: &Value, original: impl FnOnce() -> Option<ResId>) -> bool {
         let api_version = str_at(obj, &["apiVersion"]);
         let kind = str_at(obj, &["kind"]);
-        let (group, version) = group_version(api_version);
+        let (group, version) = split_api_version(api_version);
         let gvk_ok = matches_opt(&self.group, group)
             && matches_opt(&self.version, version)
             && matches_opt(&self.kind, kind);
@@ -184,10 +179,7 @@ impl CompiledSelector {
         }
         let name = str_at(obj, &["metadata", "name"]);
         let namespace = str_at(obj, &["metadata", "namespace"]);
-        let namespace_ok = self
-            .namespace
-            .as_ref()
-            .is_none_or(|re| re.is_match(effective_namespace(api_version, kind, namespace)));
+        let namespace_ok = matches_opt(&self.namespace, effective_namespace(api_version, kind, namespace));
         let name_ok = matches_opt(&self.name, name);
         if namespace_ok && name_ok {
             return true;
