@@ -62,9 +62,17 @@ impl FieldSpec {
     /// The specs of `specs` that apply to `obj` (by its current `apiVersion` and `kind`), in
     /// order: reads the object's GVK once instead of once per spec.
     pub fn selecting<'s>(specs: &'s [FieldSpec], obj: &Value) -> Vec<&'s FieldSpec> {
-        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-        let (group, version) = split_api_version(api_version);
+        let (group, version, kind) = gvk_of(obj);
+        FieldSpec::selected_by(specs, group, version, kind)
+    }
+
+    /// The specs of `specs` that apply to objects of `group`/`version`/`kind`, in order.
+    pub fn selected_by<'s>(
+        specs: &'s [FieldSpec],
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Vec<&'s FieldSpec> {
         specs
             .iter()
             .filter(|fs| fs.gvk.selects(group, version, kind))
@@ -73,9 +81,7 @@ impl FieldSpec {
 
     /// Whether the spec applies to `obj`, by its current `apiVersion` and `kind`.
     pub fn matches(&self, obj: &Value) -> bool {
-        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-        let (group, version) = split_api_version(api_version);
+        let (group, version, kind) = gvk_of(obj);
         self.gvk.selects(group, version, kind)
     }
 
@@ -113,6 +119,14 @@ impl FieldSpec {
         let create = if self.create { create } else { Create::None };
         walk(obj, &self.parts, create, set).map_err(|e| format!("field '{}': {e}", self.path))
     }
+}
+
+/// The current group, version and kind of `obj` (empty when missing).
+fn gvk_of(obj: &Value) -> (&str, &str, &str) {
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let (group, version) = split_api_version(api_version);
+    (group, version, kind)
 }
 
 fn walk(

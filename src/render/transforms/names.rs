@@ -36,11 +36,7 @@ pub fn apply(acc: &mut ResMap, affix: Affix, value: &str, specs: &[FieldSpec]) -
         if skip.iter().any(|s| s.selects(group, version, kind)) {
             return Ok(());
         }
-        let selected: Vec<&FieldSpec> = specs
-            .iter()
-            .filter(|fs| fs.gvk.selects(group, version, kind))
-            .collect();
-        for fs in selected {
+        for fs in FieldSpec::selected_by(specs, group, version, kind) {
             if fs.path == "metadata/name" {
                 let list = match affix {
                     Affix::Prefix => &mut r.prefixes,
