@@ -10,7 +10,6 @@ use serde_json::Value;
 use super::{ClusterAccessArgs, Failure, Outcome, OutputFormat, RepoArgs};
 use crate::apply::{self, ApplyOptions, InventoryRef};
 use crate::plan::Cluster;
-use crate::plan::cluster::DEFAULT_CONCURRENCY;
 use crate::render;
 use crate::report;
 use crate::source::{DirTree, FileTree, GitTree};
@@ -55,9 +54,6 @@ pub struct InventoryArgs {
     /// Namespace of the inventory ConfigMap `kgitops-<cluster>` (default: the overlay's namespace).
     #[arg(long)]
     pub inventory_namespace: Option<String>,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
-    pub concurrency: usize,
 }
 
 pub fn run(args: ApplyArgs) -> Result<Outcome, Failure> {
@@ -69,7 +65,7 @@ pub fn run(args: ApplyArgs) -> Result<Outcome, Failure> {
     opts.dry_run = args.dry_run;
     opts.wait = args.wait.then(|| Duration::from_secs(args.wait_timeout));
     let set = block_on(async {
-        let cluster = connect(&args.access, args.inventory.concurrency).await?;
+        let cluster = connect(&args.access).await?;
         apply::apply(&cluster, objects, &opts)
             .await
             .map_err(Failure::from)
@@ -132,11 +128,11 @@ pub(super) fn block_on<T>(fut: impl Future<Output = Result<T, Failure>>) -> Resu
 
 /// A cluster connection from `--kubeconfig`/`--context`, else `KUBECONFIG`, else the in-cluster
 /// service account.
-pub(super) async fn connect(access: &ClusterAccessArgs, concurrency: usize) -> Result<Cluster, Failure> {
+pub(super) async fn connect(access: &ClusterAccessArgs) -> Result<Cluster, Failure> {
     Ok(crate::plan::connect::connect(
         access.kubeconfig.as_deref(),
         access.context.as_deref(),
-        concurrency,
+        &access.client_options(),
     )
     .await?)
 }

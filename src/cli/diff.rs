@@ -80,7 +80,7 @@ fn run_live(args: &DiffArgs) -> Result<Outcome, Failure> {
     let inventory = inventory_for(cluster, &objects, &args.inventory)?;
     let opts = ApplyOptions::new(cluster, inventory);
     let mut plan: Plan = block_on(async {
-        let c = connect(&args.access, args.inventory.concurrency).await?;
+        let c = connect(&args.access).await?;
         let cp = apply::plan(&c, objects, &opts).await.map_err(Failure::from)?;
         Ok(cp.live.plan)
     })?;

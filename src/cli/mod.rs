@@ -126,4 +126,26 @@ pub struct ClusterAccessArgs {
     /// Context in the kubeconfig.
     #[arg(long)]
     pub context: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = crate::plan::cluster::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// Client-side limit of requests per second (default: none; the apiserver's priority and
+    /// fairness throttles, and its 429 answers are retried with backoff).
+    #[arg(long)]
+    pub qps: Option<std::num::NonZeroU32>,
+    /// Requests that may go at once above `--qps` (default: the `--qps` value).
+    #[arg(long, requires = "qps")]
+    pub burst: Option<std::num::NonZeroU32>,
+}
+
+impl ClusterAccessArgs {
+    /// The request stack's options these flags ask for.
+    pub fn client_options(&self) -> crate::plan::client::ClientOptions {
+        crate::plan::client::ClientOptions {
+            concurrency: self.concurrency,
+            qps: self.qps,
+            burst: self.burst,
+            ..crate::plan::client::ClientOptions::default()
+        }
+    }
 }

@@ -17,6 +17,12 @@
 //!     drift: heal                # heal | alert
 //!     prune: true
 //!     suspend: false
+//!     api:                       # optional: how politely to talk to this cluster's apiserver
+//!       concurrency: 16          # requests in flight
+//!       qps: 50                  # client-side rate limit (default: none)
+//!       burst: 100               # default: qps
+//!       retries: 8               # of a 429/503/504 answer, with backoff and jitter
+//!       max_backoff: 10s         # longest backoff delay (a Retry-After may ask for more)
 //! server:
 //!   listen: 127.0.0.1:9464       # /healthz /readyz /metrics /status /webhook
 //!   webhook_secret_file: /path   # required for /webhook
@@ -194,6 +200,64 @@ pub struct ClusterConfig {
     /// Namespace of the inventory ConfigMap (default: the overlay's only namespace).
     #[serde(default)]
     pub inventory_namespace: Option<String>,
+    /// How to talk to the cluster's apiserver.
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// A cluster's `api`: requests in flight, client-side rate limit and retries of a busy apiserver's
+/// answers (see [`crate::plan::client`] for what each does and why the rate limit is off by
+/// default).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default)]
+    pub qps: Option<std::num::NonZeroU32>,
+    #[serde(default)]
+    pub burst: Option<std::num::NonZeroU32>,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: ConfigDuration,
+}
+
+fn default_concurrency() -> usize {
+    crate::plan::cluster::DEFAULT_CONCURRENCY
+}
+
+fn default_retries() -> u32 {
+    crate::plan::client::DEFAULT_RETRIES
+}
+
+fn default_max_backoff() -> ConfigDuration {
+    ConfigDuration(crate::plan::client::DEFAULT_MAX_BACKOFF)
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            concurrency: default_concurrency(),
+            qps: None,
+            burst: None,
+            retries: default_retries(),
+            max_backoff: default_max_backoff(),
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The request stack's options.
+    pub fn client_options(&self) -> crate::plan::client::ClientOptions {
+        crate::plan::client::ClientOptions {
+            concurrency: self.concurrency,
+            qps: self.qps,
+            burst: self.burst,
+            retries: self.retries,
+            max_backoff: self.max_backoff.0,
+        }
+    }
 }
 
 /// `server`.

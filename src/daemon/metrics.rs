@@ -11,8 +11,11 @@
 //! | `kgitops_fetch_total` | result | git fetches: ok, error |
 //! | `kgitops_webhook_requests_total` | result | `/webhook` calls: accepted, ignored, unauthorized, bad_request |
 //! | `kgitops_leader` | | 1 while this replica leads |
+//! | `kgitops_apiserver_answers_total` | cluster, result | busy answers of the cluster's apiserver: throttled (429), unavailable (503/504); each was retried with backoff |
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::plan::client::ApiStats;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -64,6 +67,17 @@ pub struct Metrics {
     leader: Gauge,
     /// The revision label currently set per cluster, to remove it when it changes.
     revisions: Mutex<Vec<RevisionLabels>>,
+    apiserver_answers: Family<ResultLabels, Counter>,
+    /// Each cluster's client counts, read at every scrape ([`Metrics::encode`]), with the values
+    /// already added to `apiserver_answers`.
+    api_stats: Mutex<Vec<ApiSource>>,
+}
+
+struct ApiSource {
+    cluster: String,
+    stats: Arc<ApiStats>,
+    throttled: u64,
+    unavailable: u64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -127,8 +141,16 @@ impl Metrics {
             "1 while this replica holds the leader Lease",
             leader.clone(),
         );
+        let apiserver_answers = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "kgitops_apiserver_answers",
+            "Busy answers of a cluster's apiserver (retried with backoff): throttled (429), unavailable (503/504)",
+            apiserver_answers.clone(),
+        );
         Metrics {
             registry,
+            apiserver_answers,
+            api_stats: Mutex::new(Vec::new()),
             reconcile_total,
             reconcile_duration,
             drift_objects,
@@ -218,8 +240,40 @@ impl Metrics {
         self.leader.set(i64::from(leader));
     }
 
+    /// Counts `cluster`'s apiserver answers from the counts of its client (replacing a previous
+    /// client of the same cluster, whose answers stay counted).
+    pub fn watch_apiserver(&self, cluster: &str, stats: Arc<ApiStats>) {
+        self.collect_apiserver_answers();
+        let mut sources = self.api_stats.lock().unwrap_or_else(|p| p.into_inner());
+        sources.retain(|s| s.cluster != cluster);
+        sources.push(ApiSource {
+            cluster: cluster.to_string(),
+            throttled: stats.throttled(),
+            unavailable: stats.unavailable(),
+            stats,
+        });
+    }
+
+    fn collect_apiserver_answers(&self) {
+        let mut sources = self.api_stats.lock().unwrap_or_else(|p| p.into_inner());
+        for source in sources.iter_mut() {
+            for (result, seen, now) in [
+                ("throttled", &mut source.throttled, source.stats.throttled()),
+                ("unavailable", &mut source.unavailable, source.stats.unavailable()),
+            ] {
+                let counter = self.apiserver_answers.get_or_create(&ResultLabels {
+                    cluster: source.cluster.clone(),
+                    result: result.to_string(),
+                });
+                counter.inc_by(now.saturating_sub(*seen));
+                *seen = now;
+            }
+        }
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
+        self.collect_apiserver_answers();
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -250,5 +304,32 @@ mod tests {
             assert!(text.contains(expected), "{expected} missing in\n{text}");
         }
         assert!(!text.contains("revision=\"aaa\""), "{text}");
+    }
+
+    #[test]
+    fn apiserver_answers_are_read_from_the_client_at_each_scrape() {
+        let m = Metrics::new();
+        let stats = Arc::new(ApiStats::default());
+        m.watch_apiserver("dev", stats.clone());
+        stats.record(http::StatusCode::TOO_MANY_REQUESTS);
+        stats.record(http::StatusCode::TOO_MANY_REQUESTS);
+        stats.record(http::StatusCode::SERVICE_UNAVAILABLE);
+        let text = m.encode();
+        assert!(
+            text.contains("kgitops_apiserver_answers_total{cluster=\"dev\",result=\"throttled\"} 2"),
+            "{text}"
+        );
+        stats.record(http::StatusCode::TOO_MANY_REQUESTS);
+        // A reconnect keeps what the old client counted, scraped or not.
+        m.watch_apiserver("dev", Arc::new(ApiStats::default()));
+        let text = m.encode();
+        assert!(
+            text.contains("kgitops_apiserver_answers_total{cluster=\"dev\",result=\"throttled\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kgitops_apiserver_answers_total{cluster=\"dev\",result=\"unavailable\"} 1"),
+            "{text}"
+        );
     }
 }

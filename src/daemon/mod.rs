@@ -148,12 +148,16 @@ impl Daemon {
                     message: "not configured".into(),
                 });
             };
-            let conn = crate::plan::connect::connect(cc.kubeconfig.as_deref(), cc.context.as_deref(), 1)
-                .await
-                .map_err(|e| DaemonError::Leader {
-                    cluster: cluster.clone(),
-                    message: e.to_string(),
-                })?;
+            let conn = crate::plan::connect::connect(
+                cc.kubeconfig.as_deref(),
+                cc.context.as_deref(),
+                &crate::plan::client::ClientOptions::with_concurrency(1),
+            )
+            .await
+            .map_err(|e| DaemonError::Leader {
+                cluster: cluster.clone(),
+                message: e.to_string(),
+            })?;
             tasks.spawn(leader::run(
                 conn.client().clone(),
                 le.clone(),

@@ -289,10 +289,13 @@ impl Worker {
         let cluster = connect::connect(
             self.cfg.kubeconfig.as_deref(),
             self.cfg.context.as_deref(),
-            crate::plan::cluster::DEFAULT_CONCURRENCY,
+            &self.cfg.api.client_options(),
         )
         .await
         .map_err(|e| e.to_string())?;
+        self.shared
+            .metrics
+            .watch_apiserver(&self.cfg.name, cluster.api_stats().clone());
         self.recorder = Some(Recorder::new(
             cluster.client().clone(),
             Reporter {

@@ -16,6 +16,8 @@ use kube::discovery::{Discovery, Scope};
 use serde_json::Value;
 use tokio::sync::RwLock;
 
+use super::client::ApiStats;
+
 use crate::manifest::Gvk;
 
 /// Requests in flight at once, by default: enough to hide round trips, few enough not to swamp an
@@ -172,6 +174,8 @@ pub struct Cluster {
     requests: Arc<AtomicU64>,
     /// The apiserver's URL, for messages ([`Cluster::with_server`]).
     server: Option<Arc<str>>,
+    /// The apiserver's answers by kind, when the client counts them ([`Cluster::with_stats`]).
+    stats: Arc<ApiStats>,
 }
 
 impl Cluster {
@@ -183,7 +187,19 @@ impl Cluster {
             discovery: Arc::default(),
             requests: Arc::default(),
             server: None,
+            stats: Arc::default(),
         }
+    }
+
+    /// The counts kept by the client's request stack ([`super::client::build`]).
+    pub fn with_stats(mut self, stats: Arc<ApiStats>) -> Cluster {
+        self.stats = stats;
+        self
+    }
+
+    /// The apiserver's answers so far: throttled (429) and unavailable (503/504) among them.
+    pub fn api_stats(&self) -> &Arc<ApiStats> {
+        &self.stats
     }
 
     /// Names the apiserver (its URL, `kube::Config::cluster_url`) in the messages of requests that

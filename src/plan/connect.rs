@@ -6,6 +6,7 @@ use std::path::Path;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::Cluster;
+use super::client::{self, ClientOptions};
 
 /// The User-Agent of every request kgitops sends to an apiserver.
 pub const USER_AGENT: &str = concat!("kgitops/", env!("CARGO_PKG_VERSION"));
@@ -15,12 +16,13 @@ pub const USER_AGENT: &str = concat!("kgitops/", env!("CARGO_PKG_VERSION"));
 #[error("{0}")]
 pub struct ConnectError(String);
 
-/// Connects from `kubeconfig` (else `KUBECONFIG`, else in-cluster) and `context`; `concurrency`
-/// bounds the requests in flight. Reads configuration only: nothing is sent to the server yet.
+/// Connects from `kubeconfig` (else `KUBECONFIG`, else in-cluster) and `context`, with the request
+/// stack of [`client`] shaped by `client_options` (requests in flight, rate limit, retries). Reads
+/// configuration only: nothing is sent to the server yet.
 pub async fn connect(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
-    concurrency: usize,
+    client_options: &ClientOptions,
 ) -> Result<Cluster, ConnectError> {
     let options = KubeConfigOptions {
         context: context.map(str::to_string),
@@ -54,7 +56,8 @@ pub async fn connect(
         http::header::USER_AGENT,
         http::HeaderValue::from_static(USER_AGENT),
     ));
-    let client = kube::Client::try_from(config)
-        .map_err(|e| ConnectError(format!("cannot create a kube client: {e}")))?;
-    Ok(Cluster::new(client, concurrency).with_server(&server))
+    let (client, stats) = client::build(config, client_options).map_err(|e| ConnectError(e.to_string()))?;
+    Ok(Cluster::new(client, client_options.concurrency)
+        .with_server(&server)
+        .with_stats(stats))
 }
