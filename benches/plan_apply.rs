@@ -2,7 +2,10 @@
 //!
 //! - first apply of 1,000 objects (ConfigMaps, Services, Deployments) vs `kubectl apply --server-side`;
 //! - no-op `diff --live` (kgitops plan) vs `kubectl diff --server-side -f` on the same objects;
-//! - a no-op apply, which must send no write.
+//! - a no-op apply, which must send no write;
+//! - first apply of the same objects through an identity that API Priority and Fairness throttles
+//!   (about 3 seats and a queue of 5, `tests/support/throttle.rs`) vs `kubectl apply --server-side`
+//!   through the same identity, with the 429 answers each received (issue 21).
 //!
 //! Each tool works on its own copy of the objects in its own namespace. Requests are counted at the
 //! apiserver (`apiserver_request_total` from its /metrics, by verb), so both tools are measured the
@@ -19,6 +22,8 @@ use std::time::{Duration, Instant};
 
 #[path = "shared/apiserver.rs"]
 mod apiserver;
+#[path = "../tests/support/throttle.rs"]
+mod throttle;
 
 use apiserver::{delta, objects, request_counts};
 use kgitops::apply::{self, ApplyOptions, InventoryRef};
@@ -164,5 +169,64 @@ fn main() {
             writes(&theirs_req)
         );
         assert_eq!(writes(&ours_req), 0, "a no-op apply wrote");
+
+        // First apply through a throttled identity, each tool into a namespace of its own.
+        let home = format!("bench-th-{suffix}");
+        let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+        namespaces
+            .create(
+                &kube::api::PostParams::default(),
+                &serde_json::from_value(serde_json::json!({"metadata": {"name": home}})).expect("namespace"),
+            )
+            .await
+            .expect("create namespace");
+        let throttled = throttle::throttled_identity(&client, &kubeconfig, &home).await;
+        let throttled_kubeconfig = dir.path().join("throttled.kubeconfig");
+        std::fs::write(&throttled_kubeconfig, &throttled.kubeconfig).expect("write kubeconfig");
+        let (ns_ours, ns_theirs) = (format!("bench-tkg-{suffix}"), format!("bench-tkc-{suffix}"));
+        let yaml: String = objects(&ns_theirs, n)
+            .iter()
+            .map(|o| format!("{}---\n", kgitops::manifest::yaml::to_yaml(o)))
+            .collect();
+        let throttled_file = dir.path().join("throttled-objects.yaml");
+        std::fs::write(&throttled_file, yaml).expect("write manifests");
+        let slow = kgitops::plan::connect::connect(
+            Some(&throttled_kubeconfig),
+            None,
+            &kgitops::plan::client::ClientOptions::default(),
+        )
+        .await
+        .expect("throttled client");
+        let opts = ApplyOptions::new(
+            "bench-throttled",
+            InventoryRef {
+                namespace: ns_ours.clone(),
+                name: "kgitops-bench".into(),
+            },
+        );
+        let rejected_before = throttle::rejected(&client, &throttled.flow_schema).await;
+        let before = request_counts(&client).await;
+        let start = Instant::now();
+        let set = apply::apply(&slow, objects(&ns_ours, n), &opts)
+            .await
+            .expect("kgitops apply through the throttled identity");
+        let ours = start.elapsed();
+        let ours_req = delta(&before, &request_counts(&client).await);
+        let ours_rejected = throttle::rejected(&client, &throttled.flow_schema).await - rejected_before;
+        assert_eq!(set.changes.len(), n + 1);
+        let rejected_before = throttle::rejected(&client, &throttled.flow_schema).await;
+        let before = request_counts(&client).await;
+        let (theirs, _) = kubectl(
+            &throttled_kubeconfig,
+            &["apply", "--server-side", "-f", throttled_file.to_str().expect("utf-8 path")],
+        );
+        let theirs_req = delta(&before, &request_counts(&client).await);
+        let theirs_rejected = throttle::rejected(&client, &throttled.flow_schema).await - rejected_before;
+        row("first apply, throttled", ours, &ours_req, theirs, &theirs_req);
+        println!(
+            "{:<22}   429 answers: kgitops {ours_rejected} (its client counted {}), kubectl {theirs_rejected}",
+            "",
+            slow.api_stats().throttled()
+        );
     });
 }

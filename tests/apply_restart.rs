@@ -2,8 +2,12 @@
 //! error and exit 2, never a panic or a hang; once the apiserver is back (etcd and its data kept) the
 //! next apply converges and `diff --live` shows no changes, with nothing lost.
 //!
-//! Alone in its test binary: it kills and restarts the apiserver of the control plane the binary's
-//! tests share.
+//! The daemon's drift watches survive the same (issue 21): after the apiserver is killed and
+//! restarted, each watch lists again at most a few times (no re-listing storm) and a hand edit made
+//! afterwards is still seen and healed.
+//!
+//! Alone in their test binary: they kill and restart the apiserver of the control plane the
+//! binary's tests share, one test at a time ([`RESTARTS`]).
 
 mod common;
 
@@ -15,6 +19,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kgitops::apply::inventory::PART_OF_LABEL;
 use kube::Api;
 use kube::api::ListParams;
+
+/// The tests of this binary take turns: each restarts the apiserver every test shares.
+static RESTARTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// ConfigMaps in the overlay's resources, plus the one of its generator.
 const OBJECTS: usize = 400;
@@ -99,6 +106,7 @@ fn wait_for(mut child: Child, dir: &Path, timeout: Duration) -> Output {
 
 #[tokio::test]
 async fn apiserver_killed_mid_apply_then_restarted_the_next_run_converges() {
+    let _turn = RESTARTS.lock().await;
     let cp = common::control_plane();
     let ns = common::namespace("apply-restart").await;
     let repo = repo(&ns.name);
@@ -219,4 +227,127 @@ async fn apiserver_killed_mid_apply_then_restarted_the_next_run_converges() {
         last.data.unwrap_or_default().get("index").map(String::as_str),
         Some(&*format!("{}", OBJECTS - 1))
     );
+}
+
+/// LIST requests for `resource` the apiserver served since it started (its own metrics).
+async fn lists_since_start(client: &kube::Client, resource: &str) -> u64 {
+    let text = client
+        .request_text(http::Request::get("/metrics").body(Vec::new()).expect("request"))
+        .await
+        .expect("GET /metrics");
+    let needle = format!("resource=\"{resource}\"");
+    text.lines()
+        .filter(|l| {
+            l.starts_with("apiserver_request_total{") && l.contains("verb=\"LIST\"") && l.contains(&needle)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// The `spec.authorization.type` of KafkaUser `name`, or `None` while it does not exist.
+async fn user_spec(users: &Api<kube::api::DynamicObject>, name: &str) -> Option<String> {
+    let user = users.get_opt(name).await.ok().flatten()?;
+    Some(
+        user.data["spec"]["authentication"]["type"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_watches_survive_an_apiserver_restart_without_relisting_storms() {
+    let _turn = RESTARTS.lock().await;
+    let cp = common::control_plane();
+    let ns = common::namespace("watch-restart").await;
+    // KafkaUsers: a kind the apiserver itself never lists, so every LIST of it is the daemon's.
+    let work = tempfile::tempdir().expect("temp dir");
+    let overlay = work.path().join("clusters/dev");
+    std::fs::create_dir_all(&overlay).expect("overlay dir");
+    let mut users = String::new();
+    for i in 0..20 {
+        users.push_str(&format!(
+            "---\napiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaUser\nmetadata:\n  name: user-{i:02}\n  labels:\n    strimzi.io/cluster: main\nspec:\n  authentication:\n    type: tls\n"
+        ));
+    }
+    std::fs::write(overlay.join("users.yaml"), users).expect("write users");
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        format!("namespace: {}\nresources:\n  - users.yaml\n", ns.name),
+    )
+    .expect("write kustomization");
+    let text = format!(
+        "source:\n  path: {}\nclusters:\n  - name: dev\n    kubeconfig: {}\n    drift: heal\nserver:\n  listen: 127.0.0.1:0\n",
+        work.path().display(),
+        cp.kubeconfig().display()
+    );
+    let config = kgitops::daemon::Config::parse(&text, &work.path().join("kgitops.yaml"), work.path())
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let daemon = kgitops::daemon::Daemon::bind(config).await.expect("daemon binds");
+    let token = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(daemon.run(token.clone()));
+
+    let resource = kube::core::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", "KafkaUser"),
+        "kafkausers",
+    );
+    let users: Api<kube::api::DynamicObject> = Api::namespaced_with(ns.client.clone(), &ns.name, &resource);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while user_spec(&users, "user-19").await.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not apply the KafkaUsers within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let the watches start before the apiserver goes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    tokio::task::spawn_blocking(|| {
+        let cp = common::control_plane();
+        cp.kill_apiserver();
+        std::thread::sleep(Duration::from_secs(2));
+        cp.restart_apiserver();
+    })
+    .await
+    .expect("restart");
+    // The watches reconnect with backoff; give them time to storm if they were going to.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let admin = common::client().await;
+    let lists = lists_since_start(&admin, "kafkausers").await;
+    eprintln!("LIST kafkausers in the 15 s after the restart: {lists}");
+    assert!(
+        lists <= 3,
+        "the drift watch listed KafkaUsers {lists} times in 15 s after one restart (one watch: at most a few)"
+    );
+
+    // The watch still works: a hand edit is seen and healed.
+    let users: Api<kube::api::DynamicObject> = Api::namespaced_with(admin, &ns.name, &resource);
+    users
+        .patch(
+            "user-07",
+            &kube::api::PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..kube::api::PatchParams::default()
+            },
+            &kube::api::Patch::Merge(
+                serde_json::json!({"spec": {"authentication": {"type": "scram-sha-512"}}}),
+            ),
+        )
+        .await
+        .expect("hand edit");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if user_spec(&users, "user-07").await.as_deref() == Some("tls") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a hand edit after the restart was not healed within 60 s: the drift watch did not survive"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    token.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }
