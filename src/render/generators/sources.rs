@@ -103,7 +103,7 @@ pub fn parse_env(content: &[u8], secret: bool) -> Result<Vec<Pair>, String> {
 }
 
 /// All pairs of a generator, in kustomize's order: env files, literals, files; `secret` for a
-/// secretGenerator ([`parse_env`] is stricter for it).
+/// secretGenerator ([`parse_env`] is stricter for it, and its errors never quote a literal).
 pub fn load(
     loader: &Loader<'_>,
     kf: &KustFile,
@@ -125,8 +125,17 @@ pub fn load(
         let content = loader.read_bytes(&path)?;
         pairs.extend(parse_env(&content, secret).map_err(|e| entry_error("env file", env, e))?);
     }
-    for literal in args.literals.iter().flatten() {
-        pairs.push(parse_literal(literal).map_err(|e| entry_error("literal", literal, e))?);
+    for (i, literal) in args.literals.iter().flatten().enumerate() {
+        let pair = parse_literal(literal).map_err(|e| match secret {
+            // Named by position, never by text: a secret's bad literal may be the value alone.
+            true => entry_error(
+                "literal",
+                &format!("#{}", i + 1),
+                "invalid literal source (not shown: it may be a secret value), expected key=value".into(),
+            ),
+            false => entry_error("literal", literal, e),
+        })?;
+        pairs.push(pair);
     }
     for source in args.files.iter().flatten() {
         let (key, file) = parse_file_source(source).map_err(|e| entry_error("file", source, e))?;
@@ -188,6 +197,28 @@ mod tests {
             ]
         );
         assert!(parse_env(b"A=\xff\n", false).is_err());
+    }
+
+    #[test]
+    fn a_bad_secret_literal_is_named_by_position_not_text() {
+        use crate::manifest::yaml::Limits;
+        use crate::render::memtree::MemTree;
+        use crate::source::TreePath;
+        let build = |generator: &str| {
+            let kustomization = format!("{generator}:\n- name: g\n  literals: [a=b, hunter2-alone]\n");
+            let tree = MemTree::new(&[("k/kustomization.yaml", kustomization.as_str())]);
+            let loader = Loader::new(&tree, Limits::DEFAULT);
+            crate::render::target::build(&loader, &TreePath::new("k").unwrap())
+                .unwrap_err()
+                .to_string()
+        };
+        let err = build("secretGenerator");
+        assert!(
+            err.contains("literal \"#2\"") && !err.contains("hunter2"),
+            "{err}"
+        );
+        // A ConfigMap's literal is quoted, as kustomize does.
+        assert!(build("configMapGenerator").contains("hunter2-alone"));
     }
 
     #[test]
