@@ -1,6 +1,8 @@
 //! Secret masking. A Secret's values never leave this module unmasked: diffs, field changes, JSON
 //! reports and error messages see keys, and whether a key's value changed, never the value (neither
 //! plain nor base64). The client-side apply annotation, a copy of the whole Secret, is masked too.
+//! Free text that may quote a Secret (server error messages) goes through a [`Scrubber`]; the rules
+//! are written up for users in `docs/secrets.md`.
 
 use std::collections::BTreeSet;
 

@@ -13,6 +13,10 @@
 //!   sets, with the same values) are not sent: they are never written, so the server's answer
 //!   could not change anything ([`PlanOptions::dry_run_unchanged`] sends them anyway).
 //!
+//! Secret values never leave: diffs and field changes are masked ([`mask::mask_pair`]), and every
+//! error [`plan_live`] returns is scrubbed of every value of every Secret of the render and of the
+//! live objects ([`mask::Scrubber`]; server messages echo what was sent).
+//!
 //! Namespaced objects without `metadata.namespace` are an error naming the object: kgitops does not
 //! default them from the kubeconfig context as kubectl does, because the same commit must land in
 //! the same place whoever (or whichever daemon) applies it. Cluster-scoped objects lose a namespace
@@ -803,7 +807,8 @@ async fn read_live(cluster: &Cluster, items: &[Item]) -> Result<Vec<Option<Value
 }
 
 /// Dry-runs every object that is not deferred and has no answer yet, and records the answer; immutable-field refusals
-/// become [`Action::Recreate`] when the object opted in, failures otherwise.
+/// become [`Action::Recreate`] when the object opted in, failures otherwise. The failures quote the
+/// server as it is: [`plan_live`] and apply scrub them before they leave.
 pub async fn dry_run_all(
     cluster: &Cluster,
     objects: &mut [PlannedObject],
