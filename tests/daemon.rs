@@ -869,3 +869,199 @@ fn the_configuration_shipped_in_deploy_is_valid() {
     assert!(config.server.webhook_secret_file.is_some());
     assert!(config.leader_election.is_some());
 }
+
+/// Values of the Secrets below, one per leak path of issue 13, and their base64 forms.
+const FOUND_BY_TEST_OP: &str = SECRET_VALUE;
+const NUMBER_IN_DATA: &str = "73519864201";
+const ENV_LINE_WITHOUT_KEY: &str = "envline-s3cret-without-key";
+
+fn assert_no_secret_value(what: &str, text: &str) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for value in [FOUND_BY_TEST_OP, NUMBER_IN_DATA, ENV_LINE_WITHOUT_KEY] {
+        let encoded = b64.encode(value);
+        assert!(
+            !text.contains(value) && !text.contains(&encoded),
+            "{what} shows the Secret value {value} (or {encoded}):\n{text}"
+        );
+    }
+}
+
+/// Every way a Secret value reached an output (issue 13, items 7-9): a JSON 6902 `test` failing on
+/// a Secret (the render error once printed the value found), a Secret whose `data` holds a number
+/// (the server's dry-run error echoes it), a secretGenerator env line without `=` (the line became
+/// a key name). The binary runs each bad commit; then every channel is searched for the plain and
+/// base64 values: its stdout and JSON logs, the Events in the cluster, the alerts received, `/status`
+/// JSON and HTML, and `kgitops diff --from --to` in every output format.
+#[test]
+fn secret_values_reach_no_output_channel() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ns_name = runtime.block_on(async { common::namespace("daemon-leak").await.name });
+    let tmp = tempfile::tempdir().unwrap();
+    let work = platform_repo(&tmp.path().join("work"), &ns_name, "1");
+    let remote = BareRemote::init(&tmp.path().join("remote.git"));
+    remote.push(&work, "main");
+    let c1 = work.head();
+    let sink = AlertSink::start();
+    let port = free_port();
+    let config = format!(
+        "source:\n  url: {}\n  interval: 1s\nclusters:\n  - name: dev\n    kubeconfig: {}\n\
+         server:\n  listen: 127.0.0.1:{port}\nalerts:\n  - {{type: webhook, url: \"{}\"}}\ncache_dir: {}\n",
+        remote.file_url(),
+        common::control_plane().kubeconfig().display(),
+        sink.url,
+        tmp.path().join("cache").display()
+    );
+    let config_file = tmp.path().join("kgitops.yaml");
+    std::fs::write(&config_file, config).unwrap();
+    let (stdout, stderr) = (tmp.path().join("stdout"), tmp.path().join("stderr.jsonl"));
+    let mut child = kgitops()
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&config_file)
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let logs = || std::fs::read_to_string(&stderr).unwrap_or_default();
+    // The first result the daemon logs for `revision`: `result` "applied" or level ERROR, with its
+    // message. (Read from the log, not /status: after a render failure the worker retries the
+    // previous failed revision, which overwrites /status's last result at once.)
+    let result_of = |revision: &str| -> (String, String) {
+        let start = Instant::now();
+        loop {
+            for line in logs().lines() {
+                let Ok(v) = serde_json::from_str::<Value>(line) else {
+                    continue;
+                };
+                let f = &v["fields"];
+                if f["revision"] == revision && (f["result"] == "applied" || v["level"] == "ERROR") {
+                    let result = if v["level"] == "ERROR" {
+                        "failed"
+                    } else {
+                        "applied"
+                    };
+                    return (
+                        result.to_string(),
+                        f["message"].as_str().unwrap_or_default().to_string(),
+                    );
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no result for {revision}; log:\n{}",
+                logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    assert_eq!(result_of(&c1).0, "applied", "{}", logs());
+
+    // Commits and pushes the work tree; its revision must fail with a message naming `names`.
+    let push_failing = |what: &str, names: &[&str]| -> String {
+        let revision = work.commit(what);
+        remote.push(&work, "main");
+        let (result, message) = result_of(&revision);
+        assert_eq!(result, "failed", "{what}: {message}");
+        assert!(names.iter().all(|n| message.contains(n)), "{what}: {message}");
+        revision
+    };
+
+    // 7. A JSON 6902 `test` on the Secret fails: the render error names the path only.
+    let kustomization = format!("namespace: {ns_name}\nresources:\n  - settings.yaml\n  - creds.yaml\n");
+    work.write(
+        "clusters/dev/kustomization.yaml",
+        &format!(
+            "{kustomization}patches:\n  - target: {{kind: Secret, name: creds}}\n    patch: |-\n      \
+             - {{op: test, path: /stringData/password, value: wrong-guess}}\n"
+        ),
+    );
+    let c2 = push_failing("test op on a Secret", &["/stringData/password"]);
+
+    // 8. A number in a Secret's data: the server rejects it in the dry-run.
+    work.write(
+        "clusters/dev/kustomization.yaml",
+        &format!("{kustomization}  - numbers.yaml\n"),
+    )
+    .write(
+        "clusters/dev/numbers.yaml",
+        &format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: numbers\ndata:\n  n: {NUMBER_IN_DATA}\n"),
+    );
+    let c3 = push_failing("a number in a Secret's data", &["Secret/", "numbers"]);
+
+    // 9. A secretGenerator env line without `=`: refused, naming the line by number.
+    work.remove("clusters/dev/numbers.yaml")
+        .write(
+            "clusters/dev/kustomization.yaml",
+            &format!("{kustomization}secretGenerator:\n  - name: generated\n    envs: [gen.env]\n"),
+        )
+        .write(
+            "clusters/dev/gen.env",
+            &format!("user=admin\n{ENV_LINE_WITHOUT_KEY}\n"),
+        );
+    let c4 = push_failing("an env line without a key", &["gen.env", "line 2"]);
+
+    // Every channel. /status, JSON and HTML:
+    let (_, status_json) = http(addr, "GET", "/status", &[], b"");
+    assert_no_secret_value("/status", &status_json);
+    let (_, html) = http(addr, "GET", "/status?format=html", &[], b"");
+    assert!(html.contains("<"), "{html}");
+    assert_no_secret_value("/status html", &html);
+    // Alerts received by a real HTTP server: one per failure at least.
+    let alerts = serde_json::to_string(&sink.alerts()).unwrap();
+    assert!(alerts.contains("failed"), "{alerts}");
+    assert_no_secret_value("alerts", &alerts);
+    // Events in the cluster (readable by the `view` role), in both API groups' views.
+    let events = runtime.block_on(async {
+        let client = common::client().await;
+        let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns_name);
+        let new: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, &ns_name);
+        let lp = kube::api::ListParams::default();
+        format!(
+            "{}\n{}",
+            serde_json::to_string(&core.list(&lp).await.unwrap().items).unwrap(),
+            serde_json::to_string(&new.list(&lp).await.unwrap().items).unwrap()
+        )
+    });
+    assert!(events.contains("ReconcileFailed"), "{events}");
+    assert_no_secret_value("Events", &events);
+    // The binary's stdout and JSON logs, after SIGTERM.
+    // SAFETY: kill(2) with a child's pid and SIGTERM has no memory effects.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let stopping = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if stopping.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = logs();
+    assert!(log.contains("/stringData/password"), "{log}");
+    assert_no_secret_value("JSON logs", &log);
+    assert_no_secret_value("stdout", &std::fs::read_to_string(&stdout).unwrap());
+
+    // The pull-request diff of each bad commit, in every format.
+    let mut numbers_shown = false;
+    for to in [&c2, &c3, &c4] {
+        for output in ["text", "markdown", "json"] {
+            let out = kgitops()
+                .args(["diff", "--from", &c1, "--to", to, "--output", output, "--repo"])
+                .arg(&work.dir)
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(matches!(out.status.code(), Some(1 | 2)), "{text}");
+            numbers_shown |= text.contains("Secret/") && text.contains("numbers");
+            assert_no_secret_value(&format!("diff --to {to} --output {output}"), &text);
+        }
+    }
+    assert!(
+        numbers_shown,
+        "the diff to {c3} shows the Secret `numbers` (masked)"
+    );
+}

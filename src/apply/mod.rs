@@ -216,6 +216,30 @@ pub enum ApplyError {
     },
 }
 
+impl ApplyError {
+    /// The error with every known Secret value scrubbed from its texts: what [`plan`] and
+    /// [`apply_planned`] return, so every caller (CLI, daemon) prints, logs and reports only
+    /// scrubbed text.
+    pub fn scrubbed(self, scrubber: &mask::Scrubber) -> ApplyError {
+        let all = |failures: Vec<ObjectFailure>| failures.into_iter().map(|f| f.scrubbed(scrubber)).collect();
+        match self {
+            ApplyError::Plan(e) => ApplyError::Plan(e.scrubbed(scrubber)),
+            ApplyError::Inventory(m) => ApplyError::Inventory(scrubber.scrub(&m)),
+            ApplyError::Label(f) => ApplyError::Label(all(f)),
+            ApplyError::Preflight { source, applied } => ApplyError::Preflight {
+                source: source.scrubbed(scrubber),
+                applied,
+            },
+            ApplyError::Write { failures, applied } => ApplyError::Write {
+                failures: all(failures),
+                applied,
+            },
+            // Object identities and counts only.
+            e @ ApplyError::MassPrune { .. } => e,
+        }
+    }
+}
+
 /// A member of the inventory that is no longer in git.
 #[derive(Clone, Debug)]
 pub struct PruneCandidate {
@@ -269,6 +293,18 @@ fn config_map_kind() -> Gvk {
 /// Plans `desired` against the cluster: labels members, plans every object, reads the inventory and
 /// lists its members that left git. Reads only.
 pub async fn plan(
+    cluster: &Cluster,
+    desired: Vec<Value>,
+    opts: &ApplyOptions,
+) -> Result<ClusterPlan, ApplyError> {
+    let scrubber = mask::Scrubber::of(&desired);
+    plan_cluster(cluster, desired, opts)
+        .await
+        .map_err(|e| e.scrubbed(&scrubber))
+}
+
+/// [`plan`] before its errors are scrubbed.
+async fn plan_cluster(
     cluster: &Cluster,
     mut desired: Vec<Value>,
     opts: &ApplyOptions,
@@ -483,6 +519,18 @@ pub async fn apply(
 /// then heals with that plan instead of planning twice). Every write is still a server-side apply
 /// judged by the server, so a plan that aged a little converges all the same.
 pub async fn apply_planned(
+    cluster: &Cluster,
+    mut cp: ClusterPlan,
+    opts: &ApplyOptions,
+) -> Result<ChangeSet, ApplyError> {
+    let scrubber = std::mem::take(&mut cp.live.scrubber);
+    apply_plan(cluster, cp, opts)
+        .await
+        .map_err(|e| e.scrubbed(&scrubber))
+}
+
+/// [`apply_planned`] before its errors are scrubbed.
+async fn apply_plan(
     cluster: &Cluster,
     mut cp: ClusterPlan,
     opts: &ApplyOptions,
@@ -827,10 +875,9 @@ async fn write_all(
 
 /// Writes one object: takeover first when needed, recreate when opted in, then a forced apply.
 async fn write_object(cluster: &Cluster, o: &PlannedObject, manager: &str) -> Result<Change, ObjectFailure> {
-    let secrets = mask::secret_values(&o.desired);
     let fail = |what: &str, e: &dyn fmt::Display| ObjectFailure {
         object: o.id.to_string(),
-        message: format!(" {what} failed: {}", mask::scrub(&e.to_string(), &secrets)),
+        message: format!(" {what} failed: {e}"),
     };
     let Some(r) = &o.resolved else {
         return Err(ObjectFailure {

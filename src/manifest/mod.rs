@@ -9,3 +9,15 @@ pub mod id;
 pub mod yaml;
 
 pub use id::{Gvk, IdError, ResId};
+
+use serde_json::Value;
+
+/// Whether an object is a core/v1 Secret: its values are masked and scrubbed everywhere
+/// (`plan::mask`), and errors about its content name paths, never values.
+pub fn is_secret(obj: &Value) -> bool {
+    obj.get("kind").and_then(Value::as_str) == Some("Secret")
+        && obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_none_or(|v| v == "v1")
+}

@@ -2,6 +2,9 @@
 //! changed fields with the managers that own each one live. Pure: the offline diff between two
 //! revisions uses it as it is, without a cluster.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use serde_json::Value;
 use similar::TextDiff;
 
@@ -12,15 +15,29 @@ use crate::manifest::yaml::to_yaml;
 /// Lines of context around each hunk.
 pub const CONTEXT_LINES: usize = 3;
 
+/// Objects whose YAML has more lines than this, both sides together, get [`too_large`]'s summary
+/// line instead of a diff: a diff that size is unreadable in a terminal or a PR comment, and the
+/// diff algorithm (Myers, O(N·D)) could take minutes on it.
+pub const MAX_DIFF_LINES: usize = 20_000;
+
+/// How long one object's diff may search for the smallest diff. Past it the diff is finished
+/// quickly and is still correct (applying it gives the new side), only less minimal.
+pub const DIFF_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// A unified diff between two objects rendered as YAML; `None` stands for "absent" (creation or
-/// deletion). Empty when both render the same. Headers are `a/<label>` and `b/<label>`.
+/// deletion). Empty when both render the same. Headers are `a/<label>` and `b/<label>`. Bounded in
+/// time: [`MAX_DIFF_LINES`] and [`DIFF_TIMEOUT`].
 pub fn unified(label: &str, before: Option<&Value>, after: Option<&Value>) -> String {
     let old = before.map(to_yaml).unwrap_or_default();
     let new = after.map(to_yaml).unwrap_or_default();
     if old == new {
         return String::new();
     }
-    let diff = TextDiff::from_lines(&old, &new);
+    let lines = old.lines().count() + new.lines().count();
+    if lines > MAX_DIFF_LINES {
+        return too_large(label, &old, &new, lines);
+    }
+    let diff = TextDiff::configure().timeout(DIFF_TIMEOUT).diff_lines(&old, &new);
     let old_header = if before.is_some() {
         format!("a/{label}")
     } else {
@@ -35,6 +52,25 @@ pub fn unified(label: &str, before: Option<&Value>, after: Option<&Value>) -> St
         .context_radius(CONTEXT_LINES)
         .header(&old_header, &new_header)
         .to_string()
+}
+
+/// The summary that stands for the diff of an object over [`MAX_DIFF_LINES`]:
+/// `ConfigMap/ns/x: 12345 lines removed, 12001 added (diff too large to show: 40000 lines, the
+/// limit is 20000)`. Lines are counted as a multiset (linear time): a line that only moved is not
+/// counted.
+fn too_large(label: &str, old: &str, new: &str, lines: usize) -> String {
+    let mut balance: HashMap<&str, i64> = HashMap::new();
+    for line in old.lines() {
+        *balance.entry(line).or_default() += 1;
+    }
+    for line in new.lines() {
+        *balance.entry(line).or_default() -= 1;
+    }
+    let removed: i64 = balance.values().filter(|&&n| n > 0).sum();
+    let added: i64 = balance.values().filter(|&&n| n < 0).map(|n| -n).sum();
+    format!(
+        "{label}: {removed} lines removed, {added} added (diff too large to show: {lines} lines, the limit is {MAX_DIFF_LINES})\n"
+    )
 }
 
 /// The changed leaves between `before` and `after` (both normalized and masked). Each change names
@@ -136,6 +172,25 @@ mod tests {
         );
         assert!(text.contains("-  replicas: 3\n+  replicas: 7\n"), "{text}");
         assert_eq!(unified("x", Some(&before), Some(&before)), "");
+    }
+
+    fn big_config_map(lines: usize, tag: &str) -> Value {
+        let text: String = (0..lines).map(|i| format!("{tag} line {i}\n")).collect();
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"big": text}})
+    }
+
+    #[test]
+    fn an_object_over_the_line_limit_gets_a_summary_line() {
+        let before = big_config_map(MAX_DIFF_LINES / 2 + 10, "old");
+        let after = big_config_map(MAX_DIFF_LINES / 2 + 10, "new");
+        let text = unified("ConfigMap/ns/x", Some(&before), Some(&after));
+        assert_eq!(
+            text,
+            format!(
+                "ConfigMap/ns/x: 10010 lines removed, 10010 added (diff too large to show: {} lines, the limit is {MAX_DIFF_LINES})\n",
+                2 * (MAX_DIFF_LINES / 2 + 10) + 8
+            )
+        );
     }
 
     #[test]

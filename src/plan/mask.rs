@@ -1,6 +1,10 @@
 //! Secret masking. A Secret's values never leave this module unmasked: diffs, field changes, JSON
 //! reports and error messages see keys, and whether a key's value changed, never the value (neither
 //! plain nor base64). The client-side apply annotation, a copy of the whole Secret, is masked too.
+//! Free text that may quote a Secret (server error messages) goes through a [`Scrubber`]; the rules
+//! are written up for users in `docs/secrets.md`.
+
+use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -14,14 +18,7 @@ pub const MASK_OLD: &str = "(masked, old value)";
 /// Shown on the new side of a changed value.
 pub const MASK_NEW: &str = "(masked, new value)";
 
-/// Whether an object is a core/v1 Secret.
-pub fn is_secret(obj: &Value) -> bool {
-    obj.get("kind").and_then(Value::as_str) == Some("Secret")
-        && obj
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .is_none_or(|v| v == "v1")
-}
+pub use crate::manifest::is_secret;
 
 /// Masks one object on its own (every Secret value becomes [`MASK`]); other kinds are returned as
 /// they are.
@@ -84,35 +81,141 @@ pub fn mask_pair(before: Option<&Value>, after: Option<&Value>) -> (Option<Value
     (b, a)
 }
 
-/// Every secret value an object carries, plain and base64 (from `data`, `stringData` and the
-/// last-applied annotation), to scrub from free text such as server error messages. Values shorter
-/// than 4 characters are left out: scrubbing them would mangle ordinary words without protecting
-/// anything.
-pub fn secret_values(obj: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    if !is_secret(obj) {
-        return out;
+/// Secret values shorter than this many bytes are scrubbed only where they stand as a whole token
+/// (see [`Scrubber`]); longer ones wherever they occur.
+pub const WHOLE_TOKEN_BELOW: usize = 8;
+
+/// Knows every value of every Secret it was given and replaces them by [`MASK`] in free text: the
+/// one filter error texts pass through before they leave the plan and apply stages (server
+/// messages echo what was sent, including Secret values of any type).
+///
+/// What counts as a value: every scalar under `data` and `stringData` (strings, numbers, booleans,
+/// also when malformed: nested or not a map), as written, JSON-escaped, and as base64 (`data`
+/// values decoded, `stringData` values encoded), and the client-side last-applied annotation.
+/// A value of [`WHOLE_TOKEN_BELOW`] bytes or more is replaced wherever it occurs. A shorter one
+/// (`1`, `true`, `admin`) only where it stands alone: not joined to a letter, digit or `_`, nor to
+/// a `-`, `.`, `/` or `+` that is itself joined to a letter or digit. So `value: 1.` and
+/// `"true"` are scrubbed while `kafka-1`, `v1` and `10.96.0.1` stay readable; a short value inside
+/// a longer word is not a leak of that value. Short values made only of punctuation or spaces are
+/// ignored (they carry no secret and would mangle every message).
+#[derive(Clone, Default)]
+pub struct Scrubber {
+    /// Distinct values, in the matcher's pattern order.
+    values: Vec<String>,
+    matcher: Option<aho_corasick::AhoCorasick>,
+}
+
+/// Never prints the values it holds.
+impl std::fmt::Debug for Scrubber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scrubber({} values)", self.values.len())
     }
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut push = |s: &str| {
-        if s.len() >= 4 && !out.iter().any(|o| o == s) {
-            out.push(s.to_string());
+}
+
+impl Scrubber {
+    /// A scrubber for the Secrets among `objects` (other kinds are skipped).
+    pub fn of<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Scrubber {
+        let mut scrubber = Scrubber::default();
+        scrubber.extend(objects);
+        scrubber
+    }
+
+    /// Adds the values of the Secrets among `objects`.
+    pub fn extend<'a>(&mut self, objects: impl IntoIterator<Item = &'a Value>) {
+        let mut values: BTreeSet<String> = std::mem::take(&mut self.values).into_iter().collect();
+        let before = values.len();
+        for obj in objects.into_iter().filter(|o| is_secret(o)) {
+            secret_values(obj, &mut values);
         }
-    };
-    if let Some(data) = obj.get("data").and_then(Value::as_object) {
-        for value in data.values().filter_map(Value::as_str) {
-            push(value);
-            if let Ok(plain) = b64.decode(value)
-                && let Ok(plain) = String::from_utf8(plain)
-            {
-                push(&plain);
+        self.values = values.into_iter().collect();
+        if self.values.len() != before || self.matcher.is_none() {
+            // Overlapping search: every occurrence is found, also one starting inside another
+            // value's occurrence that was not a whole token.
+            self.matcher = aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::Standard)
+                .build(&self.values)
+                .ok();
+        }
+    }
+
+    /// Whether it knows no value (the text is returned as it is).
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// `text` with every occurrence of a known value replaced by [`MASK`]; occurrences that overlap
+    /// are replaced as one.
+    pub fn scrub(&self, text: &str) -> String {
+        let Some(matcher) = self.matcher.as_ref().filter(|_| !self.values.is_empty()) else {
+            return text.to_string();
+        };
+        let mut ranges: Vec<(usize, usize)> = matcher
+            .find_overlapping_iter(text)
+            .filter(|m| {
+                m.len() >= WHOLE_TOKEN_BELOW
+                    || (!joined(text[..m.start()].chars().rev()) && !joined(text[m.end()..].chars()))
+            })
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        if ranges.is_empty() {
+            return text.to_string();
+        }
+        ranges.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        let mut current: Option<(usize, usize)> = None;
+        for (start, end) in ranges {
+            match &mut current {
+                Some((_, e)) if start <= *e => *e = (*e).max(end),
+                _ => {
+                    if let Some((s, e)) = current.replace((start, end)) {
+                        out.push_str(&text[at..s]);
+                        out.push_str(MASK);
+                        at = e;
+                    }
+                }
             }
         }
+        if let Some((s, e)) = current {
+            out.push_str(&text[at..s]);
+            out.push_str(MASK);
+            at = e;
+        }
+        out.push_str(&text[at..]);
+        out
     }
-    if let Some(data) = obj.get("stringData").and_then(Value::as_object) {
-        for value in data.values().filter_map(Value::as_str) {
-            push(value);
-            push(&b64.encode(value));
+}
+
+/// Whether the characters next to an occurrence (walking away from it) join it to a longer word:
+/// a letter, digit or `_`, or a `-./+` followed by a letter or digit. Not `:`: the apiserver
+/// quotes a rejected value as `{Value:12345}`.
+fn joined(mut away: impl Iterator<Item = char>) -> bool {
+    match away.next() {
+        Some(c) if c.is_alphanumeric() || c == '_' => true,
+        Some('-' | '.' | '/' | '+') => away.next().is_some_and(char::is_alphanumeric),
+        _ => false,
+    }
+}
+
+/// Collects every value of one Secret into `out` ([`Scrubber`] says which forms).
+fn secret_values(obj: &Value, out: &mut BTreeSet<String>) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for field in ["data", "stringData"] {
+        let mut leaves = Vec::new();
+        if let Some(v) = obj.get(field) {
+            scalar_leaves(v, &mut leaves);
+        }
+        for (text, is_string) in leaves {
+            // `data` holds base64 (its plain form is the secret); anything else is plain text.
+            let decoded = (field == "data" && is_string)
+                .then(|| b64.decode(text.trim()).ok())
+                .flatten()
+                .and_then(|plain| String::from_utf8(plain).ok());
+            match decoded {
+                Some(plain) => add_value(&plain, out),
+                None => add_value(&b64.encode(&text), out),
+            }
+            add_value(&text, out);
         }
     }
     if let Some(last) = obj
@@ -120,27 +223,37 @@ pub fn secret_values(obj: &Value) -> Vec<String> {
         .and_then(|a| a.get(LAST_APPLIED_ANNOTATION))
         .and_then(Value::as_str)
     {
-        push(last);
+        add_value(last, out);
         if let Ok(parsed) = serde_json::from_str::<Value>(last) {
-            for value in secret_values(&parsed) {
-                push(&value);
-            }
+            secret_values(&parsed, out);
         }
     }
-    // Longest first, so a value containing another is replaced whole.
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out
 }
 
-/// Replaces every occurrence of the given secret values in `text` by [`MASK`].
-pub fn scrub(text: &str, values: &[String]) -> String {
-    let mut out = text.to_string();
-    for value in values {
-        if out.contains(value.as_str()) {
-            out = out.replace(value.as_str(), MASK);
-        }
+/// The text of every scalar in `v` (a string as it is, a number or boolean as JSON) and whether it
+/// was a string; maps and lists are walked (a malformed `data` is still secret).
+fn scalar_leaves(v: &Value, out: &mut Vec<(String, bool)>) {
+    match v {
+        Value::Null => {}
+        Value::String(s) => out.push((s.clone(), true)),
+        Value::Bool(_) | Value::Number(_) => out.push((v.to_string(), false)),
+        Value::Array(items) => items.iter().for_each(|i| scalar_leaves(i, out)),
+        Value::Object(map) => map.values().for_each(|i| scalar_leaves(i, out)),
     }
-    out
+}
+
+/// Adds a value and its JSON-escaped form (how a server message quotes it), unless it is empty or
+/// a short value without a letter or digit.
+fn add_value(value: &str, out: &mut BTreeSet<String>) {
+    if value.is_empty() || (value.len() < WHOLE_TOKEN_BELOW && !value.chars().any(char::is_alphanumeric)) {
+        return;
+    }
+    let escaped = Value::String(value.to_string()).to_string();
+    let escaped = &escaped[1..escaped.len() - 1];
+    if escaped != value {
+        out.insert(escaped.to_string());
+    }
+    out.insert(value.to_string());
 }
 
 #[cfg(test)]
@@ -188,8 +301,69 @@ mod tests {
     #[test]
     fn scrubs_plain_and_base64_values_from_text() {
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "data": {"p": "aHVudGVyMg=="}});
-        let values = secret_values(&secret);
-        let msg = scrub("invalid value \"hunter2\" (aHVudGVyMg==)", &values);
+        let scrubber = Scrubber::of([&secret]);
+        let msg = scrubber.scrub("invalid value \"hunter2\" (aHVudGVyMg==)");
         assert_eq!(msg, "invalid value \"(masked)\" ((masked))");
+    }
+
+    #[test]
+    fn values_of_any_type_and_length_are_scrubbed() {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"n": 73519864201_u64, "b": true, "one": 1, "deep": {"x": ["nested-s3cret"]}},
+            "stringData": {"short": "pw", "quote": "a\"b\\c-long-enough"}});
+        let scrubber = Scrubber::of([&secret]);
+        let text = "json: cannot unmarshal number 73519864201 into Go value; data.b: Invalid value: true; \
+                    data.one: 1. pw: \"pw\" deep nested-s3cret quote \"a\\\"b\\\\c-long-enough\"";
+        let scrubbed = scrubber.scrub(text);
+        for leaked in [
+            "73519864201",
+            "true",
+            " 1.",
+            "\"pw\"",
+            "nested-s3cret",
+            "long-enough",
+        ] {
+            assert!(!scrubbed.contains(leaked), "{leaked} in {scrubbed}");
+        }
+        // base64 forms: of a number in data, of a short stringData value.
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for value in ["73519864201", "pw", "true"] {
+            let encoded = b64.encode(value);
+            assert!(
+                !scrubber.scrub(&format!("x {encoded} y")).contains(&encoded),
+                "{encoded}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_values_are_scrubbed_only_as_whole_tokens() {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "data": {"a": 1, "b": "web"}});
+        let scrubber = Scrubber::of([&secret]);
+        assert_eq!(
+            scrubber.scrub("Deployment/ns/web-1 apps/v1 10.96.0.1 kafka-1: value 1, \"web\"."),
+            "Deployment/ns/web-1 apps/v1 10.96.0.1 kafka-1: value (masked), \"(masked)\"."
+        );
+    }
+
+    #[test]
+    fn a_short_number_rejected_by_the_server_is_scrubbed() {
+        // The apiserver's message for `data: {n: 12345}` (kube-apiserver v1.36).
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "data": {"n": 12345}});
+        let scrubbed = Scrubber::of([&secret]).scrub(
+            "failed to create typed patch object (ns/numbers; /v1, Kind=Secret): .data.n: expected string, \
+             got &value.valueUnstructured{Value:12345}",
+        );
+        assert!(scrubbed.ends_with("{Value:(masked)}"), "{scrubbed}");
+    }
+
+    #[test]
+    fn an_occurrence_starting_inside_a_rejected_one_is_still_found() {
+        // "ab" (short) sits inside a word; the long value starting one byte later must still go.
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "stringData": {"s": "ab", "l": "bcdefghijk"}});
+        let scrubber = Scrubber::of([&secret]);
+        assert_eq!(scrubber.scrub("xabcdefghijk"), "xa(masked)");
+        assert_eq!(format!("{scrubber:?}"), "Scrubber(4 values)");
     }
 }

@@ -13,6 +13,10 @@
 //!   sets, with the same values) are not sent: they are never written, so the server's answer
 //!   could not change anything ([`PlanOptions::dry_run_unchanged`] sends them anyway).
 //!
+//! Secret values never leave: diffs and field changes are masked ([`mask::mask_pair`]), and every
+//! error [`plan_live`] returns is scrubbed of every value of every Secret of the render and of the
+//! live objects ([`mask::Scrubber`]; server messages echo what was sent).
+//!
 //! Namespaced objects without `metadata.namespace` are an error naming the object: kgitops does not
 //! default them from the kubeconfig context as kubectl does, because the same commit must land in
 //! the same place whoever (or whichever daemon) applies it. Cluster-scoped objects lose a namespace
@@ -237,6 +241,8 @@ pub struct PlannedObject {
 pub struct LivePlan {
     pub plan: Plan,
     pub objects: Vec<PlannedObject>,
+    /// Every Secret value of the desired and live objects: what apply scrubs its errors with.
+    pub scrubber: mask::Scrubber,
 }
 
 /// One object's failure.
@@ -245,6 +251,16 @@ pub struct ObjectFailure {
     /// `Kind/namespace/name`.
     pub object: String,
     pub message: String,
+}
+
+impl ObjectFailure {
+    /// The failure with every known Secret value scrubbed from its message.
+    pub fn scrubbed(self, scrubber: &mask::Scrubber) -> ObjectFailure {
+        ObjectFailure {
+            message: scrubber.scrub(&self.message),
+            ..self
+        }
+    }
 }
 
 impl fmt::Display for ObjectFailure {
@@ -319,6 +335,27 @@ pub enum PlanError {
 }
 
 impl PlanError {
+    /// The error with every known Secret value scrubbed from its texts: what [`plan_live`] returns
+    /// (server messages echo the objects sent).
+    pub fn scrubbed(self, scrubber: &mask::Scrubber) -> PlanError {
+        let all = |failures: Vec<ObjectFailure>| failures.into_iter().map(|f| f.scrubbed(scrubber)).collect();
+        match self {
+            PlanError::Discovery(e) => PlanError::Discovery(RequestError {
+                message: scrubber.scrub(&e.message),
+                fields: e
+                    .fields
+                    .into_iter()
+                    .map(|(f, m)| (scrubber.scrub(&f), scrubber.scrub(&m)))
+                    .collect(),
+                ..e
+            }),
+            PlanError::Resolve(f) => PlanError::Resolve(all(f)),
+            PlanError::Read(f) => PlanError::Read(all(f)),
+            PlanError::DryRun(f) => PlanError::DryRun(all(f)),
+            e @ (PlanError::InvalidObject { .. } | PlanError::Duplicate { .. }) => e,
+        }
+    }
+
     /// The failures of objects, when the error is about objects.
     pub fn failures(&self) -> &[ObjectFailure] {
         match self {
@@ -429,6 +466,24 @@ pub async fn plan_live(
     desired: Vec<Value>,
     opts: &PlanOptions,
 ) -> Result<LivePlan, PlanError> {
+    let mut scrubber = mask::Scrubber::of(&desired);
+    match plan_objects(cluster, desired, opts, &mut scrubber).await {
+        Ok(mut live) => {
+            live.scrubber = scrubber;
+            Ok(live)
+        }
+        Err(e) => Err(e.scrubbed(&scrubber)),
+    }
+}
+
+/// [`plan_live`] before its errors are scrubbed; adds the live objects' Secret values to
+/// `scrubber` as it reads them.
+async fn plan_objects(
+    cluster: &Cluster,
+    desired: Vec<Value>,
+    opts: &PlanOptions,
+    scrubber: &mut mask::Scrubber,
+) -> Result<LivePlan, PlanError> {
     // 1. Identities, normalization of the request, duplicates.
     let mut items: Vec<Item> = Vec::with_capacity(desired.len());
     let mut seen = BTreeSet::new();
@@ -501,6 +556,7 @@ pub async fn plan_live(
 
     // 3. Live state: one list per (kind, namespace) with many objects, one get otherwise.
     let lives = read_live(cluster, &items).await?;
+    scrubber.extend(lives.iter().flatten());
 
     // 4. Namespaces that neither exist nor are created here.
     let mut missing: BTreeMap<String, bool> = BTreeMap::new();
@@ -636,6 +692,7 @@ pub async fn plan_live(
     Ok(LivePlan {
         plan,
         objects: planned,
+        scrubber: mask::Scrubber::default(),
     })
 }
 
@@ -751,7 +808,8 @@ async fn read_live(cluster: &Cluster, items: &[Item]) -> Result<Vec<Option<Value
 }
 
 /// Dry-runs every object that is not deferred and has no answer yet, and records the answer; immutable-field refusals
-/// become [`Action::Recreate`] when the object opted in, failures otherwise.
+/// become [`Action::Recreate`] when the object opted in, failures otherwise. The failures quote the
+/// server as it is: [`plan_live`] and apply scrub them before they leave.
 pub async fn dry_run_all(
     cluster: &Cluster,
     objects: &mut [PlannedObject],
@@ -790,13 +848,7 @@ pub async fn dry_run_all(
                     failures.push(immutable_failure(obj, &e));
                 }
             }
-            Err(e) => {
-                let secrets = mask::secret_values(&obj.desired);
-                failures.push(failure(
-                    &obj.id,
-                    format_args!("dry-run failed: {}", mask::scrub(&e.message, &secrets)),
-                ));
-            }
+            Err(e) => failures.push(failure(&obj.id, format_args!("dry-run failed: {}", e.message))),
         }
     }
     if failures.is_empty() {
@@ -825,12 +877,11 @@ fn immutable_failure(obj: &PlannedObject, e: &RequestError) -> ObjectFailure {
     } else {
         format!("immutable field {}", fields.join(", "))
     };
-    let secrets = mask::secret_values(&obj.desired);
     failure(
         &obj.id,
         format_args!(
             "dry-run failed: {what} cannot change ({}); annotate the object with {RECREATE_ANNOTATION}: \"true\" to delete and recreate it",
-            mask::scrub(&e.message, &secrets)
+            e.message
         ),
     )
 }

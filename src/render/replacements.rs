@@ -377,7 +377,12 @@ fn describe_source(s: &SourceSelector) -> String {
 struct SourceValue {
     node: Value,
     text: String,
+    /// Read from a Secret: errors never show it.
+    secret: bool,
 }
+
+/// What an error says instead of a value read from or written into a Secret.
+const SECRET_VALUE_HIDDEN: &str = "the value does not fit (values of a Secret are never shown)";
 
 fn apply_one(objects: &mut [Value], index: usize, replacement: &Replacement) -> Result<(), ReplacementError> {
     let (Some(source), Some(targets)) = (&replacement.source, &replacement.targets) else {
@@ -516,10 +521,12 @@ fn source_value(
         }
     };
     let text = node_text(node);
+    let secret = crate::manifest::is_secret(obj);
     let Some(options) = source.options.as_ref().filter(|o| !o.delimiter.is_empty()) else {
         return Ok(SourceValue {
             node: node.clone(),
             text,
+            secret,
         });
     };
     if !is_scalar(node) {
@@ -532,15 +539,26 @@ fn source_value(
         .ok()
         .and_then(|i| parts.get(i))
         .ok_or_else(|| {
-            source_error(format!(
-                "options.index {} is out of bounds for value {text}",
-                options.index
-            ))
+            source_error(if secret {
+                format!("options.index {} is out of bounds for the value", options.index)
+            } else {
+                format!(
+                    "options.index {} is out of bounds for value {text}",
+                    options.index
+                )
+            })
         })?;
-    let node = typed_like(node, part).map_err(source_error)?;
+    let node = typed_like(node, part).map_err(|e| {
+        source_error(if secret {
+            SECRET_VALUE_HIDDEN.to_string()
+        } else {
+            e
+        })
+    })?;
     Ok(SourceValue {
         node,
         text: part.to_string(),
+        secret,
     })
 }
 
@@ -940,20 +958,23 @@ fn copy_to_target(
     if matcher.matches.is_empty() {
         return Err(format!("{retrieval} in replacement target"));
     }
+    let secret = value.secret || crate::manifest::is_secret(obj);
     for found in &matcher.matches {
         let target =
             node_at(obj, &found.steps).ok_or_else(|| format!("{retrieval} in replacement target"))?;
-        set_field_value(target, found.created, value, options)?;
+        set_field_value(target, found.created, value, options, secret)?;
     }
     Ok(())
 }
 
-/// kustomize `setFieldValue`.
+/// kustomize `setFieldValue`; `secret` when the value or the target belongs to a Secret (a type
+/// error then shows neither).
 fn set_field_value(
     target: &mut Value,
     created: bool,
     value: &SourceValue,
     options: Option<&FieldOptions>,
+    secret: bool,
 ) -> Result<(), String> {
     let mut text = value.text.clone();
     if let Some(options) = options.filter(|o| !o.delimiter.is_empty()) {
@@ -974,11 +995,20 @@ fn set_field_value(
     }
     if !is_scalar(target) {
         *target = value.node.clone();
-    } else if created {
-        *target = resolve_plain(&text)?;
-    } else {
-        *target = typed_like(target, &text)?;
+        return Ok(());
     }
+    let typed = if created {
+        resolve_plain(&text)
+    } else {
+        typed_like(target, &text)
+    };
+    *target = typed.map_err(|e| {
+        if secret {
+            SECRET_VALUE_HIDDEN.to_string()
+        } else {
+            e
+        }
+    })?;
     Ok(())
 }
 
@@ -1272,6 +1302,27 @@ mod tests {
                 "targets": [{"select": {"kind": "Deployment"}, "fieldPaths": [target]}]}),
             );
             assert!(err.to_string().contains("cannot set"), "{target}: {err}");
+        }
+    }
+
+    #[test]
+    fn errors_never_show_a_value_read_from_a_secret() {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+            "stringData": {"password": "s3cret:value"}});
+        for r in [
+            json!({"source": {"kind": "Secret", "name": "creds", "fieldPath": "stringData.password"},
+                "targets": [{"select": {"kind": "Deployment"}, "fieldPaths": ["spec.replicas"]}]}),
+            json!({"source": {"kind": "Secret", "name": "creds", "fieldPath": "stringData.password",
+                "options": {"delimiter": ":", "index": 5}},
+                "targets": [{"select": {"kind": "Deployment"}, "fieldPaths": ["spec.replicas"]}]}),
+        ] {
+            let mut objs = objects();
+            objs.push(secret.clone());
+            let err = apply(&mut objs, &[replacement(r)]).unwrap_err().to_string();
+            assert!(
+                err.starts_with("replacements[0]") && !err.contains("s3cret"),
+                "{err}"
+            );
         }
     }
 

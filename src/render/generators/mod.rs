@@ -73,7 +73,7 @@ fn make(
     obj.insert("apiVersion".into(), json!("v1"));
     obj.insert("metadata".into(), Value::Object(metadata));
 
-    let pairs = sources::load(loader, kf, args)?;
+    let pairs = sources::load(loader, kf, args, kind == Kind::Secret)?;
     let mut data = Map::new();
     let mut binary = Map::new();
     for pair in pairs {

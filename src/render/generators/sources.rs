@@ -59,9 +59,13 @@ pub fn parse_file_source(source: &str) -> Result<(String, String), String> {
 }
 
 /// kustomize's env-file parsing: one `KEY=value` per line; blank lines and `#` comments skipped;
-/// leading whitespace trimmed, nothing else; a line without `=` has an empty value; a UTF-8 BOM
-/// on the first line is dropped.
-pub fn parse_env(content: &[u8]) -> Result<Vec<Pair>, String> {
+/// leading whitespace trimmed, nothing else; a UTF-8 BOM on the first line is dropped.
+///
+/// A line without `=`: kustomize v5 makes the whole line a key with an empty value. For a
+/// `secret` that line is most likely a secret value written without its key, and as a key it would
+/// be shown in every diff and error; so a secret's env file refuses it, naming the line by number,
+/// never by its text. A ConfigMap's keeps kustomize's behaviour.
+pub fn parse_env(content: &[u8], secret: bool) -> Result<Vec<Pair>, String> {
     let mut out = Vec::new();
     let content = content.strip_suffix(b"\n").unwrap_or(content);
     if content.is_empty() {
@@ -79,7 +83,17 @@ pub fn parse_env(content: &[u8]) -> Result<Vec<Pair>, String> {
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        let (key, value) = text.split_once('=').unwrap_or((text, ""));
+        let (key, value) = match text.split_once('=') {
+            Some(pair) => pair,
+            None if secret => {
+                return Err(format!(
+                    "line {} has no `=`: every line of a secretGenerator env file must be KEY=value \
+                     (the line is not shown: it may be a secret value; kustomize would make it a key)",
+                    n + 1
+                ));
+            }
+            None => (text, ""),
+        };
         out.push(Pair {
             key: key.to_string(),
             value: value.as_bytes().to_vec(),
@@ -88,8 +102,14 @@ pub fn parse_env(content: &[u8]) -> Result<Vec<Pair>, String> {
     Ok(out)
 }
 
-/// All pairs of a generator, in kustomize's order: env files, literals, files.
-pub fn load(loader: &Loader<'_>, kf: &KustFile, args: &GeneratorArgs) -> Result<Vec<Pair>, RenderError> {
+/// All pairs of a generator, in kustomize's order: env files, literals, files; `secret` for a
+/// secretGenerator ([`parse_env`] is stricter for it, and its errors never quote a literal).
+pub fn load(
+    loader: &Loader<'_>,
+    kf: &KustFile,
+    args: &GeneratorArgs,
+    secret: bool,
+) -> Result<Vec<Pair>, RenderError> {
     let name = args.name.clone().unwrap_or_default();
     let entry_error = |what: &'static str, entry: &str, message: String| RenderError::Entry {
         file: kf.file.clone(),
@@ -103,10 +123,19 @@ pub fn load(loader: &Loader<'_>, kf: &KustFile, args: &GeneratorArgs) -> Result<
     for env in &envs {
         let path = loader.resolve_file(kf, "env file", env)?;
         let content = loader.read_bytes(&path)?;
-        pairs.extend(parse_env(&content).map_err(|e| entry_error("env file", env, e))?);
+        pairs.extend(parse_env(&content, secret).map_err(|e| entry_error("env file", env, e))?);
     }
-    for literal in args.literals.iter().flatten() {
-        pairs.push(parse_literal(literal).map_err(|e| entry_error("literal", literal, e))?);
+    for (i, literal) in args.literals.iter().flatten().enumerate() {
+        let pair = parse_literal(literal).map_err(|e| match secret {
+            // Named by position, never by text: a secret's bad literal may be the value alone.
+            true => entry_error(
+                "literal",
+                &format!("#{}", i + 1),
+                "invalid literal source (not shown: it may be a secret value), expected key=value".into(),
+            ),
+            false => entry_error("literal", literal, e),
+        })?;
+        pairs.push(pair);
     }
     for source in args.files.iter().flatten() {
         let (key, file) = parse_file_source(source).map_err(|e| entry_error("file", source, e))?;
@@ -157,7 +186,7 @@ mod tests {
 
     #[test]
     fn env_files() {
-        let got = parse_env(b"\xef\xbb\xbfA=1\n  # c\n\nB = x \nC\nD=\"q\"\r\n").unwrap();
+        let got = parse_env(b"\xef\xbb\xbfA=1\n  # c\n\nB = x \nC\nD=\"q\"\r\n", false).unwrap();
         assert_eq!(
             got,
             [
@@ -167,6 +196,39 @@ mod tests {
                 pair("D", "\"q\"")
             ]
         );
-        assert!(parse_env(b"A=\xff\n").is_err());
+        assert!(parse_env(b"A=\xff\n", false).is_err());
+    }
+
+    #[test]
+    fn a_bad_secret_literal_is_named_by_position_not_text() {
+        use crate::manifest::yaml::Limits;
+        use crate::render::memtree::MemTree;
+        use crate::source::TreePath;
+        let build = |generator: &str| {
+            let kustomization = format!("{generator}:\n- name: g\n  literals: [a=b, hunter2-alone]\n");
+            let tree = MemTree::new(&[("k/kustomization.yaml", kustomization.as_str())]);
+            let loader = Loader::new(&tree, Limits::DEFAULT);
+            crate::render::target::build(&loader, &TreePath::new("k").unwrap())
+                .unwrap_err()
+                .to_string()
+        };
+        let err = build("secretGenerator");
+        assert!(
+            err.contains("literal \"#2\"") && !err.contains("hunter2"),
+            "{err}"
+        );
+        // A ConfigMap's literal is quoted, as kustomize does.
+        assert!(build("configMapGenerator").contains("hunter2-alone"));
+    }
+
+    #[test]
+    fn a_secret_env_line_without_equals_is_refused_by_number_not_text() {
+        let content = b"user=admin\n# comment\nthe-s3cret-without-key\n";
+        let err = parse_env(content, true).unwrap_err();
+        assert!(err.starts_with("line 3 has no `=`"), "{err}");
+        assert!(!err.contains("the-s3cret-without-key"), "{err}");
+        // A ConfigMap's env file keeps kustomize's reading: the line is a key with an empty value.
+        let pairs = parse_env(content, false).unwrap();
+        assert_eq!(pairs[1], pair("the-s3cret-without-key", ""));
     }
 }

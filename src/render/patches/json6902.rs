@@ -10,7 +10,8 @@
 //! - the whole document (`""`) cannot be a path; a path must start with `/`.
 //!
 //! A path or `from` that does not exist is an error naming the operation, its path and what is
-//! missing. The target is unchanged on error.
+//! missing. The target is unchanged on error. A failed `test` shows the expected and found values,
+//! except on a Secret: there it names the path only, as kustomize does for every kind.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation};
@@ -211,6 +212,12 @@ impl Op {
                 };
                 if passed {
                     Ok(())
+                } else if crate::manifest::is_secret(doc) {
+                    // Neither side: the expected value is a guess at the secret, the found one is it.
+                    Err(self.fail(
+                        "test failed: the value differs from the expected one (values of a Secret are never shown)"
+                            .to_string(),
+                    ))
                 } else {
                     let found = actual.map_or_else(|| "nothing".to_string(), Value::to_string);
                     Err(self.fail(format!("test failed: expected {}, found {found}", self.value)))
@@ -484,6 +491,33 @@ mod tests {
             &json!([{"op": "test", "path": "/spec/replicas", "value": 1.0}]),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn failed_test_op_on_a_secret_names_the_path_only() {
+        for secret in [
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                "stringData": {"password": "found-s3cret"}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                "data": {"password": 73519864201_u64}}),
+        ] {
+            let field = if secret.get("data").is_some() {
+                "data"
+            } else {
+                "stringData"
+            };
+            let mut target = secret.clone();
+            let ops =
+                json!([{"op": "test", "path": format!("/{field}/password"), "value": "guessed-s3cret"}]);
+            let err = apply(&mut target, &ops).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "JSON patch operation 0 (test /{field}/password): test failed: the value differs from the expected one (values of a Secret are never shown)"
+                )
+            );
+            assert_eq!(target, secret, "unchanged on error");
+        }
     }
 
     #[test]
