@@ -716,27 +716,66 @@ async fn smart_http_remote_with_a_token() {
     d.stop().await;
 }
 
+/// Two replicas' setting: a platform repository pushed to a remote, and leader election on a
+/// Lease `kgitops` in the test namespace.
+struct LeaderRig {
+    ns: common::TestNamespace,
+    tmp: tempfile::TempDir,
+    work: WorkRepo,
+    remote: BareRemote,
+    lease_duration: &'static str,
+}
+
+impl LeaderRig {
+    async fn new(prefix: &str, lease_duration: &'static str) -> LeaderRig {
+        let ns = common::namespace(prefix).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let work = platform_repo(&tmp.path().join("work"), &ns.name, "1");
+        let remote = BareRemote::init(&tmp.path().join("remote.git"));
+        remote.push(&work, "main");
+        LeaderRig {
+            ns,
+            tmp,
+            work,
+            remote,
+            lease_duration,
+        }
+    }
+
+    /// The directory and configuration of replica `who`.
+    fn replica(&self, who: &str) -> (PathBuf, String) {
+        let dir = self.tmp.path().join(who);
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = format!("  url: {}\n  interval: 1s", self.remote.file_url());
+        let leader = format!(
+            "leader_election:\n  namespace: {}\n  lease_duration: {}\n  identity: {who}\n",
+            self.ns.name, self.lease_duration
+        );
+        (dir, config_text(&source, "", &leader))
+    }
+
+    /// Commits and pushes `a: <a>`; returns the commit.
+    fn push(&self, a: &str) -> String {
+        write_platform(&self.work, &self.ns.name, a);
+        let commit = self.work.commit(&format!("a: {a}"));
+        self.remote.push(&self.work, "main");
+        commit
+    }
+
+    async fn holder(&self) -> Option<String> {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(self.ns.client.clone(), &self.ns.name);
+        leases.get("kgitops").await.unwrap().spec.unwrap().holder_identity
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_writes_and_a_standby_takes_over_when_it_stops() {
-    let ns = common::namespace("daemon-leader").await;
-    let tmp = tempfile::tempdir().unwrap();
-    let work = platform_repo(&tmp.path().join("work"), &ns.name, "1");
-    let remote = BareRemote::init(&tmp.path().join("remote.git"));
-    remote.push(&work, "main");
-    let source = format!("  url: {}\n  interval: 1s", remote.file_url());
-    let leader_cfg = |who: &str| {
-        format!(
-            "leader_election:\n  namespace: {}\n  lease_duration: 3s\n  identity: {who}\n",
-            ns.name
-        )
-    };
-    let dir_a = tmp.path().join("a");
-    let dir_b = tmp.path().join("b");
-    std::fs::create_dir_all(&dir_a).unwrap();
-    std::fs::create_dir_all(&dir_b).unwrap();
-    let a = start(&dir_a, &config_text(&source, "", &leader_cfg("replica-a"))).await;
-    wait_applied(a.addr, &work.head()).await;
-    let b = start(&dir_b, &config_text(&source, "", &leader_cfg("replica-b"))).await;
+    let rig = LeaderRig::new("daemon-leader", "3s").await;
+    let ((dir_a, text_a), (dir_b, text_b)) = (rig.replica("replica-a"), rig.replica("replica-b"));
+    let a = start(&dir_a, &text_a).await;
+    wait_applied(a.addr, &rig.work.head()).await;
+    let b = start(&dir_b, &text_b).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let sa = status(a.addr).await;
     let sb = status(b.addr).await;
@@ -752,19 +791,142 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_stops() {
 
     // The leader stops and releases the Lease: the standby leads and applies the next commit.
     a.stop().await;
-    write_platform(&work, &ns.name, "2");
-    let c2 = work.commit("a: 2");
-    remote.push(&work, "main");
+    let c2 = rig.push("2");
     wait_for(b.addr, Duration::from_secs(20), "replica-b leading", || async {
         (status(b.addr).await["leader"] == true).then_some(())
     })
     .await;
     wait_applied(b.addr, &c2).await;
-    assert_eq!(settings_a(&ns.name).await.as_deref(), Some("2"));
-    let lease: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(ns.client.clone(), &ns.name);
-    let holder = lease.get("kgitops").await.unwrap().spec.unwrap().holder_identity;
-    assert_eq!(holder.as_deref(), Some("replica-b"));
+    assert_eq!(settings_a(&rig.ns.name).await.as_deref(), Some("2"));
+    assert_eq!(rig.holder().await.as_deref(), Some("replica-b"));
     b.stop().await;
+}
+
+/// A TCP proxy to the apiserver that the test can partition: frozen, it forwards nothing and holds
+/// every connection open (requests hang, as to a paused or cut-off peer); healed, it closes what
+/// it held (what was in flight is lost) and forwards new connections again.
+struct Partition {
+    port: u16,
+    state: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Partition {
+    async fn start(upstream: SocketAddr) -> Partition {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(tokio::sync::watch::Sender::new(false));
+        let frozen = state.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let frozen = frozen.clone();
+                tokio::spawn(async move {
+                    let healed = || {
+                        let mut rx = frozen.subscribe();
+                        async move {
+                            let _ = rx.wait_for(|f| !*f).await;
+                        }
+                    };
+                    if *frozen.borrow() {
+                        healed().await;
+                        return;
+                    }
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let mut rx = frozen.subscribe();
+                    let freezes = async move {
+                        let _ = rx.wait_for(|f| *f).await;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                        _ = freezes => {}
+                    }
+                    // Frozen: hold both sockets, forward nothing, until healed.
+                    healed().await;
+                });
+            }
+        });
+        Partition { port, state }
+    }
+
+    fn freeze(&self) {
+        self.state.send_replace(true);
+    }
+
+    fn heal(&self) {
+        self.state.send_replace(false);
+    }
+
+    /// A copy of the test control plane's kubeconfig that goes through this proxy, in `dir`.
+    fn kubeconfig(&self, dir: &Path) -> PathBuf {
+        let text = std::fs::read_to_string(common::control_plane().kubeconfig()).unwrap();
+        let re = regex::Regex::new(r"server: https://127\.0\.0\.1:\d+").unwrap();
+        assert!(re.is_match(&text), "{text}");
+        let text = re.replace(&text, format!("server: https://127.0.0.1:{}", self.port).as_str());
+        let path = dir.join("kubeconfig-partitioned");
+        std::fs::write(&path, text.as_ref()).unwrap();
+        path
+    }
+}
+
+fn apiserver_addr() -> SocketAddr {
+    let text = std::fs::read_to_string(common::control_plane().kubeconfig()).unwrap();
+    let re = regex::Regex::new(r"server: https://(127\.0\.0\.1:\d+)").unwrap();
+    re.captures(&text).unwrap()[1].parse().unwrap()
+}
+
+/// Two daemons; the leader is cut off from the apiserver (its renewals and its apply of a new
+/// commit hang). It must stop leading at its renew deadline, before the standby may take over,
+/// so that at no moment both lead; the standby then applies the commit, and the old leader, back
+/// on the network, stays a standby.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_renew_steps_down_before_the_standby_takes_over() {
+    let rig = LeaderRig::new("daemon-partition", "6s").await;
+    let partition = Partition::start(apiserver_addr()).await;
+    let ((dir_a, text_a), (dir_b, text_b)) = (rig.replica("replica-a"), rig.replica("replica-b"));
+    let direct = common::control_plane().kubeconfig().display().to_string();
+    let text_a = text_a.replace(&direct, &partition.kubeconfig(&dir_a).display().to_string());
+    let a = start(&dir_a, &text_a).await;
+    wait_applied(a.addr, &rig.work.head()).await;
+    let b = start(&dir_b, &text_b).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(status(a.addr).await["leader"], true);
+    assert_eq!(status(b.addr).await["leader"], false);
+
+    partition.freeze();
+    let c2 = rig.push("2");
+    let start_at = Instant::now();
+    let mut a_stepped_down = None;
+    loop {
+        let (sa, sb) = (status(a.addr).await, status(b.addr).await);
+        assert!(
+            !(sa["leader"] == true && sb["leader"] == true),
+            "both lead after {:?}:\n{sa:#}\n{sb:#}",
+            start_at.elapsed()
+        );
+        if sa["leader"] == false && a_stepped_down.is_none() {
+            a_stepped_down = Some(start_at.elapsed());
+        }
+        let c = &sb["clusters"][0];
+        if sb["leader"] == true && c["applied_revision"] == c2.as_str() {
+            break;
+        }
+        assert!(
+            start_at.elapsed() < Duration::from_secs(60),
+            "replica-b did not take over and apply:\n{sa:#}\n{sb:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(a_stepped_down.is_some());
+    assert_eq!(settings_a(&rig.ns.name).await.as_deref(), Some("2"));
+
+    // Back on the network: the old leader sees replica-b hold the Lease and stays a standby.
+    partition.heal();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(status(a.addr).await["leader"], false);
+    assert_eq!(rig.holder().await.as_deref(), Some("replica-b"));
+    b.stop().await;
+    a.stop().await;
 }
 
 /// A live leader whose clock is an hour behind (its `renewTime` is an hour old by ours, but it
