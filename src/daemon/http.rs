@@ -155,8 +155,11 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
                 tracing::debug!(%peer, "connection closed: {e}");
             }
             drop(permit);
-            // A burst of connections is over: hand its buffers back to the kernel.
-            if slots.available_permits() == max && accepted.load(Ordering::Relaxed) >= TRIM_AFTER_CONNECTIONS
+            // A burst of connections is over: hand its buffers back to the kernel. The accept
+            // loop holds one permit while it waits for the next connection, so "none open" is
+            // all permits but one.
+            if slots.available_permits() + 1 >= max
+                && accepted.load(Ordering::Relaxed) >= TRIM_AFTER_CONNECTIONS
             {
                 accepted.store(0, Ordering::Relaxed);
                 crate::memory::release_freed();
