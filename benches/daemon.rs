@@ -97,6 +97,20 @@ fn status(addr: SocketAddr) -> Value {
     serde_json::from_str(&http(addr, "GET", "/status", &[], b"").1).expect("status JSON")
 }
 
+/// Two distinct free ports (both bound at once, so they differ).
+fn free_ports() -> (u16, u16) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let (a, b) = (bind(), bind());
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("addr").port();
+    (port(&a), port(&b))
+}
+
+fn all_synced(addr: SocketAddr) -> bool {
+    status(addr)["clusters"]
+        .as_array()
+        .is_some_and(|cs| cs.iter().all(|c| c["synced"] == true))
+}
+
 fn applied(addr: SocketAddr, cluster: &str) -> Option<String> {
     status(addr)["clusters"]
         .as_array()?
@@ -188,15 +202,13 @@ fn main() {
     };
     push(&work);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let (port, status_port) = free_ports();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    // /status and /metrics are on the internal listener; /webhook on the public one.
+    let status_addr: SocketAddr = format!("127.0.0.1:{status_port}").parse().expect("addr");
     std::fs::write(tmp.path().join("secret"), SECRET).expect("secret");
     let mut config = format!(
-        "source:\n  url: file://{}\n  interval: 1h\nserver:\n  listen: 127.0.0.1:{port}\n  webhook_secret_file: secret\n\
+        "source:\n  url: file://{}\n  interval: 1h\nserver:\n  listen: 127.0.0.1:{port}\n  status_listen: 127.0.0.1:{status_port}\n  webhook_secret_file: secret\n\
          cache_dir: cache\nclusters:\n",
         remote.display()
     );
@@ -219,7 +231,8 @@ fn main() {
     let daemon = Daemon(child);
     let pid = daemon.0.id();
     loop {
-        if std::net::TcpStream::connect(addr).is_ok() && http(addr, "GET", "/readyz", &[], b"").0 == 200 {
+        // /readyz only says the process serves; the first sync is every cluster synced.
+        if std::net::TcpStream::connect(status_addr).is_ok() && all_synced(status_addr) {
             break;
         }
         assert!(
@@ -249,11 +262,11 @@ fn main() {
         let headers = [("X-GitHub-Event", "push"), ("X-Hub-Signature-256", sig.as_str())];
         let (code, text) = http(addr, "POST", "/webhook", &headers, body.as_bytes());
         assert_eq!(code, 202, "{text}");
-        while applied(addr, CLUSTERS[0]).as_deref() != Some(sha.as_str()) {
+        while applied(status_addr, CLUSTERS[0]).as_deref() != Some(sha.as_str()) {
             assert!(
                 t.elapsed() < Duration::from_secs(120),
                 "round {round} not applied: {:#}",
-                status(addr)
+                status(status_addr)
             );
             std::thread::sleep(Duration::from_millis(5));
         }

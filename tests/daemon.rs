@@ -105,12 +105,15 @@ fn config_text(source: &str, extra_cluster: &str, extra: &str) -> String {
     let kubeconfig = common::control_plane().kubeconfig().display().to_string();
     format!(
         "source:\n{source}\nclusters:\n  - name: dev\n    kubeconfig: {kubeconfig}\n{extra_cluster}\
-         server:\n  listen: 127.0.0.1:0\n  webhook_secret_file: webhook-secret\n{extra}"
+         server:\n  listen: 127.0.0.1:0\n  status_listen: 127.0.0.1:0\n  webhook_secret_file: webhook-secret\n{extra}"
     )
 }
 
 struct Running {
+    /// The internal listener: `/status`, `/metrics`.
     addr: SocketAddr,
+    /// The public listener: `/webhook`.
+    hook: SocketAddr,
     token: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), kgitops::daemon::DaemonError>>,
 }
@@ -136,10 +139,22 @@ async fn start(dir: &Path, text: &str) -> Running {
     let config =
         Config::parse(&text, &dir.join("kgitops.yaml"), dir).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let daemon = Daemon::bind(config).await.unwrap();
-    let addr = daemon.local_addr();
+    let (addr, hook) = (daemon.status_addr(), daemon.local_addr());
     let token = CancellationToken::new();
     let task = tokio::spawn(daemon.run(token.clone()));
-    Running { addr, token, task }
+    Running {
+        addr,
+        hook,
+        token,
+        task,
+    }
+}
+
+/// `/readyz` means "the process serves", on both listeners, whatever the clusters' state.
+async fn assert_ready(d: &Running) {
+    for addr in [d.addr, d.hook] {
+        assert_eq!(get(addr, "/readyz").await, (200, "ready\n".to_string()), "{addr}");
+    }
 }
 
 fn push_event(branch: &str) -> Vec<u8> {
@@ -240,6 +255,11 @@ async fn push_and_webhook_apply_the_new_commit_and_every_endpoint_says_so() {
     let d = start(tmp.path(), &config_text(&source, "", "")).await;
 
     assert_eq!(get(d.addr, "/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(get(d.hook, "/healthz").await, (200, "ok\n".to_string()));
+    // The public listener offers only the webhook and the probes; status stays internal.
+    assert_eq!(get(d.hook, "/status").await.0, 404);
+    assert_eq!(get(d.hook, "/metrics").await.0, 404);
+    assert_eq!(post_webhook(d.addr, vec![], push_event("main")).await.0, 404);
     wait_applied(d.addr, &c1).await;
     assert_eq!(settings_a(&ns.name).await.as_deref(), Some("1"));
     assert_eq!(get(d.addr, "/readyz").await.0, 200);
@@ -254,14 +274,14 @@ async fn push_and_webhook_apply_the_new_commit_and_every_endpoint_says_so() {
         ("X-GitHub-Event", "push".to_string()),
         ("X-Hub-Signature-256", github_signature(b"wrong", &body)),
     ];
-    assert_eq!(post_webhook(d.addr, bad, body.clone()).await.0, 401);
+    assert_eq!(post_webhook(d.hook, bad, body.clone()).await.0, 401);
     let missing = vec![("X-GitHub-Event", "push".to_string())];
-    assert_eq!(post_webhook(d.addr, missing, body.clone()).await.0, 401);
+    assert_eq!(post_webhook(d.hook, missing, body.clone()).await.0, 401);
     let gitlab_bad = vec![
         ("X-Gitlab-Event", "Push Hook".to_string()),
         ("X-Gitlab-Token", "nope".to_string()),
     ];
-    assert_eq!(post_webhook(d.addr, gitlab_bad, body.clone()).await.0, 401);
+    assert_eq!(post_webhook(d.hook, gitlab_bad, body.clone()).await.0, 401);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(cluster_status(d.addr).await["applied_revision"], c1.as_str());
     assert_eq!(settings_a(&ns.name).await.as_deref(), Some("1"));
@@ -275,7 +295,7 @@ async fn push_and_webhook_apply_the_new_commit_and_every_endpoint_says_so() {
         ),
         ("Content-Type", "application/json".to_string()),
     ];
-    let (code, text) = post_webhook(d.addr, good, body).await;
+    let (code, text) = post_webhook(d.hook, good, body).await;
     assert_eq!(code, 202, "{text}");
     wait_applied(d.addr, &c2).await;
     assert_eq!(settings_a(&ns.name).await.as_deref(), Some("2"));
@@ -330,7 +350,7 @@ async fn push_and_webhook_apply_the_new_commit_and_every_endpoint_says_so() {
         ("X-Gitlab-Event", "Push Hook".to_string()),
         ("X-Gitlab-Token", WEBHOOK_SECRET.to_string()),
     ];
-    let (code, text) = post_webhook(d.addr, headers, other).await;
+    let (code, text) = post_webhook(d.hook, headers, other).await;
     assert_eq!(code, 200, "{text}");
     assert!(text.contains("ignored"), "{text}");
 
@@ -346,7 +366,7 @@ async fn push_and_webhook_apply_the_new_commit_and_every_endpoint_says_so() {
             github_signature(WEBHOOK_SECRET.as_bytes(), &body),
         ),
     ];
-    assert_eq!(post_webhook(d.addr, good, body).await.0, 202);
+    assert_eq!(post_webhook(d.hook, good, body).await.0, 202);
     wait_applied(d.addr, &c3).await;
     let c = cluster_status(d.addr).await;
     assert_eq!(c["last_result"]["result"], "unchanged", "{c:#}");
@@ -474,7 +494,8 @@ async fn drift_in_alert_mode_is_reported_once_and_resolved_once_without_secret_v
     );
     // Not healed.
     assert_eq!(settings_a(&ns.name).await.as_deref(), Some("by-hand"));
-    assert_eq!(get(d.addr, "/readyz").await.0, 503);
+    // Drifted, yet ready: the pod stays in its Service (sync state is in /status and alerts).
+    assert_ready(&d).await;
     let firing = wait_for(d.addr, Duration::from_secs(10), "two drift alerts", || async {
         let a = sink.alerts();
         (a.len() >= 2).then_some(a)
@@ -572,7 +593,8 @@ async fn a_bad_commit_applies_nothing_and_the_next_good_one_applies() {
         "{c:#}"
     );
     assert_eq!(c["applied_revision"], c1.as_str());
-    assert_eq!(get(d.addr, "/readyz").await.0, 503);
+    // Failed, yet ready: the webhook with the fix must reach this pod.
+    assert_ready(&d).await;
 
     // Rendered fine but rejected by the server (an invalid port) while the ConfigMap changes:
     // the pre-flight dry-run fails, nothing of the revision is written.
@@ -651,7 +673,7 @@ async fn unreachable_git_keeps_serving_then_converges_and_follows_a_force_push()
         "{s:#}"
     );
     assert_eq!(get(d.addr, "/healthz").await.0, 200);
-    assert_eq!(get(d.addr, "/readyz").await.0, 503);
+    assert_ready(&d).await;
 
     let work = platform_repo(&tmp.path().join("work"), &ns.name, "1");
     let c1 = work.head();
@@ -694,27 +716,66 @@ async fn smart_http_remote_with_a_token() {
     d.stop().await;
 }
 
+/// Two replicas' setting: a platform repository pushed to a remote, and leader election on a
+/// Lease `kgitops` in the test namespace.
+struct LeaderRig {
+    ns: common::TestNamespace,
+    tmp: tempfile::TempDir,
+    work: WorkRepo,
+    remote: BareRemote,
+    lease_duration: &'static str,
+}
+
+impl LeaderRig {
+    async fn new(prefix: &str, lease_duration: &'static str) -> LeaderRig {
+        let ns = common::namespace(prefix).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let work = platform_repo(&tmp.path().join("work"), &ns.name, "1");
+        let remote = BareRemote::init(&tmp.path().join("remote.git"));
+        remote.push(&work, "main");
+        LeaderRig {
+            ns,
+            tmp,
+            work,
+            remote,
+            lease_duration,
+        }
+    }
+
+    /// The directory and configuration of replica `who`.
+    fn replica(&self, who: &str) -> (PathBuf, String) {
+        let dir = self.tmp.path().join(who);
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = format!("  url: {}\n  interval: 1s", self.remote.file_url());
+        let leader = format!(
+            "leader_election:\n  namespace: {}\n  lease_duration: {}\n  identity: {who}\n",
+            self.ns.name, self.lease_duration
+        );
+        (dir, config_text(&source, "", &leader))
+    }
+
+    /// Commits and pushes `a: <a>`; returns the commit.
+    fn push(&self, a: &str) -> String {
+        write_platform(&self.work, &self.ns.name, a);
+        let commit = self.work.commit(&format!("a: {a}"));
+        self.remote.push(&self.work, "main");
+        commit
+    }
+
+    async fn holder(&self) -> Option<String> {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(self.ns.client.clone(), &self.ns.name);
+        leases.get("kgitops").await.unwrap().spec.unwrap().holder_identity
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_writes_and_a_standby_takes_over_when_it_stops() {
-    let ns = common::namespace("daemon-leader").await;
-    let tmp = tempfile::tempdir().unwrap();
-    let work = platform_repo(&tmp.path().join("work"), &ns.name, "1");
-    let remote = BareRemote::init(&tmp.path().join("remote.git"));
-    remote.push(&work, "main");
-    let source = format!("  url: {}\n  interval: 1s", remote.file_url());
-    let leader_cfg = |who: &str| {
-        format!(
-            "leader_election:\n  namespace: {}\n  lease_duration: 3s\n  identity: {who}\n",
-            ns.name
-        )
-    };
-    let dir_a = tmp.path().join("a");
-    let dir_b = tmp.path().join("b");
-    std::fs::create_dir_all(&dir_a).unwrap();
-    std::fs::create_dir_all(&dir_b).unwrap();
-    let a = start(&dir_a, &config_text(&source, "", &leader_cfg("replica-a"))).await;
-    wait_applied(a.addr, &work.head()).await;
-    let b = start(&dir_b, &config_text(&source, "", &leader_cfg("replica-b"))).await;
+    let rig = LeaderRig::new("daemon-leader", "3s").await;
+    let ((dir_a, text_a), (dir_b, text_b)) = (rig.replica("replica-a"), rig.replica("replica-b"));
+    let a = start(&dir_a, &text_a).await;
+    wait_applied(a.addr, &rig.work.head()).await;
+    let b = start(&dir_b, &text_b).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let sa = status(a.addr).await;
     let sb = status(b.addr).await;
@@ -724,30 +785,236 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_stops() {
         sb["clusters"][0]["applied_revision"].is_null(),
         "a standby applied: {sb:#}"
     );
+    // A rollout: the new pod (a standby) must be ready for the old one (the leader) to go.
+    assert_ready(&b).await;
+    assert_ready(&a).await;
 
     // The leader stops and releases the Lease: the standby leads and applies the next commit.
     a.stop().await;
-    write_platform(&work, &ns.name, "2");
-    let c2 = work.commit("a: 2");
-    remote.push(&work, "main");
+    let c2 = rig.push("2");
     wait_for(b.addr, Duration::from_secs(20), "replica-b leading", || async {
         (status(b.addr).await["leader"] == true).then_some(())
     })
     .await;
     wait_applied(b.addr, &c2).await;
-    assert_eq!(settings_a(&ns.name).await.as_deref(), Some("2"));
-    let lease: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(ns.client.clone(), &ns.name);
-    let holder = lease.get("kgitops").await.unwrap().spec.unwrap().holder_identity;
+    assert_eq!(settings_a(&rig.ns.name).await.as_deref(), Some("2"));
+    assert_eq!(rig.holder().await.as_deref(), Some("replica-b"));
+    b.stop().await;
+}
+
+/// A TCP proxy to the apiserver that the test can partition: frozen, it forwards nothing and holds
+/// every connection open (requests hang, as to a paused or cut-off peer); healed, it closes what
+/// it held (what was in flight is lost) and forwards new connections again.
+struct Partition {
+    port: u16,
+    state: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Partition {
+    async fn start(upstream: SocketAddr) -> Partition {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(tokio::sync::watch::Sender::new(false));
+        let frozen = state.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let frozen = frozen.clone();
+                tokio::spawn(async move {
+                    let healed = || {
+                        let mut rx = frozen.subscribe();
+                        async move {
+                            let _ = rx.wait_for(|f| !*f).await;
+                        }
+                    };
+                    if *frozen.borrow() {
+                        healed().await;
+                        return;
+                    }
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let mut rx = frozen.subscribe();
+                    let freezes = async move {
+                        let _ = rx.wait_for(|f| *f).await;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                        _ = freezes => {}
+                    }
+                    // Frozen: hold both sockets, forward nothing, until healed.
+                    healed().await;
+                });
+            }
+        });
+        Partition { port, state }
+    }
+
+    fn freeze(&self) {
+        self.state.send_replace(true);
+    }
+
+    fn heal(&self) {
+        self.state.send_replace(false);
+    }
+
+    /// A copy of the test control plane's kubeconfig that goes through this proxy, in `dir`.
+    fn kubeconfig(&self, dir: &Path) -> PathBuf {
+        let text = std::fs::read_to_string(common::control_plane().kubeconfig()).unwrap();
+        let re = regex::Regex::new(r"server: https://127\.0\.0\.1:\d+").unwrap();
+        assert!(re.is_match(&text), "{text}");
+        let text = re.replace(&text, format!("server: https://127.0.0.1:{}", self.port).as_str());
+        let path = dir.join("kubeconfig-partitioned");
+        std::fs::write(&path, text.as_ref()).unwrap();
+        path
+    }
+}
+
+fn apiserver_addr() -> SocketAddr {
+    let text = std::fs::read_to_string(common::control_plane().kubeconfig()).unwrap();
+    let re = regex::Regex::new(r"server: https://(127\.0\.0\.1:\d+)").unwrap();
+    re.captures(&text).unwrap()[1].parse().unwrap()
+}
+
+/// Two daemons; the leader is cut off from the apiserver (its renewals and its apply of a new
+/// commit hang). It must stop leading at its renew deadline, before the standby may take over,
+/// so that at no moment both lead; the standby then applies the commit, and the old leader, back
+/// on the network, stays a standby.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_renew_steps_down_before_the_standby_takes_over() {
+    let rig = LeaderRig::new("daemon-partition", "6s").await;
+    let partition = Partition::start(apiserver_addr()).await;
+    let ((dir_a, text_a), (dir_b, text_b)) = (rig.replica("replica-a"), rig.replica("replica-b"));
+    let direct = common::control_plane().kubeconfig().display().to_string();
+    let text_a = text_a.replace(&direct, &partition.kubeconfig(&dir_a).display().to_string());
+    let a = start(&dir_a, &text_a).await;
+    wait_applied(a.addr, &rig.work.head()).await;
+    let b = start(&dir_b, &text_b).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(status(a.addr).await["leader"], true);
+    assert_eq!(status(b.addr).await["leader"], false);
+
+    partition.freeze();
+    let c2 = rig.push("2");
+    let start_at = Instant::now();
+    let mut a_stepped_down = None;
+    loop {
+        let (sa, sb) = (status(a.addr).await, status(b.addr).await);
+        assert!(
+            !(sa["leader"] == true && sb["leader"] == true),
+            "both lead after {:?}:\n{sa:#}\n{sb:#}",
+            start_at.elapsed()
+        );
+        if sa["leader"] == false && a_stepped_down.is_none() {
+            a_stepped_down = Some(start_at.elapsed());
+        }
+        let c = &sb["clusters"][0];
+        if sb["leader"] == true && c["applied_revision"] == c2.as_str() {
+            break;
+        }
+        assert!(
+            start_at.elapsed() < Duration::from_secs(60),
+            "replica-b did not take over and apply:\n{sa:#}\n{sb:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(a_stepped_down.is_some());
+    assert_eq!(settings_a(&rig.ns.name).await.as_deref(), Some("2"));
+
+    // Back on the network: the old leader sees replica-b hold the Lease and stays a standby.
+    partition.heal();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(status(a.addr).await["leader"], false);
+    assert_eq!(rig.holder().await.as_deref(), Some("replica-b"));
+    b.stop().await;
+    a.stop().await;
+}
+
+/// A live leader whose clock is an hour behind (its `renewTime` is an hour old by ours, but it
+/// renews every 500 ms): a standby must not take the Lease from it, and must take it once the
+/// renewals stop (expiry counts from when the standby saw the Lease change, as in client-go).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_does_not_take_the_lease_of_a_live_leader_whose_clock_is_behind() {
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+    let ns = common::namespace("daemon-skew").await;
+    let leases: Api<Lease> = Api::namespaced(ns.client.clone(), &ns.name);
+    let skewed = || MicroTime(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(3600));
+    leases
+        .create(
+            &Default::default(),
+            &Lease {
+                metadata: ObjectMeta {
+                    name: Some("kgitops".into()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some("skewed-leader".into()),
+                    lease_duration_seconds: Some(3),
+                    renew_time: Some(skewed()),
+                    ..LeaseSpec::default()
+                }),
+            },
+        )
+        .await
+        .unwrap();
+    let renewing = CancellationToken::new();
+    let renewer = {
+        let (leases, renewing) = (leases.clone(), renewing.clone());
+        tokio::spawn(async move {
+            while !renewing.is_cancelled() {
+                let mut lease = leases.get("kgitops").await.unwrap();
+                let spec = lease.spec.as_mut().unwrap();
+                if spec.holder_identity.as_deref() != Some("skewed-leader") {
+                    return false;
+                }
+                spec.renew_time = Some(skewed());
+                // A conflict with the standby's attempt is retried at the next tick.
+                let _ = leases.replace("kgitops", &Default::default(), &lease).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            true
+        })
+    };
+
+    let tmp = tempfile::tempdir().unwrap();
+    let work = platform_repo(&tmp.path().join("work"), &ns.name, "1");
+    let remote = BareRemote::init(&tmp.path().join("remote.git"));
+    remote.push(&work, "main");
+    let source = format!("  url: {}\n  interval: 1s", remote.file_url());
+    let leader_cfg = format!(
+        "leader_election:\n  namespace: {}\n  lease_duration: 3s\n  identity: replica-b\n",
+        ns.name
+    );
+    let b = start(tmp.path(), &config_text(&source, "", &leader_cfg)).await;
+    // Three lease durations while the skewed leader renews: the standby waits.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let sb = status(b.addr).await;
+    assert_eq!(sb["leader"], false, "took the Lease of a live leader: {sb:#}");
+    assert!(sb["clusters"][0]["applied_revision"].is_null(), "{sb:#}");
+    assert_ready(&b).await;
+    renewing.cancel();
+    assert!(
+        renewer.await.unwrap(),
+        "the standby took the Lease while it was renewed"
+    );
+
+    // The renewals stopped: the standby takes over after the lease duration and applies.
+    wait_for(b.addr, Duration::from_secs(30), "replica-b leading", || async {
+        (status(b.addr).await["leader"] == true).then_some(())
+    })
+    .await;
+    wait_applied(b.addr, &work.head()).await;
+    let holder = leases.get("kgitops").await.unwrap().spec.unwrap().holder_identity;
     assert_eq!(holder.as_deref(), Some("replica-b"));
     b.stop().await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two distinct free ports (both bound at once, so they differ).
+fn free_ports() -> (u16, u16) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let (a, b) = (bind(), bind());
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("addr").port();
+    (port(&a), port(&b))
 }
 
 fn kgitops() -> std::process::Command {
@@ -766,84 +1033,130 @@ fn a_configuration_error_exits_2_naming_the_file_and_key() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// `kgitops run` as a child process on a local working tree of `platform_repo` (cluster dev).
+struct ChildDaemon {
+    child: std::process::Child,
+    /// The public listener.
+    hook: SocketAddr,
+    /// The internal listener.
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl ChildDaemon {
+    /// Starts the binary in `dir` (which holds `work/`), with `server_extra` lines under `server:`.
+    fn start(dir: &Path, server_extra: &str) -> ChildDaemon {
+        let (port, status_port) = free_ports();
+        let config = format!(
+            "source:\n  path: work\nclusters:\n  - name: dev\n    kubeconfig: {}\nserver:\n  listen: 127.0.0.1:{port}\n  status_listen: 127.0.0.1:{status_port}\n{server_extra}",
+            common::control_plane().kubeconfig().display()
+        );
+        let config_file = dir.join("kgitops.yaml");
+        std::fs::write(&config_file, config).unwrap();
+        let log = dir.join("log.jsonl");
+        let child = kgitops()
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(&config_file)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        ChildDaemon {
+            child,
+            hook: format!("127.0.0.1:{port}").parse().unwrap(),
+            addr: format!("127.0.0.1:{status_port}").parse().unwrap(),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn status(&self) -> Value {
+        serde_json::from_str(&http(self.addr, "GET", "/status", &[], b"").1).unwrap()
+    }
+
+    /// Waits until the cluster is synced at a revision other than `not`; returns it.
+    fn wait_synced(&self, not: Option<&str>, deadline: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if TcpStream::connect(self.addr).is_ok() {
+                let s = self.status();
+                let c = &s["clusters"][0];
+                if let Some(rev) = c["applied_revision"].as_str()
+                    && Some(rev) != not
+                    && c["synced"] == true
+                {
+                    return rev.to_string();
+                }
+            }
+            assert!(start.elapsed() < deadline, "not synced; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The daemon's resident memory, bytes (VmRSS).
+    fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in {status}"));
+        kb * 1024
+    }
+
+    /// Sends SIGTERM; returns the exit code and how long the process took to exit (killed after 20 s).
+    fn terminate(&mut self) -> (Option<i32>, Duration) {
+        let stopping = Instant::now();
+        // SAFETY: kill(2) with a child's pid and SIGTERM has no memory effects.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), stopping.elapsed());
+            }
+            if stopping.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                panic!("still running 20 s after SIGTERM; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ChildDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn test_namespace(prefix: &str) -> String {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { common::namespace(prefix).await.name })
+}
+
 /// The binary on a local working tree (the dev loop): applies, follows a file edit, logs JSON
 /// without secrets, and exits 0 soon after SIGTERM.
 #[test]
 fn the_binary_follows_a_local_tree_and_exits_0_on_sigterm() {
-    let ns_name = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(async { common::namespace("daemon-bin").await.name });
+    let ns_name = test_namespace("daemon-bin");
     let tmp = tempfile::tempdir().unwrap();
     let work = platform_repo(&tmp.path().join("work"), &ns_name, "1");
-    let port = free_port();
-    let config = format!(
-        "source:\n  path: work\nclusters:\n  - name: dev\n    kubeconfig: {}\nserver:\n  listen: 127.0.0.1:{port}\n",
-        common::control_plane().kubeconfig().display()
-    );
-    let config_file = tmp.path().join("kgitops.yaml");
-    std::fs::write(&config_file, config).unwrap();
-    let log = tmp.path().join("log.jsonl");
-    let mut child = kgitops()
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&config_file)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let ready = |deadline: Duration| {
-        let start = Instant::now();
-        while start.elapsed() < deadline {
-            if TcpStream::connect(addr).is_ok() && http(addr, "GET", "/readyz", &[], b"").0 == 200 {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        false
-    };
-    assert!(
-        ready(Duration::from_secs(60)),
-        "not ready; log:\n{}",
-        std::fs::read_to_string(&log).unwrap()
-    );
-    let first: Value = serde_json::from_str(&http(addr, "GET", "/status", &[], b"").1).unwrap();
-    let rev1 = first["clusters"][0]["applied_revision"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(rev1.starts_with("local:"), "{first:#}");
+    let mut d = ChildDaemon::start(tmp.path(), "");
+    let rev1 = d.wait_synced(None, Duration::from_secs(60));
+    assert!(rev1.starts_with("local:"), "{rev1}");
 
     // An edit in the working tree (no commit) is applied.
     write_platform(&work, &ns_name, "edited");
-    let start = Instant::now();
-    loop {
-        let s: Value = serde_json::from_str(&http(addr, "GET", "/status", &[], b"").1).unwrap();
-        let c = &s["clusters"][0];
-        if c["applied_revision"] != rev1.as_str() && c["synced"] == true {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "edit not applied: {s:#}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    d.wait_synced(Some(&rev1), Duration::from_secs(30));
 
-    let stopping = Instant::now();
-    // SAFETY: kill(2) with a child's pid and SIGTERM has no memory effects.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(rc, 0);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if stopping.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("still running 10 s after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
-    let text = std::fs::read_to_string(&log).unwrap();
+    let (code, took) = d.terminate();
+    assert!(took < Duration::from_secs(10), "exited {took:?} after SIGTERM");
+    assert_eq!(code, Some(0));
+    let text = d.log();
     assert_no_secret("logs", &text);
     for line in text.lines() {
         let v: Value =
@@ -851,7 +1164,211 @@ fn the_binary_follows_a_local_tree_and_exits_0_on_sigterm() {
         assert!(v["level"].is_string(), "{line}");
     }
     assert!(text.contains("settings configured"), "{text}");
-    let _: PathBuf = tmp.path().to_path_buf();
+}
+
+/// An empty or missing webhook secret (or any configured file) stops the start with exit 2,
+/// naming the key and the file; a world-readable one is only a warning.
+#[test]
+fn a_missing_or_empty_secret_file_refuses_to_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("work")).unwrap();
+    std::fs::write(tmp.path().join("empty"), "\n").unwrap();
+    for (server, key, file, expected) in [
+        (
+            "webhook_secret_file: empty",
+            "server.webhook_secret_file",
+            "empty",
+            "is empty",
+        ),
+        (
+            "webhook_secret_file: absent",
+            "server.webhook_secret_file",
+            "absent",
+            "cannot read",
+        ),
+    ] {
+        let config = format!(
+            "source: {{path: work}}\nclusters: [{{name: dev, kubeconfig: {}}}]\nserver: {{{server}, listen: 127.0.0.1:0, status_listen: 127.0.0.1:0}}\n",
+            common::control_plane().kubeconfig().display()
+        );
+        let file_path = tmp.path().join(file);
+        std::fs::write(tmp.path().join("kgitops.yaml"), config).unwrap();
+        let out = kgitops()
+            .args(["run", "--config"])
+            .arg(tmp.path().join("kgitops.yaml"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{server}: {stderr}");
+        assert!(
+            stderr.contains(key)
+                && stderr.contains(&file_path.display().to_string())
+                && stderr.contains(expected),
+            "{server}: {stderr}"
+        );
+    }
+}
+
+fn rss_mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// Sends a request head announcing a ~5 MB body with a bogus signature, then the body in 64 KiB
+/// writes until the server stops taking it; returns the status line's code (0 if none came).
+fn flood_one(hook: SocketAddr, chunked: bool) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(hook).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+    let size = 5_000_000usize;
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_string()
+    } else {
+        format!("Content-Length: {size}")
+    };
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: sha256={}\r\n{framing}\r\n\r\n",
+        "00".repeat(32)
+    );
+    if stream.write_all(head.as_bytes()).is_err() {
+        return 0;
+    }
+    let chunk = vec![b'{'; 64 * 1024];
+    let mut sent = 0;
+    while sent < size {
+        let written = if chunked {
+            stream
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .and_then(|_| stream.write_all(&chunk))
+                .and_then(|_| stream.write_all(b"\r\n"))
+        } else {
+            stream.write_all(&chunk)
+        };
+        if written.is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Opens a connection, sends half a request head and waits; returns how long until the server
+/// closed it.
+fn half_sent(hook: SocketAddr) -> Duration {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    let mut stream = TcpStream::connect(hook).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let _ = stream.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Le");
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+    start.elapsed()
+}
+
+/// The flood of issue 13: 100 connections sending ~5 MB bodies with a bogus signature (80 with a
+/// Content-Length, 20 chunked) and 500 half-sent requests. The daemon (the binary, measured
+/// through /proc) stays under 100 MB, answers /healthz meanwhile, closes the half-sent requests
+/// after its header timeout, keeps reconciling, and exits 0 within 10 s of a SIGTERM although a
+/// client holds a stalled request.
+#[test]
+fn a_webhook_flood_leaves_the_daemon_small_serving_and_stoppable() {
+    let ns_name = test_namespace("daemon-flood");
+    let tmp = tempfile::tempdir().unwrap();
+    let work = platform_repo(&tmp.path().join("work"), &ns_name, "1");
+    std::fs::write(tmp.path().join("secret"), "flood-s3cret\n").unwrap();
+    let mut d = ChildDaemon::start(
+        tmp.path(),
+        "  webhook_secret_file: secret\n  header_read_timeout: 2s\n  request_timeout: 5s\n",
+    );
+    let rev1 = d.wait_synced(None, Duration::from_secs(60));
+    let before = d.rss();
+
+    let hook = d.hook;
+    let flooders: Vec<_> = (0..100)
+        .map(|i| std::thread::spawn(move || flood_one(hook, i % 5 == 0)))
+        .collect();
+    let stalled: Vec<_> = (0..500)
+        .map(|_| {
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || half_sent(hook))
+                .unwrap()
+        })
+        .collect();
+    // While the flood goes on: the probes answer, and the memory is sampled.
+    let mut peak = before;
+    let healthz = Instant::now();
+    assert_eq!(
+        http(d.addr, "GET", "/healthz", &[], b""),
+        (200, "ok\n".to_string())
+    );
+    let healthz = healthz.elapsed();
+    let flood_start = Instant::now();
+    while !flooders.iter().all(|t| t.is_finished()) {
+        peak = peak.max(d.rss());
+        assert!(
+            flood_start.elapsed() < Duration::from_secs(120),
+            "flood not over after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let codes: Vec<u16> = flooders.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        codes.iter().all(|c| matches!(c, 0 | 413 | 503)),
+        "a 5 MB body was not refused: {codes:?}"
+    );
+    assert!(codes.contains(&413), "{codes:?}");
+    let closed: Vec<Duration> = stalled.into_iter().map(|t| t.join().unwrap()).collect();
+    peak = peak.max(d.rss());
+    let slowest = closed.iter().max().copied().unwrap_or_default();
+    // 500 connections, at most 256 at a time, each closed 2 s after it was accepted.
+    assert!(
+        slowest < Duration::from_secs(30),
+        "a half-sent request stayed open {slowest:?}"
+    );
+    assert!(
+        peak < 100_000_000,
+        "RSS {:.0} MB before, {:.0} MB peak during the flood",
+        rss_mb(before),
+        rss_mb(peak)
+    );
+    assert_eq!(http(hook, "GET", "/healthz", &[], b""), (200, "ok\n".to_string()));
+    eprintln!(
+        "flood: RSS {:.1} MB before, {:.1} MB peak, {:.1} MB after; /healthz during it in {healthz:?}; \
+         half-sent requests closed after {:?} at most",
+        rss_mb(before),
+        rss_mb(peak),
+        rss_mb(d.rss()),
+        slowest
+    );
+
+    // Still reconciling.
+    write_platform(&work, &ns_name, "after-flood");
+    d.wait_synced(Some(&rev1), Duration::from_secs(60));
+
+    // A stalled request does not hold the shutdown.
+    let stalled = std::thread::spawn(move || half_sent(hook));
+    let mut slow_body = TcpStream::connect(hook).unwrap();
+    std::io::Write::write_all(
+        &mut slow_body,
+        b"POST /webhook HTTP/1.1\r\nHost: x\r\nX-Gitlab-Token: t\r\nContent-Length: 1000\r\n\r\n{",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, took) = d.terminate();
+    assert_eq!(code, Some(0), "{}", d.log());
+    assert!(took < Duration::from_secs(10), "exited {took:?} after SIGTERM");
+    stalled.join().unwrap();
 }
 
 #[test]
@@ -868,6 +1385,9 @@ fn the_configuration_shipped_in_deploy_is_valid() {
     );
     assert!(config.server.webhook_secret_file.is_some());
     assert!(config.leader_election.is_some());
+    // The webhook port is public, status and metrics are on their own port (the NetworkPolicy's).
+    assert_eq!(config.server.listen.port(), 9464);
+    assert_eq!(config.server.status_listen.port(), 9465);
 }
 
 /// Values of the Secrets below, one per leak path of issue 13, and their base64 forms.

@@ -24,8 +24,12 @@
 //!       retries: 8               # of a 429/503/504 answer, with backoff and jitter
 //!       max_backoff: 10s         # longest backoff delay (a Retry-After may ask for more)
 //! server:
-//!   listen: 127.0.0.1:9464       # /healthz /readyz /metrics /status /webhook
-//!   webhook_secret_file: /path   # required for /webhook
+//!   listen: 127.0.0.1:9464       # public: /webhook /healthz /readyz
+//!   status_listen: 127.0.0.1:9465  # internal: /status /metrics /healthz /readyz
+//!   webhook_secret_file: /path   # required for /webhook; must exist and not be empty
+//!   header_read_timeout: 10s     # a request's headers must arrive within this
+//!   request_timeout: 10s         # a whole request (body included) within this
+//!   max_connections: 256         # open connections per listener; more wait in the backlog
 //! alerts:
 //!   - {type: webhook, url: https://alerts.example/hook}
 //!   - {type: slack, url_file: /var/run/secrets/slack/url}
@@ -42,8 +46,18 @@ use serde::{Deserialize, Deserializer};
 use crate::manifest::yaml::{Limits, parse_typed};
 use crate::source::remote::{Auth, DEFAULT_FETCH_TIMEOUT, RemoteSpec};
 
-/// Where the HTTP server listens unless the configuration says otherwise.
+/// Where the public HTTP server (`/webhook`) listens unless the configuration says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+/// Where the internal HTTP server (`/status`, `/metrics`) listens unless the configuration says
+/// otherwise: loopback, so status and error texts are not offered to the network by default.
+pub const DEFAULT_STATUS_LISTEN: &str = "127.0.0.1:9465";
+/// How long a client may take to send a request's headers unless the configuration says otherwise.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request (headers, body and answer) may take unless the configuration says
+/// otherwise. GitHub and GitLab give up on a webhook after 10 s themselves.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open connections per listener unless the configuration says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// How often the remote is polled unless the configuration says otherwise.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a leader's Lease lasts without renewal unless the configuration says otherwise.
@@ -60,6 +74,13 @@ pub enum ConfigError {
     },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    /// A file the configuration names (`key`) cannot be used.
+    #[error("{} ({key}): {message}", path.display())]
+    File {
+        key: String,
+        path: PathBuf,
+        message: String,
+    },
 }
 
 /// A duration written as in Go and Kubernetes (`30s`, `1m30s`, `500ms`).
@@ -260,16 +281,29 @@ impl ApiConfig {
     }
 }
 
-/// `server`.
+/// `server`: two listeners. The public one (`listen`) serves `/webhook` and the probes; the
+/// internal one (`status_listen`) serves `/status`, `/metrics` and the probes, on loopback unless
+/// configured otherwise. Each listener holds at most `max_connections` connections; a client
+/// must send its headers within `header_read_timeout` and finish its request within
+/// `request_timeout`, else the connection is closed.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    #[serde(default = "default_status_listen")]
+    pub status_listen: SocketAddr,
     /// The shared secret of `/webhook` (GitHub HMAC key or GitLab token). Without it `/webhook`
-    /// answers 404: an unauthenticated trigger is never offered.
+    /// answers 404: an unauthenticated trigger is never offered. The daemon does not start when
+    /// the file is missing, unreadable or empty.
     #[serde(default)]
     pub webhook_secret_file: Option<PathBuf>,
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: ConfigDuration,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: ConfigDuration,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 fn default_listen() -> SocketAddr {
@@ -277,11 +311,31 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
 }
 
+fn default_status_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9465))
+}
+
+fn default_header_read_timeout() -> ConfigDuration {
+    ConfigDuration(DEFAULT_HEADER_READ_TIMEOUT)
+}
+
+fn default_request_timeout() -> ConfigDuration {
+    ConfigDuration(DEFAULT_REQUEST_TIMEOUT)
+}
+
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: default_listen(),
+            status_listen: default_status_listen(),
             webhook_secret_file: None,
+            header_read_timeout: default_header_read_timeout(),
+            request_timeout: default_request_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -394,6 +448,24 @@ impl Config {
                 _ => {}
             }
         }
+        let server = &self.server;
+        if server.listen == server.status_listen && server.listen.port() != 0 {
+            return Err(format!(
+                "server.status_listen: {} is also server.listen; the status listener must be separate",
+                server.status_listen
+            ));
+        }
+        if server.max_connections == 0 {
+            return Err("server.max_connections: must be at least 1".into());
+        }
+        for (key, d) in [
+            ("server.header_read_timeout", server.header_read_timeout),
+            ("server.request_timeout", server.request_timeout),
+        ] {
+            if d.0 < Duration::from_millis(100) {
+                return Err(format!("{key}: must be at least 100ms"));
+            }
+        }
         if let Some(le) = &self.leader_election {
             if le.lease_duration.0 < Duration::from_secs(2) {
                 return Err("leader_election.lease_duration: must be at least 2s".into());
@@ -435,6 +507,61 @@ impl Config {
         fix_opt(&mut self.cache_dir);
     }
 
+    /// Checks every file the configuration names, before the daemon starts: each must be a
+    /// readable file, and a secret (`secret: true`) must not be empty (an empty HMAC key or GitLab
+    /// token would accept anyone). Returns warnings: secrets readable by every user.
+    pub fn check_files(&self) -> Result<Vec<String>, ConfigError> {
+        let a = &self.source.auth;
+        // Not secret: known_hosts is public, a kubeconfig is checked readable only.
+        let mut files: Vec<(String, &Option<PathBuf>, bool)> = vec![
+            ("source.auth.token_file".into(), &a.token_file, true),
+            ("source.auth.password_file".into(), &a.password_file, true),
+            ("source.auth.ssh_key_file".into(), &a.ssh_key_file, true),
+            ("source.auth.known_hosts_file".into(), &a.known_hosts_file, false),
+        ];
+        for (i, c) in self.clusters.iter().enumerate() {
+            files.push((format!("clusters[{i}].kubeconfig"), &c.kubeconfig, false));
+        }
+        files.push((
+            "server.webhook_secret_file".into(),
+            &self.server.webhook_secret_file,
+            true,
+        ));
+        for (i, alert) in self.alerts.iter().enumerate() {
+            files.push((format!("alerts[{i}].url_file"), &alert.url_file, true));
+        }
+        let mut warnings = Vec::new();
+        for (key, path, secret) in files {
+            let Some(path) = path.as_deref() else { continue };
+            let fail = |message: String| ConfigError::File {
+                key: key.clone(),
+                path: path.to_path_buf(),
+                message,
+            };
+            let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+            if !meta.is_file() {
+                return Err(fail("is not a file".into()));
+            }
+            // Opened, not only stat'ed: a file the daemon's user cannot read fails here, not later.
+            let mut file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+            if secret {
+                let mut first = [0u8; 64];
+                let n = std::io::Read::read(&mut file, &mut first)
+                    .map_err(|e| fail(format!("cannot read: {e}")))?;
+                if n == 0 || (meta.len() <= 64 && first[..n].iter().all(u8::is_ascii_whitespace)) {
+                    return Err(fail("is empty; a secret is required".into()));
+                }
+                if world_readable(&meta) {
+                    warnings.push(format!(
+                        "{} ({key}): readable by every user; make it 0600 or 0440",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        Ok(warnings)
+    }
+
     /// The remote to mirror, for a `url` source.
     pub fn remote_spec(&self) -> Option<RemoteSpec> {
         let url = self.source.url.as_ref()?;
@@ -463,6 +590,17 @@ impl Config {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
         home_cache.unwrap_or_else(std::env::temp_dir).join("kgitops")
     }
+}
+
+#[cfg(unix)]
+fn world_readable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    meta.permissions().mode() & 0o004 != 0
+}
+
+#[cfg(not(unix))]
+fn world_readable(_: &std::fs::Metadata) -> bool {
+    false
 }
 
 #[cfg(test)]
@@ -545,6 +683,126 @@ mod tests {
             let err = parse(text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn server_keys_have_defaults_and_are_checked() {
+        let c = parse("source: {path: .}\nclusters: [{name: dev}]\n").unwrap();
+        assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.server.status_listen.to_string(), DEFAULT_STATUS_LISTEN);
+        assert_eq!(c.server.header_read_timeout.0, DEFAULT_HEADER_READ_TIMEOUT);
+        assert_eq!(c.server.max_connections, DEFAULT_MAX_CONNECTIONS);
+        for (server, expected) in [
+            (
+                "{listen: 0.0.0.0:9000, status_listen: 0.0.0.0:9000}",
+                "server.status_listen",
+            ),
+            ("{max_connections: 0}", "server.max_connections"),
+            ("{header_read_timeout: 10ms}", "server.header_read_timeout"),
+        ] {
+            let err = parse(&format!(
+                "source: {{path: .}}\nclusters: [{{name: dev}}]\nserver: {server}\n"
+            ))
+            .unwrap_err();
+            assert!(err.contains(expected), "{server}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_configured_file_is_checked_naming_key_and_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("kubeconfig"), "apiVersion: v1\n").unwrap();
+        std::fs::write(d.join("empty"), "").unwrap();
+        std::fs::write(d.join("newline"), "\n").unwrap();
+        std::fs::write(d.join("secret"), "s3cret\n").unwrap();
+        std::fs::set_permissions(d.join("secret"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(d.join("open"), "s3cret\n").unwrap();
+        std::fs::set_permissions(d.join("open"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let config = |server: &str, auth: &str| {
+            Config::parse(
+                &format!(
+                    "source: {{url: https://g.example/r.git, auth: {{{auth}}}}}\n\
+                     clusters: [{{name: dev, kubeconfig: kubeconfig}}]\nserver: {{{server}}}\n"
+                ),
+                Path::new("kgitops.yaml"),
+                d,
+            )
+            .unwrap()
+        };
+        assert!(
+            config("webhook_secret_file: secret", "")
+                .check_files()
+                .unwrap()
+                .is_empty()
+        );
+        for (server, auth, key, file, expected) in [
+            (
+                "webhook_secret_file: empty",
+                "",
+                "server.webhook_secret_file",
+                "empty",
+                "is empty",
+            ),
+            (
+                "webhook_secret_file: newline",
+                "",
+                "server.webhook_secret_file",
+                "newline",
+                "is empty",
+            ),
+            (
+                "webhook_secret_file: missing",
+                "",
+                "server.webhook_secret_file",
+                "missing",
+                "cannot read",
+            ),
+            (
+                "",
+                "token_file: empty",
+                "source.auth.token_file",
+                "empty",
+                "is empty",
+            ),
+            (
+                "",
+                "known_hosts_file: gone",
+                "source.auth.known_hosts_file",
+                "gone",
+                "cannot read",
+            ),
+            (
+                "",
+                "ssh_key_file: .",
+                "source.auth.ssh_key_file",
+                ".",
+                "not a file",
+            ),
+        ] {
+            let err = config(server, auth).check_files().unwrap_err().to_string();
+            assert!(
+                err.contains(key)
+                    && err.contains(&d.join(file).display().to_string())
+                    && err.contains(expected),
+                "{server} {auth}: {err}"
+            );
+        }
+        let mut c = config("", "");
+        c.clusters[0].kubeconfig = Some(d.join("nowhere"));
+        let err = c.check_files().unwrap_err().to_string();
+        assert!(
+            err.contains("clusters[0].kubeconfig") && err.contains("nowhere"),
+            "{err}"
+        );
+        let warnings = config("webhook_secret_file: open", "").check_files().unwrap();
+        assert!(
+            warnings.len() == 1
+                && warnings[0].contains("server.webhook_secret_file")
+                && !warnings[0].contains("s3cret"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

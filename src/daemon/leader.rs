@@ -1,12 +1,19 @@
-//! Leader election with a `coordination.k8s.io/v1` Lease, as client-go's leaderelection does it:
-//! the holder renews `renewTime` every third of the lease duration; another replica takes the
-//! Lease only once `renewTime + leaseDurationSeconds` has passed; every write is a replace with the
-//! read `resourceVersion`, so two replicas cannot both win. Only the leader applies; standbys
-//! fetch, render and serve status. On shutdown the leader releases the Lease (empty holder) so a
-//! standby takes over at once instead of after the lease duration.
+//! Leader election with a `coordination.k8s.io/v1` Lease, as client-go's leaderelection does it.
 //!
-//! A leader that cannot renew (apiserver unreachable) steps down when its lease has expired by
-//! its own clock: it may no longer be the only one writing.
+//! Times are compared only with this process's own clock, never with another replica's
+//! `renewTime` (clocks of different nodes disagree):
+//! - a standby records the instant it last saw the Lease's spec change; the holder is gone only
+//!   when the spec has not changed for `leaseDurationSeconds` since then (a live holder changes
+//!   `renewTime` at every renewal, whatever its clock says);
+//! - the leader renews every [`retry_period`] and steps down (publishes `false`, which cancels
+//!   the apply in flight, see [`super::worker`]) when it has not renewed within the
+//!   [`renew_deadline`], two thirds of the lease duration, measured from the start of its last
+//!   successful renewal. A standby waits the whole lease duration after it last saw a change, so
+//!   the old leader has stopped writing before anyone else starts.
+//!
+//! Every write is a replace with the read `resourceVersion`, so two replicas cannot both win. Only
+//! the leader applies; standbys fetch, render and serve status. On shutdown the leader releases
+//! the Lease (empty holder) so a standby takes over at once instead of after the lease duration.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +24,47 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::config::LeaderConfig;
+
+/// How long the leader may go without a successful renewal before it stops writing.
+pub fn renew_deadline(lease_duration: Duration) -> Duration {
+    lease_duration * 2 / 3
+}
+
+/// How often the Lease is read (standby) or renewed (leader).
+pub fn retry_period(lease_duration: Duration) -> Duration {
+    lease_duration / 5
+}
+
+/// The Lease spec as last seen, and when this process saw it change.
+struct Observed {
+    spec: Option<LeaseSpec>,
+    at: Instant,
+}
+
+impl Observed {
+    /// Records `spec` as seen now; the instant moves only when the spec changed.
+    fn see(observed: &mut Option<Observed>, spec: &Option<LeaseSpec>, now: Instant) {
+        match observed {
+            Some(o) if &o.spec == spec => {}
+            _ => {
+                *observed = Some(Observed {
+                    spec: spec.clone(),
+                    at: now,
+                })
+            }
+        }
+    }
+
+    /// Whether the holder let the Lease run out: its spec has not changed for its duration.
+    fn expired(&self, now: Instant) -> bool {
+        let secs = self
+            .spec
+            .as_ref()
+            .and_then(|s| s.lease_duration_seconds)
+            .unwrap_or(0);
+        now.duration_since(self.at) > Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+    }
+}
 
 /// Outcome of one election round.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,21 +86,15 @@ pub fn default_identity() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-fn expired(lease: &Lease, now: jiff::Timestamp) -> bool {
-    let Some(spec) = &lease.spec else { return true };
-    let (Some(renew), Some(secs)) = (&spec.renew_time, spec.lease_duration_seconds) else {
-        return true;
-    };
-    renew.0 + jiff::SignedDuration::from_secs(i64::from(secs)) < now
-}
-
 async fn round(
     api: &Api<Lease>,
     name: &str,
     identity: &str,
     duration: Duration,
+    observed: &mut Option<Observed>,
 ) -> Result<Round, kube::Error> {
     let now = jiff::Timestamp::now();
+    let local = Instant::now();
     let seconds = i32::try_from(duration.as_secs()).unwrap_or(i32::MAX);
     match api.get_opt(name).await? {
         None => {
@@ -71,16 +113,24 @@ async fn round(
                 }),
             };
             match api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(Round::Leading),
+                Ok(written) => {
+                    Observed::see(observed, &written.spec, local);
+                    Ok(Round::Leading)
+                }
                 Err(kube::Error::Api(e)) if e.code == 409 => Ok(Round::Following("another replica".into())),
                 Err(e) => Err(e),
             }
         }
         Some(mut lease) => {
-            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-            let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+            Observed::see(observed, &lease.spec, local);
+            let holder = lease
+                .spec
+                .as_ref()
+                .and_then(|s| s.holder_identity.clone())
+                .filter(|h| !h.is_empty());
             let mine = holder.as_deref() == Some(identity);
-            if !mine && holder.is_some() && !expired(&lease, now) {
+            let expired = observed.as_ref().is_none_or(|o| o.expired(local));
+            if !mine && holder.is_some() && !expired {
                 return Ok(Round::Following(holder.unwrap_or_default()));
             }
             let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
@@ -92,7 +142,10 @@ async fn round(
             spec.renew_time = Some(MicroTime(now));
             spec.lease_duration_seconds = Some(seconds);
             match api.replace(name, &PostParams::default(), &lease).await {
-                Ok(_) => Ok(Round::Leading),
+                Ok(written) => {
+                    Observed::see(observed, &written.spec, local);
+                    Ok(Round::Leading)
+                }
                 Err(kube::Error::Api(e)) if e.code == 409 => Ok(Round::Following("another replica".into())),
                 Err(e) => Err(e),
             }
@@ -114,26 +167,40 @@ async fn release(api: &Api<Lease>, name: &str, identity: &str) {
     }
 }
 
-/// Runs elections until `shutdown`, publishing whether this replica leads on `tx`.
+/// Runs elections until `stop`, publishing whether this replica leads on `tx`, then releases the
+/// Lease if it holds it. The daemon cancels `stop` only after its workers have stopped, so the
+/// Lease is held (and renewed) while an apply finishes during shutdown.
 pub async fn run(
     client: kube::Client,
     config: LeaderConfig,
     identity: String,
     tx: watch::Sender<bool>,
-    shutdown: CancellationToken,
+    stop: CancellationToken,
 ) {
     let api: Api<Lease> = Api::namespaced(client, &config.namespace);
     let duration = config.lease_duration.0;
-    let period = duration / 3;
-    let mut last_renewed: Option<Instant> = None;
+    let (deadline, period) = (renew_deadline(duration), retry_period(duration));
+    let mut observed: Option<Observed> = None;
+    // Start of the last successful renewal, while leading.
+    let mut renewed: Option<Instant> = None;
     let mut following: Option<String> = None;
     loop {
-        let leading = match round(&api, &config.name, &identity, duration).await {
-            Ok(Round::Leading) => {
-                last_renewed = Some(Instant::now());
+        let started = Instant::now();
+        // A leader's round may take only what is left of its renew deadline; a hung request must
+        // not keep it writing past it.
+        let limit = renewed.map_or(duration, |r| (r + deadline).saturating_duration_since(started));
+        let outcome = tokio::time::timeout(
+            limit,
+            round(&api, &config.name, &identity, duration, &mut observed),
+        )
+        .await;
+        let leading = match outcome {
+            Ok(Ok(Round::Leading)) => {
+                renewed = Some(started);
+                following = None;
                 true
             }
-            Ok(Round::Following(holder)) => {
+            Ok(Ok(Round::Following(holder))) => {
                 if following.as_deref() != Some(holder.as_str()) {
                     tracing::info!(
                         holder = holder.as_str(),
@@ -141,30 +208,33 @@ pub async fn run(
                     );
                     following = Some(holder);
                 }
-                last_renewed = None;
+                renewed = None;
                 false
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!("leader election: {}/{}: {e}", config.namespace, config.name);
-                // Keep leading only while the lease we hold has not run out.
-                last_renewed.is_some_and(|t| t.elapsed() < duration)
+                still_leading(&mut renewed, deadline)
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "leader election: {}/{}: no answer within the renew deadline",
+                    config.namespace,
+                    config.name
+                );
+                still_leading(&mut renewed, deadline)
             }
         };
-        if leading {
-            following = None;
-        }
-        tx.send_if_modified(|current| {
-            if *current != leading {
-                tracing::info!(identity = identity.as_str(), leading, "leadership changed");
-                *current = leading;
-                true
-            } else {
-                false
-            }
-        });
+        publish(&tx, &identity, leading);
+        // The leader wakes at its renew deadline at the latest, even when the next round is late.
+        let step_down = renewed.map(|r| r + deadline);
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
-            _ = shutdown.cancelled() => {
+            _ = sleep_until(step_down) => {
+                if !still_leading(&mut renewed, deadline) {
+                    publish(&tx, &identity, false);
+                }
+            }
+            _ = stop.cancelled() => {
                 if *tx.borrow() {
                     // Bounded: a shutdown must not wait on an unreachable apiserver.
                     let _ = tokio::time::timeout(Duration::from_secs(2), release(&api, &config.name, &identity)).await;
@@ -173,5 +243,79 @@ pub async fn run(
                 return;
             }
         }
+    }
+}
+
+/// Whether a leader whose last renewal started at `renewed` may still write; forgets it if not.
+fn still_leading(renewed: &mut Option<Instant>, deadline: Duration) -> bool {
+    let leading = renewed.is_some_and(|r| r.elapsed() < deadline);
+    if !leading {
+        *renewed = None;
+    }
+    leading
+}
+
+fn publish(tx: &watch::Sender<bool>, identity: &str, leading: bool) {
+    tx.send_if_modified(|current| {
+        if *current != leading {
+            tracing::info!(identity, leading, "leadership changed");
+            *current = leading;
+            true
+        } else {
+            false
+        }
+    });
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(holder: &str, renew_secs_ago: i64) -> Option<LeaseSpec> {
+        Some(LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(3),
+            renew_time: Some(MicroTime(
+                jiff::Timestamp::now() - jiff::SignedDuration::from_secs(renew_secs_ago),
+            )),
+            ..LeaseSpec::default()
+        })
+    }
+
+    #[test]
+    fn expiry_counts_from_when_this_process_saw_the_lease_change_not_from_its_renew_time() {
+        let t0 = Instant::now();
+        let mut observed = None;
+        // A holder whose clock is an hour behind: its renewTime is long past by our clock.
+        let first = spec("skewed", 3600);
+        Observed::see(&mut observed, &first, t0);
+        assert!(!observed.as_ref().unwrap().expired(t0 + Duration::from_secs(2)));
+        // It renews (the spec changes): the lease runs from this observation on.
+        let second = spec("skewed", 3599);
+        Observed::see(&mut observed, &second, t0 + Duration::from_secs(2));
+        assert!(!observed.as_ref().unwrap().expired(t0 + Duration::from_secs(4)));
+        // The same spec seen again does not move the instant.
+        Observed::see(&mut observed, &second, t0 + Duration::from_secs(4));
+        assert!(observed.as_ref().unwrap().expired(t0 + Duration::from_secs(6)));
+    }
+
+    #[test]
+    fn the_renew_deadline_ends_before_a_standby_may_take_over() {
+        for secs in [2, 3, 15, 60] {
+            let lease = Duration::from_secs(secs);
+            assert!(retry_period(lease) < renew_deadline(lease) && renew_deadline(lease) < lease);
+        }
+        let mut renewed = Some(Instant::now() - Duration::from_secs(3));
+        assert!(!still_leading(&mut renewed, Duration::from_secs(2)));
+        assert!(renewed.is_none());
+        let mut renewed = Some(Instant::now());
+        assert!(still_leading(&mut renewed, Duration::from_secs(2)));
     }
 }

@@ -12,9 +12,10 @@
 //! - [`leader`]: Lease-based leader election (only the leader writes);
 //! - [`http`], [`webhook`], [`status`], [`metrics`], [`alerts`]: what the daemon serves and sends.
 //!
-//! Shutdown (SIGTERM): the token is cancelled; the HTTP server stops accepting, a fetch in
-//! flight is cancelled, an apply in flight gets [`SHUTDOWN_GRACE`] to finish and is abandoned
-//! after that (every apply step is idempotent: the next run converges), the Lease is released.
+//! Shutdown (SIGTERM): the token is cancelled; the HTTP servers stop accepting and close every
+//! connection within [`http::DRAIN`], a fetch in flight is cancelled, an apply in flight gets
+//! [`SHUTDOWN_GRACE`] to finish and is abandoned after that (every apply step is idempotent: the
+//! next run converges), the Lease is released. All of it within [`SHUTDOWN_LIMIT`].
 
 pub mod alerts;
 pub mod config;
@@ -64,45 +65,71 @@ pub struct Shared {
     pub reconcile_slots: tokio::sync::Semaphore,
 }
 
-/// The daemon could not start or serve.
+/// The daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("server.listen {addr}: cannot listen: {source}")]
+    #[error("{key} {addr}: cannot listen: {source}")]
     Listen {
+        key: &'static str,
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
     #[error("leader_election: cluster '{cluster}': {message}")]
     Leader { cluster: String, message: String },
-    #[error("HTTP server failed: {0}")]
-    Serve(#[source] std::io::Error),
+    /// A file the configuration names is missing, unreadable or (a secret) empty.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
 }
 
-/// A daemon whose HTTP server is bound, ready to [`Daemon::run`].
+/// A daemon whose HTTP servers are bound, ready to [`Daemon::run`].
 pub struct Daemon {
     config: Config,
     listener: TcpListener,
+    status_listener: TcpListener,
+}
+
+async fn listen(key: &'static str, addr: SocketAddr) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen { key, addr, source })
 }
 
 impl Daemon {
-    /// Binds `server.listen` (port 0 picks a free port; see [`Daemon::local_addr`]).
+    /// Checks every file the configuration names (see [`Config::check_files`]; warnings are
+    /// logged), then binds `server.listen` and `server.status_listen` (port 0 picks a free port;
+    /// see [`Daemon::local_addr`] and [`Daemon::status_addr`]).
     pub async fn bind(config: Config) -> Result<Daemon, DaemonError> {
-        let addr = config.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| DaemonError::Listen { addr, source })?;
-        Ok(Daemon { config, listener })
+        for warning in config.check_files()? {
+            tracing::warn!("{warning}");
+        }
+        let listener = listen("server.listen", config.server.listen).await?;
+        let status_listener = listen("server.status_listen", config.server.status_listen).await?;
+        Ok(Daemon {
+            config,
+            listener,
+            status_listener,
+        })
     }
 
-    /// The address the HTTP server listens on.
+    /// The address of the public listener (`/webhook`).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or(self.config.server.listen)
+        http::bound(&self.listener, self.config.server.listen)
+    }
+
+    /// The address of the internal listener (`/status`, `/metrics`).
+    pub fn status_addr(&self) -> SocketAddr {
+        http::bound(&self.status_listener, self.config.server.status_listen)
     }
 
     /// Runs until `shutdown` is cancelled; returns within [`SHUTDOWN_LIMIT`] after that.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), DaemonError> {
-        let Daemon { config, listener } = self;
+        let (listen_addr, status_addr) = (self.local_addr(), self.status_addr());
+        let Daemon {
+            config,
+            listener,
+            status_listener,
+        } = self;
         let identity = config
             .leader_election
             .as_ref()
@@ -134,6 +161,9 @@ impl Daemon {
             reconcile_slots: tokio::sync::Semaphore::new(1),
         });
         let mut tasks = JoinSet::new();
+        // The workers, drained first at shutdown; then `release` lets the Lease go.
+        let mut workers = JoinSet::new();
+        let release = CancellationToken::new();
 
         let (leader_tx, leader_rx) = watch::channel(config.leader_election.is_none());
         shared.metrics.set_leader(*leader_rx.borrow());
@@ -163,7 +193,7 @@ impl Daemon {
                 le.clone(),
                 identity.clone(),
                 leader_tx,
-                shutdown.clone(),
+                release.clone(),
             ));
             let mut rx = leader_rx.clone();
             let shared = shared.clone();
@@ -184,7 +214,7 @@ impl Daemon {
             tasks.spawn(async move { revisions::follow(&config, shared, trigger, rev_tx, token).await });
         }
         for cluster in &config.clusters {
-            tasks.spawn(worker::Worker::run(
+            workers.spawn(worker::Worker::run(
                 cluster.clone(),
                 shared.clone(),
                 rev_rx.clone(),
@@ -193,25 +223,45 @@ impl Daemon {
             ));
         }
 
-        let app = http::router(Arc::new(http::AppState {
+        let state = Arc::new(http::AppState {
             shared: shared.clone(),
             trigger,
             webhook_secret_file: config.server.webhook_secret_file.clone(),
             branch: config.source.branch.clone(),
-        }));
+            bodies: tokio::sync::Semaphore::new(http::WEBHOOK_BODIES),
+        });
+        let limits = http::Limits {
+            header_read_timeout: config.server.header_read_timeout.0,
+            request_timeout: config.server.request_timeout.0,
+            max_connections: config.server.max_connections,
+        };
+        tasks.spawn(http::serve(
+            listener,
+            http::public_router(state.clone()),
+            limits,
+            shutdown.clone(),
+        ));
+        tasks.spawn(http::serve(
+            status_listener,
+            http::status_router(state),
+            limits,
+            shutdown.clone(),
+        ));
         tracing::info!(
-            listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            listen = %listen_addr,
+            status_listen = %status_addr,
             clusters = config.clusters.len(),
             identity = identity.as_str(),
             "kgitops daemon started"
         );
-        let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let served = serve.await.map_err(DaemonError::Serve);
-        shutdown.cancel();
-        let drained = tokio::time::timeout(SHUTDOWN_LIMIT, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        shutdown.cancelled().await;
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_LIMIT;
+        let _ =
+            tokio::time::timeout_at(deadline, async { while workers.join_next().await.is_some() {} }).await;
+        workers.abort_all();
+        release.cancel();
+        let drained =
+            tokio::time::timeout_at(deadline, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             tracing::warn!(
                 "shutdown: tasks still running after {}s, abandoned",
@@ -220,7 +270,7 @@ impl Daemon {
             tasks.abort_all();
         }
         tracing::info!("kgitops daemon stopped");
-        served
+        Ok(())
     }
 }
 

@@ -9,8 +9,11 @@ use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-/// Largest webhook body accepted (GitHub caps payloads at 25 MB; pushes are far smaller).
-pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+/// Largest webhook body accepted: 256 KiB. A push payload is a few KiB; GitHub's for a large
+/// merge (it lists up to 20 commits and their changed paths) reaches some 100 KiB. Larger bodies
+/// are refused (413) from their Content-Length before any byte of them is read, or as soon as a
+/// streamed (chunked) body passes the limit.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// What a verified request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +59,10 @@ pub fn check(
     secret: &[u8],
     branch: &str,
 ) -> Result<Verdict, WebhookError> {
+    if secret.is_empty() {
+        // An empty HMAC key or token is known to everyone: nothing would be authenticated.
+        return Err(WebhookError::Unauthorized("the webhook secret is empty"));
+    }
     if let Some(signature) = headers.get("x-hub-signature-256") {
         verify_github(signature, body, secret)?;
         let event = headers.get("x-github-event").unwrap_or("");
@@ -212,6 +219,23 @@ mod tests {
         assert!(matches!(
             check(&h, b"not json", b"k", "main"),
             Err(WebhookError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn an_empty_secret_authenticates_nothing() {
+        let h = github(github_signature(b"", BODY), "push");
+        assert!(matches!(
+            check(&h, BODY, b"", "main"),
+            Err(WebhookError::Unauthorized(_))
+        ));
+        let h = H(HashMap::from([
+            ("x-gitlab-token", String::new()),
+            ("x-gitlab-event", "Push Hook".to_string()),
+        ]));
+        assert!(matches!(
+            check(&h, BODY, b"", "main"),
+            Err(WebhookError::Unauthorized(_))
         ));
     }
 

@@ -307,18 +307,35 @@ impl Worker {
         Ok(cluster)
     }
 
-    /// Runs `fut`; on shutdown lets it finish within [`SHUTDOWN_GRACE`], else abandons it.
+    /// Runs `fut` (an apply); cancels it at once when this replica stops leading (another one may
+    /// be writing already), and on shutdown lets it finish within [`SHUTDOWN_GRACE`], else
+    /// abandons it. Every apply step is idempotent: whoever leads next converges.
     async fn graceful<T>(&self, fut: impl Future<Output = T>) -> Option<T> {
+        let mut leader = self.leader.clone();
+        let lost = async move {
+            let closed = leader.wait_for(|leading| !*leading).await.is_err();
+            if closed {
+                // No election (the sender is gone only at shutdown): never lost.
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::pin!(fut);
+        tokio::pin!(lost);
+        let cancelled = |why: &str| {
+            tracing::warn!(
+                cluster = self.name(),
+                "{why}: the apply in progress is cancelled; the next run converges"
+            );
+            None
+        };
         tokio::select! {
             r = &mut fut => Some(r),
+            _ = &mut lost => cancelled("leadership lost"),
             _ = self.shutdown.cancelled() => {
-                match tokio::time::timeout(SHUTDOWN_GRACE, &mut fut).await {
-                    Ok(r) => Some(r),
-                    Err(_) => {
-                        tracing::warn!(cluster = self.name(), "shutdown: abandoning the apply in progress; the next run converges");
-                        None
-                    }
+                tokio::select! {
+                    r = &mut fut => Some(r),
+                    _ = &mut lost => cancelled("leadership lost"),
+                    _ = tokio::time::sleep(SHUTDOWN_GRACE) => cancelled("shutdown"),
                 }
             }
         }
