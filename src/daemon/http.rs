@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 
 use super::Shared;
+use super::deliveries::{Deliveries, delivery_id};
 use super::status::html;
 use super::webhook::{self, MAX_BODY_BYTES, Verdict, WebhookError};
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub trigger: Arc<Notify>,
     pub webhook_secret_file: Option<PathBuf>,
     pub branch: String,
+    /// Recently accepted delivery ids: a replay triggers nothing.
+    pub deliveries: Deliveries,
 }
 
 /// The router of every endpoint.
@@ -121,6 +124,12 @@ async fn webhook_handler(State(state): State<Arc<AppState>>, headers: HeaderMap,
     let secret = secret.strip_suffix(b"\n").unwrap_or(&secret);
     match webhook::check(&headers, &body, secret, &state.branch) {
         Ok(Verdict::Fetch { provider }) => {
+            if let Some(id) = delivery_id(&headers)
+                && !state.deliveries.first_time(id, std::time::Instant::now())
+            {
+                metrics.webhook("duplicate");
+                return (StatusCode::OK, "ignored: delivery already received\n").into_response();
+            }
             tracing::info!(provider, "webhook: push, fetching now");
             metrics.webhook("accepted");
             state.trigger.notify_one();

@@ -10,7 +10,8 @@
 //! - [`worker`]: one loop per cluster: render, apply, drift, retry;
 //! - [`drift`]: kube-runtime watchers over each cluster's ApplySet members;
 //! - [`leader`]: Lease-based leader election (only the leader writes);
-//! - [`http`], [`webhook`], [`status`], [`metrics`], [`alerts`]: what the daemon serves and sends.
+//! - [`http`], [`webhook`], [`deliveries`], [`status`], [`metrics`], [`alerts`]: what the daemon
+//!   serves and sends.
 //!
 //! Shutdown (SIGTERM): the token is cancelled; the HTTP server stops accepting, a fetch in
 //! flight is cancelled, an apply in flight gets [`SHUTDOWN_GRACE`] to finish and is abandoned
@@ -18,6 +19,7 @@
 
 pub mod alerts;
 pub mod config;
+pub mod deliveries;
 pub mod drift;
 pub mod http;
 pub mod leader;
@@ -194,6 +196,7 @@ impl Daemon {
             trigger,
             webhook_secret_file: config.server.webhook_secret_file.clone(),
             branch: config.source.branch.clone(),
+            deliveries: deliveries::Deliveries::default(),
         }));
         tracing::info!(
             listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
