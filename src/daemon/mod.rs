@@ -6,7 +6,8 @@
 //! The parts, each in its own module:
 //!
 //! - [`config`]: the configuration file;
-//! - [`revisions`]: the git mirror or local tree -> the newest [`revisions::Revision`];
+//! - [`revisions`]: the git mirror or local tree -> the newest [`revisions::Revision`], paced by
+//!   [`pacing`];
 //! - [`worker`]: one loop per cluster: render, apply, drift, retry;
 //! - [`drift`]: kube-runtime watchers over each cluster's ApplySet members;
 //! - [`leader`]: Lease-based leader election (only the leader writes);
@@ -24,6 +25,7 @@ pub mod drift;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod pacing;
 pub mod revisions;
 pub mod status;
 pub mod webhook;
