@@ -128,15 +128,17 @@ enum Attempt {
     Fetched(FetchResult, GitTree),
 }
 
-/// Probes the remote (smart HTTP only), then opens or clones the mirror and fetches.
+/// Probes the remote (smart HTTP only), then opens or clones the mirror and fetches. `published`
+/// is the commit already sent to the workers (the mirror's branch is there too): only that one
+/// may be skipped, a commit the mirror holds from an earlier run was never published.
 async fn attempt(
     spec: &RemoteSpec,
     cache: &Path,
     mirror: &mut Option<Arc<Mirror>>,
+    published: Option<&str>,
     cancel: &Arc<AtomicBool>,
 ) -> Result<Attempt, AttemptError> {
-    let known = mirror.as_ref().and_then(|m| m.head());
-    if probe(spec, known.as_deref()).await? == Probe::Unchanged {
+    if probe(spec, published).await? == Probe::Unchanged {
         return Ok(Attempt::Unchanged);
     }
     let m = match mirror {
@@ -224,7 +226,7 @@ async fn follow_remote(
         // pending would only cause a fetch of the same commit.
         let _ = trigger.notified().now_or_never();
         let started = Instant::now();
-        let result = attempt(&spec, &cache, &mut mirror, &cancel).await;
+        let result = attempt(&spec, &cache, &mut mirror, current.as_deref(), &cancel).await;
         if shutdown.is_cancelled() {
             return;
         }
