@@ -1120,3 +1120,31 @@ async fn a_throttled_then_failing_git_host_is_backed_off_reported_and_alerted_on
     assert!(!serde_json::to_string(&fetch_alerts).unwrap().contains("tok-123"));
     d.stop().await;
 }
+
+// A restarted daemon whose first fetch fails after the probe succeeded must still publish the
+// commit its old mirror holds (the probe may skip only commits already published).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_daemon_applies_the_commit_its_mirror_holds_after_a_failed_first_fetch() {
+    let ns = common::namespace("daemon-restart-mirror").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (work, _remote, server) = served_platform(tmp.path(), &ns.name);
+    let source = format!(
+        "  url: {}\n  interval: 1s\n  auth: {{token_file: token}}",
+        server.url("platform.git")
+    );
+    let text = config_text(&source, "", "");
+    let d = start(tmp.path(), &text).await;
+    wait_applied(d.addr, &work.head()).await;
+    d.stop().await;
+
+    // Same cache: the mirror is opened, not cloned. The probe passes, libgit2's fetch gets a 503.
+    server.pass_next(1);
+    server.fail_next(503, None, 1);
+    let d = start(tmp.path(), &text).await;
+    wait_for(d.addr, Duration::from_secs(20), "source down", || async {
+        (status(d.addr).await["source"]["state"] == "down").then_some(())
+    })
+    .await;
+    wait_applied(d.addr, &work.head()).await;
+    d.stop().await;
+}

@@ -30,6 +30,9 @@ pub struct GitHttpServer {
     faults: Arc<Mutex<VecDeque<Fault>>>,
 }
 
+/// The fault that is none: the request is answered by git as usual.
+const PASS: u16 = 0;
+
 /// A canned answer instead of git's: a status and, optionally, a `Retry-After` value.
 #[derive(Clone, Debug)]
 struct Fault {
@@ -67,7 +70,7 @@ impl GitHttpServer {
                 let line = format!("{} {}", request.method(), request.url());
                 hook(&line);
                 let fault = faults2.lock().unwrap().pop_front();
-                let status = match fault {
+                let status = match fault.filter(|f| f.status != PASS) {
                     Some(fault) => {
                         let mut response =
                             tiny_http::Response::from_string("unavailable\n").with_status_code(fault.status);
@@ -101,6 +104,11 @@ impl GitHttpServer {
                 retry_after: retry_after.map(str::to_string),
             });
         }
+    }
+
+    /// Lets the next `times` requests through to git, before the faults queued after this.
+    pub fn pass_next(&self, times: usize) {
+        self.fail_next(PASS, None, times);
     }
 
     /// When each request so far arrived, with its log line.
