@@ -180,10 +180,16 @@ impl HostWatch {
         watch
     }
 
-    /// Records `state` (retrying at `retry_at` when in trouble); true when it changed.
-    fn set(&mut self, shared: &Shared, state: SourceState, message: &str, retry_at: Option<String>) -> bool {
-        let changed = state != self.state;
-        if changed {
+    /// Records `state` (retrying at `retry_at` when in trouble).
+    fn set(&mut self, shared: &Shared, state: SourceState, message: &str, retry_at: Option<String>) {
+        if state != self.state {
+            if state == SourceState::Ok {
+                tracing::info!(
+                    was = self.state.as_str(),
+                    since = self.since.as_str(),
+                    "git host ok again"
+                );
+            }
             self.state = state;
             self.since = now();
             self.first_message = message.to_string();
@@ -194,7 +200,6 @@ impl HostWatch {
             s.since = Some(self.since.clone());
             s.retry_at = retry_at;
         });
-        changed
     }
 }
 
