@@ -695,16 +695,23 @@ async fn unreachable_git_keeps_serving_then_converges_and_follows_a_force_push()
     d.stop().await;
 }
 
+/// A platform repository served over smart HTTP behind token `tok-123`, which is written to
+/// `<tmp>/token`: the work tree, the served bare remote and the server.
+fn served_platform(tmp: &Path, ns: &str) -> (WorkRepo, BareRemote, GitHttpServer) {
+    let root = served_root(tmp);
+    let work = platform_repo(&tmp.join("work"), ns, "1");
+    let remote = BareRemote::init(&root.join("platform.git"));
+    remote.push(&work, "main");
+    let server = GitHttpServer::start(&root, &[("x-access-token", "tok-123")]);
+    std::fs::write(tmp.join("token"), "tok-123\n").unwrap();
+    (work, remote, server)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_http_remote_with_a_token() {
     let ns = common::namespace("daemon-http").await;
     let tmp = tempfile::tempdir().unwrap();
-    let root = served_root(tmp.path());
-    let work = platform_repo(&tmp.path().join("work"), &ns.name, "1");
-    let remote = BareRemote::init(&root.join("platform.git"));
-    remote.push(&work, "main");
-    let server = GitHttpServer::start(&root, &[("x-access-token", "tok-123")]);
-    std::fs::write(tmp.path().join("token"), "tok-123\n").unwrap();
+    let (work, _remote, server) = served_platform(tmp.path(), &ns.name);
     let source = format!(
         "  url: {}\n  interval: 1h\n  auth: {{token_file: token}}",
         server.url("platform.git")
@@ -1423,10 +1430,10 @@ fn secret_values_reach_no_output_channel() {
     remote.push(&work, "main");
     let c1 = work.head();
     let sink = AlertSink::start();
-    let port = free_port();
+    let (port, status_port) = free_ports();
     let config = format!(
         "source:\n  url: {}\n  interval: 1s\nclusters:\n  - name: dev\n    kubeconfig: {}\n\
-         server:\n  listen: 127.0.0.1:{port}\nalerts:\n  - {{type: webhook, url: \"{}\"}}\ncache_dir: {}\n",
+         server:\n  listen: 127.0.0.1:{port}\n  status_listen: 127.0.0.1:{status_port}\nalerts:\n  - {{type: webhook, url: \"{}\"}}\ncache_dir: {}\n",
         remote.file_url(),
         common::control_plane().kubeconfig().display(),
         sink.url,
@@ -1442,7 +1449,6 @@ fn secret_values_reach_no_output_channel() {
         .stderr(std::fs::File::create(&stderr).unwrap())
         .spawn()
         .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let logs = || std::fs::read_to_string(&stderr).unwrap_or_default();
     // The first result the daemon logs for `revision`: `result` "applied" or level ERROR, with its
     // message. (Read from the log, not /status: after a render failure the worker retries the
@@ -1522,9 +1528,12 @@ fn secret_values_reach_no_output_channel() {
     let c4 = push_failing("an env line without a key", &["gen.env", "line 2"]);
 
     // Every channel. /status, JSON and HTML:
-    let (_, status_json) = http(addr, "GET", "/status", &[], b"");
+    let status_addr: SocketAddr = format!("127.0.0.1:{status_port}").parse().unwrap();
+    let (code, status_json) = http(status_addr, "GET", "/status", &[], b"");
+    assert_eq!(code, 200, "{status_json}");
     assert_no_secret_value("/status", &status_json);
-    let (_, html) = http(addr, "GET", "/status?format=html", &[], b"");
+    let (code, html) = http(status_addr, "GET", "/status?format=html", &[], b"");
+    assert_eq!(code, 200, "{html}");
     assert!(html.contains("<"), "{html}");
     assert_no_secret_value("/status html", &html);
     // Alerts received by a real HTTP server: one per failure at least.
@@ -1584,4 +1593,276 @@ fn secret_values_reach_no_output_channel() {
         numbers_shown,
         "the diff to {c3} shows the Secret `numbers` (masked)"
     );
+}
+
+/// The sum of `kgitops_fetch_total` over its results: every attempt to read the remote.
+async fn fetch_attempts(addr: SocketAddr) -> u64 {
+    let (code, metrics) = get(addr, "/metrics").await;
+    assert_eq!(code, 200);
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("kgitops_fetch_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A signed push webhook for `main` with delivery id `id`: GitHub's signature and
+/// `X-GitHub-Delivery`, or GitLab's token and `X-Gitlab-Event-UUID`.
+fn delivery(id: &str, gitlab: bool) -> (Vec<(&'static str, String)>, Vec<u8>) {
+    let body = push_event("main");
+    let headers = if gitlab {
+        vec![
+            ("X-Gitlab-Event", "Push Hook".to_string()),
+            ("X-Gitlab-Token", WEBHOOK_SECRET.to_string()),
+            ("X-Gitlab-Event-UUID", id.to_string()),
+        ]
+    } else {
+        vec![
+            ("X-GitHub-Event", "push".to_string()),
+            (
+                "X-Hub-Signature-256",
+                github_signature(WEBHOOK_SECRET.as_bytes(), &body),
+            ),
+            ("X-GitHub-Delivery", id.to_string()),
+        ]
+    };
+    (headers, body)
+}
+
+// Issue 21: 200 webhooks made 159 fetches, and a replayed delivery fetched again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_storm_fetches_at_most_twice_and_a_replayed_delivery_nothing() {
+    let ns = common::namespace("daemon-storm").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let work = platform_repo(&tmp.path().join("work"), &ns.name, "1");
+    let remote = BareRemote::init(&tmp.path().join("remote.git"));
+    remote.push(&work, "main");
+    // No polls during the test; the spacing is longer than the default 1 s so that a burst sent
+    // slowly on a loaded machine is still one burst.
+    let spacing = Duration::from_secs(5);
+    let source = format!(
+        "  url: {}\n  interval: 1h\n  min_fetch_interval: {}s",
+        remote.file_url(),
+        spacing.as_secs()
+    );
+    let d = start(tmp.path(), &config_text(&source, "", "")).await;
+    wait_applied(d.addr, &work.head()).await;
+    let before = fetch_attempts(d.addr).await;
+
+    write_platform(&work, &ns.name, "2");
+    work.commit("a: 2");
+    remote.push(&work, "main");
+    let addr = d.addr;
+    let (elapsed, c3) = {
+        let work_dir = work.dir.clone();
+        let remote_dir = remote.dir.clone();
+        let ns = ns.name.clone();
+        tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            let mut c3 = String::new();
+            for i in 0..200 {
+                if i == 100 {
+                    // A newer commit in the middle of the storm: the one that must end up applied.
+                    let work = WorkRepo {
+                        dir: work_dir.clone(),
+                    };
+                    write_platform(&work, &ns, "3");
+                    c3 = work.commit("a: 3");
+                    BareRemote {
+                        dir: remote_dir.clone(),
+                    }
+                    .push(&work, "main");
+                }
+                let (headers, body) = delivery(&format!("storm-{i}"), i % 2 == 1);
+                let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let (code, text) = http(addr, "POST", "/webhook", &h, &body);
+                assert_eq!(code, 202, "webhook {i}: {text}");
+            }
+            (start.elapsed(), c3)
+        })
+        .await
+        .unwrap()
+    };
+    assert!(
+        elapsed < spacing,
+        "sending 200 webhooks took {elapsed:?}: the machine is too loaded for this test"
+    );
+    wait_applied(d.addr, &c3).await;
+    assert_eq!(settings_a(&ns.name).await.as_deref(), Some("3"));
+
+    // Replays of deliveries already received (GitHub's and GitLab's ids): nothing happens.
+    for (id, gitlab) in [("storm-10", false), ("storm-11", true)] {
+        let (headers, body) = delivery(id, gitlab);
+        let (code, text) = post_webhook(d.addr, headers, body).await;
+        assert_eq!(code, 200, "{text}");
+        assert!(text.contains("already received"), "{text}");
+    }
+    // Longer than the spacing: a fetch still queued would have run by now.
+    tokio::time::sleep(spacing + Duration::from_secs(2)).await;
+    let fetches = fetch_attempts(d.addr).await - before;
+    assert!(
+        fetches <= 2,
+        "{fetches} fetches for 200 webhooks sent in {elapsed:?} and 2 replays"
+    );
+    let (_, metrics) = get(d.addr, "/metrics").await;
+    for expected in [
+        "kgitops_webhook_requests_total{result=\"accepted\"} 200",
+        "kgitops_webhook_requests_total{result=\"duplicate\"} 2",
+    ] {
+        assert!(metrics.contains(expected), "{expected} missing in\n{metrics}");
+    }
+    d.stop().await;
+}
+
+// Issue 21: nothing handled HTTP 429 or Retry-After from the git host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_then_failing_git_host_is_backed_off_reported_and_alerted_once() {
+    let ns = common::namespace("daemon-throttled").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (work, remote, server) = served_platform(tmp.path(), &ns.name);
+    let sink = AlertSink::start();
+    let interval = Duration::from_secs(1);
+    let source = format!(
+        "  url: {}\n  interval: 1s\n  auth: {{token_file: token}}",
+        server.url("platform.git")
+    );
+    let alerts = format!("alerts:\n  - {{type: webhook, url: \"{}\"}}\n", sink.url);
+    let d = start(tmp.path(), &config_text(&source, "", &alerts)).await;
+    wait_applied(d.addr, &work.head()).await;
+    let s = status(d.addr).await;
+    assert_eq!(s["source"]["state"], "ok", "{s:#}");
+
+    // The host throttles once (Retry-After: 3), then fails twice with 503, then recovers.
+    let retry_after = Duration::from_secs(3);
+    server.fail_next(429, Some("3"), 1);
+    server.fail_next(503, None, 2);
+    write_platform(&work, &ns.name, "2");
+    let c2 = work.commit("a: 2");
+    remote.push(&work, "main");
+    let s = wait_for(d.addr, Duration::from_secs(20), "source throttled", || async {
+        let s = status(d.addr).await;
+        (s["source"]["state"] == "throttled").then_some(s)
+    })
+    .await;
+    let source = &s["source"];
+    assert!(
+        source["since"].is_string() && source["retry_at"].is_string(),
+        "{s:#}"
+    );
+    assert!(source["error"].as_str().unwrap().contains("429"), "{s:#}");
+    assert_no_secret("/status", &s.to_string());
+    assert!(!s.to_string().contains("tok-123"), "{s:#}");
+    // Webhooks while throttled do not make the daemon ask sooner.
+    for i in 0..20 {
+        let (headers, body) = delivery(&format!("throttled-{i}"), false);
+        assert_eq!(post_webhook(d.addr, headers, body).await.0, 202);
+    }
+    wait_for(d.addr, Duration::from_secs(30), "source down", || async {
+        (status(d.addr).await["source"]["state"] == "down").then_some(())
+    })
+    .await;
+    wait_applied(d.addr, &c2).await;
+    let s = status(d.addr).await;
+    assert_eq!(s["source"]["state"], "ok", "{s:#}");
+    assert!(
+        s["source"]["retry_at"].is_null() && s["source"]["error"].is_null(),
+        "{s:#}"
+    );
+
+    // The requests the host saw: none within Retry-After of the 429, none within one poll
+    // interval of a 503.
+    let log = server.timed_log();
+    let lines: Vec<&String> = log.iter().map(|(_, l)| l).collect();
+    let first_fault = log
+        .iter()
+        .position(|(_, l)| l.ends_with("-> 429"))
+        .unwrap_or_else(|| panic!("no 429 answered: {lines:#?}"));
+    let faults = &log[first_fault..first_fault + 4];
+    assert!(
+        faults[1].1.ends_with("-> 503") && faults[2].1.ends_with("-> 503"),
+        "{lines:#?}"
+    );
+    let gap = |i: usize| faults[i + 1].0 - faults[i].0;
+    assert!(
+        gap(0) >= retry_after,
+        "asked again {:?} after a 429 with Retry-After: 3\n{lines:#?}",
+        gap(0)
+    );
+    for i in [1, 2] {
+        assert!(
+            gap(i) >= interval,
+            "asked again {:?} after a 503\n{lines:#?}",
+            gap(i)
+        );
+    }
+
+    let (_, metrics) = get(d.addr, "/metrics").await;
+    for expected in [
+        "kgitops_fetch_total{result=\"throttled\"} 1",
+        "kgitops_fetch_total{result=\"down\"} 2",
+        "kgitops_source_state{state=\"ok\"} 1",
+        "kgitops_source_state{state=\"down\"} 0",
+        "kgitops_source_state_since_seconds ",
+    ] {
+        assert!(metrics.contains(expected), "{expected} missing in\n{metrics}");
+    }
+    // One alert when throttling starts, one when it turns into an outage, one resolved.
+    let fetch_alerts = wait_for(d.addr, Duration::from_secs(10), "the resolved alert", || async {
+        let alerts: Vec<Value> = sink
+            .alerts()
+            .into_iter()
+            .filter(|a| a["kind"] == "fetch")
+            .collect();
+        alerts.iter().any(|a| a["state"] == "resolved").then_some(alerts)
+    })
+    .await;
+    let states: Vec<(String, String)> = fetch_alerts
+        .iter()
+        .map(|a| {
+            (
+                a["state"].as_str().unwrap().to_string(),
+                a["summary"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 3, "{states:#?}");
+    assert!(
+        states[0].0 == "firing" && states[0].1.contains("throttled since"),
+        "{states:#?}"
+    );
+    assert!(
+        states[1].0 == "firing" && states[1].1.contains("down since"),
+        "{states:#?}"
+    );
+    assert_eq!(states[2].0, "resolved", "{states:#?}");
+    assert!(!serde_json::to_string(&fetch_alerts).unwrap().contains("tok-123"));
+    d.stop().await;
+}
+
+// A restarted daemon whose first fetch fails after the probe succeeded must still publish the
+// commit its old mirror holds (the probe may skip only commits already published).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_daemon_applies_the_commit_its_mirror_holds_after_a_failed_first_fetch() {
+    let ns = common::namespace("daemon-restart-mirror").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (work, _remote, server) = served_platform(tmp.path(), &ns.name);
+    let source = format!(
+        "  url: {}\n  interval: 1s\n  auth: {{token_file: token}}",
+        server.url("platform.git")
+    );
+    let text = config_text(&source, "", "");
+    let d = start(tmp.path(), &text).await;
+    wait_applied(d.addr, &work.head()).await;
+    d.stop().await;
+
+    // Same cache: the mirror is opened, not cloned. The probe passes, libgit2's fetch gets a 503.
+    server.pass_next(1);
+    server.fail_next(503, None, 1);
+    let d = start(tmp.path(), &text).await;
+    wait_for(d.addr, Duration::from_secs(20), "source down", || async {
+        (status(d.addr).await["source"]["state"] == "down").then_some(())
+    })
+    .await;
+    wait_applied(d.addr, &work.head()).await;
+    d.stop().await;
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gitserver::http::{GitHttpServer, SilentServer, closed_port, served_root};
 use gitserver::{BareRemote, WorkRepo};
-use kgitops::source::remote::{FetchResult, Mirror, RemoteError, RemoteSpec};
+use kgitops::source::remote::{FetchResult, HostState, Mirror, Probe, RemoteError, RemoteSpec, probe};
 use kgitops::source::{FileTree, TreePath};
 
 fn read(mirror: &Mirror, sha: &str, path: &str) -> String {
@@ -359,6 +359,11 @@ fn http_unreachable_hung_and_cancelled_remotes() {
             .starts_with(&format!("{url}: cannot fetch branch 'main': ")),
         "{err}"
     );
+    assert_eq!(
+        err.host_trouble().map(|t| t.state),
+        Some(HostState::Down),
+        "{err}"
+    );
 
     // A server that accepts and never answers: bounded by the timeout.
     let silent = SilentServer::start();
@@ -370,6 +375,11 @@ fn http_unreachable_hung_and_cancelled_remotes() {
     assert!(
         err.to_string()
             .ends_with("fetch of branch 'main' timed out after 2s"),
+        "{err}"
+    );
+    assert_eq!(
+        err.host_trouble().map(|t| t.state),
+        Some(HostState::Down),
         "{err}"
     );
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -399,6 +409,75 @@ fn http_unreachable_hung_and_cancelled_remotes() {
     let err = mirror.fetch_cancellable(&cancel).unwrap_err();
     assert!(matches!(err, RemoteError::Cancelled { .. }), "{err:?}");
     assert_eq!(mirror.head().as_deref(), Some(first.as_str()));
+}
+
+// Issue 21: 429 and 5xx from the git host, as libgit2 reports them and as the probe reads them.
+#[tokio::test]
+async fn http_429_and_503_are_told_apart_with_retry_after_and_an_unchanged_branch_is_not_fetched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_work, remote) = served(tmp.path());
+    let token = secret_file(tmp.path(), "token", "tok-9");
+    let server = GitHttpServer::start(&served_root(tmp.path()), &[("x-access-token", "tok-9")]);
+    let mut spec = RemoteSpec::new(server.url("platform.git"), "main");
+    spec.auth.token_file = Some(token);
+
+    // libgit2 sees only the status (no Retry-After): still told apart. One request each.
+    for (status, state) in [(429, HostState::Throttled), (503, HostState::Down)] {
+        server.fail_next(status, Some("7"), 1);
+        let (s, cache) = (spec.clone(), tmp.path().join("cache"));
+        let err = tokio::task::spawn_blocking(move || Mirror::open_or_clone(s, &cache).unwrap_err())
+            .await
+            .unwrap();
+        assert_eq!(err.host_trouble().map(|t| t.state), Some(state), "{err}");
+    }
+
+    // The probe reads Retry-After, in seconds or as a date.
+    server.fail_next(429, Some("7"), 1);
+    let err = probe(&spec, None).await.unwrap_err();
+    assert!(
+        matches!(err, RemoteError::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("HTTP 429") && err.to_string().contains("Retry-After: 7s"),
+        "{err}"
+    );
+    let in_a_minute = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(60))
+        .unwrap()
+        .strftime("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    server.fail_next(503, Some(&in_a_minute), 1);
+    let err = probe(&spec, None).await.unwrap_err();
+    match err {
+        RemoteError::Unavailable {
+            retry_after: Some(d), ..
+        } => assert!(
+            d > Duration::from_secs(50) && d <= Duration::from_secs(60),
+            "{d:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+
+    // A healthy host: the branch where the mirror has it needs no fetch; elsewhere it does.
+    let head = remote.sha("main");
+    assert_eq!(probe(&spec, Some(&head)).await.unwrap(), Probe::Unchanged);
+    assert_eq!(probe(&spec, Some(&"0".repeat(40))).await.unwrap(), Probe::Fetch);
+    assert_eq!(probe(&spec, None).await.unwrap(), Probe::Fetch);
+    // Credentials the host refuses: the probe leaves the verdict to the fetch.
+    let mut wrong = spec.clone();
+    wrong.auth.token_file = Some(secret_file(tmp.path(), "wrong", "nope"));
+    assert_eq!(probe(&wrong, Some(&head)).await.unwrap(), Probe::Fetch);
+    let probes = server
+        .log()
+        .iter()
+        .filter(|l| l.starts_with("GET /platform.git/info/refs?service=git-upload-pack"))
+        .count();
+    assert!(probes >= 6, "{:#?}", server.log());
+    assert!(
+        !server.log().iter().any(|l| l.starts_with("POST")),
+        "the probe never fetches"
+    );
 }
 
 // ---- SSH through a real sshd ----
@@ -583,6 +662,11 @@ fn ssh_wrong_key_and_unreachable_server_are_clear_errors() {
     let err = Mirror::open_or_clone(spec, &f.cache("cache")).unwrap_err();
     assert!(matches!(err, RemoteError::Auth { .. }), "{err:?}");
     assert_eq!(
+        err.host_trouble(),
+        None,
+        "refused credentials are not the host's trouble"
+    );
+    assert_eq!(
         err.to_string(),
         format!(
             "{url}: authentication failed: the server refused user '{}' with the key {}",
@@ -598,6 +682,32 @@ fn ssh_wrong_key_and_unreachable_server_are_clear_errors() {
     assert!(
         err.to_string()
             .starts_with(&format!("{url}: cannot fetch branch 'main': ")),
+        "{err}"
+    );
+}
+
+// Issue 21: an SSH connection failure is the host being down (the daemon backs off). Needs no
+// sshd: nothing listens on the port.
+#[test]
+fn an_ssh_connection_failure_is_the_host_being_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("id_ed25519");
+    gitserver::ssh::keygen(&key, "ed25519");
+    let known_hosts = tmp.path().join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("127.0.0.1 {}\n", gitserver::ssh::public_key(&key)),
+    )
+    .unwrap();
+    let url = format!("ssh://git@127.0.0.1:{}/srv/platform.git", closed_port());
+    let mut spec = RemoteSpec::new(&url, "main");
+    spec.auth.ssh_key_file = Some(key);
+    spec.auth.known_hosts_file = Some(known_hosts);
+    let err = Mirror::open_or_clone(spec, &tmp.path().join("cache")).unwrap_err();
+    assert!(matches!(err, RemoteError::Fetch { .. }), "{err:?}");
+    assert_eq!(
+        err.host_trouble().map(|t| t.state),
+        Some(HostState::Down),
         "{err}"
     );
 }

@@ -7,7 +7,8 @@
 //! source:
 //!   url: https://git.example/platform.git   # https://, ssh://, git@host:path, file://
 //!   branch: main
-//!   interval: 60s                           # polling; webhooks make it immediate
+//!   interval: 60s                           # polling (+-10% jitter); webhooks make it immediate
+//!   min_fetch_interval: 1s                  # webhook fetches at least this far apart
 //!   auth: {token_file: /var/run/secrets/git/token}
 //!   # or instead of url: path: ./  -> local working tree, watched with notify (dev loop)
 //! clusters:
@@ -60,6 +61,9 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// How often the remote is polled unless the configuration says otherwise.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// The least time between the starts of two fetches unless the configuration says otherwise: a
+/// webhook after a quiet period fetches at once, a burst of webhooks one more time after this.
+pub const DEFAULT_MIN_FETCH_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a leader's Lease lasts without renewal unless the configuration says otherwise.
 pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
 
@@ -134,6 +138,10 @@ fn default_interval() -> ConfigDuration {
     ConfigDuration(DEFAULT_INTERVAL)
 }
 
+fn default_min_fetch_interval() -> ConfigDuration {
+    ConfigDuration(DEFAULT_MIN_FETCH_INTERVAL)
+}
+
 fn default_true() -> bool {
     true
 }
@@ -168,6 +176,10 @@ pub struct SourceConfig {
     pub branch: String,
     #[serde(default = "default_interval")]
     pub interval: ConfigDuration,
+    /// The least time between the starts of two fetches (webhook bursts coalesce into one more
+    /// fetch after it). See docs/git-source.md.
+    #[serde(default = "default_min_fetch_interval")]
+    pub min_fetch_interval: ConfigDuration,
     /// Upper bound for one fetch.
     #[serde(default)]
     pub timeout: Option<ConfigDuration>,
@@ -426,6 +438,9 @@ impl Config {
         if self.source.interval.0 < Duration::from_secs(1) {
             return Err("source.interval: must be at least 1s".into());
         }
+        if self.source.min_fetch_interval.0 > self.source.interval.0 {
+            return Err("source.min_fetch_interval: must not be longer than source.interval".into());
+        }
         if self.clusters.is_empty() {
             return Err("clusters: at least one cluster is needed".into());
         }
@@ -622,6 +637,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.source.branch, "main");
         assert_eq!(c.source.interval.0, Duration::from_secs(90));
+        assert_eq!(c.source.min_fetch_interval.0, DEFAULT_MIN_FETCH_INTERVAL);
         assert_eq!(
             c.source.auth.token_file.as_deref(),
             Some(Path::new("/etc/kgitops/token"))
@@ -666,6 +682,10 @@ mod tests {
             (
                 "source: {path: ., interval: 10}\nclusters: [{name: dev}]\n",
                 "invalid duration",
+            ),
+            (
+                "source: {path: ., interval: 5s, min_fetch_interval: 10s}\nclusters: [{name: dev}]\n",
+                "source.min_fetch_interval",
             ),
             (
                 "source: {path: .}\nclusters: [{name: dev}]\nalerts: [{type: webhook}]\n",

@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 use super::Shared;
+use super::deliveries::{Deliveries, delivery_id};
 use super::status::html;
 use super::webhook::{self, MAX_BODY_BYTES, Verdict, WebhookError};
 
@@ -71,6 +72,8 @@ pub struct AppState {
     pub branch: String,
     /// Permits to read a webhook body ([`WEBHOOK_BODIES`]).
     pub bodies: Semaphore,
+    /// Recently accepted delivery ids: a replay triggers nothing.
+    pub deliveries: Deliveries,
 }
 
 /// The endpoints of the public listener.
@@ -291,6 +294,12 @@ async fn webhook_handler(State(state): State<Arc<AppState>>, headers: HeaderMap,
     let secret = secret.strip_suffix(b"\n").unwrap_or(&secret);
     match webhook::check(&headers, &body, secret, &state.branch) {
         Ok(Verdict::Fetch { provider }) => {
+            if let Some(id) = delivery_id(&headers)
+                && !state.deliveries.first_time(id, std::time::Instant::now())
+            {
+                metrics.webhook("duplicate");
+                return (StatusCode::OK, "ignored: delivery already received\n").into_response();
+            }
             tracing::info!(provider, "webhook: push, fetching now");
             metrics.webhook("accepted");
             state.trigger.notify_one();

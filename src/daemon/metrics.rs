@@ -8,8 +8,10 @@
 //! | `kgitops_heals_total` | cluster | drift heals applied |
 //! | `kgitops_applied_revision_info` | cluster, revision | 1 for the revision live in the cluster |
 //! | `kgitops_managed_objects` | cluster | objects in the cluster's render |
-//! | `kgitops_fetch_total` | result | git fetches: ok, error |
-//! | `kgitops_webhook_requests_total` | result | `/webhook` calls: accepted, ignored, unauthorized, bad_request |
+//! | `kgitops_fetch_total` | result | attempts to read the remote: ok (fetched), unchanged (the probe saw the branch where the mirror has it; nothing fetched), throttled (HTTP 429), down (5xx, connection failures), error (anything else) |
+//! | `kgitops_source_state` | state | 1 for the git host's current state (ok, throttled, down), 0 for the others |
+//! | `kgitops_source_state_since_seconds` | | Unix time when the current source state began |
+//! | `kgitops_webhook_requests_total` | result | `/webhook` calls: accepted, duplicate (a delivery id seen before), ignored, unauthorized, bad_request |
 //! | `kgitops_leader` | | 1 while this replica leads |
 //! | `kgitops_apiserver_answers_total` | cluster, result | busy answers of the cluster's apiserver: throttled (429), unavailable (503/504); each was retried with backoff |
 
@@ -46,6 +48,14 @@ struct OutcomeLabels {
     result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+/// The values of `kgitops_source_state`'s label.
+pub const SOURCE_STATES: [&str; 3] = ["ok", "throttled", "down"];
+
 type HistogramFamily = Family<ClusterLabels, Histogram, fn() -> Histogram>;
 
 fn duration_histogram() -> Histogram {
@@ -64,6 +74,8 @@ pub struct Metrics {
     managed_objects: Family<ClusterLabels, Gauge>,
     fetch_total: Family<OutcomeLabels, Counter>,
     webhook_total: Family<OutcomeLabels, Counter>,
+    source_state: Family<StateLabels, Gauge>,
+    source_state_since: Gauge,
     leader: Gauge,
     /// The revision label currently set per cluster, to remove it when it changes.
     revisions: Mutex<Vec<RevisionLabels>>,
@@ -135,6 +147,18 @@ impl Metrics {
             "Webhook requests by result",
             webhook_total.clone(),
         );
+        let source_state = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "kgitops_source_state",
+            "1 for the git host's current state: ok, throttled or down",
+            source_state.clone(),
+        );
+        let source_state_since = Gauge::default();
+        registry.register(
+            "kgitops_source_state_since_seconds",
+            "Unix time when the current source state began",
+            source_state_since.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "kgitops_leader",
@@ -159,6 +183,8 @@ impl Metrics {
             managed_objects,
             fetch_total,
             webhook_total,
+            source_state,
+            source_state_since,
             leader,
             revisions: Mutex::new(Vec::new()),
         }
@@ -220,12 +246,23 @@ impl Metrics {
         self.applied_revision.get_or_create(&labels).set(1);
     }
 
-    pub fn fetched(&self, ok: bool) {
+    /// One attempt to read the remote ended with `result` (see the table above).
+    pub fn fetched(&self, result: &str) {
         self.fetch_total
             .get_or_create(&OutcomeLabels {
-                result: if ok { "ok" } else { "error" }.to_string(),
+                result: result.to_string(),
             })
             .inc();
+    }
+
+    /// The source is in `state` (one of [`SOURCE_STATES`]) since `since_unix` seconds.
+    pub fn source_state(&self, state: &str, since_unix: i64) {
+        for s in SOURCE_STATES {
+            self.source_state
+                .get_or_create(&StateLabels { state: s.to_string() })
+                .set(i64::from(s == state));
+        }
+        self.source_state_since.set(since_unix);
     }
 
     pub fn webhook(&self, result: &str) {
@@ -292,7 +329,8 @@ mod tests {
         m.drift("dev", 2);
         m.applied_revision("dev", "aaa");
         m.applied_revision("dev", "bbb");
-        m.fetched(true);
+        m.fetched("ok");
+        m.source_state("throttled", 1_800_000_000);
         let text = m.encode();
         for expected in [
             "kgitops_reconcile_total{cluster=\"dev\",result=\"applied\"} 1",
@@ -300,6 +338,9 @@ mod tests {
             "kgitops_drift_objects{cluster=\"dev\"} 2",
             "kgitops_applied_revision_info{cluster=\"dev\",revision=\"bbb\"} 1",
             "kgitops_fetch_total{result=\"ok\"} 1",
+            "kgitops_source_state{state=\"throttled\"} 1",
+            "kgitops_source_state{state=\"ok\"} 0",
+            "kgitops_source_state_since_seconds 1800000000",
         ] {
             assert!(text.contains(expected), "{expected} missing in\n{text}");
         }

@@ -6,11 +6,13 @@
 //! The parts, each in its own module:
 //!
 //! - [`config`]: the configuration file;
-//! - [`revisions`]: the git mirror or local tree -> the newest [`revisions::Revision`];
+//! - [`revisions`]: the git mirror or local tree -> the newest [`revisions::Revision`], paced by
+//!   [`pacing`];
 //! - [`worker`]: one loop per cluster: render, apply, drift, retry;
 //! - [`drift`]: kube-runtime watchers over each cluster's ApplySet members;
 //! - [`leader`]: Lease-based leader election (only the leader writes);
-//! - [`http`], [`webhook`], [`status`], [`metrics`], [`alerts`]: what the daemon serves and sends.
+//! - [`http`], [`webhook`], [`deliveries`], [`status`], [`metrics`], [`alerts`]: what the daemon
+//!   serves and sends.
 //!
 //! Shutdown (SIGTERM): the token is cancelled; the HTTP servers stop accepting and close every
 //! connection within [`http::DRAIN`], a fetch in flight is cancelled, an apply in flight gets
@@ -19,10 +21,12 @@
 
 pub mod alerts;
 pub mod config;
+pub mod deliveries;
 pub mod drift;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod pacing;
 pub mod revisions;
 pub mod status;
 pub mod webhook;
@@ -229,6 +233,7 @@ impl Daemon {
             webhook_secret_file: config.server.webhook_secret_file.clone(),
             branch: config.source.branch.clone(),
             bodies: tokio::sync::Semaphore::new(http::WEBHOOK_BODIES),
+            deliveries: deliveries::Deliveries::default(),
         });
         let limits = http::Limits {
             header_read_timeout: config.server.header_read_timeout.0,

@@ -1,24 +1,30 @@
 //! The revisions to apply: a git remote followed through a [`Mirror`] (polled every `interval`,
-//! fetched at once when a webhook arrives; a failed fetch keeps the last good revision and retries
-//! with backoff), or a local working tree watched with `notify` (the dev loop). Each new revision
+//! fetched at once when a webhook arrives, at most one fetch in flight and one more queued behind
+//! it, paced by [`super::pacing`]; a smart-HTTP remote is probed first, see
+//! [`crate::source::remote::probe()`]; a failed fetch keeps the last good revision and retries with
+//! backoff, longer while the git host throttles or is down), or a local working tree watched with `notify` (the dev loop). Each new revision
 //! is published on a `watch` channel that every cluster worker follows; workers only ever see the
 //! newest one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures::FutureExt as _;
 use notify::Watcher as _;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::Alert;
 use super::config::Config;
-use super::status::now;
+use super::pacing::{host_backoff, poll_delay};
+use super::status::{SourceState, now};
 use super::{Shared, backoff};
-use crate::source::remote::{Mirror, RemoteSpec};
-use crate::source::{DirTree, FileTree};
+use crate::source::remote::{
+    FetchResult, HostState, HostTrouble, Mirror, Probe, RemoteError, RemoteSpec, probe,
+};
+use crate::source::{DirTree, FileTree, GitTree};
 
 /// How long a burst of file events is gathered before a local tree is rendered again.
 pub const LOCAL_DEBOUNCE: Duration = Duration::from_millis(200);
@@ -42,6 +48,13 @@ impl std::fmt::Debug for Revision {
     }
 }
 
+/// How often the remote is asked: the poll interval and the least time between two fetches.
+#[derive(Clone, Copy, Debug)]
+pub struct Pacing {
+    pub interval: Duration,
+    pub min_fetch_interval: Duration,
+}
+
 /// The latest revision, `None` until the first one is read.
 pub type Latest = watch::Receiver<Option<Arc<Revision>>>;
 
@@ -55,31 +68,43 @@ pub async fn follow(
 ) {
     match (config.remote_spec(), &config.source.path) {
         (Some(spec), _) => {
-            follow_remote(
-                spec,
-                config.cache_dir(),
-                config.source.interval.0,
-                shared,
-                trigger,
-                tx,
-                shutdown,
-            )
-            .await
+            let pacing = Pacing {
+                interval: config.source.interval.0,
+                min_fetch_interval: config.source.min_fetch_interval.0,
+            };
+            follow_remote(spec, config.cache_dir(), pacing, shared, trigger, tx, shutdown).await
         }
         (None, Some(path)) => follow_local(path, shared, trigger, tx, shutdown).await,
         (None, None) => {}
     }
 }
 
-/// Runs a blocking mirror operation off the async threads; the flag cancels a fetch in flight.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(format!("git task failed: {e}")))
+/// Why one attempt to read the remote failed.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error("git task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
+impl AttemptError {
+    fn host_trouble(&self) -> Option<HostTrouble> {
+        match self {
+            AttemptError::Remote(e) => e.host_trouble(),
+            AttemptError::Task(_) => None,
+        }
+    }
+}
+
+/// Runs a blocking mirror operation off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RemoteError> + Send + 'static,
+) -> Result<T, AttemptError> {
+    Ok(tokio::task::spawn_blocking(f).await??)
+}
+
+/// Waits for the poll timer or a webhook (`false`: shut down).
 async fn wait(delay: Duration, trigger: &Notify, shutdown: &CancellationToken) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(delay) => true,
@@ -88,10 +113,100 @@ async fn wait(delay: Duration, trigger: &Notify, shutdown: &CancellationToken) -
     }
 }
 
+/// Sleeps until `until`, webhooks or not (`false`: shut down).
+async fn pause_until(until: Instant, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep_until(until.into()) => true,
+        _ = shutdown.cancelled() => false,
+    }
+}
+
+/// What one attempt found.
+enum Attempt {
+    /// The probe saw the branch where the mirror has it: nothing was fetched.
+    Unchanged,
+    Fetched(FetchResult, GitTree),
+}
+
+/// Probes the remote (smart HTTP only), then opens or clones the mirror and fetches. `published`
+/// is the commit already sent to the workers (the mirror's branch is there too): only that one
+/// may be skipped, a commit the mirror holds from an earlier run was never published.
+async fn attempt(
+    spec: &RemoteSpec,
+    cache: &Path,
+    mirror: &mut Option<Arc<Mirror>>,
+    published: Option<&str>,
+    cancel: &Arc<AtomicBool>,
+) -> Result<Attempt, AttemptError> {
+    if probe(spec, published).await? == Probe::Unchanged {
+        return Ok(Attempt::Unchanged);
+    }
+    let m = match mirror {
+        Some(m) => m.clone(),
+        None => {
+            let (spec, cache) = (spec.clone(), cache.to_path_buf());
+            let m = Arc::new(blocking(move || Mirror::open_or_clone(spec, &cache)).await?);
+            *mirror = Some(m.clone());
+            m
+        }
+    };
+    let (m2, cancel) = (m.clone(), cancel.clone());
+    let fetched = blocking(move || m2.fetch_cancellable(&cancel)).await?;
+    let tree = m.tree(&fetched.sha).map_err(RemoteError::from)?;
+    Ok(Attempt::Fetched(fetched, tree))
+}
+
+/// The git host's state as the follower last found it, for `/status`, metrics and alerts.
+struct HostWatch {
+    state: SourceState,
+    since: String,
+    /// The first failure message of the current trouble: the alert keeps it, so one episode is
+    /// one alert however the messages vary.
+    first_message: String,
+}
+
+impl HostWatch {
+    fn start(shared: &Shared) -> HostWatch {
+        let watch = HostWatch {
+            state: SourceState::Ok,
+            since: now(),
+            first_message: String::new(),
+        };
+        shared.metrics.source_state("ok", unix_now());
+        shared.status.source(|s| {
+            s.state = SourceState::Ok;
+            s.since = Some(watch.since.clone());
+        });
+        watch
+    }
+
+    /// Records `state` (retrying at `retry_at` when in trouble).
+    fn set(&mut self, shared: &Shared, state: SourceState, message: &str, retry_at: Option<String>) {
+        if state != self.state {
+            if state == SourceState::Ok {
+                tracing::info!(
+                    was = self.state.as_str(),
+                    since = self.since.as_str(),
+                    "git host ok again"
+                );
+            }
+            self.state = state;
+            self.since = now();
+            self.first_message = message.to_string();
+            shared.metrics.source_state(state.as_str(), unix_now());
+        }
+        shared.status.source(|s| {
+            s.state = state;
+            s.since = Some(self.since.clone());
+            s.retry_at = retry_at;
+        });
+    }
+}
+
 async fn follow_remote(
     spec: RemoteSpec,
     cache: PathBuf,
-    interval: Duration,
+    pacing: Pacing,
     shared: Arc<Shared>,
     trigger: Arc<Notify>,
     tx: watch::Sender<Option<Arc<Revision>>>,
@@ -106,79 +221,141 @@ async fn follow_remote(
             cancel.store(true, Ordering::Relaxed);
         });
     }
+    let location = crate::source::remote::masked_url(&spec.url);
+    let mut host = HostWatch::start(&shared);
     let mut failures = 0u32;
     let mut mirror: Option<Arc<Mirror>> = None;
     let mut current: Option<String> = None;
     loop {
-        let result = match &mirror {
-            Some(m) => Ok(m.clone()),
-            None => {
-                let (spec, cache) = (spec.clone(), cache.clone());
-                blocking(move || Mirror::open_or_clone(spec, &cache).map_err(|e| e.to_string()))
-                    .await
-                    .map(Arc::new)
-            }
-        };
-        let fetched = match result {
-            Ok(m) => {
-                mirror = Some(m.clone());
-                let cancel = cancel.clone();
-                let m2 = m.clone();
-                blocking(move || m2.fetch_cancellable(&cancel).map_err(|e| e.to_string()))
-                    .await
-                    .and_then(|f| m.tree(&f.sha).map(|t| (f, t)).map_err(|e| e.to_string()))
-            }
-            Err(e) => Err(e),
-        };
+        // This fetch sees every push whose webhook arrived before it starts: a webhook still
+        // pending would only cause a fetch of the same commit.
+        let _ = trigger.notified().now_or_never();
+        let started = Instant::now();
+        let result = attempt(&spec, &cache, &mut mirror, current.as_deref(), &cancel).await;
         if shutdown.is_cancelled() {
             return;
         }
-        match fetched {
-            Ok((f, tree)) => {
+        let retry = match result {
+            Ok(found) => {
                 failures = 0;
-                shared.metrics.fetched(true);
+                host.set(&shared, SourceState::Ok, "", None);
                 shared
                     .alerter
                     .resolve("fetch", None, "git fetch works again".into());
-                let new = current.as_deref() != Some(f.sha.as_str());
+                let fetched = match found {
+                    Attempt::Unchanged => {
+                        shared.metrics.fetched("unchanged");
+                        None
+                    }
+                    Attempt::Fetched(f, tree) => {
+                        shared.metrics.fetched("ok");
+                        Some((f, tree))
+                    }
+                };
                 shared.status.source(|s| {
-                    s.revision = Some(f.sha.clone());
                     s.last_fetch = Some(now());
                     s.error = None;
-                    if new {
-                        s.forced = f.forced;
-                    }
                 });
-                if new {
-                    tracing::info!(revision = f.sha.as_str(), forced = f.forced, "new revision");
-                    current = Some(f.sha.clone());
-                    let _ = tx.send(Some(Arc::new(Revision {
-                        commit: Some(f.sha),
-                        tree: Arc::new(tree),
-                        forced: f.forced,
-                    })));
+                if let Some((f, tree)) = fetched {
+                    let new = current.as_deref() != Some(f.sha.as_str());
+                    shared.status.source(|s| {
+                        s.revision = Some(f.sha.clone());
+                        if new {
+                            s.forced = f.forced;
+                        }
+                    });
+                    if new {
+                        tracing::info!(revision = f.sha.as_str(), forced = f.forced, "new revision");
+                        current = Some(f.sha.clone());
+                        let _ = tx.send(Some(Arc::new(Revision {
+                            commit: Some(f.sha),
+                            tree: Arc::new(tree),
+                            forced: f.forced,
+                        })));
+                    }
                 }
-                if !wait(interval, &trigger, &shutdown).await {
-                    return;
-                }
+                None
             }
-            Err(message) => {
+            Err(e) => {
                 failures += 1;
-                shared.metrics.fetched(false);
-                tracing::warn!(
-                    error = message.as_str(),
-                    "git fetch failed; keeping the last good revision"
-                );
+                let message = e.to_string();
                 shared.status.source(|s| s.error = Some(message.clone()));
-                shared
-                    .alerter
-                    .fire(Alert::firing("fetch", "fetch".into(), None, message));
-                if !wait(backoff(failures).min(interval), &trigger, &shutdown).await {
-                    return;
+                match e.host_trouble() {
+                    Some(trouble) => {
+                        let delay = host_backoff(failures, pacing.interval, trouble.retry_after);
+                        let state = match trouble.state {
+                            HostState::Throttled => SourceState::Throttled,
+                            HostState::Down => SourceState::Down,
+                        };
+                        shared.metrics.fetched(state.as_str());
+                        host.set(&shared, state, &message, Some(at(delay)));
+                        tracing::warn!(
+                            error = message.as_str(),
+                            state = state.as_str(),
+                            retry_in_ms = delay.as_millis() as u64,
+                            "git host {}; keeping the last good revision",
+                            state.as_str()
+                        );
+                        shared.alerter.fire(Alert::firing(
+                            "fetch",
+                            "fetch".into(),
+                            None,
+                            format!(
+                                "{location}: git host {} since {}: {}",
+                                state.as_str(),
+                                host.since,
+                                host.first_message
+                            ),
+                        ));
+                        Some(Instant::now() + delay)
+                    }
+                    None => {
+                        host.set(&shared, SourceState::Ok, "", None);
+                        shared.metrics.fetched("error");
+                        tracing::warn!(
+                            error = message.as_str(),
+                            "git fetch failed; keeping the last good revision"
+                        );
+                        shared
+                            .alerter
+                            .fire(Alert::firing("fetch", "fetch".into(), None, message));
+                        if !wait(backoff(failures).min(pacing.interval), &trigger, &shutdown).await {
+                            return;
+                        }
+                        Some(started + pacing.min_fetch_interval)
+                    }
                 }
             }
+        };
+        let next = match retry {
+            Some(at) => at,
+            None => {
+                if !wait(poll_delay(pacing.interval), &trigger, &shutdown).await {
+                    return;
+                }
+                started + pacing.min_fetch_interval
+            }
+        };
+        if !pause_until(next, &shutdown).await {
+            return;
         }
     }
+}
+
+/// The time `delay` from now, RFC 3339.
+fn at(delay: Duration) -> String {
+    let later = jiff::SignedDuration::try_from(delay)
+        .ok()
+        .and_then(|d| jiff::Timestamp::now().checked_add(d).ok())
+        .unwrap_or_else(jiff::Timestamp::now);
+    later
+        .round(jiff::Unit::Millisecond)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn unix_now() -> i64 {
+    jiff::Timestamp::now().as_second()
 }
 
 /// Whether a file event concerns the platform sources (not git's own files or build output).

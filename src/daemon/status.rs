@@ -44,6 +44,34 @@ pub struct SourceStatus {
     pub error: Option<String>,
     /// The last fetch found history rewritten (force-push).
     pub forced: bool,
+    /// The git host's state as the last attempt found it: `ok`, `throttled` (HTTP 429) or `down`
+    /// (5xx, connection failures).
+    pub state: SourceState,
+    /// When `state` began (RFC 3339); the daemon's start while it is `ok` from the beginning.
+    pub since: Option<String>,
+    /// While throttled or down: when the next attempt is made (RFC 3339).
+    pub retry_at: Option<String>,
+}
+
+/// The git host's state (see [`SourceStatus::state`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceState {
+    #[default]
+    Ok,
+    Throttled,
+    Down,
+}
+
+impl SourceState {
+    /// The name `/status` and the metrics use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Ok => "ok",
+            SourceState::Throttled => "throttled",
+            SourceState::Down => "down",
+        }
+    }
 }
 
 /// One object that differs from git live.
@@ -184,7 +212,7 @@ pub fn html(report: &StatusReport) -> String {
     let s = &report.source;
     let _ = write!(
         out,
-        "<p>Source <code>{}</code>{} at <code>{}</code>{}{}{}</p>",
+        "<p>Source <code>{}</code>{} at <code>{}</code>{}{}{}{}</p>",
         escape(&s.location),
         s.branch
             .as_deref()
@@ -199,6 +227,15 @@ pub fn html(report: &StatusReport) -> String {
             .as_deref()
             .map(|e| format!(" <span class=\"bad\">fetch failed: {}</span>", escape(e)))
             .unwrap_or_default(),
+        match s.state {
+            SourceState::Ok => String::new(),
+            state => format!(
+                " <span class=\"bad\">git host {} since {}, next attempt {}</span>",
+                state.as_str(),
+                escape(s.since.as_deref().unwrap_or("-")),
+                escape(s.retry_at.as_deref().unwrap_or("-"))
+            ),
+        },
         if report.leader {
             " (leader)"
         } else {

@@ -1,13 +1,17 @@
 //! Smart HTTP on 127.0.0.1: a small HTTP server (tiny_http) that runs the real
 //! `git http-backend` as a CGI program for every request, behind HTTP basic authentication: a user
-//! name and password, or a token sent as the password, as GitHub and GitLab take it.
+//! name and password, or a token sent as the password, as GitHub and GitLab take it. Faults can be
+//! queued ([`GitHttpServer::fail_next`]): the next requests are answered with a status (429 with
+//! `Retry-After`, 503) instead of git's answer, as a rate-limiting or failing git host does.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use base64::Engine;
 
@@ -22,7 +26,18 @@ pub struct GitHttpServer {
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
     pub port: u16,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<Vec<(Instant, String)>>>,
+    faults: Arc<Mutex<VecDeque<Fault>>>,
+}
+
+/// The fault that is none: the request is answered by git as usual.
+const PASS: u16 = 0;
+
+/// A canned answer instead of git's: a status and, optionally, a `Retry-After` value.
+#[derive(Clone, Debug)]
+struct Fault {
+    status: u16,
+    retry_after: Option<String>,
 }
 
 impl GitHttpServer {
@@ -47,13 +62,27 @@ impl GitHttpServer {
             .map(|(u, p)| base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")))
             .collect();
         let root = root.to_path_buf();
-        let (srv, log2) = (server.clone(), log.clone());
+        let faults = Arc::new(Mutex::new(VecDeque::<Fault>::new()));
+        let (srv, log2, faults2) = (server.clone(), log.clone(), faults.clone());
         let thread = std::thread::spawn(move || {
             for request in srv.incoming_requests() {
+                let at = Instant::now();
                 let line = format!("{} {}", request.method(), request.url());
                 hook(&line);
-                let status = handle(request, &root, &accepted);
-                log2.lock().unwrap().push(format!("{line} -> {status}"));
+                let fault = faults2.lock().unwrap().pop_front();
+                let status = match fault.filter(|f| f.status != PASS) {
+                    Some(fault) => {
+                        let mut response =
+                            tiny_http::Response::from_string("unavailable\n").with_status_code(fault.status);
+                        if let Some(value) = &fault.retry_after {
+                            response.add_header(header_of("Retry-After", value));
+                        }
+                        let _ = request.respond(response);
+                        fault.status
+                    }
+                    None => handle(request, &root, &accepted),
+                };
+                log2.lock().unwrap().push((at, format!("{line} -> {status}")));
             }
         });
         GitHttpServer {
@@ -61,7 +90,30 @@ impl GitHttpServer {
             thread: Some(thread),
             port,
             log,
+            faults,
         }
+    }
+
+    /// Answers the next `times` requests (whatever they ask) with `status` and, when given, a
+    /// `Retry-After` header, after the faults already queued.
+    pub fn fail_next(&self, status: u16, retry_after: Option<&str>, times: usize) {
+        let mut faults = self.faults.lock().unwrap();
+        for _ in 0..times {
+            faults.push_back(Fault {
+                status,
+                retry_after: retry_after.map(str::to_string),
+            });
+        }
+    }
+
+    /// Lets the next `times` requests through to git, before the faults queued after this.
+    pub fn pass_next(&self, times: usize) {
+        self.fail_next(PASS, None, times);
+    }
+
+    /// When each request so far arrived, with its log line.
+    pub fn timed_log(&self) -> Vec<(Instant, String)> {
+        self.log.lock().unwrap().clone()
     }
 
     /// `http://127.0.0.1:PORT/<path>`.
@@ -71,7 +123,7 @@ impl GitHttpServer {
 
     /// `METHOD /path?query -> status` for every request so far.
     pub fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        self.log.lock().unwrap().iter().map(|(_, l)| l.clone()).collect()
     }
 }
 

@@ -31,7 +31,10 @@
 //! that were already fetched remain readable.
 
 mod known_hosts;
+mod probe;
 mod url;
+
+pub use probe::{HostState, HostTrouble, MAX_RETRY_AFTER, Probe, parse_retry_after, probe};
 
 /// `raw` with any credentials in it replaced by `***`, for logs and status.
 pub fn masked_url(raw: &str) -> String {
@@ -169,6 +172,19 @@ pub enum RemoteError {
         branch: String,
         message: String,
     },
+    /// The git host answered 429 Too Many Requests (see [`probe()`]).
+    #[error("{url}: the git host is throttling requests (HTTP 429){}", wait_note(*retry_after))]
+    Throttled {
+        url: String,
+        retry_after: Option<Duration>,
+    },
+    /// The git host answered 5xx (see [`probe()`]).
+    #[error("{url}: the git host is unavailable: {message}{}", wait_note(*retry_after))]
+    Unavailable {
+        url: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// The cache directory or the mirror in it could not be used.
     #[error("{}: mirror of {url}: {message}", dir.display())]
     Cache {
@@ -179,6 +195,13 @@ pub enum RemoteError {
     /// Reading the mirror's objects failed.
     #[error(transparent)]
     Source(#[from] SourceError),
+}
+
+/// `, Retry-After: 30s` when the host said how long to wait.
+fn wait_note(retry_after: Option<Duration>) -> String {
+    retry_after
+        .map(|d| format!(", Retry-After: {}s", d.as_secs()))
+        .unwrap_or_default()
 }
 
 /// A bare mirror of one remote branch in a cache directory. `Send + Sync`: fetches are serialized
