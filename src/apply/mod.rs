@@ -139,6 +139,8 @@ pub struct ApplyOptions {
     pub inventory: InventoryRef,
     pub prune: bool,
     pub allow_mass_prune: bool,
+    /// A prune of more objects than this is a mass prune (see [`prune::is_mass_prune`]).
+    pub max_prune: usize,
     /// Plan and report only: nothing is written.
     pub dry_run: bool,
     /// Wait this long for Strimzi health after applying.
@@ -155,6 +157,7 @@ impl ApplyOptions {
             inventory,
             prune: false,
             allow_mass_prune: false,
+            max_prune: prune::DEFAULT_MAX_PRUNE,
             dry_run: false,
             wait: None,
             field_manager: plan::FIELD_MANAGER.to_string(),
@@ -195,12 +198,13 @@ pub enum ApplyError {
     #[error("{}", failure_lines(.0))]
     Label(Vec<ObjectFailure>),
     #[error(
-        "refusing to prune {candidates} of the {members} objects of the inventory at once (more than half; is the render complete?): {}; pass --allow-mass-prune to do it; nothing was written",
+        "refusing to prune {candidates} of the {members} objects of the inventory at once (more than {max} objects or more than half; is the render complete?): {}; pass --allow-mass-prune to do it; nothing was written",
         objects.join(", ")
     )]
     MassPrune {
         candidates: usize,
         members: usize,
+        max: usize,
         objects: Vec<String>,
     },
     #[error("{source}\n{}", applied_note(applied))]
@@ -497,10 +501,14 @@ pub async fn apply_planned(
         health: Vec::new(),
     };
     let deletable: Vec<&PruneCandidate> = cp.candidates.iter().filter(|c| c.protection.is_none()).collect();
-    if opts.prune && !opts.allow_mass_prune && prune::is_mass_prune(deletable.len(), cp.members) {
+    if opts.prune
+        && !opts.allow_mass_prune
+        && prune::is_mass_prune(deletable.len(), cp.members, opts.max_prune)
+    {
         return Err(ApplyError::MassPrune {
             candidates: deletable.len(),
             members: cp.members,
+            max: opts.max_prune,
             objects: deletable.iter().map(|c| c.id.to_string()).collect(),
         });
     }

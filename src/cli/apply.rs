@@ -29,9 +29,12 @@ pub struct ApplyArgs {
     /// Delete objects of the inventory that left git.
     #[arg(long)]
     pub prune: bool,
-    /// Allow pruning more than half of the inventory at once.
+    /// Allow pruning more than `--max-prune` objects, or more than half of the inventory, at once.
     #[arg(long, requires = "prune")]
     pub allow_mass_prune: bool,
+    /// A prune of more objects than this in one run is refused without `--allow-mass-prune`.
+    #[arg(long, default_value_t = apply::prune::DEFAULT_MAX_PRUNE)]
+    pub max_prune: usize,
     /// Server-side dry-run only: nothing is written.
     #[arg(long)]
     pub dry_run: bool,
@@ -66,6 +69,7 @@ pub fn run(args: ApplyArgs) -> Result<Outcome, Failure> {
     let mut opts = ApplyOptions::new(&args.cluster, inventory);
     opts.prune = args.prune;
     opts.allow_mass_prune = args.allow_mass_prune;
+    opts.max_prune = args.max_prune;
     opts.dry_run = args.dry_run;
     opts.wait = args.wait.then(|| Duration::from_secs(args.wait_timeout));
     let set = block_on(async {

@@ -16,6 +16,7 @@
 //!     context: dev-admin         # optional
 //!     drift: heal                # heal | alert
 //!     prune: true
+//!     max_prune: 10              # more objects pruned in one run is refused (a broken render?)
 //!     suspend: false
 //! server:
 //!   listen: 127.0.0.1:9464       # /healthz /readyz /metrics /status /webhook
@@ -189,6 +190,10 @@ pub struct ClusterConfig {
     pub drift: DriftMode,
     #[serde(default = "default_true")]
     pub prune: bool,
+    /// A prune of more objects than this in one run (or of more than half of the inventory) is
+    /// refused and reported as a failed reconcile; raise it for a planned large removal.
+    #[serde(default = "default_max_prune")]
+    pub max_prune: usize,
     #[serde(default)]
     pub suspend: bool,
     /// Namespace of the inventory ConfigMap (default: the overlay's only namespace).
@@ -206,6 +211,10 @@ pub struct ServerConfig {
     /// answers 404: an unauthenticated trigger is never offered.
     #[serde(default)]
     pub webhook_secret_file: Option<PathBuf>,
+}
+
+fn default_max_prune() -> usize {
+    crate::apply::prune::DEFAULT_MAX_PRUNE
 }
 
 fn default_listen() -> SocketAddr {

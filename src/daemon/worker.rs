@@ -345,6 +345,7 @@ impl Worker {
         let _slot = shared.reconcile_slots.acquire().await;
         let mut opts = ApplyOptions::new(&self.cfg.name, desired.inventory.clone());
         opts.prune = self.cfg.prune;
+        opts.max_prune = self.cfg.max_prune;
         let objects = (*desired.objects).clone();
         let Some(result) = self.graceful(apply::apply(&cluster, objects, &opts)).await else {
             return Ok(());
