@@ -511,6 +511,57 @@ async fn topics_and_users_are_protected_and_more_than_ten_prunes_is_a_mass_prune
     assert!(live(&cluster, "KafkaUser", Some(&app), "billing").await.is_some());
 }
 
+/// A writer that loses its write lock (another writer took the Lease: it had stopped renewing, or
+/// the Lease was broken by hand) stops its apply at once instead of writing on without the lock,
+/// and does not release the other writer's lock.
+#[tokio::test]
+async fn an_apply_stops_when_its_write_lock_is_lost() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kgitops::apply::{LockError, LockOptions};
+    use kube::api::{Api, PostParams};
+
+    let ns = common::namespace("apply-lost").await;
+    let cluster = cluster().await;
+    let inv = InventoryRef::for_cluster("dev", &ns.name);
+    let mut lock = LockOptions::new("writer-a");
+    lock.lease_duration = Duration::from_secs(3);
+    let held = apply::lock::acquire(&cluster, &inv, &lock, &mut Default::default())
+        .await
+        .unwrap();
+    let leases: Api<Lease> = ns.api();
+    loop {
+        // writer-a renews every second: retry on a conflict with its renewal.
+        let mut lease = leases.get("kgitops-dev-lock").await.unwrap();
+        assert_eq!(
+            lease.spec.as_ref().unwrap().holder_identity.as_deref(),
+            Some("writer-a")
+        );
+        lease.spec.as_mut().unwrap().holder_identity = Some("writer-b".into());
+        match leases
+            .replace("kgitops-dev-lock", &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => break,
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let started = std::time::Instant::now();
+    let err = held
+        .run(tokio::time::sleep(Duration::from_secs(120)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LockError::Lost { .. }), "{err}");
+    assert!(err.to_string().contains("now held by writer-b"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let lease = leases.get("kgitops-dev-lock").await.unwrap();
+    assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some("writer-b"));
+}
+
 #[tokio::test]
 async fn objects_created_by_client_side_kubectl_apply_are_taken_over() {
     let ns = common::namespace("apply-takeover").await;
