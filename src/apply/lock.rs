@@ -57,12 +57,34 @@ impl LockOptions {
     }
 }
 
+/// The prefix of a `kgitops apply` process's holder name.
+const CLI_HOLDER_PREFIX: &str = "kgitops-apply@";
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
 /// The holder name of a `kgitops apply` process: `kgitops-apply@<host>/<pid>`.
 pub fn cli_holder() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("kgitops-apply@{host}/{}", std::process::id())
+    format!("{CLI_HOLDER_PREFIX}{}/{}", host_name(), std::process::id())
+}
+
+/// Whether `holder` is a `kgitops apply` process of this host that no longer runs (it failed to
+/// release, e.g. because the apiserver went away, or was killed): its lock is taken over at once
+/// instead of after the lease duration.
+fn is_gone_local_cli(holder: &str, host: &str) -> bool {
+    let Some((h, pid)) = holder
+        .strip_prefix(CLI_HOLDER_PREFIX)
+        .and_then(|rest| rest.rsplit_once('/'))
+    else {
+        return false;
+    };
+    h == host
+        && pid.parse::<u32>().is_ok_and(|pid| {
+            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        })
 }
 
 /// Why the lock was not taken or not kept.
@@ -239,14 +261,13 @@ async fn attempt(
             .and_then(|s| u64::try_from(s).ok())
             .map_or(opts.lease_duration, Duration::from_secs);
         let version = lease.metadata.resource_version.clone().unwrap_or_default();
-        if !observed.expired(&version, duration) {
+        if !observed.expired(&version, duration) && !is_gone_local_cli(holder, &host_name()) {
             return Ok(Attempt::Held(holder.clone()));
         }
         tracing::warn!(
             lease = name,
             holder = holder.as_str(),
-            "taking over a write lock not renewed for {}s",
-            duration.as_secs()
+            "taking over a write lock its holder no longer renews"
         );
     }
     if holder.as_deref() != Some(opts.holder.as_str()) {
@@ -342,7 +363,7 @@ impl WriteLock {
     }
 
     /// Stops renewing and releases the Lease (empty holder) so the next writer proceeds at once.
-    /// A failure to release is only logged: the Lease then expires after its duration.
+    /// A failure to release is only logged (debug): the Lease then expires after its duration.
     async fn release(mut self) {
         self.stop.cancel();
         if let Some(task) = self.renewer.take() {
@@ -364,10 +385,12 @@ impl WriteLock {
                 .await
                 .map(|_| ())
         };
+        // Debug, not a warning: this happens when the apiserver went away, which the apply's own
+        // error already says, and the Lease expires by itself.
         match tokio::time::timeout(RELEASE_TIMEOUT, release).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(lease = self.name.as_str(), "cannot release the write lock: {e}"),
-            Err(_) => tracing::warn!(
+            Ok(Err(e)) => tracing::debug!(lease = self.name.as_str(), "cannot release the write lock: {e}"),
+            Err(_) => tracing::debug!(
                 lease = self.name.as_str(),
                 "cannot release the write lock: timed out"
             ),
@@ -395,5 +418,24 @@ mod tests {
         assert!(seen.expired("1", d));
         // A renewal (new version) starts the observation again.
         assert!(!seen.expired("2", d));
+    }
+
+    #[test]
+    fn a_finished_apply_of_this_host_is_gone_but_a_running_one_or_another_host_is_not() {
+        let host = host_name();
+        // pid_max is at most 2^22: this pid never runs.
+        assert!(is_gone_local_cli(
+            &format!("kgitops-apply@{host}/99999999"),
+            &host
+        ));
+        assert!(!is_gone_local_cli(&cli_holder(), &host));
+        assert!(!is_gone_local_cli("kgitops-apply@elsewhere/99999999", &host));
+        assert!(!is_gone_local_cli("kgitops-7d9f-abcde", &host));
+        // The parent of this test process runs.
+        let parent = std::os::unix::process::parent_id();
+        assert!(!is_gone_local_cli(
+            &format!("kgitops-apply@{host}/{parent}"),
+            &host
+        ));
     }
 }
