@@ -151,7 +151,7 @@ async fn patch_as(cluster: &Cluster, obj: &Value, patch: Value, manager: &str) {
 /// The live object of a fixture kind, if any.
 async fn live(cluster: &Cluster, kind: &str, ns: Option<&str>, name: &str) -> Option<Value> {
     let api_version = match kind {
-        "Kafka" => "kafka.strimzi.io/v1beta2",
+        "Kafka" | "KafkaTopic" | "KafkaUser" => "kafka.strimzi.io/v1beta2",
         "Deployment" | "StatefulSet" => "apps/v1",
         "Ingress" => "networking.k8s.io/v1",
         _ => "v1",
@@ -458,6 +458,108 @@ async fn mass_prune_is_refused_without_the_flag() {
         outcomes(&set)[&format!("ConfigMap/{app}/kafka-metrics")],
         Outcome::Pruned
     );
+}
+
+/// KafkaTopic and KafkaUser are protected like Kafka (with the topic operator, deleting a KafkaTopic
+/// deletes the topic and its messages), and a prune of more than `max_prune` objects (default 10)
+/// is a mass prune even when it is less than half of the inventory.
+#[tokio::test]
+async fn topics_and_users_are_protected_and_more_than_ten_prunes_is_a_mass_prune() {
+    let ns = common::namespace("apply-topics").await;
+    let app = format!("{}-app", ns.name);
+    let cluster = cluster().await;
+    let mut opts = options(&app);
+    let labels = json!({"strimzi.io/cluster": "main"});
+    let topic = json!({"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic",
+        "metadata": {"name": "orders", "namespace": app, "labels": labels},
+        "spec": {"partitions": 3, "replicas": 3}});
+    let user = json!({"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaUser",
+        "metadata": {"name": "billing", "namespace": app, "labels": labels},
+        "spec": {"authentication": {"type": "tls"}}});
+    let extra: Vec<Value> = (0..11)
+        .map(|i| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("extra-{i}"), "namespace": app}}))
+        .collect();
+    let mut objects = platform(&app);
+    objects.extend([topic, user]);
+    objects.extend(extra);
+    apply_ok(&cluster, objects, &opts).await;
+
+    // 11 ConfigMaps leave git (11 of 25 members: less than half), and the topic and the user.
+    opts.prune = true;
+    let err = apply::apply(&cluster, platform(&app), &opts).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ApplyError::MassPrune {
+                candidates: 11,
+                max: 10,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("more than 10 objects"), "{err}");
+    assert!(live(&cluster, "ConfigMap", Some(&app), "extra-0").await.is_some());
+
+    opts.max_prune = 11;
+    let set = apply_ok(&cluster, platform(&app), &opts).await;
+    let out = outcomes(&set);
+    assert_eq!(out[&format!("ConfigMap/{app}/extra-0")], Outcome::Pruned);
+    assert_eq!(out[&format!("KafkaTopic/{app}/orders")], Outcome::PruneSkipped);
+    assert_eq!(out[&format!("KafkaUser/{app}/billing")], Outcome::PruneSkipped);
+    assert!(live(&cluster, "KafkaTopic", Some(&app), "orders").await.is_some());
+    assert!(live(&cluster, "KafkaUser", Some(&app), "billing").await.is_some());
+}
+
+/// A writer that loses its write lock (another writer took the Lease: it had stopped renewing, or
+/// the Lease was broken by hand) stops its apply at once instead of writing on without the lock,
+/// and does not release the other writer's lock.
+#[tokio::test]
+async fn an_apply_stops_when_its_write_lock_is_lost() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kgitops::apply::{LockError, LockOptions};
+    use kube::api::{Api, PostParams};
+
+    let ns = common::namespace("apply-lost").await;
+    let cluster = cluster().await;
+    let inv = InventoryRef::for_cluster("dev", &ns.name);
+    let mut lock = LockOptions::new("writer-a");
+    lock.lease_duration = Duration::from_secs(3);
+    let held = apply::lock::acquire(&cluster, &inv, &lock, &mut Default::default())
+        .await
+        .unwrap();
+    let leases: Api<Lease> = ns.api();
+    loop {
+        // writer-a renews every second: retry on a conflict with its renewal.
+        let mut lease = leases.get("kgitops-dev-lock").await.unwrap();
+        assert_eq!(
+            lease.spec.as_ref().unwrap().holder_identity.as_deref(),
+            Some("writer-a")
+        );
+        lease.spec.as_mut().unwrap().holder_identity = Some("writer-b".into());
+        match leases
+            .replace("kgitops-dev-lock", &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => break,
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let started = std::time::Instant::now();
+    let err = held
+        .run(tokio::time::sleep(Duration::from_secs(120)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LockError::Lost { .. }), "{err}");
+    assert!(err.to_string().contains("now held by writer-b"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let lease = leases.get("kgitops-dev-lock").await.unwrap();
+    assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some("writer-b"));
 }
 
 #[tokio::test]

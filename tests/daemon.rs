@@ -1016,6 +1016,53 @@ async fn a_standby_does_not_take_the_lease_of_a_live_leader_whose_clock_is_behin
     b.stop().await;
 }
 
+/// A daemon without `leader_election` next to another writer (a second replica, or an operator's
+/// `kgitops apply`) holding the cluster's write lock: the reconcile fails naming the holder,
+/// nothing is written, and it is retried; once the other writer releases the lock it applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_writer_holding_the_write_lock_is_reported_and_waited_for() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::PostParams;
+
+    let ns = common::namespace("daemon-lock").await;
+    let leases: Api<Lease> = ns.api();
+    let mut lease = common::hold_write_lock(&ns, "kgitops-dev-lock", "replica-other").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let work = platform_repo(&tmp.path().join("work"), &ns.name, "1");
+    let remote = BareRemote::init(&tmp.path().join("remote.git"));
+    remote.push(&work, "main");
+    let source = format!("  url: {}\n  interval: 1s", remote.file_url());
+    let d = start(tmp.path(), &config_text(&source, "", "")).await;
+    let c = wait_for(d.addr, Duration::from_secs(30), "the lock failure", || async {
+        let c = cluster_status(d.addr).await;
+        (c["last_result"]["result"] == "failed").then_some(c)
+    })
+    .await;
+    let message = c["last_result"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "Lease/{}/kgitops-dev-lock: another writer holds the lock: replica-other",
+            ns.name
+        )),
+        "{c:#}"
+    );
+    assert_eq!(
+        settings_a(&ns.name).await,
+        None,
+        "written while another writer held the lock"
+    );
+
+    // The other writer is done: the retry applies.
+    lease.spec.as_mut().unwrap().holder_identity = None;
+    leases
+        .replace("kgitops-dev-lock", &PostParams::default(), &lease)
+        .await
+        .unwrap();
+    wait_applied(d.addr, &work.head()).await;
+    assert_eq!(settings_a(&ns.name).await.as_deref(), Some("1"));
+    d.stop().await;
+}
+
 /// Two distinct free ports (both bound at once, so they differ).
 fn free_ports() -> (u16, u16) {
     let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("port");

@@ -5,7 +5,9 @@
 //!   a server-side dry-run apply with strict field validation (an unknown field is an error, as in
 //!   `kubectl apply --server-side`). With `deploy/` installed, every overlay also passes as kgitops'
 //!   own ServiceAccount, so `deploy/rbac.yaml` grants enough (including the RBAC escalation rules
-//!   for the RoleBindings it writes).
+//!   for the RoleBindings it writes), and no more: the escalations a cluster-wide role would allow
+//!   (Secrets and RoleBindings in `kube-system`, Strimzi RoleBindings elsewhere, relabelling other
+//!   Namespaces) are Forbidden, and the namespaced rights follow the overlays' namespaces.
 //! - As data: every cluster contains every component of the platform, one JMX Service per broker,
 //!   and Kafka settings that fit together (replication factors, heap, ZooKeeper quorum, ...).
 //!
@@ -128,9 +130,7 @@ async fn kgitops_service_account_may_apply_every_cluster() {
         failures.join("\n")
     );
 
-    let mut config = common::control_plane().config().await;
-    config.auth_info.impersonate = Some(KGITOPS_SERVICE_ACCOUNT.to_string());
-    let kgitops = kube::Client::try_from(config).expect("client impersonating kgitops");
+    let kgitops = impersonated_client().await;
     for cluster in &CLUSTERS {
         let objects = render(&format!("clusters/{}", cluster.name));
         create_namespaces(&admin, &objects).await;
@@ -142,6 +142,178 @@ async fn kgitops_service_account_may_apply_every_cluster() {
             failures.join("\n")
         );
     }
+}
+
+/// `deploy/` installed, kgitops' ServiceAccount is not cluster-admin in effect: server-side
+/// dry-runs of the escalations the old cluster-wide ClusterRole allowed are Forbidden, while the
+/// CLI still plans (`apply --dry-run`, `diff --live`) every overlay as that identity.
+#[tokio::test]
+async fn kgitops_service_account_cannot_escalate() {
+    use k8s_openapi::api::core::v1::{Namespace, Secret};
+    use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+    use kube::api::{Patch, PostParams};
+
+    let admin = common::client().await;
+    let failures = server_side_apply(&admin, &render("deploy"), false).await;
+    assert!(
+        failures.is_empty(),
+        "installing deploy/:\n{}",
+        failures.join("\n")
+    );
+    // A namespace no overlay declares.
+    let undeclared = "team-payments";
+    let ns: Value =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": undeclared}});
+    assert!(server_side_apply(&admin, &[ns], false).await.is_empty());
+
+    let kgitops = impersonated_client().await;
+    let create = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let forbidden = |what: &str, result: Result<(), kube::Error>| match result {
+        Err(kube::Error::Api(e)) if e.code == 403 => {}
+        other => panic!("{what} as {KGITOPS_SERVICE_ACCOUNT}: expected Forbidden, got {other:?}"),
+    };
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "stolen", "namespace": "kube-system"},
+        "stringData": {"token": "x"},
+    }))
+    .unwrap();
+    forbidden(
+        "creating a Secret in kube-system",
+        Api::<Secret>::namespaced(kgitops.clone(), "kube-system")
+            .create(&create, &secret)
+            .await
+            .map(drop),
+    );
+    let binding = |namespace: &str, kind: &str, role: &str| -> RoleBinding {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "kgitops-escalation", "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": "kgitops", "namespace": "kgitops"}],
+        }))
+        .unwrap()
+    };
+    forbidden(
+        "creating a RoleBinding in kube-system",
+        Api::<RoleBinding>::namespaced(kgitops.clone(), "kube-system")
+            .create(&create, &binding("kube-system", "ClusterRole", "view"))
+            .await
+            .map(drop),
+    );
+    forbidden(
+        "binding the Strimzi operator ClusterRole in an undeclared namespace",
+        Api::<RoleBinding>::namespaced(kgitops.clone(), undeclared)
+            .create(
+                &create,
+                &binding(undeclared, "ClusterRole", "strimzi-cluster-operator-namespaced"),
+            )
+            .await
+            .map(drop),
+    );
+    let cluster_binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "kgitops-escalation"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "strimzi-cluster-operator-namespaced"},
+        "subjects": [{"kind": "ServiceAccount", "name": "kgitops", "namespace": "kgitops"}],
+    }))
+    .unwrap();
+    forbidden(
+        "binding the Strimzi operator ClusterRole cluster-wide",
+        Api::<ClusterRoleBinding>::all(kgitops.clone())
+            .create(&create, &cluster_binding)
+            .await
+            .map(drop),
+    );
+    let relabel = Patch::Merge(serde_json::json!({"metadata": {"labels": {"owned-by": "kgitops"}}}));
+    for namespace in ["default", "kube-system", undeclared] {
+        forbidden(
+            &format!("relabelling Namespace {namespace}"),
+            Api::<Namespace>::all(kgitops.clone())
+                .patch(namespace, &PatchParams::default().dry_run(), &relabel)
+                .await
+                .map(drop),
+        );
+    }
+
+    // And every overlay still plans as that identity, through the CLI.
+    let kubeconfig = impersonating_kubeconfig();
+    for cluster in &CLUSTERS {
+        for command in [&["apply", "--dry-run"][..], &["diff", "--live"][..]] {
+            let out = common::control_plane()
+                .kgitops()
+                .args(command)
+                .args(["--cluster", cluster.name, "--kubeconfig"])
+                .arg(kubeconfig.path())
+                .output()
+                .expect("kgitops runs");
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "kgitops {command:?} --cluster {} as {KGITOPS_SERVICE_ACCOUNT}:\n{}",
+                cluster.name,
+                common::output_text(&out)
+            );
+        }
+    }
+}
+
+/// Every namespace a cluster overlay writes to has kgitops' RoleBinding in `deploy/`, and no other
+/// namespace has one (besides kgitops' own, for leader election): the namespaced rights follow
+/// the overlays.
+#[test]
+fn deploy_grants_namespaced_rights_exactly_where_the_overlays_write() {
+    let overlays: BTreeSet<String> = CLUSTERS
+        .iter()
+        .flat_map(|c| render(&format!("clusters/{}", c.name)))
+        .filter_map(|o| match kind(&o) {
+            "Namespace" => Some(name(&o).to_string()),
+            _ => namespace(&o).map(str::to_string),
+        })
+        .collect();
+    let deploy = render("deploy");
+    let bound: BTreeSet<String> = deploy
+        .iter()
+        .filter(|o| kind(o) == "RoleBinding" && o["roleRef"]["name"] == "kgitops-namespaced")
+        .filter_map(|o| namespace(o).map(str::to_string))
+        .collect();
+    assert_eq!(bound, overlays, "RoleBindings of deploy/rbac-namespaces.yaml");
+    let writable: BTreeSet<String> = deploy
+        .iter()
+        .filter(|o| kind(o) == "ClusterRole" && name(o) == "kgitops")
+        .flat_map(|o| o["rules"].as_array().cloned().unwrap_or_default())
+        .filter(|r| r["resources"] == serde_json::json!(["namespaces"]))
+        .flat_map(|r| r["resourceNames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(writable, overlays, "Namespaces the ClusterRole kgitops may write");
+    assert!(
+        !deploy
+            .iter()
+            .any(|o| kind(o) == "ClusterRoleBinding" && o["roleRef"]["name"] == "kgitops-namespaced"),
+        "kgitops-namespaced must never be bound cluster-wide"
+    );
+}
+
+/// A client of the test control plane impersonating kgitops' ServiceAccount.
+async fn impersonated_client() -> kube::Client {
+    let mut config = common::control_plane().config().await;
+    config.auth_info.impersonate = Some(KGITOPS_SERVICE_ACCOUNT.to_string());
+    kube::Client::try_from(config).expect("client impersonating kgitops")
+}
+
+/// The test kubeconfig with `as: <kgitops' ServiceAccount>`, for the CLI. Written as JSON, which
+/// is YAML.
+fn impersonating_kubeconfig() -> tempfile::NamedTempFile {
+    let mut kubeconfig =
+        kube::config::Kubeconfig::read_from(common::control_plane().kubeconfig()).expect("test kubeconfig");
+    for user in &mut kubeconfig.auth_infos {
+        if let Some(auth) = user.auth_info.as_mut() {
+            auth.impersonate = Some(KGITOPS_SERVICE_ACCOUNT.to_string());
+        }
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(&kubeconfig).unwrap()).unwrap();
+    file
 }
 
 /// Renders `dir`, creates its Namespaces (a dry-run cannot create the namespace the other objects

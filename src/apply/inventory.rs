@@ -64,10 +64,21 @@ impl InventoryRef {
             (0, 1) => declared.into_iter().next(),
             _ => None,
         }?;
-        Some(InventoryRef {
+        Some(InventoryRef::for_cluster(cluster, namespace))
+    }
+
+    /// The parent of a cluster overlay's inventory in `namespace`: `kgitops-<cluster>`.
+    pub fn for_cluster(cluster: &str, namespace: &str) -> InventoryRef {
+        InventoryRef {
             namespace: namespace.to_string(),
             name: format!("kgitops-{cluster}"),
-        })
+        }
+    }
+
+    /// The name of the write lock's Lease, next to the parent in its namespace (see
+    /// [`super::lock`]): `<parent name>-lock`.
+    pub fn lock_name(&self) -> String {
+        format!("{}-lock", self.name)
     }
 
     /// The ApplySet id: `applyset-<base64url(sha256(<name>.<namespace>.<kind>.<group>))>-v1`.

@@ -20,12 +20,17 @@
 //!    ([`prune`]); then the parent is narrowed to the new set.
 //! 6. With `--wait`: Strimzi health ([`health`]).
 //!
+//! Writers hold the inventory's write lock ([`lock`], a Lease next to the parent) for the whole
+//! plan and apply ([`apply_locked`]): two applies at once would each plan against the same
+//! inventory and undo each other's parent or prune each other's objects.
+//!
 //! Every apply is a forced server-side apply with field manager `kgitops`: git wins conflicts and the
 //! change set says which manager lost which fields. Interrupted runs converge on the next run: every
 //! step is idempotent and recomputed from live state.
 
 pub mod health;
 pub mod inventory;
+pub mod lock;
 pub mod order;
 pub mod prune;
 pub mod takeover;
@@ -44,6 +49,7 @@ use crate::plan::{
 };
 pub use health::Health;
 pub use inventory::InventoryRef;
+pub use lock::{LockError, LockOptions};
 
 /// How long stage 1 waits for CRDs to be Established.
 pub const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -139,6 +145,8 @@ pub struct ApplyOptions {
     pub inventory: InventoryRef,
     pub prune: bool,
     pub allow_mass_prune: bool,
+    /// A prune of more objects than this is a mass prune (see [`prune::is_mass_prune`]).
+    pub max_prune: usize,
     /// Plan and report only: nothing is written.
     pub dry_run: bool,
     /// Wait this long for Strimzi health after applying.
@@ -155,6 +163,7 @@ impl ApplyOptions {
             inventory,
             prune: false,
             allow_mass_prune: false,
+            max_prune: prune::DEFAULT_MAX_PRUNE,
             dry_run: false,
             wait: None,
             field_manager: plan::FIELD_MANAGER.to_string(),
@@ -192,15 +201,18 @@ pub enum ApplyError {
     Plan(#[from] PlanError),
     #[error("{0}")]
     Inventory(String),
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error("{}", failure_lines(.0))]
     Label(Vec<ObjectFailure>),
     #[error(
-        "refusing to prune {candidates} of the {members} objects of the inventory at once (more than half; is the render complete?): {}; pass --allow-mass-prune to do it; nothing was written",
+        "refusing to prune {candidates} of the {members} objects of the inventory at once (more than {max} objects or more than half; is the render complete?): {}; pass --allow-mass-prune to do it; nothing was written",
         objects.join(", ")
     )]
     MassPrune {
         candidates: usize,
         members: usize,
+        max: usize,
         objects: Vec<String>,
     },
     #[error("{source}\n{}", applied_note(applied))]
@@ -234,8 +246,8 @@ impl ApplyError {
                 failures: all(failures),
                 applied,
             },
-            // Object identities and counts only.
-            e @ ApplyError::MassPrune { .. } => e,
+            // Object identities, counts, and the lock's holder only.
+            e @ (ApplyError::MassPrune { .. } | ApplyError::Lock(_)) => e,
         }
     }
 }
@@ -336,16 +348,7 @@ async fn plan_cluster(
     )
     .await?;
 
-    // The inventory parent.
-    let cm = cluster
-        .resolve(&config_map_kind())
-        .await
-        .map_err(|e| ApplyError::Inventory(format!("{} discovery failed: {e}", opts.inventory.display())))?
-        .ok_or_else(|| ApplyError::Inventory("the server serves no v1 ConfigMap".into()))?;
-    let parent = cluster
-        .get(&cm, Some(&opts.inventory.namespace), &opts.inventory.name)
-        .await
-        .map_err(|e| ApplyError::Inventory(format!("{} read failed: {e}", opts.inventory.display())))?;
+    let parent = live_parent(cluster, &opts.inventory).await?;
     let parent_state = match &parent {
         Some(p) => inventory::read_parent(&opts.inventory, p).map_err(ApplyError::Inventory)?,
         None => {
@@ -374,6 +377,19 @@ async fn plan_cluster(
         candidates,
         members,
     })
+}
+
+/// The inventory parent as it is in the cluster.
+async fn live_parent(cluster: &Cluster, inv: &InventoryRef) -> Result<Option<Value>, ApplyError> {
+    let cm = cluster
+        .resolve(&config_map_kind())
+        .await
+        .map_err(|e| ApplyError::Inventory(format!("{} discovery failed: {e}", inv.display())))?
+        .ok_or_else(|| ApplyError::Inventory("the server serves no v1 ConfigMap".into()))?;
+    cluster
+        .get(&cm, Some(&inv.namespace), &inv.name)
+        .await
+        .map_err(|e| ApplyError::Inventory(format!("{} read failed: {e}", inv.display())))
 }
 
 /// A parent that does not exist yet must have a namespace to be created in: an existing one or one
@@ -515,6 +531,98 @@ pub async fn apply(
     apply_planned(cluster, cp, opts).await
 }
 
+/// [`apply`] under the inventory's write lock (see [`lock`]): waits up to `lock.timeout` for another
+/// writer, then plans and applies while holding it. A dry run writes nothing and takes no lock.
+///
+/// The Lease lives in the inventory's namespace; when this revision creates that namespace, the
+/// plan is made (every object pre-flighted), the namespace alone is applied, and the lock is taken
+/// and the plan made again under it.
+pub async fn apply_locked(
+    cluster: &Cluster,
+    desired: Vec<Value>,
+    opts: &ApplyOptions,
+    lock: &LockOptions,
+    observed: &mut lock::Observed,
+) -> Result<ChangeSet, ApplyError> {
+    if opts.dry_run {
+        return apply(cluster, desired, opts).await;
+    }
+    let (held, created) = match lock::acquire(cluster, &opts.inventory, lock, observed).await {
+        Ok(held) => (held, None),
+        Err(LockError::NoNamespace { .. }) => {
+            let created = create_inventory_namespace(cluster, desired.clone(), opts).await?;
+            (
+                lock::acquire(cluster, &opts.inventory, lock, observed).await?,
+                Some(created),
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut set = held.run(apply(cluster, desired, opts)).await??;
+    // The plan under the lock found the namespace unchanged: this run created it.
+    if let Some(created) = created
+        && let Some(c) = set.changes.iter_mut().find(|c| c.id == created.id)
+    {
+        *c = created;
+    }
+    Ok(set)
+}
+
+/// [`apply_planned`] under the inventory's write lock. The plan was made without the lock (the
+/// daemon plans on every drift event and writes only to heal), so it is applied only if the
+/// inventory parent has not changed since; otherwise this fails and the caller plans again.
+pub async fn apply_planned_locked(
+    cluster: &Cluster,
+    cp: ClusterPlan,
+    opts: &ApplyOptions,
+    lock: &LockOptions,
+    observed: &mut lock::Observed,
+) -> Result<ChangeSet, ApplyError> {
+    let held = lock::acquire(cluster, &opts.inventory, lock, observed).await?;
+    held.run(async {
+        let planned = cp
+            .parent
+            .as_ref()
+            .and_then(|p| p.pointer("/metadata/resourceVersion"))
+            .cloned();
+        let now = live_parent(cluster, &opts.inventory).await?;
+        if now.as_ref().and_then(|p| p.pointer("/metadata/resourceVersion")) != planned.as_ref() {
+            return Err(ApplyError::Inventory(format!(
+                "{}: changed by another writer since the plan; planning again",
+                opts.inventory.display()
+            )));
+        }
+        apply_planned(cluster, cp, opts).await
+    })
+    .await?
+}
+
+/// Plans `desired` (pre-flight of every object: nothing is written when one is rejected), then
+/// applies only the Namespace of the inventory, so its write lock can be created.
+async fn create_inventory_namespace(
+    cluster: &Cluster,
+    desired: Vec<Value>,
+    opts: &ApplyOptions,
+) -> Result<Change, ApplyError> {
+    let cp = plan(cluster, desired, opts).await?;
+    let objects = &cp.live.objects;
+    let Some(i) = objects.iter().position(|o| {
+        o.id.gvk.group.is_empty() && o.id.gvk.kind == "Namespace" && o.id.name == opts.inventory.namespace
+    }) else {
+        return Err(ApplyError::Inventory(format!(
+            "{}: namespace {} does not exist and is not part of this revision",
+            opts.inventory.display(),
+            opts.inventory.namespace
+        )));
+    };
+    let mut set = ChangeSet::default();
+    let results = write_all(cluster, objects, &[i], &opts.field_manager).await;
+    collect(results, &mut set, &mut Vec::new())?;
+    set.changes
+        .pop()
+        .ok_or_else(|| ApplyError::Inventory(format!("Namespace/{}: not applied", opts.inventory.namespace)))
+}
+
 /// [`apply`] of a plan just made by [`plan`] with the same options (the daemon plans to see drift,
 /// then heals with that plan instead of planning twice). Every write is still a server-side apply
 /// judged by the server, so a plan that aged a little converges all the same.
@@ -545,10 +653,14 @@ async fn apply_plan(
         health: Vec::new(),
     };
     let deletable: Vec<&PruneCandidate> = cp.candidates.iter().filter(|c| c.protection.is_none()).collect();
-    if opts.prune && !opts.allow_mass_prune && prune::is_mass_prune(deletable.len(), cp.members) {
+    if opts.prune
+        && !opts.allow_mass_prune
+        && prune::is_mass_prune(deletable.len(), cp.members, opts.max_prune)
+    {
         return Err(ApplyError::MassPrune {
             candidates: deletable.len(),
             members: cp.members,
+            max: opts.max_prune,
             objects: deletable.iter().map(|c| c.id.to_string()).collect(),
         });
     }

@@ -3,9 +3,11 @@
 //! Data-bearing and cluster-shaping kinds are never pruned unless the live object opts in with the
 //! annotation `kgitops.io/prune: allow`: PersistentVolumeClaims (data), Namespaces (everything in
 //! them), CRDs (every custom resource of the kind), Strimzi `Kafka` and `KafkaNodePool` (the brokers
-//! and, through Strimzi, their volumes). And a prune that would delete more than half of the
-//! inventory at once is refused without `--allow-mass-prune`: that is what a broken render (an
-//! overlay path typo, an emptied kustomization) looks like.
+//! and, through Strimzi, their volumes), `KafkaTopic` (with the topic operator, deleting it deletes
+//! the topic and its messages) and `KafkaUser` (its credentials and ACLs). And a prune that would
+//! delete more than [`DEFAULT_MAX_PRUNE`] objects (or another limit the caller sets), or more than
+//! half of the inventory, at once is refused without `--allow-mass-prune`: that is what a broken
+//! render (an overlay path typo, an emptied kustomization) looks like.
 
 use serde_json::Value;
 
@@ -23,7 +25,12 @@ const PROTECTED: &[(&str, &str)] = &[
     ("apiextensions.k8s.io", "CustomResourceDefinition"),
     ("kafka.strimzi.io", "Kafka"),
     ("kafka.strimzi.io", "KafkaNodePool"),
+    ("kafka.strimzi.io", "KafkaTopic"),
+    ("kafka.strimzi.io", "KafkaUser"),
 ];
+
+/// How many objects one run may prune without `--allow-mass-prune`, unless configured otherwise.
+pub const DEFAULT_MAX_PRUNE: usize = 10;
 
 /// Why a live object may not be pruned, or `None` when it may.
 pub fn protection(gvk: &Gvk, live: &Value) -> Option<String> {
@@ -41,10 +48,10 @@ pub fn protection(gvk: &Gvk, live: &Value) -> Option<String> {
     })
 }
 
-/// Whether deleting `candidates` of an inventory of `members` objects is a mass prune (more than
-/// half of the inventory).
-pub fn is_mass_prune(candidates: usize, members: usize) -> bool {
-    candidates > 0 && candidates * 2 > members
+/// Whether deleting `candidates` of an inventory of `members` objects is a mass prune: more than
+/// `max` objects, or more than half of the inventory.
+pub fn is_mass_prune(candidates: usize, members: usize, max: usize) -> bool {
+    candidates > max || (candidates > 0 && candidates * 2 > members)
 }
 
 #[cfg(test)]
@@ -67,13 +74,22 @@ mod tests {
         );
         assert!(protection(&kafka, &allowed).is_none());
         assert!(protection(&cm, &plain).is_none());
+        for kind in ["KafkaTopic", "KafkaUser"] {
+            let gvk = Gvk::from_api_version("kafka.strimzi.io/v1beta2", kind);
+            assert!(protection(&gvk, &plain).is_some(), "{kind}");
+            assert!(protection(&gvk, &allowed).is_none(), "{kind}");
+        }
     }
 
     #[test]
-    fn more_than_half_is_a_mass_prune() {
-        assert!(!is_mass_prune(0, 0));
-        assert!(!is_mass_prune(5, 10));
-        assert!(is_mass_prune(6, 10));
-        assert!(is_mass_prune(1, 1));
+    fn more_than_half_or_more_than_the_limit_is_a_mass_prune() {
+        assert!(!is_mass_prune(0, 0, DEFAULT_MAX_PRUNE));
+        assert!(!is_mass_prune(5, 10, DEFAULT_MAX_PRUNE));
+        assert!(is_mass_prune(6, 10, DEFAULT_MAX_PRUNE));
+        assert!(is_mass_prune(1, 1, DEFAULT_MAX_PRUNE));
+        // A small share of a large inventory, but more objects than the limit.
+        assert!(!is_mass_prune(10, 1000, DEFAULT_MAX_PRUNE));
+        assert!(is_mass_prune(11, 1000, DEFAULT_MAX_PRUNE));
+        assert!(!is_mass_prune(11, 1000, 20));
     }
 }

@@ -28,9 +28,12 @@ pub struct ApplyArgs {
     /// Delete objects of the inventory that left git.
     #[arg(long)]
     pub prune: bool,
-    /// Allow pruning more than half of the inventory at once.
+    /// Allow pruning more than `--max-prune` objects, or more than half of the inventory, at once.
     #[arg(long, requires = "prune")]
     pub allow_mass_prune: bool,
+    /// A prune of more objects than this in one run is refused without `--allow-mass-prune`.
+    #[arg(long, default_value_t = apply::prune::DEFAULT_MAX_PRUNE)]
+    pub max_prune: usize,
     /// Server-side dry-run only: nothing is written.
     #[arg(long)]
     pub dry_run: bool,
@@ -40,6 +43,10 @@ pub struct ApplyArgs {
     /// How long `--wait` waits, in seconds.
     #[arg(long, default_value_t = 300)]
     pub wait_timeout: u64,
+    /// How long to wait, in seconds, for another writer holding the cluster's write lock (the Lease
+    /// `kgitops-<cluster>-lock` next to the inventory) before failing with exit 2.
+    #[arg(long, default_value_t = apply::lock::DEFAULT_LOCK_TIMEOUT.as_secs())]
+    pub lock_timeout: u64,
     #[command(flatten)]
     pub inventory: InventoryArgs,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -62,11 +69,14 @@ pub fn run(args: ApplyArgs) -> Result<Outcome, Failure> {
     let mut opts = ApplyOptions::new(&args.cluster, inventory);
     opts.prune = args.prune;
     opts.allow_mass_prune = args.allow_mass_prune;
+    opts.max_prune = args.max_prune;
     opts.dry_run = args.dry_run;
     opts.wait = args.wait.then(|| Duration::from_secs(args.wait_timeout));
+    let mut lock = apply::LockOptions::new(&apply::lock::cli_holder());
+    lock.timeout = Duration::from_secs(args.lock_timeout);
     let set = block_on(async {
         let cluster = connect(&args.access).await?;
-        apply::apply(&cluster, objects, &opts)
+        apply::apply_locked(&cluster, objects, &opts, &lock, &mut Default::default())
             .await
             .map_err(Failure::from)
     })?;
@@ -103,10 +113,7 @@ pub(super) fn inventory_for(
     args: &InventoryArgs,
 ) -> Result<InventoryRef, Failure> {
     match &args.inventory_namespace {
-        Some(ns) => Ok(InventoryRef {
-            namespace: ns.clone(),
-            name: format!("kgitops-{cluster}"),
-        }),
+        Some(ns) => Ok(InventoryRef::for_cluster(cluster, ns)),
         None => InventoryRef::default_for(cluster, objects).ok_or_else(|| {
             format!(
                 "clusters/{cluster}: its objects span several namespaces; name the inventory's with --inventory-namespace"

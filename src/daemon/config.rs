@@ -17,6 +17,7 @@
 //!     context: dev-admin         # optional
 //!     drift: heal                # heal | alert
 //!     prune: true
+//!     max_prune: 10              # more objects pruned in one run is refused (a broken render?)
 //!     suspend: false
 //!     api:                       # optional: how politely to talk to this cluster's apiserver
 //!       concurrency: 16          # requests in flight
@@ -228,6 +229,10 @@ pub struct ClusterConfig {
     pub drift: DriftMode,
     #[serde(default = "default_true")]
     pub prune: bool,
+    /// A prune of more objects than this in one run (or of more than half of the inventory) is
+    /// refused and reported as a failed reconcile; raise it for a planned large removal.
+    #[serde(default = "default_max_prune")]
+    pub max_prune: usize,
     #[serde(default)]
     pub suspend: bool,
     /// Namespace of the inventory ConfigMap (default: the overlay's only namespace).
@@ -316,6 +321,10 @@ pub struct ServerConfig {
     pub request_timeout: ConfigDuration,
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+}
+
+fn default_max_prune() -> usize {
+    crate::apply::prune::DEFAULT_MAX_PRUNE
 }
 
 fn default_listen() -> SocketAddr {

@@ -2,7 +2,8 @@
 //! error keeps the last good revision live and is reported), applies it with the apply engine
 //! (pre-flight dry-run of everything: a rejected object means nothing of that revision is written),
 //! watches the applied objects for drift and heals or reports it. Failures are retried with
-//! backoff; a newer revision replaces a failing one. Only the leader writes.
+//! backoff; a newer revision replaces a failing one. Only the leader writes, and every write holds
+//! the cluster's write lock (see [`apply::lock`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -58,6 +59,8 @@ pub struct Worker {
     applied: Option<Desired>,
     watch: Option<DriftWatch>,
     drift_tx: mpsc::Sender<Signal>,
+    /// Another writer's write lock as this worker saw it (see [`apply::lock::Observed`]).
+    lock_observed: apply::lock::Observed,
 }
 
 impl Worker {
@@ -81,6 +84,7 @@ impl Worker {
             applied: None,
             watch: None,
             drift_tx,
+            lock_observed: apply::lock::Observed::default(),
         };
         latest.mark_changed();
         let mut pending = false;
@@ -201,10 +205,7 @@ impl Worker {
             .clone()
             .unwrap_or_else(|| format!("local:{}", &digest[..12]));
         let inventory = match &self.cfg.inventory_namespace {
-            Some(ns) => Some(InventoryRef {
-                namespace: ns.clone(),
-                name: format!("kgitops-{}", self.cfg.name),
-            }),
+            Some(ns) => Some(InventoryRef::for_cluster(&self.cfg.name, ns)),
             None => InventoryRef::default_for(&self.cfg.name, &objects),
         };
         let Some(inventory) = inventory else {
@@ -307,6 +308,16 @@ impl Worker {
         Ok(cluster)
     }
 
+    /// The write lock as this replica takes it: without waiting. Another writer (`kgitops apply`, or
+    /// a second replica running without `leader_election`) makes the reconcile fail naming it, and
+    /// it is retried with backoff; a holder that stopped renewing is taken over after its lease
+    /// duration as this worker observed it across retries.
+    fn lock_options(&self) -> apply::LockOptions {
+        let mut lock = apply::LockOptions::new(&self.shared.identity);
+        lock.timeout = Duration::ZERO;
+        lock
+    }
+
     /// Runs `fut` (an apply); cancels it at once when this replica stops leading (another one may
     /// be writing already), and on shutdown lets it finish within [`SHUTDOWN_GRACE`], else
     /// abandons it. Every apply step is idempotent: whoever leads next converges.
@@ -365,10 +376,15 @@ impl Worker {
         let _slot = shared.reconcile_slots.acquire().await;
         let mut opts = ApplyOptions::new(&self.cfg.name, desired.inventory.clone());
         opts.prune = self.cfg.prune;
+        opts.max_prune = self.cfg.max_prune;
         let objects = (*desired.objects).clone();
-        let Some(result) = self.graceful(apply::apply(&cluster, objects, &opts)).await else {
+        let lock = self.lock_options();
+        let mut observed = std::mem::take(&mut self.lock_observed);
+        let applied = apply::apply_locked(&cluster, objects, &opts, &lock, &mut observed);
+        let Some(result) = self.graceful(applied).await else {
             return Ok(());
         };
+        self.lock_observed = observed;
         let elapsed = started.elapsed();
         match result {
             Ok(mut set) => {
@@ -568,9 +584,13 @@ impl Worker {
                 // Taken before the plan moves into the apply (a copy would hold the cluster twice).
                 let refs: Vec<ObjectReference> =
                     drifted.iter().map(|d| object_ref(&plan, &d.object)).collect();
-                let Some(result) = self.graceful(apply::apply_planned(&cluster, plan, &opts)).await else {
+                let lock = self.lock_options();
+                let mut observed = std::mem::take(&mut self.lock_observed);
+                let healed = apply::apply_planned_locked(&cluster, plan, &opts, &lock, &mut observed);
+                let Some(result) = self.graceful(healed).await else {
                     return Ok(());
                 };
+                self.lock_observed = observed;
                 match result {
                     Ok(_) => {
                         let lines: Vec<String> = drifted

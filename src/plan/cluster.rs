@@ -214,6 +214,13 @@ impl Cluster {
         self.server.as_deref()
     }
 
+    /// A failed request of the underlying client made with [`Cluster::client`] (the apply's write
+    /// lock uses typed APIs), explained like the cluster's own requests: naming the apiserver when
+    /// it cannot be reached.
+    pub fn explain(&self, err: kube::Error) -> RequestError {
+        RequestError::from_kube(err, self.server())
+    }
+
     /// The underlying client.
     pub fn client(&self) -> &Client {
         &self.client

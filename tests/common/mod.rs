@@ -206,6 +206,33 @@ impl TestNamespace {
     }
 }
 
+/// Another writer holding the write lock `name` (a Lease, see `kgitops::apply::lock`) in the test
+/// namespace: held by `holder` for 600 s, renewed now. Returns the Lease (to release or expire it).
+pub async fn hold_write_lock(
+    ns: &TestNamespace,
+    name: &str,
+    holder: &str,
+) -> k8s_openapi::api::coordination::v1::Lease {
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder.to_string()),
+            lease_duration_seconds: Some(600),
+            renew_time: Some(MicroTime(jiff::Timestamp::now())),
+            ..LeaseSpec::default()
+        }),
+    };
+    ns.api::<Lease>()
+        .create(&PostParams::default(), &lease)
+        .await
+        .unwrap_or_else(|e| panic!("Lease/{}/{name}: {e}", ns.name))
+}
+
 /// Creates a new namespace `<prefix>-<n>` (prefix made a valid DNS label; `n` unique in this test
 /// binary) labelled `kgitops.dev/test=<prefix>`, and returns it with a client. Starts the control
 /// plane if needed. Namespaces are never deleted (see the module docs).
