@@ -16,7 +16,7 @@ use kgitops::source::{FileTree, TreePath};
 
 fn read(mirror: &Mirror, sha: &str, path: &str) -> String {
     let tree = mirror.tree(sha).unwrap();
-    String::from_utf8(tree.read(&TreePath::new(path).unwrap()).unwrap()).unwrap()
+    String::from_utf8(tree.read(&TreePath::new(path).unwrap(), usize::MAX).unwrap()).unwrap()
 }
 
 /// A work repository with one commit on `main`, pushed to a bare remote at `remote_dir`.

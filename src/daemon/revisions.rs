@@ -123,10 +123,13 @@ async fn follow_remote(
             Ok(m) => {
                 mirror = Some(m.clone());
                 let cancel = cancel.clone();
-                let m2 = m.clone();
-                blocking(move || m2.fetch_cancellable(&cancel).map_err(|e| e.to_string()))
-                    .await
-                    .and_then(|f| m.tree(&f.sha).map(|t| (f, t)).map_err(|e| e.to_string()))
+                // The tree is opened on the blocking thread too: it takes the repository's lock,
+                // which a render may hold while it reads an object.
+                blocking(move || {
+                    let f = m.fetch_cancellable(&cancel).map_err(|e| e.to_string())?;
+                    m.tree(&f.sha).map(|t| (f, t)).map_err(|e| e.to_string())
+                })
+                .await
             }
             Err(e) => Err(e),
         };
