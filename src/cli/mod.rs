@@ -20,7 +20,7 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Most bytes of files one render may read, every read counted (e.g. 64Mi; default 64Mi).
+    /// Most bytes of files one render may read, every read counted (e.g. 32Mi; default 12Mi).
     #[arg(long, global = true, env = "KGITOPS_MAX_RENDER_INPUT", value_parser = crate::source::limits::parse_bytes)]
     pub max_render_input: Option<usize>,
     /// Most git tree entries one revision may load (default 250000).

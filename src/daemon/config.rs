@@ -26,7 +26,7 @@
 //! leader_election:               # optional: several replicas, one writes
 //!   namespace: kgitops-system
 //! limits:                        # optional: what one commit may make kgitops read
-//!   max_render_input: 64Mi       # bytes of files one render reads
+//!   max_render_input: 12Mi       # bytes of files one render reads
 //!   max_tree_entries: 250000     # git tree entries one revision loads
 //! ```
 

@@ -24,9 +24,11 @@ impl InputLimits {
     /// in a real platform repository; the loaded entries take about 64 bytes each (16 MB at the
     /// limit).
     pub const DEFAULT_MAX_TREE_ENTRIES: usize = 250_000;
-    /// 64 MiB: ten times the largest realistic render (the 20,000-object benchmark reads about
-    /// 6 MiB), and a render's peak memory stays within the shipped pod's 512Mi at this limit.
-    pub const DEFAULT_MAX_RENDER_INPUT: usize = 64 << 20;
+    /// 12 MiB: about twice the input of the 20,000-object render benchmark (6.5 MiB). A render's
+    /// peak memory is some 25 to 30 times its manifest input (10 MiB of Deployments peaked at
+    /// 287 MiB), so a render at the budget stays within the shipped pod's 512Mi with room; the
+    /// daemon renders one cluster at a time.
+    pub const DEFAULT_MAX_RENDER_INPUT: usize = 12 << 20;
 
     pub const DEFAULT: InputLimits = InputLimits {
         max_tree_entries: InputLimits::DEFAULT_MAX_TREE_ENTRIES,
