@@ -1913,3 +1913,104 @@ async fn a_restarted_daemon_applies_the_commit_its_mirror_holds_after_a_failed_f
     wait_applied(d.addr, &work.head()).await;
     d.stop().await;
 }
+
+/// A commit over the render input budget (a generator naming one file many times) is a failed
+/// revision like any other: the daemon (the binary, with `limits:` from its configuration) stays
+/// up, keeps the last good revision and applies the next good commit.
+#[test]
+fn a_commit_over_the_render_budget_fails_and_the_daemon_applies_the_next_one() {
+    let ns_name = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { common::namespace("daemon-budget").await.name });
+    let tmp = tempfile::tempdir().unwrap();
+    let work = platform_repo(&tmp.path().join("work"), &ns_name, "1");
+    let remote = BareRemote::init(&tmp.path().join("remote.git"));
+    remote.push(&work, "main");
+    let c1 = work.head();
+    let (port, status_port) = free_ports();
+    let config = format!(
+        "source:\n  url: {}\n  interval: 1s\nclusters:\n  - name: dev\n    kubeconfig: {}\n\
+         server:\n  listen: 127.0.0.1:{port}\n  status_listen: 127.0.0.1:{status_port}\nlimits:\n  max_render_input: 2Mi\ncache_dir: {}\n",
+        remote.file_url(),
+        common::control_plane().kubeconfig().display(),
+        tmp.path().join("cache").display()
+    );
+    let config_file = tmp.path().join("kgitops.yaml");
+    std::fs::write(&config_file, config).unwrap();
+    let log = tmp.path().join("log.txt");
+    /// Stops the daemon however the test ends.
+    struct DaemonProcess(std::process::Child);
+    impl Drop for DaemonProcess {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = DaemonProcess(
+        kgitops()
+            .args(["run", "--config"])
+            .arg(&config_file)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: SocketAddr = format!("127.0.0.1:{status_port}").parse().unwrap();
+    let cluster = || -> Option<Value> {
+        TcpStream::connect(addr).ok()?;
+        let s: Value = serde_json::from_str(&http(addr, "GET", "/status", &[], b"").1).ok()?;
+        Some(s["clusters"][0].clone())
+    };
+    let wait = |what: &str, done: &dyn Fn(&Value) -> bool| -> Value {
+        let start = Instant::now();
+        loop {
+            if let Some(c) = cluster().filter(|c| done(c)) {
+                return c;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}: {:?}\nlog:\n{}",
+                cluster(),
+                std::fs::read_to_string(&log).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait("the first commit applied", &|c| {
+        c["applied_revision"] == c1.as_str() && c["synced"] == true
+    });
+
+    // 1 MiB read by three generators: 3 MiB, over the 2 MiB budget.
+    work.write("clusters/dev/data.txt", &"x".repeat(1 << 20)).write(
+        "clusters/dev/kustomization.yaml",
+        &format!(
+            "namespace: {ns_name}\nresources:\n  - settings.yaml\n  - creds.yaml\nconfigMapGenerator:\n\
+             - {{name: big0, files: [data.txt]}}\n- {{name: big1, files: [data.txt]}}\n\
+             - {{name: big2, files: [data.txt]}}\n"
+        ),
+    );
+    let c2 = work.commit("one file read three times");
+    remote.push(&work, "main");
+    let c = wait("the failed render", &|c| {
+        c["last_result"]["result"] == "failed" && c["last_result"]["revision"] == c2.as_str()
+    });
+    let message = c["last_result"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("clusters/dev/data.txt") && message.contains("budget of 2097152 bytes"),
+        "{c:#}"
+    );
+    assert_eq!(c["applied_revision"], c1.as_str());
+    assert_eq!(http(addr, "GET", "/healthz", &[], b"").0, 200);
+
+    // The next good commit applies.
+    work.remove("clusters/dev/data.txt");
+    write_platform(&work, &ns_name, "3");
+    let c3 = work.commit("fixed");
+    remote.push(&work, "main");
+    wait("the good commit applied", &|c| {
+        c["applied_revision"] == c3.as_str() && c["synced"] == true
+    });
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "the daemon is still running"
+    );
+}

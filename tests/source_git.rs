@@ -12,7 +12,7 @@ fn p(path: &str) -> TreePath {
 }
 
 fn text(tree: &dyn FileTree, path: &str) -> String {
-    String::from_utf8(tree.read(&p(path)).unwrap()).unwrap()
+    String::from_utf8(tree.read(&p(path), usize::MAX).unwrap()).unwrap()
 }
 
 /// A platform-like repository: base/, two overlays, one reaching base through a symlink.
@@ -57,10 +57,10 @@ fn reads_files_and_nested_directories_at_a_revision() {
     assert_eq!(tree.kind(&p("base/kafka.yaml/below")).unwrap(), None);
     assert_eq!(text(&tree, "base/prometheus/config.yaml"), "scrape: []\n");
 
-    let err = tree.read(&p("base/nope.yaml")).unwrap_err();
+    let err = tree.read(&p("base/nope.yaml"), usize::MAX).unwrap_err();
     assert!(matches!(err, SourceError::NotFound(_)), "{err}");
     assert_eq!(err.to_string(), "base/nope.yaml: no such file or directory");
-    let err = tree.read(&p("base")).unwrap_err();
+    let err = tree.read(&p("base"), usize::MAX).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("base: is a directory (git main {})", &sha[..12])
@@ -185,7 +185,7 @@ fn follows_symlinks_inside_the_tree_and_refuses_the_others() {
     );
     assert_eq!(tree.kind(&p("clusters/dev/dangling.yaml")).unwrap(), None);
     assert!(matches!(
-        tree.read(&p("clusters/dev/dangling.yaml")),
+        tree.read(&p("clusters/dev/dangling.yaml"), usize::MAX),
         Err(SourceError::NotFound(_))
     ));
 
@@ -194,7 +194,7 @@ fn follows_symlinks_inside_the_tree_and_refuses_the_others() {
         "clusters/dev/absolute.yaml",
         "clusters/dev/escape-dir/x",
     ] {
-        let err = tree.read(&p(escaping)).unwrap_err();
+        let err = tree.read(&p(escaping), usize::MAX).unwrap_err();
         assert!(
             matches!(err, SourceError::SymlinkEscapes { .. }),
             "{escaping}: {err}"
@@ -202,17 +202,19 @@ fn follows_symlinks_inside_the_tree_and_refuses_the_others() {
         assert!(tree.kind(&p(escaping)).is_err(), "{escaping}");
     }
     assert_eq!(
-        tree.read(&p("clusters/dev/escape.yaml")).unwrap_err().to_string(),
+        tree.read(&p("clusters/dev/escape.yaml"), usize::MAX)
+            .unwrap_err()
+            .to_string(),
         "clusters/dev/escape.yaml: symlink points outside the repository \
          (clusters/dev/escape.yaml -> ../../../outside.yaml)"
     );
     assert_eq!(
-        tree.read(&p("clusters/dev/absolute.yaml"))
+        tree.read(&p("clusters/dev/absolute.yaml"), usize::MAX)
             .unwrap_err()
             .to_string(),
         "clusters/dev/absolute.yaml: symlink points outside the repository (/etc/passwd)"
     );
-    let err = tree.read(&p("clusters/dev/loop-a")).unwrap_err();
+    let err = tree.read(&p("clusters/dev/loop-a"), usize::MAX).unwrap_err();
     assert_eq!(
         err.to_string(),
         "clusters/dev/loop-a: too many levels of symbolic links"
@@ -239,7 +241,7 @@ fn submodules_are_listed_but_not_read() {
     let expected = format!("vendor/charts: is a git submodule (commit {pinned}); submodules are not read");
     assert_eq!(tree.list(&p("vendor/charts")).unwrap_err().to_string(), expected);
     assert_eq!(
-        tree.read(&p("vendor/charts/kustomization.yaml"))
+        tree.read(&p("vendor/charts/kustomization.yaml"), usize::MAX)
             .unwrap_err()
             .to_string(),
         expected
@@ -328,7 +330,11 @@ fn trees_of_one_repository_are_shared_across_threads() {
             let tree = trees[i % 2].clone();
             std::thread::spawn(move || {
                 (0..200)
-                    .map(|_| tree.read(&p("clusters/prod/base/kafka.yaml")).unwrap().len())
+                    .map(|_| {
+                        tree.read(&p("clusters/prod/base/kafka.yaml"), usize::MAX)
+                            .unwrap()
+                            .len()
+                    })
                     .sum::<usize>()
             })
         })

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use gitserver::http::{GitHttpServer, SilentServer, closed_port, served_root};
+use gitserver::http::{GitHttpServer, Recorder, SilentServer, closed_port, served_root};
 use gitserver::{BareRemote, WorkRepo};
 use kgitops::source::remote::{FetchResult, HostState, Mirror, Probe, RemoteError, RemoteSpec, probe};
 use kgitops::source::{FileTree, TreePath};
 
 fn read(mirror: &Mirror, sha: &str, path: &str) -> String {
     let tree = mirror.tree(sha).unwrap();
-    String::from_utf8(tree.read(&TreePath::new(path).unwrap()).unwrap()).unwrap()
+    String::from_utf8(tree.read(&TreePath::new(path).unwrap(), usize::MAX).unwrap()).unwrap()
 }
 
 /// A work repository with one commit on `main`, pushed to a bare remote at `remote_dir`.
@@ -343,6 +343,55 @@ fn http_wrong_or_missing_credentials_are_a_clear_error_without_secrets() {
         )),
         "{err}"
     );
+}
+
+#[test]
+fn http_credentials_never_follow_a_redirect_to_another_origin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = secret_file(tmp.path(), "token", "tok-REDIRECT-SECRET");
+    // Where the configured server sends the client, and whether it first asks for the token (then
+    // libgit2 holds a Basic header it would re-send on its own). 127.0.0.2 is another host; the
+    // same host on another port is another origin too.
+    let cases = [
+        ("127.0.0.2", true, "cannot redirect"),
+        ("127.0.0.2", false, "cannot redirect"),
+        ("127.0.0.1", true, "the server redirected to http://127.0.0.1:"),
+        ("127.0.0.1", false, "the server redirected to http://127.0.0.1:"),
+    ];
+    for (ip, authenticated_first, expected) in cases {
+        let other = Recorder::start(ip, &[], None);
+        let to = other.url("").trim_end_matches('/').to_string();
+        let accounts: &[(&str, &str)] = if authenticated_first {
+            &[("x-access-token", "tok-REDIRECT-SECRET")]
+        } else {
+            &[]
+        };
+        let configured = Recorder::start("127.0.0.1", accounts, Some(to));
+        let mut spec = RemoteSpec::new(configured.url("platform.git"), "main");
+        spec.auth.token_file = Some(token.clone());
+        let cache = tmp.path().join(format!("cache-{ip}-{authenticated_first}"));
+        let err = Mirror::open_or_clone(spec, &cache).unwrap_err().to_string();
+        let case = format!("redirect to {ip}, token accepted first: {authenticated_first}");
+        let leaked: Vec<String> = other
+            .log()
+            .into_iter()
+            .filter(|l| !l.ends_with("auth=-"))
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "{case}: the other origin received credentials: {leaked:?}"
+        );
+        if authenticated_first {
+            // The configured origin did get the token: the test really had one to leak.
+            assert!(
+                configured.log().iter().any(|l| l.contains("auth=Basic")),
+                "{case}: {:?}",
+                configured.log()
+            );
+        }
+        assert!(err.contains(expected), "{case}: {err}");
+        assert!(!err.contains("SECRET"), "{case}: {err}");
+    }
 }
 
 #[test]

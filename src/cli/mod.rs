@@ -20,6 +20,12 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Most bytes of files one render may read, every read counted (e.g. 32Mi; default 12Mi).
+    #[arg(long, global = true, env = "KGITOPS_MAX_RENDER_INPUT", value_parser = crate::source::limits::parse_bytes)]
+    pub max_render_input: Option<usize>,
+    /// Most git tree entries one revision may load (default 250000).
+    #[arg(long, global = true, env = "KGITOPS_MAX_TREE_ENTRIES")]
+    pub max_tree_entries: Option<usize>,
 }
 
 /// The subcommands.
@@ -87,6 +93,11 @@ pub fn run(cli: Cli) -> ExitCode {
         crate::memory::grow_in_large_steps();
     }
     init_logging(cli.log_format);
+    let defaults = crate::source::InputLimits::DEFAULT;
+    crate::source::limits::set(crate::source::InputLimits {
+        max_render_input: cli.max_render_input.unwrap_or(defaults.max_render_input),
+        max_tree_entries: cli.max_tree_entries.unwrap_or(defaults.max_tree_entries),
+    });
     let result = match cli.command {
         Command::Render(args) => render::run(args),
         Command::Diff(args) => diff::run(args),

@@ -37,6 +37,9 @@
 //!   - {type: slack, url_file: /var/run/secrets/slack/url}
 //! leader_election:               # optional: several replicas, one writes
 //!   namespace: kgitops-system
+//! limits:                        # optional: what one commit may make kgitops read
+//!   max_render_input: 12Mi       # bytes of files one render reads
+//!   max_tree_entries: 250000     # git tree entries one revision loads
 //! ```
 
 use std::net::SocketAddr;
@@ -46,6 +49,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::manifest::yaml::{Limits, parse_typed};
+use crate::source::limits::{InputLimits, parse_bytes};
 use crate::source::remote::{Auth, DEFAULT_FETCH_TIMEOUT, RemoteSpec};
 
 /// Where the public HTTP server (`/webhook`) listens unless the configuration says otherwise.
@@ -163,6 +167,43 @@ pub struct Config {
     /// else the system temporary directory).
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `limits`: overrides of [`InputLimits`]; what is not set keeps the command line's value.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Bytes (`64Mi`, `134217728`) of files one render may read.
+    #[serde(default, deserialize_with = "bytes")]
+    pub max_render_input: Option<usize>,
+    #[serde(default)]
+    pub max_tree_entries: Option<usize>,
+}
+
+impl LimitsConfig {
+    /// `base` with what this section sets.
+    pub fn apply(&self, base: InputLimits) -> InputLimits {
+        InputLimits {
+            max_render_input: self.max_render_input.unwrap_or(base.max_render_input),
+            max_tree_entries: self.max_tree_entries.unwrap_or(base.max_tree_entries),
+        }
+    }
+}
+
+/// A byte count written as a number or a quantity string (`64Mi`).
+fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(usize),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Number(n) => Ok(Some(n)),
+        Raw::Text(text) => parse_bytes(&text).map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 /// `source`: a remote repository (`url`) or a local working tree (`path`).
@@ -831,6 +872,32 @@ mod tests {
                 && warnings[0].contains("server.webhook_secret_file")
                 && !warnings[0].contains("s3cret"),
             "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn input_limits_are_read_as_quantities_and_override_the_command_line() {
+        let c = parse(
+            "source: {path: .}\nclusters: [{name: dev}]\nlimits: {max_render_input: 2Mi, max_tree_entries: 10}\n",
+        )
+        .unwrap();
+        let base = InputLimits::DEFAULT;
+        assert_eq!(
+            c.limits.apply(base),
+            InputLimits {
+                max_render_input: 2 << 20,
+                max_tree_entries: 10
+            }
+        );
+        let c = parse("source: {path: .}\nclusters: [{name: dev}]\nlimits: {max_render_input: 1048576}\n")
+            .unwrap();
+        assert_eq!(c.limits.apply(base).max_render_input, 1 << 20);
+        assert_eq!(c.limits.apply(base).max_tree_entries, base.max_tree_entries);
+        let err = parse("source: {path: .}\nclusters: [{name: dev}]\nlimits: {max_render_input: 2 MB}\n")
+            .unwrap_err();
+        assert!(
+            err.contains("kgitops.yaml") && err.contains("invalid size '2 MB'"),
+            "{err}"
         );
     }
 

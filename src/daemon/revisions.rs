@@ -125,7 +125,8 @@ async fn pause_until(until: Instant, shutdown: &CancellationToken) -> bool {
 enum Attempt {
     /// The probe saw the branch where the mirror has it: nothing was fetched.
     Unchanged,
-    Fetched(FetchResult, GitTree),
+    /// What was fetched and its tree (boxed: a tree holds its caches).
+    Fetched(Box<(FetchResult, GitTree)>),
 }
 
 /// Probes the remote (smart HTTP only), then opens or clones the mirror and fetches. `published`
@@ -150,10 +151,16 @@ async fn attempt(
             m
         }
     };
-    let (m2, cancel) = (m.clone(), cancel.clone());
-    let fetched = blocking(move || m2.fetch_cancellable(&cancel)).await?;
-    let tree = m.tree(&fetched.sha).map_err(RemoteError::from)?;
-    Ok(Attempt::Fetched(fetched, tree))
+    let cancel = cancel.clone();
+    // The tree is opened on the blocking thread too: it takes the repository's lock, which a
+    // render may hold while it reads an object.
+    let (fetched, tree) = blocking(move || {
+        let fetched = m.fetch_cancellable(&cancel)?;
+        let tree = m.tree(&fetched.sha).map_err(RemoteError::from)?;
+        Ok((fetched, tree))
+    })
+    .await?;
+    Ok(Attempt::Fetched(Box::new((fetched, tree))))
 }
 
 /// The git host's state as the follower last found it, for `/status`, metrics and alerts.
@@ -247,9 +254,9 @@ async fn follow_remote(
                         shared.metrics.fetched("unchanged");
                         None
                     }
-                    Attempt::Fetched(f, tree) => {
+                    Attempt::Fetched(fetched) => {
                         shared.metrics.fetched("ok");
-                        Some((f, tree))
+                        Some(*fetched)
                     }
                 };
                 shared.status.source(|s| {

@@ -186,6 +186,11 @@ impl Worker {
     async fn take(&mut self, revision: &Arc<Revision>) -> bool {
         let tree = revision.tree.clone();
         let name = self.cfg.name.clone();
+        // One render at a time in the process: the input budget bounds one render's memory, so
+        // this bounds the daemon's. Renders share the render pool's threads anyway.
+        static RENDER_TURN: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+        // The semaphore is never closed, so acquiring cannot fail; without a permit it renders.
+        let _turn = RENDER_TURN.acquire().await.ok();
         let rendered = tokio::task::spawn_blocking(move || {
             crate::render::render_cluster(tree.as_ref(), &name).map_err(|e| e.to_string())
         })

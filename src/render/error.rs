@@ -72,6 +72,19 @@ pub enum RenderError {
     /// A manifest, kustomization or patch file that is not UTF-8 text.
     #[error("{file}: not UTF-8 text ({message})")]
     NotText { file: TreePath, message: String },
+    /// Reading `file` would take the bytes this render has read past its input budget
+    /// ([`crate::source::InputLimits::max_render_input`]).
+    #[error(
+        "{file}: reading it ({size} bytes) would take this render's input past its budget of {limit} \
+         bytes ({read} bytes read already, every file counted each time it is read); raise \
+         max_render_input (docs/limits.md) if the repository really needs it"
+    )]
+    InputBudget {
+        file: TreePath,
+        size: u64,
+        read: usize,
+        limit: usize,
+    },
     /// Kustomizations nested deeper than the limit.
     #[error("{dir}: kustomizations are nested more than {limit} deep (MAX_KUSTOMIZATION_DEPTH)")]
     TooDeep { dir: TreePath, limit: usize },

@@ -3,24 +3,31 @@
 //! directory, directories anywhere in the tree), cycle detection between kustomizations, and
 //! manifest files split into objects (multi-document, `List` kinds inlined, empty documents dropped).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use rayon::prelude::*;
 use serde_json::Value;
 
 use super::error::RenderError;
 use super::kustomization::{FILE_NAMES, KustKind, Kustomization};
 use crate::manifest::ResId;
-use crate::manifest::yaml::{Limits, parse_documents, parse_typed};
-use crate::source::{EntryKind, FileTree, TreePath};
+use crate::manifest::yaml::{Limits, YamlError, parse_documents, parse_typed};
+use crate::source::{EntryKind, FileTree, SourceError, TreePath};
 
 /// Deepest chain of kustomizations (each listing the next under `resources` or `components`)
 /// rendered. Real repositories nest a handful; the limit keeps a generated or hostile tree from
 /// exhausting the stack.
 pub const MAX_KUSTOMIZATION_DEPTH: usize = 100;
 
-/// Reads from one tree with one set of YAML limits.
+/// Reads from one tree with one set of YAML limits, for one render: every file read is counted
+/// against the render's input budget.
 pub struct Loader<'t> {
     tree: &'t dyn FileTree,
     limits: Limits,
+    /// Most bytes this render may read ([`crate::source::InputLimits::max_render_input`]).
+    budget: usize,
+    /// Bytes read so far (renders read from several threads).
+    read: AtomicUsize,
 }
 
 /// A loaded kustomization (or component) file.
@@ -65,8 +72,19 @@ fn remote_error(kf: &KustFile, what: &'static str, entry: &str) -> RenderError {
 }
 
 impl<'t> Loader<'t> {
+    /// A loader with the process-wide input budget ([`crate::source::limits::current`]).
     pub fn new(tree: &'t dyn FileTree, limits: Limits) -> Loader<'t> {
-        Loader { tree, limits }
+        Loader::with_budget(tree, limits, crate::source::limits::current().max_render_input)
+    }
+
+    /// A loader that may read `budget` bytes in all.
+    pub fn with_budget(tree: &'t dyn FileTree, limits: Limits, budget: usize) -> Loader<'t> {
+        Loader {
+            tree,
+            limits,
+            budget,
+            read: AtomicUsize::new(0),
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -251,16 +269,34 @@ impl<'t> Loader<'t> {
         }
     }
 
-    /// The bytes of a file.
+    /// The bytes of a file, within the per-file limit and what is left of the render's input
+    /// budget; both are checked from the file's size before its content is read.
     pub fn read_bytes(&self, path: &TreePath) -> Result<Vec<u8>, RenderError> {
-        let bytes = self.tree.read(path)?;
-        if bytes.len() > self.limits.max_bytes {
-            return Err(crate::manifest::yaml::YamlError::TooLarge {
-                source_name: path.to_string(),
-                size: bytes.len(),
-                limit: self.limits.max_bytes,
+        let read = self.read.load(Ordering::Relaxed);
+        let left = self.budget.saturating_sub(read);
+        let over_budget = |size: u64, read: usize| RenderError::InputBudget {
+            file: path.clone(),
+            size,
+            read,
+            limit: self.budget,
+        };
+        let bytes = match self.tree.read(path, self.limits.max_bytes.min(left)) {
+            Ok(bytes) => bytes,
+            Err(SourceError::TooLarge { size, .. }) if size > self.limits.max_bytes as u64 => {
+                return Err(YamlError::TooLarge {
+                    source_name: path.to_string(),
+                    size: usize::try_from(size).unwrap_or(usize::MAX),
+                    limit: self.limits.max_bytes,
+                }
+                .into());
             }
-            .into());
+            Err(SourceError::TooLarge { size, .. }) => return Err(over_budget(size, read)),
+            Err(e) => return Err(e.into()),
+        };
+        // Other threads of this render may have read meanwhile: the sum decides.
+        let before = self.read.fetch_add(bytes.len(), Ordering::Relaxed);
+        if before.saturating_add(bytes.len()) > self.budget {
+            return Err(over_budget(bytes.len() as u64, before));
         }
         Ok(bytes)
     }
@@ -458,6 +494,44 @@ mod tests {
         }
         assert_eq!(parallel[0].as_ref().unwrap().len(), 1000);
         assert!(parallel[1].is_err() && parallel[3].is_err() && parallel[4].is_err());
+    }
+
+    #[test]
+    fn every_read_counts_against_the_render_budget() {
+        let tree = MemTree::new(&[("k/a.txt", "0123456789"), ("k/b.txt", "0123456789")]);
+        let loader = Loader::with_budget(&tree, Limits::DEFAULT, 25);
+        assert!(loader.read_bytes(&p("k/a.txt")).is_ok());
+        // The same file again counts again: a generator naming it twice holds two copies.
+        assert!(loader.read_bytes(&p("k/a.txt")).is_ok());
+        let err = loader.read_bytes(&p("k/b.txt")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RenderError::InputBudget {
+                    size: 10,
+                    read: 20,
+                    limit: 25,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().starts_with("k/b.txt: reading it (10 bytes)"),
+            "{err}"
+        );
+        // Over the per-file limit is the file-size error, whatever the budget.
+        let small = Limits {
+            max_bytes: 5,
+            ..Limits::DEFAULT
+        };
+        let err = Loader::with_budget(&tree, small, 100)
+            .read_bytes(&p("k/a.txt"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "k/a.txt: 10 bytes is larger than the limit of 5 bytes"
+        );
     }
 
     #[test]

@@ -35,11 +35,19 @@ impl FileTree for MemTree {
             .any(|k| k.starts_with(&prefix))
             .then_some(EntryKind::Dir))
     }
-    fn read(&self, path: &TreePath) -> Result<Vec<u8>, SourceError> {
-        self.0
+    fn read(&self, path: &TreePath, limit: usize) -> Result<Vec<u8>, SourceError> {
+        let bytes = self
+            .0
             .get(path.as_str())
-            .cloned()
-            .ok_or_else(|| SourceError::NotFound(path.clone()))
+            .ok_or_else(|| SourceError::NotFound(path.clone()))?;
+        if bytes.len() > limit {
+            return Err(SourceError::TooLarge {
+                path: path.clone(),
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        Ok(bytes.clone())
     }
     fn list(&self, path: &TreePath) -> Result<Vec<String>, SourceError> {
         let prefix = if path.is_root() {

@@ -1,6 +1,7 @@
 //! A directory on disk as a [`FileTree`]: the work tree of a checkout, or any folder.
 
 use std::fs;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use super::{EntryKind, FileTree, SourceError, TreePath};
@@ -73,11 +74,46 @@ impl FileTree for DirTree {
         }))
     }
 
-    fn read(&self, path: &TreePath) -> Result<Vec<u8>, SourceError> {
+    fn read(&self, path: &TreePath, limit: usize) -> Result<Vec<u8>, SourceError> {
         let real = self
             .resolve(path)?
             .ok_or_else(|| SourceError::NotFound(path.clone()))?;
-        fs::read(real).map_err(|e| Self::read_error(path, e))
+        let file = fs::File::open(&real).map_err(|e| Self::read_error(path, e))?;
+        let meta = file.metadata().map_err(|e| Self::read_error(path, e))?;
+        if meta.is_dir() {
+            return Err(SourceError::Read {
+                path: path.clone(),
+                message: "is a directory".into(),
+            });
+        }
+        if !meta.is_file() {
+            // A FIFO would block the render forever, a device could be endless.
+            return Err(SourceError::Read {
+                path: path.clone(),
+                message: "not a regular file".into(),
+            });
+        }
+        if meta.len() > limit as u64 {
+            return Err(SourceError::TooLarge {
+                path: path.clone(),
+                size: meta.len(),
+                limit,
+            });
+        }
+        // The file may grow after the metadata was read: never read more than the limit allows.
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+        file.take(cap)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Self::read_error(path, e))?;
+        if bytes.len() > limit {
+            return Err(SourceError::TooLarge {
+                path: path.clone(),
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        Ok(bytes)
     }
 
     fn list(&self, path: &TreePath) -> Result<Vec<String>, SourceError> {
@@ -124,11 +160,14 @@ mod tests {
         let base = TreePath::new("base").unwrap();
         assert_eq!(tree.kind(&base).unwrap(), Some(EntryKind::Dir));
         assert_eq!(tree.list(&base).unwrap(), vec!["a.yaml", "alias.yaml", "leak"]);
-        assert_eq!(tree.read(&base.join("alias.yaml").unwrap()).unwrap(), b"a: 1");
-        let err = tree.read(&base.join("leak").unwrap()).unwrap_err();
+        assert_eq!(
+            tree.read(&base.join("alias.yaml").unwrap(), usize::MAX).unwrap(),
+            b"a: 1"
+        );
+        let err = tree.read(&base.join("leak").unwrap(), usize::MAX).unwrap_err();
         assert!(matches!(err, SourceError::SymlinkEscapes { .. }), "{err}");
         assert!(matches!(
-            tree.read(&base.join("nope").unwrap()),
+            tree.read(&base.join("nope").unwrap(), usize::MAX),
             Err(SourceError::NotFound(_))
         ));
     }

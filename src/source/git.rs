@@ -2,21 +2,28 @@
 //! checkout, never the index.
 //!
 //! [`GitRepo`] is one open repository that hands out [`GitTree`]s for any number of revisions
-//! (`kgitops diff --from A --to B` opens one repository and two trees). Opening a tree walks the
-//! revision's git tree objects once into an in-memory index (path -> directory listing, blob id,
-//! symlink target or submodule), so `kind`, `list` and symlink resolution never touch git again;
-//! only `read` inflates a blob. `git2::Repository` is `Send` but not `Sync`, so blob reads go through
-//! one mutex per repository; inflating a manifest-sized blob takes microseconds, which keeps the
-//! lock short even when many clusters render in parallel. Inflated blobs are kept in a cache shared
-//! by every tree of the repository (bounded by [`BLOB_CACHE_BYTES`]), because the trees of one
-//! fleet read the same `base/` files once per cluster and per revision.
+//! (`kgitops diff --from A --to B` opens one repository and two trees). A tree reads git tree
+//! objects lazily, one directory when a lookup first passes through it, and keeps what it read
+//! (by tree id, so a folder shared by many paths is read once). A render therefore reads only the
+//! directories on its paths, never the rest of the commit: a 400 KB repository can hold 10^10
+//! paths by sharing subtrees, and walking them all would never end. The entries a tree loads are
+//! counted against [`super::InputLimits::max_tree_entries`], checked from the tree object's size before
+//! it is inflated.
+//!
+//! `git2::Repository` is `Send` but not `Sync`, so object reads go through one mutex per
+//! repository; inflating a manifest-sized blob takes microseconds, which keeps the lock short even
+//! when many clusters render in parallel. A blob's size is read from its header before it is
+//! inflated, so a file over the caller's limit costs no memory. Inflated blobs are kept in a cache
+//! shared by every tree of the repository (bounded by [`BLOB_CACHE_BYTES`]), because the trees of
+//! one fleet read the same `base/` files once per cluster and per revision.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use git2::{ErrorCode, Oid, Repository, RepositoryOpenFlags, TreeWalkMode, TreeWalkResult};
+use git2::{ErrorCode, ObjectType, Oid, Repository, RepositoryOpenFlags};
 
+use super::limits;
 use super::{EntryKind, FileTree, SourceError, TreePath};
 
 /// How many symbolic links one lookup may follow before it is refused as a loop (Linux's limit).
@@ -28,6 +35,14 @@ pub const BLOB_CACHE_BYTES: usize = 16 << 20;
 /// Blobs larger than this are never cached (they are not manifests).
 const BLOB_CACHE_MAX_ENTRY: usize = 1 << 20;
 
+/// Longest symlink target read (Linux's `PATH_MAX`); a larger link blob is refused unread.
+const MAX_LINK_TARGET: usize = 4096;
+
+/// Most bytes one tree entry takes in a tree object (mode, space, a 255-byte name, NUL, 20-byte
+/// id): a tree object larger than this many times the entries still allowed is refused before it
+/// is inflated.
+const MAX_TREE_ENTRY_BYTES: usize = 7 + 1 + 255 + 1 + 20;
+
 /// Git tree entry modes (octal, as git stores them).
 const MODE_TREE: i32 = 0o040000;
 const MODE_LINK: i32 = 0o120000;
@@ -37,6 +52,8 @@ const MODE_GITLINK: i32 = 0o160000;
 #[derive(Clone)]
 pub struct GitRepo {
     shared: Arc<Shared>,
+    /// Entries each tree handed out may load; [`limits::current`] unless set.
+    max_tree_entries: Option<usize>,
 }
 
 struct Shared {
@@ -76,7 +93,15 @@ impl GitRepo {
                 repo: Mutex::new(repo),
                 blobs: Mutex::new(BlobCache::default()),
             }),
+            max_tree_entries: None,
         })
+    }
+
+    /// This repository, its trees limited to `max` tree entries each instead of the process-wide
+    /// [`super::InputLimits::max_tree_entries`].
+    pub fn with_max_tree_entries(mut self, max: usize) -> GitRepo {
+        self.max_tree_entries = Some(max);
+        self
     }
 
     /// The path the repository was opened with.
@@ -91,17 +116,20 @@ impl GitRepo {
         Ok(self.peel(&repo, rev)?.id().to_string())
     }
 
-    /// The tree of the commit `rev` names.
+    /// The tree of the commit `rev` names. Nothing below the root is read until it is asked for.
     pub fn tree(&self, rev: &str) -> Result<GitTree, SourceError> {
         let repo = self.lock();
         let commit = self.peel(&repo, rev)?;
-        let tree = commit.tree().map_err(|e| self.rev_error(rev, &e))?;
-        let index = Index::build(&repo, &tree).map_err(|e| self.rev_error(rev, &e))?;
+        let root = commit.tree_id();
         Ok(GitTree {
             repo: self.clone(),
             rev: rev.to_string(),
             commit: commit.id().to_string(),
-            index,
+            root,
+            max_entries: self
+                .max_tree_entries
+                .unwrap_or_else(|| limits::current().max_tree_entries),
+            dirs: Mutex::new(DirCache::default()),
         })
     }
 
@@ -145,13 +173,22 @@ impl GitRepo {
         }
     }
 
-    /// The content of blob `oid`, from the cache or inflated under the repository lock.
-    fn blob(&self, oid: Oid) -> Result<Arc<[u8]>, git2::Error> {
+    /// The content of blob `oid`, from the cache or inflated under the repository lock;
+    /// [`Read::TooLarge`] (from the object header, nothing inflated) when it has more than `limit`
+    /// bytes.
+    fn blob(&self, oid: Oid, limit: usize) -> Result<Arc<[u8]>, Read> {
         if let Some(hit) = self.cache().blobs.get(&oid) {
+            if hit.len() > limit {
+                return Err(Read::TooLarge(hit.len() as u64));
+            }
             return Ok(hit.clone());
         }
         let content: Arc<[u8]> = {
             let repo = self.lock();
+            let size = object_size(&repo, oid)?;
+            if size > limit as u64 {
+                return Err(Read::TooLarge(size));
+            }
             let blob = repo.find_blob(oid)?;
             Arc::from(blob.content())
         };
@@ -174,13 +211,76 @@ impl GitRepo {
     }
 }
 
+/// The size of object `oid` from its header (for a packed delta, the size it will have), without
+/// inflating it.
+fn object_size(repo: &Repository, oid: Oid) -> Result<u64, git2::Error> {
+    let (size, _kind): (usize, ObjectType) = repo.odb()?.read_header(oid)?;
+    Ok(size as u64)
+}
+
+/// Why an object was not read.
+enum Read {
+    /// It has this many bytes, more than allowed.
+    TooLarge(u64),
+    Git(git2::Error),
+}
+
+impl From<git2::Error> for Read {
+    fn from(e: git2::Error) -> Self {
+        Read::Git(e)
+    }
+}
+
 /// The files of one commit, read from git objects. `Send + Sync`; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct GitTree {
     repo: GitRepo,
     rev: String,
     commit: String,
-    index: Index,
+    /// The commit's root tree.
+    root: Oid,
+    /// Most tree entries [`Self::dirs`] may hold.
+    max_entries: usize,
+    dirs: Mutex<DirCache>,
+}
+
+/// The directories of one tree read so far, by tree id.
+#[derive(Debug, Default)]
+struct DirCache {
+    entries: usize,
+    dirs: HashMap<Oid, Arc<Dir>>,
+}
+
+/// One git tree object: its entries sorted by name in byte order (git orders `a.yaml` after `a/`;
+/// callers get plain byte order, as DirTree gives).
+#[derive(Debug)]
+struct Dir {
+    entries: Vec<(String, Node)>,
+}
+
+impl Dir {
+    fn get(&self, name: &str) -> Option<Node> {
+        self.entries
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()
+            .map(|i| self.entries[i].1)
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.entries.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// One entry of a git tree.
+#[derive(Clone, Copy, Debug)]
+enum Node {
+    Dir(Oid),
+    /// A regular or executable file.
+    File(Oid),
+    /// A symlink; the blob holds its target.
+    Link(Oid),
+    /// A submodule pinned at a commit of another repository.
+    Gitlink(Oid),
 }
 
 impl GitTree {
@@ -205,22 +305,103 @@ impl GitTree {
         &self.repo
     }
 
-    /// Follows `path` through the index, resolving symlinks (relative to the link's directory, as
+    /// The tree entries this tree has loaded so far.
+    pub fn entries_read(&self) -> usize {
+        self.dir_cache().entries
+    }
+
+    fn dir_cache(&self) -> MutexGuard<'_, DirCache> {
+        self.dirs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The directory with tree id `oid` (at `path`, for messages), read once and counted against
+    /// the entry limit.
+    fn dir(&self, oid: Oid, path: &[String]) -> Result<Arc<Dir>, SourceError> {
+        if let Some(hit) = self.dir_cache().dirs.get(&oid) {
+            return Ok(hit.clone());
+        }
+        let shown = || TreePath::new(&path.join("/")).unwrap_or_default();
+        let too_many = |entries: usize| SourceError::TooManyEntries {
+            path: shown(),
+            entries,
+            tree: self.describe(),
+            limit: self.max_entries,
+        };
+        let git_error = |e: git2::Error| self.read_error(&shown(), format!("tree {oid}: {}", e.message()));
+        let allowed = self.max_entries.saturating_sub(self.dir_cache().entries);
+        let mut entries = {
+            let repo = self.repo.lock();
+            let size = object_size(&repo, oid).map_err(git_error)?;
+            if size > (allowed as u64).saturating_mul(MAX_TREE_ENTRY_BYTES as u64) {
+                // Too big to hold `allowed` entries of any sane name: refused uninflated.
+                return Err(too_many(
+                    usize::try_from(size / MAX_TREE_ENTRY_BYTES as u64).unwrap_or(usize::MAX),
+                ));
+            }
+            let tree = repo.find_tree(oid).map_err(git_error)?;
+            if tree.len() > allowed {
+                return Err(too_many(tree.len()));
+            }
+            tree.iter()
+                .map(|entry| {
+                    let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
+                    let node = match entry.filemode() {
+                        MODE_TREE => Node::Dir(entry.id()),
+                        MODE_GITLINK => Node::Gitlink(entry.id()),
+                        MODE_LINK => Node::Link(entry.id()),
+                        _ => Node::File(entry.id()),
+                    };
+                    (name, node)
+                })
+                .collect::<Vec<_>>()
+        };
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let dir = Arc::new(Dir { entries });
+        let mut cache = self.dir_cache();
+        if let Some(raced) = cache.dirs.get(&oid) {
+            return Ok(raced.clone());
+        }
+        if cache.entries + dir.entries.len() > self.max_entries {
+            return Err(too_many(dir.entries.len()));
+        }
+        cache.entries += dir.entries.len();
+        cache.dirs.insert(oid, dir.clone());
+        Ok(dir)
+    }
+
+    /// The target of the symlink whose blob is `oid` (at `path`, for messages).
+    fn link_target(&self, oid: Oid, path: &[String]) -> Result<String, SourceError> {
+        let shown = || TreePath::new(&path.join("/")).unwrap_or_default();
+        match self.repo.blob(oid, MAX_LINK_TARGET) {
+            Ok(content) => Ok(String::from_utf8_lossy(&content).into_owned()),
+            Err(Read::TooLarge(size)) => Err(self.read_error(
+                &shown(),
+                format!("symlink target of {size} bytes, longer than {MAX_LINK_TARGET}"),
+            )),
+            Err(Read::Git(e)) => Err(self.read_error(&shown(), format!("blob {oid}: {}", e.message()))),
+        }
+    }
+
+    /// Follows `path` through the tree, resolving symlinks (relative to the link's directory, as
     /// the file system does) and refusing any that leave the tree. `None` when nothing is there.
-    fn resolve(&self, path: &TreePath) -> Result<Option<Found<'_>>, SourceError> {
+    fn resolve(&self, path: &TreePath) -> Result<Option<Found>, SourceError> {
         Ok(self.resolve_real(path)?.map(|(found, _)| found))
     }
 
     /// [`Self::resolve`], also returning the real path (every symlink followed).
-    fn resolve_real(&self, path: &TreePath) -> Result<Option<(Found<'_>, String)>, SourceError> {
+    fn resolve_real(&self, path: &TreePath) -> Result<Option<(Found, String)>, SourceError> {
         // Components still to walk, in reverse so the next one is at the end.
         let mut pending: Vec<String> = path.parts().map(str::to_string).collect();
         pending.reverse();
+        // The resolved path so far; `dirs[i]` is the directory `real[..i]`, so while the walk is
+        // in a directory `dirs` has one more element than `real`.
         let mut real: Vec<String> = Vec::new();
+        let mut dirs: Vec<Arc<Dir>> = vec![self.dir(self.root, &real)?];
+        // The entry the walk stopped on when it is not a directory (its name is `real`'s last).
+        let mut leaf: Option<Node> = None;
         let mut hops = 0;
         // The link being followed, `path -> target`, for the message when it leaves the tree.
         let mut link = String::new();
-        let mut node = self.index.root();
         while let Some(part) = pending.pop() {
             match part.as_str() {
                 "" | "." => continue,
@@ -233,47 +414,53 @@ impl GitTree {
                             target: link,
                         });
                     }
-                    node = self.index.get(&real.join("/")).unwrap_or(self.index.root());
+                    if leaf.take().is_none() {
+                        dirs.pop();
+                    }
                     continue;
                 }
                 _ => {}
             }
-            match node {
-                Node::Dir(_) => {}
-                Node::Gitlink(commit) => return Err(submodule(&real, *commit)),
+            match leaf {
+                None => {}
+                Some(Node::Gitlink(commit)) => return Err(submodule(&real, commit)),
                 // A file in the middle of a path: nothing is below it.
-                Node::File(_) | Node::Link(_) => return Ok(None),
+                Some(_) => return Ok(None),
             }
-            real.push(part);
-            let here = real.join("/");
-            let Some(next) = self.index.get(&here) else {
+            let Some(next) = dirs.last().and_then(|dir| dir.get(&part)) else {
                 return Ok(None);
             };
-            if let Node::Link(target) = next {
-                hops += 1;
-                if hops > MAX_SYMLINK_HOPS {
-                    return Err(SourceError::SymlinkLoop(path.clone()));
+            real.push(part);
+            match next {
+                Node::Link(oid) => {
+                    hops += 1;
+                    if hops > MAX_SYMLINK_HOPS {
+                        return Err(SourceError::SymlinkLoop(path.clone()));
+                    }
+                    let target = self.link_target(oid, &real)?;
+                    if target.starts_with('/') {
+                        return Err(SourceError::SymlinkEscapes {
+                            path: path.clone(),
+                            target,
+                        });
+                    }
+                    link = format!("{} -> {target}", real.join("/"));
+                    real.pop();
+                    pending.extend(target.split('/').rev().map(str::to_string));
                 }
-                if target.starts_with('/') {
-                    return Err(SourceError::SymlinkEscapes {
-                        path: path.clone(),
-                        target: target.clone(),
-                    });
-                }
-                link = format!("{here} -> {target}");
-                real.pop();
-                pending.extend(target.split('/').rev().map(str::to_string));
-                node = self.index.get(&real.join("/")).unwrap_or(self.index.root());
-                continue;
+                Node::Dir(oid) => dirs.push(self.dir(oid, &real)?),
+                other => leaf = Some(other),
             }
-            node = next;
         }
-        let found = match node {
-            Node::Dir(names) => Found::Dir(names),
-            Node::File(oid) => Found::File(*oid),
-            Node::Gitlink(commit) => Found::Gitlink(real.join("/"), *commit),
-            // Links are replaced by their targets above, never kept as the current node.
-            Node::Link(_) => return Ok(None),
+        let found = match leaf {
+            None => match dirs.last() {
+                Some(dir) => Found::Dir(dir.clone()),
+                None => return Ok(None),
+            },
+            Some(Node::File(oid)) => Found::File(oid),
+            Some(Node::Gitlink(commit)) => Found::Gitlink(real.join("/"), commit),
+            // Directories and links are never kept as the leaf.
+            Some(Node::Dir(_) | Node::Link(_)) => return Ok(None),
         };
         Ok(Some((found, real.join("/"))))
     }
@@ -295,12 +482,17 @@ impl FileTree for GitTree {
         }))
     }
 
-    fn read(&self, path: &TreePath) -> Result<Vec<u8>, SourceError> {
+    fn read(&self, path: &TreePath, limit: usize) -> Result<Vec<u8>, SourceError> {
         match self.resolve(path)? {
             None => Err(SourceError::NotFound(path.clone())),
-            Some(Found::File(oid)) => match self.repo.blob(oid) {
+            Some(Found::File(oid)) => match self.repo.blob(oid, limit) {
                 Ok(content) => Ok(content.to_vec()),
-                Err(e) => Err(self.read_error(path, format!("blob {oid}: {}", e.message()))),
+                Err(Read::TooLarge(size)) => Err(SourceError::TooLarge {
+                    path: path.clone(),
+                    size,
+                    limit,
+                }),
+                Err(Read::Git(e)) => Err(self.read_error(path, format!("blob {oid}: {}", e.message()))),
             },
             Some(Found::Dir(_)) => Err(self.read_error(path, "is a directory")),
             Some(Found::Gitlink(real, commit)) => Err(submodule_at(&real, commit)),
@@ -310,7 +502,7 @@ impl FileTree for GitTree {
     fn list(&self, path: &TreePath) -> Result<Vec<String>, SourceError> {
         match self.resolve(path)? {
             None => Err(SourceError::NotFound(path.clone())),
-            Some(Found::Dir(names)) => Ok(names.to_vec()),
+            Some(Found::Dir(dir)) => Ok(dir.names()),
             Some(Found::File(_)) => Err(self.read_error(path, "not a directory")),
             Some(Found::Gitlink(real, commit)) => Err(submodule_at(&real, commit)),
         }
@@ -329,8 +521,8 @@ impl FileTree for GitTree {
 }
 
 /// What a path resolves to once every symlink on it is followed.
-enum Found<'a> {
-    Dir(&'a [String]),
+enum Found {
+    Dir(Arc<Dir>),
     File(Oid),
     /// The submodule's resolved path and pinned commit.
     Gitlink(String, Oid),
@@ -349,77 +541,6 @@ fn submodule_at(real: &str, commit: Oid) -> SourceError {
 
 fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
-}
-
-/// One entry of a revision's tree.
-#[derive(Debug)]
-enum Node {
-    /// A directory with its entry names, sorted.
-    Dir(Vec<String>),
-    /// A regular or executable file.
-    File(Oid),
-    /// A symlink and its target, as committed.
-    Link(String),
-    /// A submodule pinned at a commit of another repository.
-    Gitlink(Oid),
-}
-
-/// Every path of a revision, walked once.
-#[derive(Debug)]
-struct Index {
-    nodes: HashMap<String, Node>,
-}
-
-impl Index {
-    fn build(repo: &Repository, tree: &git2::Tree<'_>) -> Result<Index, git2::Error> {
-        let mut nodes: HashMap<String, Node> = HashMap::new();
-        nodes.insert(String::new(), Node::Dir(Vec::new()));
-        let mut failure: Option<git2::Error> = None;
-        tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
-            // `parent` is `""` at the root, else `dir/sub/`.
-            let parent = parent.trim_end_matches('/');
-            let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
-            let path = if parent.is_empty() {
-                name.clone()
-            } else {
-                format!("{parent}/{name}")
-            };
-            let node = match entry.filemode() {
-                MODE_TREE => Node::Dir(Vec::new()),
-                MODE_GITLINK => Node::Gitlink(entry.id()),
-                MODE_LINK => match repo.find_blob(entry.id()) {
-                    Ok(blob) => Node::Link(String::from_utf8_lossy(blob.content()).into_owned()),
-                    Err(e) => {
-                        failure = Some(e);
-                        return TreeWalkResult::Abort;
-                    }
-                },
-                _ => Node::File(entry.id()),
-            };
-            if let Some(Node::Dir(names)) = nodes.get_mut(parent) {
-                names.push(name);
-            }
-            nodes.insert(path, node);
-            TreeWalkResult::Ok
-        })
-        .map_err(|e| failure.take().unwrap_or(e))?;
-        for node in nodes.values_mut() {
-            if let Node::Dir(names) = node {
-                // git orders `a.yaml` after `a/`; callers get plain byte order, as DirTree gives.
-                names.sort();
-            }
-        }
-        Ok(Index { nodes })
-    }
-
-    fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
-    }
-
-    fn root(&self) -> &Node {
-        static EMPTY: Node = Node::Dir(Vec::new());
-        self.nodes.get("").unwrap_or(&EMPTY)
-    }
 }
 
 #[cfg(test)]
@@ -461,7 +582,8 @@ mod tests {
             ],
         );
         let tree = GitTree::open(dir.path(), &sha).unwrap();
-        let read = |p: &str| String::from_utf8(tree.read(&TreePath::new(p).unwrap()).unwrap()).unwrap();
+        let read =
+            |p: &str| String::from_utf8(tree.read(&TreePath::new(p).unwrap(), usize::MAX).unwrap()).unwrap();
         assert_eq!(read("clusters/dev/readme"), "root");
         assert_eq!(read("clusters/dev/base/kafka.yaml"), "kafka");
     }
@@ -490,7 +612,7 @@ mod tests {
         let tree = GitTree::open(dir.path(), &sha).unwrap();
         for (path, content) in &files {
             assert_eq!(
-                tree.read(&TreePath::new(path).unwrap()).unwrap(),
+                tree.read(&TreePath::new(path).unwrap(), usize::MAX).unwrap(),
                 content.as_bytes()
             );
             assert!(tree.repo.cache().bytes <= BLOB_CACHE_BYTES);

@@ -7,11 +7,13 @@
 mod dir;
 mod git;
 pub mod layout;
+pub mod limits;
 mod path;
 pub mod remote;
 
 pub use dir::DirTree;
 pub use git::{GitRepo, GitTree};
+pub use limits::InputLimits;
 pub use path::{PathError, TreePath};
 
 /// What a path names inside a tree (after following symlinks).
@@ -51,14 +53,34 @@ pub enum SourceError {
     },
     #[error("git: {0}")]
     Git(String),
+    /// The file is larger than the caller allows; known from the blob header or the file's
+    /// metadata, before anything is read.
+    #[error("{path}: file is {size} bytes, more than the {limit} bytes allowed")]
+    TooLarge { path: TreePath, size: u64, limit: usize },
+    /// Reading directory `path` would take the git tree entries read for one revision past the
+    /// limit (a tree bomb: folders shared many times over make millions of paths in a small
+    /// repository).
+    #[error(
+        "{path}: reading this directory ({entries} entries) would take the git tree entries read \
+         from {tree} past the limit of {limit} (a repository with this many paths on the way to \
+         the overlay is refused; see max_tree_entries in docs/limits.md)"
+    )]
+    TooManyEntries {
+        path: TreePath,
+        entries: usize,
+        tree: String,
+        limit: usize,
+    },
 }
 
 /// A read-only tree of files at one revision.
 pub trait FileTree: Send + Sync {
     /// What `path` is, or `None` when it does not exist.
     fn kind(&self, path: &TreePath) -> Result<Option<EntryKind>, SourceError>;
-    /// The bytes of the file at `path`.
-    fn read(&self, path: &TreePath) -> Result<Vec<u8>, SourceError>;
+    /// The bytes of the file at `path`, or [`SourceError::TooLarge`] when it has more than `limit`
+    /// bytes: the size is checked before the content is read (blob header, file metadata), so an
+    /// oversized file costs no memory.
+    fn read(&self, path: &TreePath, limit: usize) -> Result<Vec<u8>, SourceError>;
     /// The names (not paths) of the entries of directory `path`, sorted.
     fn list(&self, path: &TreePath) -> Result<Vec<String>, SourceError>;
     /// Human description for messages: `git <rev> (<sha>)` or the directory.

@@ -118,7 +118,7 @@ mod tests {
     /// A stand-in renderer: the documents of `<dir>/all.yaml`.
     fn concat(tree: &dyn FileTree, dir: &TreePath) -> Result<Vec<Value>, Box<dyn Error + Send + Sync>> {
         let path = dir.join("all.yaml")?;
-        let text = String::from_utf8(tree.read(&path)?)?;
+        let text = String::from_utf8(tree.read(&path, usize::MAX)?)?;
         Ok(parse_documents(&text, path.as_str(), &Limits::DEFAULT)?)
     }
 

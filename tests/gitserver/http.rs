@@ -297,3 +297,90 @@ pub fn served_root(tmp: &Path) -> PathBuf {
     std::fs::create_dir_all(&root).unwrap();
     root
 }
+
+/// A plain HTTP server that records every request with the `Authorization` header it carried,
+/// and either redirects (302 to `redirect_to` + the request's path and query, after basic auth
+/// when `accounts` is non-empty) or asks for credentials (401) on every request: both ends of a
+/// redirect to another origin.
+pub struct Recorder {
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+    ip: String,
+    pub port: u16,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    /// Listens on `ip` (any loopback address: 127.0.0.2 is another host than 127.0.0.1).
+    pub fn start(ip: &str, accounts: &[(&str, &str)], redirect_to: Option<String>) -> Recorder {
+        let server = Arc::new(tiny_http::Server::http(format!("{ip}:0")).expect("bind loopback"));
+        let port = server.server_addr().to_ip().expect("an IP listener").port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let accepted: Vec<String> = accounts
+            .iter()
+            .map(|(u, p)| {
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+                )
+            })
+            .collect();
+        let (srv, log2) = (server.clone(), log.clone());
+        let thread = std::thread::spawn(move || {
+            for request in srv.incoming_requests() {
+                let auth = request
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("Authorization"))
+                    .map(|h| h.value.as_str().to_string());
+                log2.lock().unwrap().push(format!(
+                    "{} {} auth={}",
+                    request.method(),
+                    request.url(),
+                    auth.as_deref().unwrap_or("-")
+                ));
+                let authorized = accepted.is_empty() || auth.is_some_and(|a| accepted.contains(&a));
+                let response = match &redirect_to {
+                    Some(base) if authorized => tiny_http::Response::from_string("moved\n")
+                        .with_status_code(302)
+                        .with_header(header_of("Location", &format!("{base}{}", request.url()))),
+                    _ => tiny_http::Response::from_string("authentication required\n")
+                        .with_status_code(401)
+                        .with_header(header_of("WWW-Authenticate", "Basic realm=\"git\"")),
+                };
+                let _ = request.respond(response);
+            }
+        });
+        Recorder {
+            server,
+            thread: Some(thread),
+            ip: ip.to_string(),
+            port,
+            log,
+        }
+    }
+
+    /// `http://IP:PORT/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "http://{}:{}/{}",
+            self.ip,
+            self.port,
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// `METHOD /path?query auth=<Authorization header or ->` for every request so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -20,6 +20,12 @@
 //! changed host key is refused, never accepted; `file://` and plain paths. HTTP proxies as git
 //! finds them (`http.proxy`, `https_proxy`/`http_proxy`, `no_proxy`).
 //!
+//! HTTP credentials go only to the configured origin (scheme, host and port): redirects to another
+//! host name are refused by libgit2 ([`RemoteRedirect::None`]; libgit2's default, like git's,
+//! follows them on the first request, and its credentials callback then hands the token to the
+//! new host), and a request for credentials from any other origin (a redirect to another port or
+//! scheme of the same host, which libgit2 follows) is answered with an error, never the token.
+//!
 //! Secrets are read from their files on every fetch (so rotated credentials apply without a
 //! restart) and never leave this module: every message carries the URL without its userinfo,
 //! and any secret value that libgit2 might echo is replaced by `***`.
@@ -49,7 +55,7 @@ use std::time::{Duration, Instant};
 
 use git2::{
     AutotagOption, CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode, FetchOptions,
-    ProxyOptions, RemoteCallbacks, Repository, RepositoryInitOptions,
+    ProxyOptions, RemoteCallbacks, RemoteRedirect, Repository, RepositoryInitOptions,
 };
 use sha2::Digest;
 
@@ -648,8 +654,13 @@ fn fetch_into(
         !(o.cancelled || o.timed_out)
     };
     let mut callbacks = RemoteCallbacks::new();
-    callbacks
-        .credentials(|_url, user_from_url, allowed| credentials(&secrets, &outcome, user_from_url, allowed));
+    callbacks.credentials(|asking, user_from_url, allowed| {
+        if let Some(message) = foreign_origin(url, asking) {
+            outcome.borrow_mut().missing = Some(message);
+            return Err(git2::Error::from_str("credentials refused: another origin"));
+        }
+        credentials(&secrets, &outcome, user_from_url, allowed)
+    });
     // The host as kgitops parsed it (libgit2's keeps the brackets of IPv6 scp-like addresses).
     callbacks.certificate_check(|cert, _host| {
         let Some(hostkey) = cert.as_hostkey() else {
@@ -679,6 +690,7 @@ fn fetch_into(
     options
         .remote_callbacks(callbacks)
         .proxy_options(proxy)
+        .follow_redirects(RemoteRedirect::None)
         .download_tags(AutotagOption::None)
         .update_fetchhead(false);
     let refname = format!("refs/heads/{}", spec.branch);
@@ -763,6 +775,21 @@ fn fetch_into(
         });
     }
     Ok(sha)
+}
+
+/// Why credentials asked for by `asking` (the URL libgit2 authenticates against, after any
+/// redirect) must not be given: it is not the configured origin. `None` when it is.
+fn foreign_origin(url: &RemoteUrl, asking: &str) -> Option<String> {
+    let configured = url.origin()?;
+    let asked = RemoteUrl::origin_of(asking);
+    if asked.as_deref() == Some(configured.as_str()) {
+        return None;
+    }
+    let shown = asked.unwrap_or_else(|| "a URL that is not HTTP(S)".into());
+    Some(format!(
+        "the server redirected to {shown}, which asks for credentials; they are sent only to {configured} \
+         (the configured scheme, host and port), so the fetch is refused"
+    ))
 }
 
 /// Answers libgit2's request for credentials with what the spec configures; a second request for

@@ -219,6 +219,28 @@ impl RemoteUrl {
         }
     }
 
+    /// The origin (scheme, host, port) of an HTTP(S) remote, as `https://host:443`: the only
+    /// place its credentials are sent. `None` for other transports.
+    pub fn origin(&self) -> Option<String> {
+        match self.transport {
+            Transport::Http { tls } => Some(format_origin(tls, &self.host, self.port)),
+            Transport::Ssh | Transport::Local => None,
+        }
+    }
+
+    /// The origin of `other`, a URL libgit2 is about to authenticate against, in the form of
+    /// [`Self::origin`]; `None` when it is not an HTTP(S) URL.
+    pub fn origin_of(other: &str) -> Option<String> {
+        let url = url::Url::parse(other).ok()?;
+        let tls = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return None,
+        };
+        let host = url.host_str()?.trim_matches(|c| c == '[' || c == ']');
+        Some(format_origin(tls, host, url.port_or_known_default()?))
+    }
+
     /// Whether the host is on this machine (credentials over plain HTTP are then not exposed).
     pub fn is_loopback(&self) -> bool {
         self.host == "localhost"
@@ -228,6 +250,11 @@ impl RemoteUrl {
                 .map(|ip| ip.is_loopback())
                 .unwrap_or(false)
     }
+}
+
+fn format_origin(tls: bool, host: &str, port: u16) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{}:{port}", host.to_ascii_lowercase())
 }
 
 /// Masks `raw` without parsing it as a whole: for configuration errors about a URL that did not
@@ -364,6 +391,29 @@ mod tests {
                 .contains("invalid port 'http'")
         );
         assert!(RemoteUrl::parse("ssh:///p.git").unwrap_err().contains("no host"));
+    }
+
+    #[test]
+    fn an_origin_is_scheme_host_and_port() {
+        let url = RemoteUrl::parse("https://tok@Git.Example/platform.git").unwrap();
+        assert_eq!(url.origin().as_deref(), Some("https://git.example:443"));
+        let same = [
+            "https://git.example:443/other.git",
+            "https://GIT.example/platform.git/info/refs",
+        ];
+        for other in same {
+            assert_eq!(RemoteUrl::origin_of(other), url.origin(), "{other}");
+        }
+        let different = [
+            "http://git.example/platform.git",
+            "https://git.example:8443/platform.git",
+            "https://mirror.git.example/platform.git",
+        ];
+        for other in different {
+            assert_ne!(RemoteUrl::origin_of(other), url.origin(), "{other}");
+        }
+        assert_eq!(RemoteUrl::origin_of("ssh://git.example/p.git"), None);
+        assert_eq!(RemoteUrl::parse("git@git.example:p.git").unwrap().origin(), None);
     }
 
     #[test]
