@@ -1699,7 +1699,7 @@ async fn a_webhook_storm_fetches_at_most_twice_and_a_replayed_delivery_nothing()
     write_platform(&work, &ns.name, "2");
     work.commit("a: 2");
     remote.push(&work, "main");
-    let addr = d.addr;
+    let hook = d.hook;
     let (elapsed, c3) = {
         let work_dir = work.dir.clone();
         let remote_dir = remote.dir.clone();
@@ -1722,7 +1722,7 @@ async fn a_webhook_storm_fetches_at_most_twice_and_a_replayed_delivery_nothing()
                 }
                 let (headers, body) = delivery(&format!("storm-{i}"), i % 2 == 1);
                 let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                let (code, text) = http(addr, "POST", "/webhook", &h, &body);
+                let (code, text) = http(hook, "POST", "/webhook", &h, &body);
                 assert_eq!(code, 202, "webhook {i}: {text}");
             }
             (start.elapsed(), c3)
@@ -1740,7 +1740,7 @@ async fn a_webhook_storm_fetches_at_most_twice_and_a_replayed_delivery_nothing()
     // Replays of deliveries already received (GitHub's and GitLab's ids): nothing happens.
     for (id, gitlab) in [("storm-10", false), ("storm-11", true)] {
         let (headers, body) = delivery(id, gitlab);
-        let (code, text) = post_webhook(d.addr, headers, body).await;
+        let (code, text) = post_webhook(d.hook, headers, body).await;
         assert_eq!(code, 200, "{text}");
         assert!(text.contains("already received"), "{text}");
     }
@@ -1802,7 +1802,7 @@ async fn a_throttled_then_failing_git_host_is_backed_off_reported_and_alerted_on
     // Webhooks while throttled do not make the daemon ask sooner.
     for i in 0..20 {
         let (headers, body) = delivery(&format!("throttled-{i}"), false);
-        assert_eq!(post_webhook(d.addr, headers, body).await.0, 202);
+        assert_eq!(post_webhook(d.hook, headers, body).await.0, 202);
     }
     wait_for(d.addr, Duration::from_secs(30), "source down", || async {
         (status(d.addr).await["source"]["state"] == "down").then_some(())
