@@ -1,6 +1,6 @@
 //! Daemon benchmark against a real apiserver (issue 7): the release `kgitops run` binary manages
 //! 1,000 objects in three clusters (three overlays, each a Namespace and a third of
-//! `BENCH_OBJECTS` objects, default 1,000 in all: ConfigMaps, headless Services, Deployments),
+//! `BENCH_OBJECTS` objects, default 1,000 in all: ConfigMaps, ClusterIP Services, Deployments),
 //! followed from a `file://` git remote, and measures:
 //!
 //! - commit pushed + webhook -> applied: time from the end of `git push` (the webhook is sent right

@@ -775,3 +775,34 @@ async fn upstream_quirks_cause_no_false_drift_and_no_writes() {
     let keys: Vec<&String> = secret["data"].as_object().unwrap().keys().collect();
     assert_eq!(keys, vec!["a"]);
 }
+
+#[tokio::test]
+async fn more_cluster_ip_services_than_a_slash_24_holds_apply() {
+    // A /24 Service range (the rig's until issue 13) is full after 254 ClusterIPs: "range is full".
+    // The rig has kubeadm's 10.96.0.0/12, as a real cluster does.
+    let ns = common::namespace("apply-clusterips").await;
+    let app = ns.name.clone();
+    let cluster = cluster().await;
+    let services: Vec<Value> = (0..300)
+        .map(|i| {
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": format!("svc-{i:03}"), "namespace": app},
+                "spec": {"selector": {"app": format!("svc-{i:03}")}, "ports": [{"port": 80, "targetPort": 8080}]}})
+        })
+        .collect();
+    let set = apply_ok(&cluster, services.clone(), &options(&app)).await;
+    assert_eq!(set.changes.len(), 300);
+    assert!(set.changes.iter().all(|c| c.outcome == Outcome::Created));
+    let last = live(&cluster, "Service", Some(&app), "svc-299")
+        .await
+        .expect("created");
+    let ip = last["spec"]["clusterIP"]
+        .as_str()
+        .expect("a ClusterIP is allocated");
+    let ip: std::net::Ipv4Addr = ip.parse().expect("an IPv4 ClusterIP");
+    assert!(
+        ip.octets()[0] == 10 && (96..112).contains(&ip.octets()[1]),
+        "{ip} is not in 10.96.0.0/12"
+    );
+    let plan = plan_of(&cluster, services, &options(&app)).await;
+    assert!(changed(&plan).is_empty(), "{}", changed(&plan).join("\n"));
+}
