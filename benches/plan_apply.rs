@@ -2,7 +2,9 @@
 //!
 //! - first apply of 1,000 objects (ConfigMaps, Services, Deployments) vs `kubectl apply --server-side`;
 //! - no-op `diff --live` (kgitops plan) vs `kubectl diff --server-side -f` on the same objects;
-//! - a no-op apply, which must send no write.
+//! - a no-op apply, which must send no write;
+//! - the no-op diff again with a mutating admission webhook (the test rig's, on 127.0.0.1) that
+//!   matches the Deployments: they, and only they, are dry-run by the server.
 //!
 //! Each tool works on its own copy of the objects in its own namespace. Requests are counted at the
 //! apiserver (`apiserver_request_total` from its /metrics, by verb), so both tools are measured the
@@ -19,6 +21,8 @@ use std::time::{Duration, Instant};
 
 #[path = "shared/apiserver.rs"]
 mod apiserver;
+#[path = "../tests/support/mutating_webhook.rs"]
+mod mutating_webhook;
 
 use apiserver::{delta, objects, request_counts};
 use kgitops::apply::{self, ApplyOptions, InventoryRef};
@@ -33,6 +37,14 @@ fn writes(d: &BTreeMap<String, u64>) -> u64 {
     ["POST", "PUT", "PATCH", "DELETE", "APPLY"]
         .iter()
         .map(|v| d.get(*v).copied().unwrap_or(0))
+        .sum()
+}
+
+/// Server-side dry-runs (apply patches are counted as verb APPLY, others as PATCH).
+fn dry_runs(d: &BTreeMap<String, u64>) -> u64 {
+    d.iter()
+        .filter(|(verb, _)| verb.ends_with("(dry-run)"))
+        .map(|(_, n)| n)
         .sum()
 }
 
@@ -164,5 +176,33 @@ fn main() {
             writes(&theirs_req)
         );
         assert_eq!(writes(&ours_req), 0, "a no-op apply wrote");
+
+        // No-op diff with a mutating webhook on the Deployments: they are dry-run, nothing else.
+        let webhook = mutating_webhook::MutatingWebhook::start(&dir.path().join("webhook"));
+        webhook.install(&cluster, &ns_ours).await;
+        // Apply once with the webhook, so that its label is live and the plan is a no-op again.
+        apply::apply(&cluster, objects(&ns_ours, n), &opts)
+            .await
+            .expect("kgitops apply with the webhook");
+        let before = request_counts(&client).await;
+        let start = Instant::now();
+        let cp = apply::plan(&cluster, objects(&ns_ours, n), &opts)
+            .await
+            .expect("kgitops plan");
+        let elapsed = start.elapsed();
+        let req = delta(&before, &request_counts(&client).await);
+        assert!(!cp.live.plan.has_changes(), "a no-op plan shows changes with the webhook");
+        let deployments = objects(&ns_ours, n)
+            .iter()
+            .filter(|o| o["kind"] == "Deployment")
+            .count() as u64;
+        println!(
+            "no-op diff, webhook     kgitops {:>8.1} ms {:>5} req   dry-runs {} for {deployments} Deployments",
+            elapsed.as_secs_f64() * 1e3,
+            total(&req),
+            dry_runs(&req)
+        );
+        println!("{:<22}   kgitops requests {req:?}", "");
+        assert_eq!(dry_runs(&req), deployments);
     });
 }
