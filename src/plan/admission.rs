@@ -23,6 +23,10 @@ use serde_json::{Map, Value};
 use super::cluster::{Cluster, RequestError, Resolved};
 use crate::manifest::Gvk;
 
+/// The label sets of namespaces, by name, as `namespaceSelector`s see them during an apply: the
+/// live labels, and for a Namespace of the revision also those it gets ([`label_sets`]).
+pub type NamespaceLabels = BTreeMap<String, Vec<Map<String, Value>>>;
+
 /// One object a plan would skip the dry-run of, as the webhook rules see it.
 #[derive(Clone, Copy, Debug)]
 pub struct Candidate<'a> {
@@ -92,13 +96,9 @@ impl MutatingWebhooks {
     }
 
     /// For each candidate, whether a webhook may be called when it is applied. `namespaces` holds
-    /// the live labels of the candidates' namespaces (plan has read them already); a namespace
-    /// missing there matches every namespace selector.
-    pub fn may_mutate(
-        &self,
-        candidates: &[Candidate<'_>],
-        namespaces: &BTreeMap<String, Map<String, Value>>,
-    ) -> Vec<bool> {
+    /// the labels of the candidates' namespaces (plan has read them already); a namespace missing
+    /// there matches every namespace selector.
+    pub fn may_mutate(&self, candidates: &[Candidate<'_>], namespaces: &NamespaceLabels) -> Vec<bool> {
         match self {
             MutatingWebhooks::Unreadable(_) => vec![true; candidates.len()],
             MutatingWebhooks::Known(hooks) => candidates
@@ -122,21 +122,17 @@ impl Webhook {
 
     /// `namespaceSelector`: namespaced objects by their namespace's labels, Namespaces by their own,
     /// other cluster-scoped objects always.
-    fn matches_namespace(
-        &self,
-        c: &Candidate<'_>,
-        namespaces: &BTreeMap<String, Map<String, Value>>,
-    ) -> bool {
+    fn matches_namespace(&self, c: &Candidate<'_>, namespaces: &NamespaceLabels) -> bool {
         if self.namespace_selector.is_everything() {
             return true;
         }
         if c.resolved.namespaced {
             match c.namespace.and_then(|ns| namespaces.get(ns)) {
-                Some(labels) => self.namespace_selector.matches(labels),
+                Some(sets) => sets.iter().any(|labels| self.namespace_selector.matches(labels)),
                 None => true,
             }
         } else if c.resolved.resource.group.is_empty() && c.resolved.resource.kind == "Namespace" {
-            self.matches_labels_of(&self.namespace_selector, c)
+            self.namespace_selector.matches_any(c)
         } else {
             true
         }
@@ -144,17 +140,7 @@ impl Webhook {
 
     /// `objectSelector`: the apiserver calls the webhook if the old or the new object matches.
     fn matches_object(&self, c: &Candidate<'_>) -> bool {
-        self.object_selector.is_everything() || self.matches_labels_of(&self.object_selector, c)
-    }
-
-    /// The selector on the live labels, the desired ones, or both merged (what the apply sends to
-    /// admission: live labels others own with git's on top).
-    fn matches_labels_of(&self, selector: &Selector, c: &Candidate<'_>) -> bool {
-        let live = labels(c.live);
-        let desired = labels(c.desired);
-        let mut merged = live.clone();
-        merged.extend(desired.clone());
-        selector.matches(&live) || selector.matches(&desired) || selector.matches(&merged)
+        self.object_selector.is_everything() || self.object_selector.matches_any(c)
     }
 }
 
@@ -197,6 +183,13 @@ impl Selector {
         })
     }
 
+    /// Whether the selector matches any of the candidate's [`label_sets`].
+    fn matches_any(&self, c: &Candidate<'_>) -> bool {
+        label_sets(c.live, c.desired)
+            .iter()
+            .any(|labels| self.matches(labels))
+    }
+
     fn matches(&self, labels: &Map<String, Value>) -> bool {
         let Some(sel) = self.0.as_object() else {
             return true;
@@ -229,6 +222,16 @@ impl Selector {
             });
         match_labels && expressions
     }
+}
+
+/// The labels an object may have while the webhooks of its apply are called: the live ones (the old
+/// object), git's, and git's on top of the live ones (the new object keeps labels others own).
+pub fn label_sets(live: &Value, desired: &Value) -> Vec<Map<String, Value>> {
+    let live = labels(live);
+    let desired = labels(desired);
+    let mut merged = live.clone();
+    merged.extend(desired.clone());
+    vec![live, desired, merged]
 }
 
 /// `metadata.labels` of an object (empty when it has none).
@@ -325,8 +328,8 @@ mod tests {
             desired: &obj,
             live: &obj,
         };
-        let namespaces: BTreeMap<String, Map<String, Value>> = match ns_labels {
-            Value::Object(m) => [("team".to_string(), m)].into(),
+        let namespaces: NamespaceLabels = match ns_labels {
+            Value::Object(m) => [("team".to_string(), vec![m])].into(),
             _ => BTreeMap::new(),
         };
         webhooks.may_mutate(&[candidate], &namespaces)[0]
@@ -433,6 +436,32 @@ mod tests {
             json!({"tier": "web", "sidecar": "off"})
         ));
         assert!(!check(&by_obj, &deployment(), Value::Null, json!({})));
+    }
+
+    #[test]
+    fn a_namespace_relabelled_by_the_revision_matches_by_its_new_labels_too() {
+        let r = rule(
+            json!(["CREATE", "UPDATE"]),
+            json!(["apps"]),
+            json!(["v1"]),
+            json!(["deployments"]),
+        );
+        let by_ns = hooks(json!([{"name": "h", "rules": [r],
+            "namespaceSelector": {"matchLabels": {"inject": "yes"}}}]));
+        let live_ns = json!({"metadata": {"labels": {"team": "a"}}});
+        let git_ns = json!({"metadata": {"labels": {"inject": "yes"}}});
+        let obj = json!({});
+        let d = deployment();
+        let candidate = Candidate {
+            resolved: &d,
+            namespace: Some("team"),
+            desired: &obj,
+            live: &obj,
+        };
+        let only_live: NamespaceLabels = [("team".to_string(), vec![labels(&live_ns)])].into();
+        assert!(!by_ns.may_mutate(&[candidate], &only_live)[0]);
+        let relabelled: NamespaceLabels = [("team".to_string(), label_sets(&live_ns, &git_ns))].into();
+        assert!(by_ns.may_mutate(&[candidate], &relabelled)[0]);
     }
 
     #[test]

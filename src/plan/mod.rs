@@ -505,14 +505,15 @@ pub async fn plan_live(
     let lives = read_live(cluster, &items).await?;
 
     // 4. Namespaces that neither exist nor are created here. The labels of those that exist are
-    // kept for the namespace selectors of mutating webhooks (step 5).
+    // kept for the namespace selectors of mutating webhooks (step 5); a Namespace of the revision
+    // may change its labels before its objects are applied, so it matches by both.
     let mut missing: BTreeMap<String, bool> = BTreeMap::new();
-    let mut namespace_labels: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
+    let mut namespace_labels = admission::NamespaceLabels::new();
     for (item, live) in items.iter().zip(&lives) {
         if item.id.gvk.group.is_empty() && item.id.gvk.kind == "Namespace" {
             match live {
                 Some(ns) => {
-                    namespace_labels.insert(item.id.name.clone(), admission::labels(ns));
+                    namespace_labels.insert(item.id.name.clone(), admission::label_sets(ns, &item.desired));
                 }
                 None => {
                     missing.insert(item.id.name.clone(), true);
@@ -554,7 +555,7 @@ pub async fn plan_live(
         for (name, result) in names.into_iter().zip(results) {
             match result {
                 Ok(Some(ns)) => {
-                    namespace_labels.insert(name, admission::labels(&ns));
+                    namespace_labels.insert(name, vec![admission::labels(&ns)]);
                 }
                 Ok(None) => {
                     for item in items
@@ -660,7 +661,7 @@ async fn unskip_mutated(
     cluster: &Cluster,
     planned: &mut [PlannedObject],
     noop: &mut [bool],
-    namespaces: &BTreeMap<String, serde_json::Map<String, Value>>,
+    namespaces: &admission::NamespaceLabels,
 ) {
     if !noop.contains(&true) {
         return;
