@@ -321,6 +321,20 @@ mod tests {
     }
 
     fn check(webhooks: &MutatingWebhooks, r: &Resolved, ns_labels: Value, obj_labels: Value) -> bool {
+        let namespaces: NamespaceLabels = match ns_labels {
+            Value::Object(m) => [("team".to_string(), vec![m])].into(),
+            _ => BTreeMap::new(),
+        };
+        check_in(webhooks, r, &namespaces, obj_labels)
+    }
+
+    /// Whether `webhooks` may mutate an object of kind `r` with `obj_labels` in namespace `team`.
+    fn check_in(
+        webhooks: &MutatingWebhooks,
+        r: &Resolved,
+        namespaces: &NamespaceLabels,
+        obj_labels: Value,
+    ) -> bool {
         let obj = json!({"metadata": {"labels": obj_labels}});
         let candidate = Candidate {
             resolved: r,
@@ -328,11 +342,18 @@ mod tests {
             desired: &obj,
             live: &obj,
         };
-        let namespaces: NamespaceLabels = match ns_labels {
-            Value::Object(m) => [("team".to_string(), vec![m])].into(),
-            _ => BTreeMap::new(),
-        };
-        webhooks.may_mutate(&[candidate], &namespaces)[0]
+        webhooks.may_mutate(&[candidate], namespaces)[0]
+    }
+
+    /// A webhook on Deployments in namespaces labelled `inject: yes`.
+    fn by_namespace_label() -> MutatingWebhooks {
+        let r = rule(
+            json!(["CREATE", "UPDATE"]),
+            json!(["apps"]),
+            json!(["v1"]),
+            json!(["deployments"]),
+        );
+        hooks(json!([{"name": "h", "rules": [r], "namespaceSelector": {"matchLabels": {"inject": "yes"}}}]))
     }
 
     fn rule(operations: Value, groups: Value, versions: Value, resources: Value) -> Value {
@@ -416,8 +437,7 @@ mod tests {
             json!(["v1"]),
             json!(["deployments"]),
         );
-        let by_ns = hooks(json!([{"name": "h", "rules": [r],
-            "namespaceSelector": {"matchLabels": {"inject": "yes"}}}]));
+        let by_ns = by_namespace_label();
         assert!(check(&by_ns, &deployment(), json!({"inject": "yes"}), json!({})));
         assert!(!check(&by_ns, &deployment(), json!({"inject": "no"}), json!({})));
         // Labels unknown: assume the webhook is called.
@@ -440,28 +460,22 @@ mod tests {
 
     #[test]
     fn a_namespace_relabelled_by_the_revision_matches_by_its_new_labels_too() {
-        let r = rule(
-            json!(["CREATE", "UPDATE"]),
-            json!(["apps"]),
-            json!(["v1"]),
-            json!(["deployments"]),
-        );
-        let by_ns = hooks(json!([{"name": "h", "rules": [r],
-            "namespaceSelector": {"matchLabels": {"inject": "yes"}}}]));
         let live_ns = json!({"metadata": {"labels": {"team": "a"}}});
         let git_ns = json!({"metadata": {"labels": {"inject": "yes"}}});
-        let obj = json!({});
-        let d = deployment();
-        let candidate = Candidate {
-            resolved: &d,
-            namespace: Some("team"),
-            desired: &obj,
-            live: &obj,
-        };
         let only_live: NamespaceLabels = [("team".to_string(), vec![labels(&live_ns)])].into();
-        assert!(!by_ns.may_mutate(&[candidate], &only_live)[0]);
+        assert!(!check_in(
+            &by_namespace_label(),
+            &deployment(),
+            &only_live,
+            json!({})
+        ));
         let relabelled: NamespaceLabels = [("team".to_string(), label_sets(&live_ns, &git_ns))].into();
-        assert!(by_ns.may_mutate(&[candidate], &relabelled)[0]);
+        assert!(check_in(
+            &by_namespace_label(),
+            &deployment(),
+            &relabelled,
+            json!({})
+        ));
     }
 
     #[test]
