@@ -1,6 +1,6 @@
 //! Daemon benchmark against a real apiserver (issue 7): the release `kgitops run` binary manages
 //! 1,000 objects in three clusters (three overlays, each a Namespace and a third of
-//! `BENCH_OBJECTS` objects, default 1,000 in all: ConfigMaps, headless Services, Deployments),
+//! `BENCH_OBJECTS` objects, default 1,000 in all: ConfigMaps, ClusterIP Services, Deployments),
 //! followed from a `file://` git remote, and measures:
 //!
 //! - commit pushed + webhook -> applied: time from the end of `git push` (the webhook is sent right
@@ -17,6 +17,9 @@
 //!   daemon idles for `BENCH_IDLE_SECONDS` (default 300): no writes and no list calls expected.
 //!
 //! Targets: p50 < 1 s for both latencies, peak RSS < 64 MiB, idle: 0 writes, 0 lists.
+//!
+//! The daemon is the binary cargo builds for the benchmark, or `KGITOPS_BENCH_BIN` (the image's
+//! binary: `KGITOPS_BENCH_BIN=$(scripts/build-image-binary) scripts/bench-daemon`).
 //!
 //! Run: `scripts/bench-daemon` (starts a control plane), or against a running one:
 //! `KUBECONFIG=<admin kubeconfig of a test control plane> cargo bench --bench daemon`.
@@ -60,6 +63,15 @@ fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The `kgitops` binary to run: `KGITOPS_BENCH_BIN` (e.g. the image's, from
+/// `scripts/build-image-binary`), else the one cargo built for this benchmark.
+fn daemon_binary() -> std::path::PathBuf {
+    match std::env::var_os("KGITOPS_BENCH_BIN").filter(|v| !v.is_empty()) {
+        Some(path) => std::path::absolute(path).expect("KGITOPS_BENCH_BIN path"),
+        None => env!("CARGO_BIN_EXE_kgitops").into(),
+    }
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -236,7 +248,9 @@ fn main() {
     std::fs::write(tmp.path().join("kgitops.yaml"), config).expect("config");
     let log = std::fs::File::create(tmp.path().join("daemon.log")).expect("log");
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_kgitops"))
+    let binary = daemon_binary();
+    println!("daemon binary: {}", binary.display());
+    let child = Command::new(&binary)
         .args(["run", "--config", "kgitops.yaml"])
         .current_dir(tmp.path())
         .env("KGITOPS_LOG", "warn")

@@ -3,6 +3,8 @@
 //! - first apply of 1,000 objects (ConfigMaps, Services, Deployments) vs `kubectl apply --server-side`;
 //! - no-op `diff --live` (kgitops plan) vs `kubectl diff --server-side -f` on the same objects;
 //! - a no-op apply, which must send no write;
+//! - the no-op diff again with a mutating admission webhook (the test rig's, on 127.0.0.1) that
+//!   matches the Deployments: they, and only they, are dry-run by the server.
 //! - first apply of the same objects through an identity that API Priority and Fairness throttles
 //!   (about 3 seats and a queue of 5, `tests/support/throttle.rs`) vs `kubectl apply --server-side`
 //!   through the same identity, with the 429 answers each received (issue 21).
@@ -22,6 +24,8 @@ use std::time::{Duration, Instant};
 
 #[path = "shared/apiserver.rs"]
 mod apiserver;
+#[path = "../tests/support/mutating_webhook.rs"]
+mod mutating_webhook;
 #[path = "../tests/support/throttle.rs"]
 mod throttle;
 
@@ -38,6 +42,14 @@ fn writes(d: &BTreeMap<String, u64>) -> u64 {
     ["POST", "PUT", "PATCH", "DELETE", "APPLY"]
         .iter()
         .map(|v| d.get(*v).copied().unwrap_or(0))
+        .sum()
+}
+
+/// Server-side dry-runs (apply patches are counted as verb APPLY, others as PATCH).
+fn dry_runs(d: &BTreeMap<String, u64>) -> u64 {
+    d.iter()
+        .filter(|(verb, _)| verb.ends_with("(dry-run)"))
+        .map(|(_, n)| n)
         .sum()
 }
 
@@ -170,6 +182,33 @@ fn main() {
         );
         assert_eq!(writes(&ours_req), 0, "a no-op apply wrote");
 
+        // No-op diff with a mutating webhook on the Deployments: they are dry-run, nothing else.
+        let webhook = mutating_webhook::MutatingWebhook::start(&dir.path().join("webhook"));
+        webhook.install(&cluster, &ns_ours).await;
+        // Apply once with the webhook, so that its label is live and the plan is a no-op again.
+        apply::apply(&cluster, objects(&ns_ours, n), &opts)
+            .await
+            .expect("kgitops apply with the webhook");
+        let before = request_counts(&client).await;
+        let start = Instant::now();
+        let cp = apply::plan(&cluster, objects(&ns_ours, n), &opts)
+            .await
+            .expect("kgitops plan");
+        let elapsed = start.elapsed();
+        let req = delta(&before, &request_counts(&client).await);
+        assert!(!cp.live.plan.has_changes(), "a no-op plan shows changes with the webhook");
+        let deployments = objects(&ns_ours, n)
+            .iter()
+            .filter(|o| o["kind"] == "Deployment")
+            .count() as u64;
+        println!(
+            "no-op diff, webhook     kgitops {:>8.1} ms {:>5} req   dry-runs {} for {deployments} Deployments",
+            elapsed.as_secs_f64() * 1e3,
+            total(&req),
+            dry_runs(&req)
+        );
+        println!("{:<22}   kgitops requests {req:?}", "");
+        assert_eq!(dry_runs(&req), deployments);
         // First apply through a throttled identity, each tool into a namespace of its own.
         let home = format!("bench-th-{suffix}");
         let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());

@@ -1,4 +1,7 @@
 //! Tuning of glibc's allocator for the two ways the process runs. Other C libraries: nothing to do.
+//! The container image is a glibc build on a glibc base (deploy/Dockerfile runs
+//! scripts/build-image-binary, which refuses a binary not linked against glibc), so this tuning is
+//! in effect where users run kgitops, as in the benchmarks (docs/memory.md).
 //!
 //! The daemon keeps its resident memory near what it uses. A plan holds every object of a cluster
 //! for a moment; glibc's allocator keeps what it freed in per-thread arenas (up to eight per core),

@@ -1,8 +1,11 @@
 //! Plan and apply against the real control plane (Strimzi CRDs installed): a realistic platform
 //! applied then clean, drift with its manager healed, Secrets never shown, zero writes on a no-op,
-//! prune and its protections, takeover from client-side apply, immutable fields, health.
+//! prune and its protections, takeover from client-side apply, immutable fields, health, and a
+//! real mutating admission webhook (the no-op shortcut must not hide what it changes).
 
 mod common;
+#[path = "support/mutating_webhook.rs"]
+mod mutating_webhook;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -119,8 +122,9 @@ async fn platform_applies_then_shows_no_changes_and_a_no_op_writes_nothing() {
         changed(&plan).join("\n")
     );
     // The shortcut saves the dry-run of every object but the StatefulSet: its volumeClaimTemplates
-    // are an atomic list the server adds defaults to, so only the server can tell.
-    assert_eq!(sent + plan.entries.len() as u64 - 1, sent_every);
+    // are an atomic list the server adds defaults to, so only the server can tell. It costs the
+    // one LIST of mutating webhook configurations (none of them matches this namespace).
+    assert_eq!(sent + plan.entries.len() as u64 - 1, sent_every + 1);
 
     // A no-op apply sends no write: no resourceVersion moves (the inventory's included).
     let mut watched = platform(&app);
@@ -876,4 +880,175 @@ async fn upstream_quirks_cause_no_false_drift_and_no_writes() {
     let secret = live(&cluster, "Secret", Some(&app), "creds").await.unwrap();
     let keys: Vec<&String> = secret["data"].as_object().unwrap().keys().collect();
     assert_eq!(keys, vec!["a"]);
+}
+
+#[tokio::test]
+async fn more_cluster_ip_services_than_a_slash_24_holds_apply() {
+    // A /24 Service range (the rig's until issue 13) is full after 254 ClusterIPs: "range is full".
+    // The rig has kubeadm's 10.96.0.0/12, as a real cluster does.
+    let ns = common::namespace("apply-clusterips").await;
+    let app = ns.name.clone();
+    let cluster = cluster().await;
+    let services: Vec<Value> = (0..300)
+        .map(|i| {
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": format!("svc-{i:03}"), "namespace": app},
+                "spec": {"selector": {"app": format!("svc-{i:03}")}, "ports": [{"port": 80, "targetPort": 8080}]}})
+        })
+        .collect();
+    let set = apply_ok(&cluster, services.clone(), &options(&app)).await;
+    assert_eq!(set.changes.len(), 300);
+    assert!(set.changes.iter().all(|c| c.outcome == Outcome::Created));
+    let last = live(&cluster, "Service", Some(&app), "svc-299")
+        .await
+        .expect("created");
+    let ip = last["spec"]["clusterIP"]
+        .as_str()
+        .expect("a ClusterIP is allocated");
+    let ip: std::net::Ipv4Addr = ip.parse().expect("an IPv4 ClusterIP");
+    assert!(
+        ip.octets()[0] == 10 && (96..112).contains(&ip.octets()[1]),
+        "{ip} is not in 10.96.0.0/12"
+    );
+    let plan = plan_of(&cluster, services, &options(&app)).await;
+    assert!(changed(&plan).is_empty(), "{}", changed(&plan).join("\n"));
+}
+
+/// Starts the rig's mutating webhook for Deployments in `namespace` and installs it.
+async fn install_webhook(cluster: &Cluster, namespace: &str) -> mutating_webhook::MutatingWebhook {
+    let webhook = mutating_webhook::MutatingWebhook::start(
+        &common::control_plane().dir().join(format!("webhook-{namespace}")),
+    );
+    webhook.install(cluster, namespace).await;
+    webhook
+}
+
+fn web_deployment(app: &str, image: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": app, "labels": {"app": "web"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": image}]}}}})
+}
+
+fn conf_map(app: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "conf", "namespace": app}, "data": {"a": "1"}})
+}
+
+#[tokio::test]
+async fn a_mutating_webhook_is_not_hidden_by_the_no_op_shortcut() {
+    let ns = common::namespace("apply-webhook").await;
+    let app = ns.name.clone();
+    let cluster = cluster().await;
+    let opts = options(&app);
+    let objects = |image: &str| vec![web_deployment(&app, image), conf_map(&app)];
+    let web = format!("Deployment/{app}/web");
+    let conf = format!("ConfigMap/{app}/conf");
+
+    // Applied before the webhook exists: the live state proves a re-apply a no-op, but the webhook
+    // installed since would add its label. Without the webhook check: a false "unchanged".
+    apply_ok(&cluster, objects("nginx:1.27"), &opts).await;
+    let webhook = install_webhook(&cluster, &app).await;
+    let plan = plan_of(&cluster, objects("nginx:1.27"), &opts).await;
+    let entry = find(&plan, &web);
+    assert_eq!(entry.action, Action::Update, "{}", entry.diff);
+    assert!(
+        entry.diff.contains(mutating_webhook::INJECTED_LABEL),
+        "{}",
+        entry.diff
+    );
+    assert_eq!(find(&plan, &conf).action, Action::Unchanged);
+
+    // Apply stores the webhook's label; right after, diff shows nothing and a second apply writes
+    // nothing (no endless re-apply of what the webhook adds).
+    let set = apply_ok(&cluster, objects("nginx:1.27"), &opts).await;
+    assert_eq!(outcomes(&set)[&web], Outcome::Configured);
+    let live_web = live(&cluster, "Deployment", Some(&app), "web").await.unwrap();
+    assert_eq!(
+        live_web["metadata"]["labels"][mutating_webhook::INJECTED_LABEL],
+        "true"
+    );
+    let plan = plan_of(&cluster, objects("nginx:1.27"), &opts).await;
+    assert!(
+        changed(&plan).is_empty(),
+        "false drift:\n{}",
+        changed(&plan).join("\n")
+    );
+    let before = resource_versions(&cluster, &app, &objects("nginx:1.27")).await;
+    let calls = webhook.calls();
+    let again = apply_ok(&cluster, objects("nginx:1.27"), &opts).await;
+    assert!(!again.has_changes(), "{:?}", outcomes(&again));
+    assert_eq!(
+        resource_versions(&cluster, &app, &objects("nginx:1.27")).await,
+        before
+    );
+    assert!(
+        webhook.calls() > calls,
+        "the Deployment was dry-run through the webhook"
+    );
+
+    // Drift: a hand edit of a field kgitops owns is the only change shown, never the webhook's
+    // label; healing it converges.
+    patch_as(
+        &cluster,
+        &web_deployment(&app, "x"),
+        json!({"spec": {"replicas": 3}}),
+        "kubectl-edit",
+    )
+    .await;
+    let plan = plan_of(&cluster, objects("nginx:1.27"), &opts).await;
+    let paths: Vec<&str> = find(&plan, &web)
+        .changes
+        .iter()
+        .map(|c| c.path.as_str())
+        .collect();
+    assert_eq!(paths, vec!["spec.replicas"], "{}", find(&plan, &web).diff);
+    apply_ok(&cluster, objects("nginx:1.27"), &opts).await;
+    let plan = plan_of(&cluster, objects("nginx:1.27"), &opts).await;
+    assert!(changed(&plan).is_empty(), "{}", changed(&plan).join("\n"));
+
+    // A change in git is seen, and only it.
+    let plan = plan_of(&cluster, objects("nginx:1.28"), &opts).await;
+    let paths: Vec<&str> = find(&plan, &web)
+        .changes
+        .iter()
+        .map(|c| c.path.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        vec!["spec.template.spec.containers[name=web].image"],
+        "{}",
+        find(&plan, &web).diff
+    );
+    assert_eq!(find(&plan, &conf).action, Action::Unchanged);
+}
+
+#[tokio::test]
+async fn a_mutating_webhook_costs_one_dry_run_per_object_it_matches() {
+    // Two namespaces with the same objects, the webhook selecting only the first: a no-op plan of
+    // the first dry-runs its Deployments (not its ConfigMaps), the second none.
+    let hooked = common::namespace("apply-webhook-cost").await.name;
+    let plain = common::namespace("apply-webhook-plain").await.name;
+    let cluster = cluster().await;
+    let objects = |ns: &str| -> Vec<Value> {
+        (0..3)
+            .flat_map(|i| {
+                let mut d = web_deployment(ns, "nginx:1.27");
+                d["metadata"]["name"] = json!(format!("web-{i}"));
+                let mut c = conf_map(ns);
+                c["metadata"]["name"] = json!(format!("conf-{i}"));
+                [d, c]
+            })
+            .collect()
+    };
+    let _webhook = install_webhook(&cluster, &hooked).await;
+    for ns in [&hooked, &plain] {
+        apply_ok(&cluster, objects(ns), &options(ns)).await;
+    }
+    let mut sent = BTreeMap::new();
+    for ns in [&hooked, &plain] {
+        let requests = cluster.requests();
+        let plan = plan_of(&cluster, objects(ns), &options(ns)).await;
+        assert!(changed(&plan).is_empty(), "{}", changed(&plan).join("\n"));
+        sent.insert(ns.clone(), cluster.requests() - requests);
+    }
+    assert_eq!(sent[&hooked], sent[&plain] + 3, "{sent:?}");
 }

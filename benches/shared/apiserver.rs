@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-/// A Namespace `ns` and `n` objects in it: ConfigMaps, headless Services and Deployments in turn.
+/// A Namespace `ns` and `n` objects in it: ConfigMaps, ClusterIP Services and Deployments in turn.
 pub fn objects(ns: &str, n: usize) -> Vec<Value> {
     let mut out = vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})];
     for i in 0..n {
@@ -15,8 +15,8 @@ pub fn objects(ns: &str, n: usize) -> Vec<Value> {
             0 => json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
                 "data": {"config.yaml": format!("id: {i}\nlevel: info\n")}}),
             1 => json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
-                // Headless: a test control plane's service CIDR has too few addresses for 2 x 333.
-                "spec": {"clusterIP": "None", "selector": {"app": name},
+                // Ordinary ClusterIP Services: the test control plane has kubeadm's /12 range.
+                "spec": {"selector": {"app": name},
                     "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}),
             _ => json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},

@@ -11,7 +11,9 @@
 //!   ([`normalize::for_compare`]) and compared. Objects whose live state already proves that an
 //!   apply would change nothing ([`fields::apply_is_noop`]: kgitops owns exactly the fields git
 //!   sets, with the same values) are not sent: they are never written, so the server's answer
-//!   could not change anything ([`PlanOptions::dry_run_unchanged`] sends them anyway).
+//!   could not change anything ([`PlanOptions::dry_run_unchanged`] sends them anyway). Unless a
+//!   mutating admission webhook of the cluster may be called for them ([`admission`]): its change
+//!   is not in the live state, so those are dry-run.
 //!
 //! Secret values never leave: diffs and field changes are masked ([`mask::mask_pair`]), and every
 //! error [`plan_live`] returns is scrubbed of every value of every Secret of the render and of the
@@ -23,6 +25,7 @@
 //! they carry (kustomize's `namespace:` sets it on kinds it does not know).
 
 pub mod client;
+pub mod admission;
 pub mod cluster;
 pub mod connect;
 pub mod diff;
@@ -558,11 +561,21 @@ async fn plan_objects(
     let lives = read_live(cluster, &items).await?;
     scrubber.extend(lives.iter().flatten());
 
-    // 4. Namespaces that neither exist nor are created here.
+    // 4. Namespaces that neither exist nor are created here. The labels of those that exist are
+    // kept for the namespace selectors of mutating webhooks (step 5); a Namespace of the revision
+    // may change its labels before its objects are applied, so it matches by both.
     let mut missing: BTreeMap<String, bool> = BTreeMap::new();
+    let mut namespace_labels = admission::NamespaceLabels::new();
     for (item, live) in items.iter().zip(&lives) {
-        if item.id.gvk.group.is_empty() && item.id.gvk.kind == "Namespace" && live.is_none() {
-            missing.insert(item.id.name.clone(), true);
+        if item.id.gvk.group.is_empty() && item.id.gvk.kind == "Namespace" {
+            match live {
+                Some(ns) => {
+                    namespace_labels.insert(item.id.name.clone(), admission::label_sets(ns, &item.desired));
+                }
+                None => {
+                    missing.insert(item.id.name.clone(), true);
+                }
+            }
         }
     }
     let wanted: BTreeSet<String> = items
@@ -598,7 +611,9 @@ async fn plan_objects(
         let mut failures = Vec::new();
         for (name, result) in names.into_iter().zip(results) {
             match result {
-                Ok(Some(_)) => {}
+                Ok(Some(ns)) => {
+                    namespace_labels.insert(name, vec![admission::labels(&ns)]);
+                }
                 Ok(None) => {
                     for item in items
                         .iter()
@@ -665,6 +680,7 @@ async fn plan_objects(
                 obj.dry_run = Some(Value::Null);
             }
         }
+        unskip_mutated(cluster, &mut planned, &mut noop, &namespace_labels).await;
     }
     dry_run_all(cluster, &mut planned, &opts.field_manager).await?;
     for (i, obj) in planned.iter_mut().enumerate() {
@@ -694,6 +710,59 @@ async fn plan_objects(
         objects: planned,
         scrubber: mask::Scrubber::default(),
     })
+}
+
+/// Takes back the no-op proof of objects a mutating admission webhook may change on apply (its
+/// change is not in the live state the proof reads): they are dry-run like the others. Costs one
+/// LIST when there are objects to skip. `namespaces`: the live labels of the namespaces plan read.
+async fn unskip_mutated(
+    cluster: &Cluster,
+    planned: &mut [PlannedObject],
+    noop: &mut [bool],
+    namespaces: &admission::NamespaceLabels,
+) {
+    if !noop.contains(&true) {
+        return;
+    }
+    let webhooks = admission::MutatingWebhooks::read(cluster).await;
+    if !webhooks.any() {
+        return;
+    }
+    if let admission::MutatingWebhooks::Unreadable(e) = &webhooks {
+        tracing::warn!(
+            "mutatingwebhookconfigurations cannot be listed ({e}): every object is dry-run by the server"
+        );
+    }
+    let indices: Vec<usize> = (0..planned.len()).filter(|&i| noop[i]).collect();
+    let mutated = {
+        let candidates: Vec<admission::Candidate<'_>> = indices
+            .iter()
+            .filter_map(|&i| {
+                let obj = &planned[i];
+                Some(admission::Candidate {
+                    resolved: obj.resolved.as_ref()?,
+                    namespace: obj.id.namespace.as_deref(),
+                    desired: &obj.desired,
+                    live: obj.live.as_ref()?,
+                })
+            })
+            .collect();
+        // Every no-op candidate has a kind and a live object; a mismatch would misalign indices.
+        if candidates.len() != indices.len() {
+            vec![true; indices.len()]
+        } else {
+            webhooks.may_mutate(&candidates, namespaces)
+        }
+    };
+    let mut forced = 0;
+    for (&i, mutated) in indices.iter().zip(mutated) {
+        if mutated {
+            noop[i] = false;
+            planned[i].dry_run = None;
+            forced += 1;
+        }
+    }
+    tracing::debug!(objects = forced, "dry-run forced by mutating admission webhooks");
 }
 
 /// The plan entry of one planned object (its dry-run done or deferred).

@@ -32,6 +32,12 @@ log_tail() {
   tail -n 20 "$1" >&2
 }
 
+# ClusterIP range of the apiserver: kubeadm's default, so that thousands of ordinary ClusterIP
+# Services fit as in a real cluster (a /24 is full after 254). The first address is the
+# `kubernetes` Service's, named in the apiserver certificate (start).
+SERVICE_CLUSTER_IP_RANGE=10.96.0.0/12
+KUBERNETES_SERVICE_IP=10.96.0.1
+
 # Marker in the owner watchdog's command line, so `stop` can find it (see start --owner-pid).
 WATCHDOG_MARKER=kgitops-controlplane-watchdog
 
@@ -174,7 +180,7 @@ launch_apiserver() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$pki/sa.pub" \
     --service-account-signing-key-file="$pki/sa.key" \
-    --service-cluster-ip-range=10.0.0.0/24 \
+    --service-cluster-ip-range="$SERVICE_CLUSTER_IP_RANGE" \
     --authorization-mode=RBAC \
     --endpoint-reconciler-type=none \
     --profiling=false \
