@@ -636,6 +636,27 @@ async fn a_bad_commit_applies_nothing_and_the_next_good_one_applies() {
         "{failures:#?}"
     );
 
+    // A newer commit that does not render supersedes the rejected one: the rejected revision is
+    // not retried over it (its retry was due within a few seconds).
+    work.write(
+        "clusters/dev/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: [oops\n",
+    );
+    let c3b = work.commit("broken yaml again");
+    remote.push(&work, "main");
+    wait_for(d.addr, Duration::from_secs(30), "the second render failure", || async {
+        let c = cluster_status(d.addr).await;
+        (c["last_result"]["result"] == "failed" && c["last_result"]["revision"] == c3b.as_str()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let c = cluster_status(d.addr).await;
+    assert_eq!(
+        c["last_result"]["revision"],
+        c3b.as_str(),
+        "an older failing revision was retried over the newest one: {c:#}"
+    );
+
     // The next good commit applies, and the failure alert is resolved.
     work.remove("clusters/dev/svc.yaml");
     write_platform(&work, &ns.name, "4");

@@ -201,6 +201,7 @@ impl Worker {
             Err(message) => {
                 let label = revision.commit.clone();
                 self.fail(label, "render", &message, Duration::ZERO);
+                self.supersede();
                 return false;
             }
         };
@@ -219,6 +220,7 @@ impl Worker {
                 self.cfg.name
             );
             self.fail(Some(label), "render", &message, Duration::ZERO);
+            self.supersede();
             return false;
         };
         if revision.forced {
@@ -248,6 +250,14 @@ impl Worker {
         }
         self.desired = Some(desired);
         true
+    }
+
+    /// A newer revision failed to render: the one wanted before it (applied or still failing) is
+    /// no longer the one to apply, so a retry of an older failing revision cannot run over the
+    /// newer failure, and nothing is applied until a revision renders. Drift is still healed
+    /// against what is applied.
+    fn supersede(&mut self) {
+        self.desired = None;
     }
 
     /// Records `desired`, whose render equals the applied one, as the applied revision.
