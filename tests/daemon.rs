@@ -644,10 +644,16 @@ async fn a_bad_commit_applies_nothing_and_the_next_good_one_applies() {
     );
     let c3b = work.commit("broken yaml again");
     remote.push(&work, "main");
-    wait_for(d.addr, Duration::from_secs(30), "the second render failure", || async {
-        let c = cluster_status(d.addr).await;
-        (c["last_result"]["result"] == "failed" && c["last_result"]["revision"] == c3b.as_str()).then_some(())
-    })
+    wait_for(
+        d.addr,
+        Duration::from_secs(30),
+        "the second render failure",
+        || async {
+            let c = cluster_status(d.addr).await;
+            (c["last_result"]["result"] == "failed" && c["last_result"]["revision"] == c3b.as_str())
+                .then_some(())
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let c = cluster_status(d.addr).await;

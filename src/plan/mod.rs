@@ -24,8 +24,8 @@
 //! the same place whoever (or whichever daemon) applies it. Cluster-scoped objects lose a namespace
 //! they carry (kustomize's `namespace:` sets it on kinds it does not know).
 
-pub mod client;
 pub mod admission;
+pub mod client;
 pub mod cluster;
 pub mod connect;
 pub mod diff;
