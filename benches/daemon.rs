@@ -184,6 +184,7 @@ fn daemon_requests(path: &Path, offset: u64) -> std::collections::BTreeMap<Strin
 struct Daemon(Child);
 
 impl Drop for Daemon {
+    #[allow(unsafe_code)] // each unsafe block below says why it is sound (SAFETY)
     fn drop(&mut self) {
         // SAFETY: kill(2) with our child's pid and SIGTERM.
         unsafe {

@@ -14,6 +14,7 @@
 //! large render.
 
 /// Limits glibc's arenas; call once, before the async runtime starts its threads.
+#[allow(unsafe_code)] // each unsafe block below says why it is sound (SAFETY)
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; called before other threads exist.
@@ -23,6 +24,7 @@ pub fn limit_arenas() {
 }
 
 /// Returns freed heap memory to the kernel (after a plan or apply).
+#[allow(unsafe_code)] // each unsafe block below says why it is sound (SAFETY)
 pub fn release_freed() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim is thread-safe and only releases memory the allocator holds free.
@@ -36,6 +38,7 @@ pub const ONE_SHOT_HEAP_STEP: usize = 32 * 1024 * 1024;
 
 /// Lets the heap grow in [`ONE_SHOT_HEAP_STEP`]s; for commands that exit when done (memory is
 /// only reserved by this, and used as the objects need it). Call before other threads start.
+#[allow(unsafe_code)] // each unsafe block below says why it is sound (SAFETY)
 pub fn grow_in_large_steps() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; called before other threads exist.

@@ -1188,6 +1188,7 @@ impl ChildDaemon {
     }
 
     /// Sends SIGTERM; returns the exit code and how long the process took to exit (killed after 20 s).
+    #[allow(unsafe_code)] // each unsafe block below says why it is sound (SAFETY)
     fn terminate(&mut self) -> (Option<i32>, Duration) {
         let stopping = Instant::now();
         // SAFETY: kill(2) with a child's pid and SIGTERM has no memory effects.
@@ -1495,6 +1496,7 @@ fn assert_no_secret_value(what: &str, text: &str) {
 /// base64 values: its stdout and JSON logs, the Events in the cluster, the alerts received, `/status`
 /// JSON and HTML, and `kgitops diff --from --to` in every output format.
 #[test]
+#[allow(unsafe_code)] // each unsafe block below says why it is sound (SAFETY)
 fn secret_values_reach_no_output_channel() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let ns_name = runtime.block_on(async { common::namespace("daemon-leak").await.name });

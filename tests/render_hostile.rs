@@ -309,6 +309,7 @@ fn a_directory_over_the_tree_entry_limit_is_refused() {
 }
 
 /// Runs the kgitops binary and returns its output and peak resident memory in bytes (`wait4`).
+#[allow(unsafe_code)] // each unsafe block below says why it is sound (SAFETY)
 fn kgitops_with_peak_rss(args: &[&str]) -> (std::process::ExitStatus, String, u64) {
     // Reaped by wait4 below, which std's `Child` cannot do (it gives no rusage).
     #[allow(clippy::zombie_processes)]

@@ -54,6 +54,7 @@ pub fn launcher(args: &[OsString]) -> ExitCode {
     }
 }
 
+#[allow(unsafe_code)] // each unsafe block below says why it is sound (SAFETY)
 fn launch(args: &[OsString]) -> Result<ChildRun> {
     let [stdout, stderr, program, rest @ ..] = args else {
         bail!("usage: {LAUNCHER_FLAG} STDOUT STDERR PROGRAM ARGS...");
@@ -154,6 +155,7 @@ fn cpu_time(usage: &libc::rusage) -> Duration {
 }
 
 /// CPU time (user + system) of this whole process so far, every thread included.
+#[allow(unsafe_code)] // each unsafe block below says why it is sound (SAFETY)
 fn own_cpu_time() -> Duration {
     // SAFETY: as in `launch`; getrusage only writes the struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

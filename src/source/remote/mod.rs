@@ -626,6 +626,7 @@ struct Outcome {
 
 /// Fetches `spec.branch` into `refs/heads/<branch>` of `repo` with a forced refspec and returns
 /// the commit the remote advertised for it.
+#[allow(unsafe_code)] // each unsafe block below says why it is sound (SAFETY)
 fn fetch_into(
     _network: &MutexGuard<'static, ()>,
     repo: &Repository,
