@@ -129,10 +129,14 @@ async fn watch_one(api: Api<DynamicObject>, config: watcher::Config, kind: Strin
                 None
             }
             Ok(Event::InitDone) => {
-                let restarted = listed_once && listing != prints;
+                // The first list: the watch starts after the apply, so a change made in between
+                // is in this list and would never be an event; one plan of the cluster finds it.
+                // A later list (the watch restarted: apiserver restart, expired resourceVersion):
+                // only when what it lists differs from what was watched.
+                let signal = !listed_once || listing != prints;
                 prints = std::mem::take(&mut listing);
                 listed_once = true;
-                restarted.then_some(Signal::Resync)
+                signal.then_some(Signal::Resync)
             }
             Ok(Event::Apply(obj)) => {
                 let name = name_of(&kind, &obj);
