@@ -314,7 +314,7 @@ fn main() {
     // Webhook storm: 200 signed deliveries back to back, a new commit pushed after the first 100
     // (after the spacing of the last round, so the storm's first webhook fetches at once).
     std::thread::sleep(DEFAULT_MIN_FETCH_INTERVAL + Duration::from_millis(50));
-    let fetches_before = fetch_attempts(addr);
+    let fetches_before = fetch_attempts(status_addr);
     let storm = Instant::now();
     let mut newest = String::new();
     for i in 0..200 {
@@ -336,7 +336,7 @@ fn main() {
         assert_eq!(code, 202, "{text}");
     }
     let storm_sent = storm.elapsed();
-    while applied(addr, CLUSTERS[0]).as_deref() != Some(newest.as_str()) {
+    while applied(status_addr, CLUSTERS[0]).as_deref() != Some(newest.as_str()) {
         assert!(
             storm.elapsed() < Duration::from_secs(120),
             "storm commit not applied"
@@ -346,7 +346,7 @@ fn main() {
     let storm_applied = storm.elapsed();
     // Longer than the spacing: a fetch still queued would have run by now.
     std::thread::sleep(DEFAULT_MIN_FETCH_INTERVAL * 2);
-    let storm_fetches = fetch_attempts(addr) - fetches_before;
+    let storm_fetches = fetch_attempts(status_addr) - fetches_before;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
