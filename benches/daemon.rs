@@ -35,7 +35,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use apiserver::{delta, objects, request_counts};
-use http_client::http;
+use http_client::{free_ports, http};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kgitops::daemon::config::DEFAULT_MIN_FETCH_INTERVAL;
 use kgitops::daemon::webhook::github_signature;
@@ -123,14 +123,6 @@ fn write_overlays(work: &Path, prefix: &str, total: usize, marker: usize) {
 
 fn status(addr: SocketAddr) -> Value {
     serde_json::from_str(&http(addr, "GET", "/status", &[], b"").1).expect("status JSON")
-}
-
-/// Two distinct free ports (both bound at once, so they differ).
-fn free_ports() -> (u16, u16) {
-    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    let (a, b) = (bind(), bind());
-    let port = |l: &std::net::TcpListener| l.local_addr().expect("addr").port();
-    (port(&a), port(&b))
 }
 
 fn all_synced(addr: SocketAddr) -> bool {

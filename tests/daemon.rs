@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use gitserver::http::{GitHttpServer, served_root};
 use gitserver::{BareRemote, WorkRepo};
-use http_client::http;
+use http_client::{free_ports, http};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kgitops::daemon::webhook::github_signature;
 use kgitops::daemon::{Config, Daemon};
@@ -1088,14 +1088,6 @@ async fn another_writer_holding_the_write_lock_is_reported_and_waited_for() {
     wait_applied(d.addr, &work.head()).await;
     assert_eq!(settings_a(&ns.name).await.as_deref(), Some("1"));
     d.stop().await;
-}
-
-/// Two distinct free ports (both bound at once, so they differ).
-fn free_ports() -> (u16, u16) {
-    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    let (a, b) = (bind(), bind());
-    let port = |l: &std::net::TcpListener| l.local_addr().expect("addr").port();
-    (port(&a), port(&b))
 }
 
 fn kgitops() -> std::process::Command {

@@ -40,3 +40,11 @@ pub fn http(
         .unwrap_or_default();
     (status, body)
 }
+
+/// Two distinct free ports (both bound at once, so they differ).
+pub fn free_ports() -> (u16, u16) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let (a, b) = (bind(), bind());
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("addr").port();
+    (port(&a), port(&b))
+}
