@@ -552,7 +552,10 @@ async fn an_apply_stops_when_its_write_lock_is_lost() {
     }
     let started = std::time::Instant::now();
     let err = held
-        .run(tokio::time::sleep(Duration::from_secs(120)))
+        .run(
+            tokio::time::sleep(Duration::from_secs(120)),
+            &mut Default::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, LockError::Lost { .. }), "{err}");
@@ -564,6 +567,54 @@ async fn an_apply_stops_when_its_write_lock_is_lost() {
     );
     let lease = leases.get("kgitops-dev-lock").await.unwrap();
     assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some("writer-b"));
+}
+
+/// A writer takes a lock it released itself with one write on the version it left (the daemon's
+/// heals); when anyone wrote the Lease since, that write fails and the writer reads it again, so
+/// a lock another writer took in between is never taken from it.
+#[tokio::test]
+async fn a_writer_retakes_its_released_lock_only_when_nobody_else_holds_it() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kgitops::apply::lock::Observed;
+    use kgitops::apply::{LockError, LockOptions};
+    use kube::api::Api;
+
+    let ns = common::namespace("apply-retake").await;
+    let cluster = cluster().await;
+    let inv = InventoryRef::for_cluster("dev", &ns.name);
+    let leases: Api<Lease> = ns.api();
+    let holder = |lease: Lease| lease.spec.and_then(|s| s.holder_identity);
+    let mut a = LockOptions::new("writer-a");
+    a.timeout = Duration::ZERO;
+    let mut b = LockOptions::new("writer-b");
+    b.timeout = Duration::ZERO;
+    let mut observed_a = Observed::default();
+
+    // Twice in a row: the second take is the single write on the released version.
+    for _ in 0..2 {
+        let held = apply::lock::acquire(&cluster, &inv, &a, &mut observed_a)
+            .await
+            .unwrap();
+        let lease = leases.get("kgitops-dev-lock").await.unwrap();
+        assert_eq!(holder(lease).as_deref(), Some("writer-a"));
+        held.run(async {}, &mut observed_a).await.unwrap();
+        let lease = leases.get("kgitops-dev-lock").await.unwrap();
+        assert_eq!(holder(lease), None, "released");
+    }
+
+    // writer-b takes the lock writer-a released; writer-a's remembered version is stale now.
+    let held_b = apply::lock::acquire(&cluster, &inv, &b, &mut Observed::default())
+        .await
+        .unwrap();
+    let err = apply::lock::acquire(&cluster, &inv, &a, &mut observed_a)
+        .await
+        .err()
+        .expect("writer-b holds the lock");
+    assert!(matches!(err, LockError::Held { .. }), "{err}");
+    assert!(err.to_string().contains("writer-b"), "{err}");
+    let lease = leases.get("kgitops-dev-lock").await.unwrap();
+    assert_eq!(holder(lease).as_deref(), Some("writer-b"));
+    drop(held_b);
 }
 
 #[tokio::test]
@@ -1051,4 +1102,52 @@ async fn a_mutating_webhook_costs_one_dry_run_per_object_it_matches() {
         sent.insert(ns.clone(), cluster.requests() - requests);
     }
     assert_eq!(sent[&hooked], sent[&plain] + 3, "{sent:?}");
+}
+
+#[tokio::test]
+async fn a_watched_webhook_is_seen_without_a_list_per_plan() {
+    // The daemon's clusters keep the webhook configurations by a watch: a webhook installed after
+    // the watch started is still honoured, and a plan costs one request (the LIST) less than the
+    // CLI's.
+    let ns = common::namespace("apply-webhook-watch").await;
+    let app = ns.name.clone();
+    let listed = cluster().await;
+    let watched = cluster().await.with_webhook_watch();
+    let opts = options(&app);
+    let objects = || vec![web_deployment(&app, "nginx:1.27"), conf_map(&app)];
+    let web = format!("Deployment/{app}/web");
+    apply_ok(&listed, objects(), &opts).await;
+    // Both plans warm (discovery) and agree before the webhook exists.
+    for cluster in [&listed, &watched] {
+        let plan = plan_of(cluster, objects(), &opts).await;
+        assert!(changed(&plan).is_empty(), "{}", changed(&plan).join("\n"));
+    }
+    let _webhook = install_webhook(&listed, &app).await;
+    // The watch delivers the new configuration within its latency; no plan may call it unchanged
+    // once it has (bounded generously: a loaded machine).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let plan = plan_of(&watched, objects(), &opts).await;
+        if find(&plan, &web).action == Action::Update {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watched cluster never saw the webhook installed after it started"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut sent = Vec::new();
+    for cluster in [&listed, &watched] {
+        let requests = cluster.requests();
+        let plan = plan_of(cluster, objects(), &opts).await;
+        assert_eq!(
+            find(&plan, &web).action,
+            Action::Update,
+            "{}",
+            find(&plan, &web).diff
+        );
+        sent.push(cluster.requests() - requests);
+    }
+    assert_eq!(sent[0], sent[1] + 1, "listed, watched: {sent:?}");
 }

@@ -16,8 +16,15 @@
 //!   within two thirds of the duration, or finds another holder, has lost the lock and its
 //!   in-flight apply is stopped ([`WriteLock::hold`]);
 //! - at the end the holder releases it (empty holder), so the next writer proceeds at once.
+//!
+//! A writer that takes the lock again and again (the daemon heals drift object by object) keeps the
+//! Lease as it left it on release and takes it next time with one write carrying that
+//! `resourceVersion` — no read — and releases it with the `resourceVersion` of its own last write:
+//! one round trip each way. Anyone else's write in between makes that write fail with 409, and the
+//! writer falls back to reading.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -118,11 +125,14 @@ pub enum LockError {
     },
 }
 
-/// The version of another holder's Lease this process saw first, and when. Kept across attempts
-/// (the daemon retries with backoff) so a crashed holder's Lease expires by this process's clock.
+/// What a writer remembers of the Lease between its applies: the version of another holder's
+/// Lease it saw first, and when — kept across attempts (the daemon retries with backoff) so a
+/// crashed holder's Lease expires by this process's clock — and the Lease as this writer last
+/// released it, to take it next time with a single write.
 #[derive(Debug, Default)]
 pub struct Observed {
     seen: Option<(String, Instant)>,
+    released: Option<Lease>,
 }
 
 impl Observed {
@@ -139,7 +149,8 @@ impl Observed {
 }
 
 enum Attempt {
-    Acquired,
+    /// Taken; the Lease as written.
+    Acquired(Box<Lease>),
     Held(String),
     /// Someone wrote the Lease between our read and write: read again.
     Raced,
@@ -155,6 +166,8 @@ pub struct WriteLock {
     stop: CancellationToken,
     lost: CancellationToken,
     renewer: Option<tokio::task::JoinHandle<String>>,
+    /// The Lease as last written by this holder (acquire, then each renewal).
+    written: Arc<Mutex<Lease>>,
 }
 
 /// Takes the lock of `inv`, waiting up to `opts.timeout` for another writer.
@@ -172,9 +185,13 @@ pub async fn acquire(
         message: cluster.explain(e).message,
     };
     let started = Instant::now();
-    loop {
+    let mut taken = match observed.released.take() {
+        Some(lease) => retake(&api, &name, lease, opts).await,
+        None => None,
+    };
+    while taken.is_none() {
         match attempt(&api, &name, opts, observed).await {
-            Ok(Attempt::Acquired) => break,
+            Ok(Attempt::Acquired(lease)) => taken = Some(*lease),
             Ok(Attempt::Raced) => continue,
             Ok(Attempt::Held(holder)) => {
                 let waited = started.elapsed();
@@ -198,6 +215,7 @@ pub async fn acquire(
         }
     }
     *observed = Observed::default();
+    let written = Arc::new(Mutex::new(taken.unwrap_or_default()));
     let stop = CancellationToken::new();
     let lost = CancellationToken::new();
     let renewer = tokio::spawn(renew(
@@ -206,6 +224,7 @@ pub async fn acquire(
         opts.clone(),
         stop.clone(),
         lost.clone(),
+        written.clone(),
     ));
     Ok(WriteLock {
         api,
@@ -215,7 +234,24 @@ pub async fn acquire(
         stop,
         lost,
         renewer: Some(renewer),
+        written,
     })
+}
+
+/// Takes the Lease this writer released last time with one write on that version. `None` when
+/// anything else happened to it since (409), or the write failed: the caller reads it instead.
+async fn retake(api: &Api<Lease>, name: &str, mut lease: Lease, opts: &LockOptions) -> Option<Lease> {
+    let now = MicroTime(jiff::Timestamp::now());
+    let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+    if spec.holder_identity.as_deref().is_some_and(|h| !h.is_empty()) {
+        return None;
+    }
+    spec.holder_identity = Some(opts.holder.clone());
+    spec.acquire_time = Some(now.clone());
+    spec.renew_time = Some(now);
+    spec.lease_duration_seconds = Some(seconds(opts.lease_duration));
+    spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+    api.replace(name, &PostParams::default(), &lease).await.ok()
 }
 
 fn seconds(d: Duration) -> i32 {
@@ -246,7 +282,7 @@ async fn attempt(
             }),
         };
         return match api.create(&PostParams::default(), &lease).await {
-            Ok(_) => Ok(Attempt::Acquired),
+            Ok(lease) => Ok(Attempt::Acquired(Box::new(lease))),
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(Attempt::Raced),
             Err(e) => Err(e),
         };
@@ -278,7 +314,7 @@ async fn attempt(
     spec.renew_time = Some(now);
     spec.lease_duration_seconds = Some(seconds(opts.lease_duration));
     match api.replace(name, &PostParams::default(), &lease).await {
-        Ok(_) => Ok(Attempt::Acquired),
+        Ok(lease) => Ok(Attempt::Acquired(Box::new(lease))),
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(Attempt::Raced),
         Err(e) => Err(e),
     }
@@ -291,6 +327,7 @@ async fn renew(
     opts: LockOptions,
     stop: CancellationToken,
     lost: CancellationToken,
+    written: Arc<Mutex<Lease>>,
 ) -> String {
     let period = opts.lease_duration / 3;
     // Renewing must succeed well before the Lease runs out by anyone's clock.
@@ -309,7 +346,9 @@ async fn renew(
                         spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
                         api.replace(&name, &PostParams::default(), &lease)
                             .await
-                            .map(|_| ())
+                            .map(|lease| {
+                                *written.lock().unwrap_or_else(PoisonError::into_inner) = lease;
+                            })
                             .map_err(|e| e.to_string())
                     }
                     other => {
@@ -337,11 +376,11 @@ async fn renew(
 }
 
 impl WriteLock {
-    /// Runs `fut` while the lock is held, then releases it. `fut` is stopped (dropped) when the
-    /// lock is lost.
-    pub async fn run<F: Future>(mut self, fut: F) -> Result<F::Output, LockError> {
+    /// Runs `fut` while the lock is held, then releases it, remembering the released Lease in
+    /// `observed` for the next [`acquire`]. `fut` is stopped (dropped) when the lock is lost.
+    pub async fn run<F: Future>(mut self, fut: F, observed: &mut Observed) -> Result<F::Output, LockError> {
         let result = self.hold(fut).await;
-        self.release().await;
+        observed.released = self.release().await;
         result
     }
 
@@ -362,40 +401,68 @@ impl WriteLock {
         }
     }
 
-    /// Stops renewing and releases the Lease (empty holder) so the next writer proceeds at once.
-    /// A failure to release is only logged (debug): the Lease then expires after its duration.
-    async fn release(mut self) {
+    /// Stops renewing and releases the Lease (empty holder) so the next writer proceeds at once:
+    /// one write on the version this holder wrote last, or, when someone else wrote since, a read
+    /// and a write. Returns the released Lease. A failure to release is only logged (debug): the
+    /// Lease then expires after its duration.
+    async fn release(mut self) -> Option<Lease> {
         self.stop.cancel();
         if let Some(task) = self.renewer.take() {
             let _ = task.await;
         }
+        let written = std::mem::take(&mut *self.written.lock().unwrap_or_else(PoisonError::into_inner));
         let release = async {
-            let mut lease = self.api.get_opt(&self.name).await?.unwrap_or_default();
-            let Some(spec) = lease.spec.as_mut() else {
-                return Ok(());
-            };
-            if spec.holder_identity.as_deref() != Some(self.holder.as_str()) {
-                return Ok(());
+            let mut lease = written;
+            if lease.metadata.resource_version.is_some() {
+                match self
+                    .api
+                    .replace(&self.name, &PostParams::default(), &released(lease.clone()))
+                    .await
+                {
+                    Ok(lease) => return Ok(Some(lease)),
+                    Err(kube::Error::Api(e)) if e.code == 409 => {}
+                    Err(e) => return Err(e),
+                }
             }
-            spec.holder_identity = None;
-            spec.renew_time = None;
-            spec.acquire_time = None;
+            lease = match self.api.get_opt(&self.name).await? {
+                Some(lease) => lease,
+                None => return Ok(None),
+            };
+            let holder = lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref());
+            if holder != Some(self.holder.as_str()) {
+                return Ok(None);
+            }
             self.api
-                .replace(&self.name, &PostParams::default(), &lease)
+                .replace(&self.name, &PostParams::default(), &released(lease))
                 .await
-                .map(|_| ())
+                .map(Some)
         };
         // Debug, not a warning: this happens when the apiserver went away, which the apply's own
         // error already says, and the Lease expires by itself.
         match tokio::time::timeout(RELEASE_TIMEOUT, release).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!(lease = self.name.as_str(), "cannot release the write lock: {e}"),
-            Err(_) => tracing::debug!(
-                lease = self.name.as_str(),
-                "cannot release the write lock: timed out"
-            ),
+            Ok(Ok(lease)) => lease,
+            Ok(Err(e)) => {
+                tracing::debug!(lease = self.name.as_str(), "cannot release the write lock: {e}");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(
+                    lease = self.name.as_str(),
+                    "cannot release the write lock: timed out"
+                );
+                None
+            }
         }
     }
+}
+
+/// `lease` without holder: released.
+fn released(mut lease: Lease) -> Lease {
+    let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+    spec.holder_identity = None;
+    spec.renew_time = None;
+    spec.acquire_time = None;
+    lease
 }
 
 impl Drop for WriteLock {

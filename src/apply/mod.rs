@@ -558,7 +558,7 @@ pub async fn apply_locked(
         }
         Err(e) => return Err(e.into()),
     };
-    let mut set = held.run(apply(cluster, desired, opts)).await??;
+    let mut set = held.run(apply(cluster, desired, opts), observed).await??;
     // The plan under the lock found the namespace unchanged: this run created it.
     if let Some(created) = created
         && let Some(c) = set.changes.iter_mut().find(|c| c.id == created.id)
@@ -579,21 +579,24 @@ pub async fn apply_planned_locked(
     observed: &mut lock::Observed,
 ) -> Result<ChangeSet, ApplyError> {
     let held = lock::acquire(cluster, &opts.inventory, lock, observed).await?;
-    held.run(async {
-        let planned = cp
-            .parent
-            .as_ref()
-            .and_then(|p| p.pointer("/metadata/resourceVersion"))
-            .cloned();
-        let now = live_parent(cluster, &opts.inventory).await?;
-        if now.as_ref().and_then(|p| p.pointer("/metadata/resourceVersion")) != planned.as_ref() {
-            return Err(ApplyError::Inventory(format!(
-                "{}: changed by another writer since the plan; planning again",
-                opts.inventory.display()
-            )));
-        }
-        apply_planned(cluster, cp, opts).await
-    })
+    held.run(
+        async {
+            let planned = cp
+                .parent
+                .as_ref()
+                .and_then(|p| p.pointer("/metadata/resourceVersion"))
+                .cloned();
+            let now = live_parent(cluster, &opts.inventory).await?;
+            if now.as_ref().and_then(|p| p.pointer("/metadata/resourceVersion")) != planned.as_ref() {
+                return Err(ApplyError::Inventory(format!(
+                    "{}: changed by another writer since the plan; planning again",
+                    opts.inventory.display()
+                )));
+            }
+            apply_planned(cluster, cp, opts).await
+        },
+        observed,
+    )
     .await?
 }
 

@@ -308,7 +308,8 @@ impl Worker {
             &self.cfg.api.client_options(),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .with_webhook_watch();
         self.shared
             .metrics
             .watch_apiserver(&self.cfg.name, cluster.api_stats().clone());

@@ -5,9 +5,11 @@
 //! ([`super::fields::apply_is_noop`]). That proof only covers what the apply itself writes: a
 //! mutating webhook called on the apply (installed after the object was last applied, or
 //! reconfigured since) can make the server store something else, so the skipped dry-run would have
-//! shown a change. [`MutatingWebhooks::read`] lists the webhook configurations (one LIST per plan)
-//! and [`MutatingWebhooks::may_mutate`] tells which objects a webhook may be called for; plan
-//! dry-runs those whatever the proof says.
+//! shown a change. [`MutatingWebhooks::read`] reads the webhook configurations and
+//! [`MutatingWebhooks::may_mutate`] tells which objects a webhook may be called for; plan dry-runs
+//! those whatever the proof says. A one-shot plan (the CLI) lists the configurations (one LIST); a
+//! long-running process (the daemon, which plans on every drift event) keeps them in memory with a
+//! [`WebhookWatch`] and lists only while that watch is not in sync.
 //!
 //! The matching over-approximates the apiserver's (a dry-run too many costs a request; one too few
 //! is a false "unchanged"): rules match CREATE and UPDATE (a server-side apply is either), any API
@@ -17,7 +19,15 @@
 //! `list` on `mutatingwebhookconfigurations`, or the server failed), every object may be mutated.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use futures::StreamExt;
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use kube::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
 use serde_json::{Map, Value};
 
 use super::cluster::{Cluster, RequestError, Resolved};
@@ -71,10 +81,94 @@ struct Rule {
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Selector(Value);
 
+/// The cluster's MutatingWebhookConfigurations kept in memory by a watch (a kube-runtime
+/// reflector), so that a process planning again and again does not list them for every plan.
+/// Cloning shares the watch; it stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct WebhookWatch {
+    store: Store<MutatingWebhookConfiguration>,
+    /// The watch has listed and has not failed since: the store is the cluster's state (as of the
+    /// watch's latency). Cleared on every watch error (e.g. no RBAC `watch`), until the next event.
+    synced: Arc<AtomicBool>,
+    _task: Arc<AbortOnDrop>,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl std::fmt::Debug for WebhookWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookWatch")
+            .field("synced", &self.synced.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookWatch {
+    /// Starts watching the configurations with `client` (needs a tokio runtime).
+    pub fn start(client: kube::Client) -> WebhookWatch {
+        let (store, writer) = reflector::store();
+        let synced = Arc::new(AtomicBool::new(false));
+        let flag = synced.clone();
+        let api: Api<MutatingWebhookConfiguration> = Api::all(client);
+        let task = tokio::spawn(async move {
+            let mut events = watcher::watcher(api, watcher::Config::default())
+                .default_backoff()
+                .reflect(writer)
+                .boxed();
+            while let Some(event) = events.next().await {
+                match event {
+                    // A (re)list in progress: the store still holds the previous state until
+                    // `InitDone` swaps it in, but whether it is current is not known.
+                    Ok(watcher::Event::Init) => flag.store(false, Ordering::Relaxed),
+                    Ok(watcher::Event::InitApply(_)) => {}
+                    Ok(_) => flag.store(true, Ordering::Relaxed),
+                    Err(e) => {
+                        if flag.swap(false, Ordering::Relaxed) {
+                            tracing::debug!(
+                                "mutatingwebhookconfigurations watch failed ({e}); listing per plan"
+                            );
+                        }
+                    }
+                }
+            }
+        });
+        WebhookWatch {
+            store,
+            synced,
+            _task: Arc::new(AbortOnDrop(task)),
+        }
+    }
+
+    /// The webhooks, when the watch is in sync.
+    fn current(&self) -> Option<MutatingWebhooks> {
+        if !self.synced.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut hooks = Vec::new();
+        for config in self.store.state() {
+            match serde_json::to_value(config.as_ref()) {
+                Ok(v) => hooks.extend(parse_configuration(&v)),
+                Err(_) => return None,
+            }
+        }
+        Some(MutatingWebhooks::Known(hooks))
+    }
+}
+
 impl MutatingWebhooks {
-    /// Lists the MutatingWebhookConfigurations (one request; none when the server does not serve
-    /// the kind). Never fails: an error makes the answer [`MutatingWebhooks::Unreadable`].
+    /// The MutatingWebhookConfigurations: from the cluster's [`WebhookWatch`] when it has one in
+    /// sync, else listed (one request; none when the server does not serve the kind). Never fails:
+    /// an error makes the answer [`MutatingWebhooks::Unreadable`].
     pub async fn read(cluster: &Cluster) -> MutatingWebhooks {
+        if let Some(known) = cluster.webhook_watch().and_then(WebhookWatch::current) {
+            return known;
+        }
         let gvk = Gvk::from_api_version("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration");
         let resolved = match cluster.resolve(&gvk).await {
             Ok(Some(r)) => r,

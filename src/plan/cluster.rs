@@ -176,6 +176,9 @@ pub struct Cluster {
     server: Option<Arc<str>>,
     /// The apiserver's answers by kind, when the client counts them ([`Cluster::with_stats`]).
     stats: Arc<ApiStats>,
+    /// The mutating webhooks kept by a watch, for processes that plan repeatedly
+    /// ([`Cluster::with_webhook_watch`]).
+    webhooks: Option<super::admission::WebhookWatch>,
 }
 
 impl Cluster {
@@ -188,7 +191,21 @@ impl Cluster {
             requests: Arc::default(),
             server: None,
             stats: Arc::default(),
+            webhooks: None,
         }
+    }
+
+    /// Keeps the cluster's MutatingWebhookConfigurations in memory with a watch, so plans do not
+    /// list them each time (the daemon; a one-shot CLI plan lists them once). Needs RBAC `watch` on
+    /// `mutatingwebhookconfigurations`; without it plans list as before.
+    pub fn with_webhook_watch(mut self) -> Cluster {
+        self.webhooks = Some(super::admission::WebhookWatch::start(self.client.clone()));
+        self
+    }
+
+    /// The webhook watch, when [`Cluster::with_webhook_watch`] started one.
+    pub fn webhook_watch(&self) -> Option<&super::admission::WebhookWatch> {
+        self.webhooks.as_ref()
     }
 
     /// The counts kept by the client's request stack ([`super::client::build`]).
