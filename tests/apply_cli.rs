@@ -33,14 +33,7 @@ fn overlay_repo(objects: &str) -> tempfile::TempDir {
 }
 
 fn kgitops(repo: &Path, args: &[&str]) -> Output {
-    common::control_plane()
-        .kgitops()
-        .arg(args[0])
-        .arg("--repo")
-        .arg(repo)
-        .args(&args[1..])
-        .output()
-        .expect("kgitops runs")
+    common::control_plane().kgitops_in(repo, args)
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! objects by round-tripping them through JSON (sorted keys, normalized scalars), and every stage can
 //! then share one representation without conversions.
 
+pub mod crd;
 pub mod id;
 pub mod yaml;
 

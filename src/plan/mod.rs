@@ -335,6 +335,10 @@ pub enum PlanError {
     Read(Vec<ObjectFailure>),
     #[error("{}", failure_lines(.0))]
     DryRun(Vec<ObjectFailure>),
+    /// CRD updates the apiserver would refuse because they drop a version objects are stored in
+    /// ([`crate::manifest::crd::dropped_stored_versions`]); found before anything is written.
+    #[error("{}", failure_lines(.0))]
+    StoredVersionsDropped(Vec<ObjectFailure>),
 }
 
 impl PlanError {
@@ -355,6 +359,7 @@ impl PlanError {
             PlanError::Resolve(f) => PlanError::Resolve(all(f)),
             PlanError::Read(f) => PlanError::Read(all(f)),
             PlanError::DryRun(f) => PlanError::DryRun(all(f)),
+            PlanError::StoredVersionsDropped(f) => PlanError::StoredVersionsDropped(all(f)),
             e @ (PlanError::InvalidObject { .. } | PlanError::Duplicate { .. }) => e,
         }
     }
@@ -397,17 +402,34 @@ fn failure(id: &ResId, message: impl fmt::Display) -> ObjectFailure {
     }
 }
 
-/// A CRD's group, kind and scope, read from a desired CustomResourceDefinition.
-fn crd_kind(obj: &Value) -> Option<(String, String, bool)> {
-    if obj.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
-        return None;
+/// Refuses CRD updates that drop a version the live CRD's `status.storedVersions` lists: the
+/// apiserver would reject them half-way through an apply (after the objects ordered before them),
+/// with a message that does not say what to do.
+fn check_stored_versions(items: &[Item], lives: &[Option<Value>]) -> Result<(), PlanError> {
+    let failures: Vec<ObjectFailure> = items
+        .iter()
+        .zip(lives)
+        .filter(|(item, _)| crate::manifest::crd::is_crd(&item.desired))
+        .filter_map(|(item, live)| {
+            let dropped = crate::manifest::crd::dropped_stored_versions(&item.desired, live.as_ref()?);
+            (!dropped.is_empty()).then(|| {
+                failure(
+                    &item.id,
+                    format_args!(
+                        "update drops {} from spec.versions, but status.storedVersions lists it and the \
+                         apiserver refuses the update; {}",
+                        dropped.join(", "),
+                        crate::manifest::crd::migration_hint(&item.id.name, &dropped)
+                    ),
+                )
+            })
+        })
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(PlanError::StoredVersionsDropped(failures))
     }
-    let spec = obj.get("spec")?;
-    Some((
-        spec.get("group")?.as_str()?.to_string(),
-        spec.pointer("/names/kind")?.as_str()?.to_string(),
-        spec.get("scope").and_then(Value::as_str) != Some("Cluster"),
-    ))
 }
 
 fn set_namespace(obj: &mut Value, namespace: Option<&str>) {
@@ -495,7 +517,7 @@ async fn plan_objects(
     for (index, mut obj) in desired.into_iter().enumerate() {
         normalize::prepare(&mut obj);
         let id = ResId::of(&obj).map_err(|source| PlanError::InvalidObject { index, source })?;
-        if let Some((group, kind, namespaced)) = crd_kind(&obj) {
+        if let Some((group, kind, namespaced)) = crate::manifest::crd::defined_kind(&obj) {
             new_kinds.insert((group, kind), namespaced);
         }
         if id.gvk.group.is_empty() && id.gvk.kind == "Namespace" {
@@ -560,6 +582,7 @@ async fn plan_objects(
     // 3. Live state: one list per (kind, namespace) with many objects, one get otherwise.
     let lives = read_live(cluster, &items).await?;
     scrubber.extend(lives.iter().flatten());
+    check_stored_versions(&items, &lives)?;
 
     // 4. Namespaces that neither exist nor are created here. The labels of those that exist are
     // kept for the namespace selectors of mutating webhooks (step 5); a Namespace of the revision

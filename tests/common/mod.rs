@@ -92,6 +92,18 @@ impl ControlPlane {
         command
     }
 
+    /// Runs `kgitops SUBCOMMAND --repo REPO REST...` (`args[0]` is the subcommand) against this
+    /// control plane and returns its output.
+    pub fn kgitops_in(&self, repo: &Path, args: &[&str]) -> std::process::Output {
+        self.kgitops()
+            .arg(args[0])
+            .arg("--repo")
+            .arg(repo)
+            .args(&args[1..])
+            .output()
+            .expect("kgitops runs")
+    }
+
     /// Kills the kube-apiserver with SIGKILL, as a crash would, and returns once it is gone; etcd
     /// and its data stay. Every test of the binary loses the apiserver until
     /// [`ControlPlane::restart_apiserver`]: use it only in a test binary of its own.

@@ -8,6 +8,7 @@
 //! listed here for their documentation; the schema walker in [`super::schema`] reports them.
 
 mod checks;
+mod crd_upgrade;
 mod strimzi;
 
 use serde_json::Value;
@@ -376,6 +377,32 @@ pub static RULES: &[Rule] = &[
               is gone with no way back.",
         fix: "Set deleteClaim: false outside throw-away clusters.",
         check: Some(checks::delete_claim),
+    },
+    Rule {
+        id: "crd-stored-version-dropped",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "A CustomResourceDefinition that no longer declares the version the base revision's CRD stores \
+               objects in (`storage: true`), as when an operator release moves to a new API version (Strimzi \
+               1.0.0 ships `kafka.strimzi.io/v1` only).",
+        why: "Every object written under the base revision is stored in that version, so the CRD's \
+              `status.storedVersions` lists it and the apiserver refuses the update: the apply stops at the CRD \
+              and the new operator runs against the old CRDs.",
+        fix: "Ship a revision whose CRD stores the new version first, migrate the stored objects (Strimzi: the v1 \
+              API conversion tool's `crd-upgrade`), then drop the old version.",
+        check: Some(crd_upgrade::stored_version_dropped),
+    },
+    Rule {
+        id: "crd-served-version-dropped",
+        severity: Severity::Warning,
+        scope: Scope::Change,
+        what: "A CustomResourceDefinition that no longer declares a version the base revision's CRD serves but \
+               does not store in.",
+        why: "If objects were ever stored in it (under an older revision), `status.storedVersions` still lists it \
+              and the apiserver refuses the update. Only the live CRD can tell: `diff --live` and `apply` check it \
+              before anything is written.",
+        fix: "Run `kgitops diff --live` against each cluster; migrate the stored objects if it reports them.",
+        check: Some(crd_upgrade::served_version_dropped),
     },
 ];
 

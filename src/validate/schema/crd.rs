@@ -13,11 +13,7 @@ use serde_json::Value;
 use super::builtin::Builtin;
 use super::{Arena, Format, ListType, Node, Ref, Types, Unlisted};
 
-/// Is this document a v1 CustomResourceDefinition?
-pub(crate) fn is_crd(doc: &Value) -> bool {
-    doc.get("apiVersion").and_then(Value::as_str) == Some("apiextensions.k8s.io/v1")
-        && doc.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition")
-}
+pub(crate) use crate::manifest::crd::is_crd;
 
 /// `CustomResourceDefinition/kafkas.kafka.strimzi.io`, for messages.
 pub(crate) fn display_name(crd: &Value) -> String {
