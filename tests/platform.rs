@@ -351,10 +351,22 @@ async fn kgitops_service_account_cannot_escalate() {
             .await
             .map(drop),
     );
+    // By name (server-side apply, as kgitops writes): the name is allowed, the role is not.
+    let admin_binding = serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "strimzi-cluster-operator"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "kgitops", "namespace": "kgitops"}],
+    });
     forbidden(
         "binding cluster-admin under the operator's ClusterRoleBinding name",
         Api::<ClusterRoleBinding>::all(kgitops.clone())
-            .create(&create, &cluster_binding("strimzi-cluster-operator", "cluster-admin"))
+            .patch(
+                "strimzi-cluster-operator",
+                &PatchParams::apply("kgitops").force().dry_run(),
+                &Patch::Apply(&admin_binding),
+            )
             .await
             .map(drop),
     );
