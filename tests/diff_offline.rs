@@ -119,10 +119,7 @@ fn a_change_exits_1_with_per_cluster_diffs_and_no_secret_values() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_no_secret(&text);
-    assert!(
-        text.contains("KafkaNodePool/kafka-dev/broker (update)"),
-        "{text}"
-    );
+    assert!(text.contains("KafkaNodePool/kafka-dev/broker (update)"), "{text}");
     assert!(text.contains("-  replicas: 2\n+  replicas: 3\n"), "{text}");
     assert!(
         text.contains("Service/kafka-dev/main-broker-2-jmx (create)"),

@@ -210,9 +210,9 @@ pub fn control_plane_for_release(release: &str) -> &'static ControlPlane {
     };
     match cell.get_or_init(|| start(&format!("strimzi{release}"), &release_dir(release))) {
         Ok(control_plane) => control_plane,
-        Err(message) => panic!(
-            "the test control plane with the Strimzi {release} CRDs is not available:\n{message}"
-        ),
+        Err(message) => {
+            panic!("the test control plane with the Strimzi {release} CRDs is not available:\n{message}")
+        }
     }
 }
 
