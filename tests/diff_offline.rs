@@ -1,6 +1,7 @@
 //! `kgitops diff --from REV --to REV` end to end, as pull-request CI runs it: a real git repository
-//! holding this repo's own `base/` and `clusters/`, a second commit that changes the base, one
-//! overlay and adds a Secret; then the PR workflow's two steps (diff as Markdown, validate the change).
+//! holding this repo's own `base/`, `clusters/` and `infrastructure/` (the Strimzi releases the
+//! overlays include), a second commit that changes both platforms of the base, one overlay and adds
+//! a Secret; then the PR workflow's two steps (diff as Markdown, validate the change).
 
 mod common;
 
@@ -31,14 +32,19 @@ fn edit(repo: &Path, path: &str, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
-/// The platform at HEAD~1, and at HEAD: the base's kafka-exporter port renamed (every cluster), dev's brokers 2 -> 3 (with the third JMX
-/// Service no longer deleted), a generated Secret added to dev.
+/// The platform at HEAD~1, and at HEAD: the kafka-exporter port renamed in both platforms of the
+/// base (every cluster), dev's broker pool 2 -> 3 (with the third JMX Service no longer deleted),
+/// a generated Secret added to dev.
 fn repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     common::git(r, &["init", "-q", "-b", "main"]);
     copy_dir(&common::repo_root().join("base"), &r.join("base"));
     copy_dir(&common::repo_root().join("clusters"), &r.join("clusters"));
+    copy_dir(
+        &common::repo_root().join("infrastructure"),
+        &r.join("infrastructure"),
+    );
     common::git(r, &["add", "."]);
     common::git(r, &["commit", "-qm", "platform"]);
     edit(
@@ -49,17 +55,23 @@ fn repo() -> tempfile::TempDir {
     );
     edit(
         r,
-        "clusters/dev/patches/kafka-size.yaml",
+        "base/kraft/kafka/kafka-exporter-service.yaml",
+        "- name: metrics",
+        "- name: http-metrics",
+    );
+    edit(
+        r,
+        "clusters/dev/kafka/patches/node-pools-size.yaml",
         "replicas: 2",
         "replicas: 3",
     );
     edit(
         r,
-        "clusters/dev/kustomization.yaml",
+        "clusters/dev/kafka/kustomization.yaml",
         "  - path: patches/delete-jmx-broker-2.yaml\n",
         "",
     );
-    let kustomization = r.join("clusters/dev/kustomization.yaml");
+    let kustomization = r.join("clusters/dev/kafka/kustomization.yaml");
     let mut text = std::fs::read_to_string(&kustomization).unwrap();
     text.push_str(&format!(
         "\nsecretGenerator:\n  - name: kafka-admin\n    literals:\n      - password={PASSWORD}\n"
@@ -107,10 +119,10 @@ fn a_change_exits_1_with_per_cluster_diffs_and_no_secret_values() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_no_secret(&text);
-    assert!(text.contains("Kafka/kafka-dev/main (update)"), "{text}");
-    assert!(text.contains("-    replicas: 2\n+    replicas: 3\n"), "{text}");
+    assert!(text.contains("KafkaNodePool/kafka-dev/broker (update)"), "{text}");
+    assert!(text.contains("-  replicas: 2\n+  replicas: 3\n"), "{text}");
     assert!(
-        text.contains("Service/kafka-dev/main-kafka-2-jmx (create)"),
+        text.contains("Service/kafka-dev/main-broker-2-jmx (create)"),
         "{text}"
     );
     for cluster in ["dev", "staging", "prod"] {
@@ -211,14 +223,17 @@ fn the_pull_request_workflow_flow() {
         "changes are not a failure of the diff step"
     );
     assert!(stdout(&diff).starts_with("## kgitops diff `HEAD~1` → `HEAD`"));
-    let crds = common::crds_path();
+    // dev and prod carry the CRDs of their release; staging shares dev's Kubernetes cluster and
+    // its CRDs, so its release's come from the repository's vendored copy.
+    let crds = common::release_dir("1.2.0");
     let crds = crds.to_str().expect("UTF-8 path");
     let validate = kgitops(
         repo.path(),
         &["validate", "--from", "HEAD~1", "--to", "HEAD", "--crds", crds],
     );
     let report = stdout(&validate);
-    // dev grew to three brokers and its third JMX Service came back: the change is valid.
+    // dev's broker pool grew to three brokers and its third JMX Service came back: the change is
+    // valid.
     assert_eq!(
         validate.status.code(),
         Some(0),
@@ -226,14 +241,14 @@ fn the_pull_request_workflow_flow() {
         String::from_utf8_lossy(&validate.stderr)
     );
 
-    // A dangerous follow-up: shrinking dev's broker storage must fail the job.
+    // A dangerous follow-up: shrinking prod's broker storage must fail the job.
     edit(
         repo.path(),
-        "clusters/dev/patches/kafka-size.yaml",
-        "size: 10Gi",
-        "size: 5Gi",
+        "clusters/prod-eu-west-1/kafka/patches/kafka-size.yaml",
+        "size: 500Gi",
+        "size: 400Gi",
     );
-    common::git(repo.path(), &["commit", "-qam", "dev: smaller disks"]);
+    common::git(repo.path(), &["commit", "-qam", "prod: smaller disks"]);
     let validate = kgitops(
         repo.path(),
         &["validate", "--from", "HEAD~1", "--to", "HEAD", "--crds", crds],

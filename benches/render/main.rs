@@ -8,8 +8,12 @@
 //! binary, kubectl's time, the speed ratio (CLI against kubectl: both are processes), peak memory of
 //! both processes and its ratio, the targets, and whether the outputs are the same.
 //!
+//! And `validate` (issue 15): `kgitops validate` of this repository's own cluster overlays (every
+//! overlay rendered, schema-checked against the CRDs of its Strimzi release, all rules), as the
+//! release CLI, against its target of 100 ms wall time.
+//!
 //! Arguments (after `--`): `--quick` (few runs, for trying the benchmark out), and case names to
-//! run only some: `small`, `1k`, `20k`, `fleet`.
+//! run only some: `small`, `1k`, `20k`, `fleet`, `validate`.
 
 mod fixtures;
 mod measure;
@@ -29,6 +33,11 @@ use kgitops::manifest::yaml::{Limits, parse_documents};
 use kgitops::render::render;
 use kgitops::source::{DirTree, FileTree, GitRepo, TreePath};
 use measure::{ChildRun, Comparison, Timing, fmt_duration, fmt_mib, median, run_child, time_median};
+
+/// Runs of `kgitops validate` on the repository's overlays (the median is reported).
+const VALIDATE_RUNS: usize = 21;
+/// Issue 15: `validate` of all overlays stays under this (wall clock, release build).
+const VALIDATE_TARGET: Duration = Duration::from_millis(100);
 
 /// Clusters in the fleet (issue 8).
 const FLEET_CLUSTERS: usize = 100;
@@ -261,6 +270,39 @@ fn run(args: &[OsString]) -> Result<()> {
         bench_fleet(&tools, &fleet, &runs)?;
         println!("  load average now: {}", measure::load_average());
     }
+    if options.wants("validate") {
+        let runs = if options.quick { 3 } else { VALIDATE_RUNS };
+        bench_validate(&tools, runs)?;
+        println!("  load average now: {}", measure::load_average());
+    }
+    Ok(())
+}
+
+/// `kgitops validate --repo <this repository>`: every overlay under clusters/ (their Kafka
+/// platforms and the Strimzi releases they include, CRDs of ~10 MB among them), the CLI binary as
+/// a user runs it. Exit 1 (findings) counts as a run; the exit code is printed.
+fn bench_validate(tools: &Tools, runs: usize) -> Result<()> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let clusters = kgitops::source::layout::cluster_names(&DirTree::open(repo)?)?.unwrap_or_default();
+    println!(
+        "validate (issue 15): kgitops validate of this repository's {} overlays ({})",
+        clusters.len(),
+        clusters.join(", ")
+    );
+    let args: [&OsStr; 3] = [OsStr::new("validate"), OsStr::new("--repo"), repo.as_os_str()];
+    let first = tools.run(&tools.kgitops, &args, "validate", &[1])?;
+    let figures = tools.medians(runs, &tools.kgitops, &args, "validate", &[1])?;
+    let met = figures.wall < VALIDATE_TARGET;
+    println!(
+        "    kgitops validate CLI                       {}   median of {runs}, exit {}",
+        figures.line(),
+        first.code
+    );
+    println!(
+        "    target: < {} wall                        {}\n",
+        fmt_duration(VALIDATE_TARGET),
+        verdict(met)
+    );
     Ok(())
 }
 

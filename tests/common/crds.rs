@@ -77,10 +77,12 @@ async fn apply_and_wait(kubeconfig: &Path, crds: Vec<Crd>) -> Result<(), String>
     Ok(())
 }
 
-/// Reads the CRDs under `path`; every YAML document must be a CustomResourceDefinition.
+/// Reads the CRDs under `path`: the CustomResourceDefinition documents of its YAML files. Other
+/// documents are skipped, so that a vendored release directory (CRDs next to RBAC, the operator
+/// Deployment and kafka-versions.yaml) can be given as it is.
 fn load(path: &Path) -> Result<Vec<Crd>, String> {
-    let hint = "the Strimzi CRDs are expected at ../shared/strimzi-crds next to the repository; \
-                set KGITOPS_TEST_CRDS to a directory or file of CRDs";
+    let hint = "the Strimzi CRDs are read from the vendored release under infrastructure/strimzi/ \
+                (scripts/vendor-strimzi); set KGITOPS_TEST_CRDS to another directory or file of CRDs";
     let metadata = std::fs::metadata(path).map_err(|err| format!("{}: {err} ({hint})", path.display()))?;
     let files = if metadata.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -99,14 +101,16 @@ fn load(path: &Path) -> Result<Vec<Crd>, String> {
         let documents: Vec<serde_json::Value> =
             serde_saphyr::from_multiple(&text).map_err(|err| format!("{}: {err}", file.display()))?;
         for object in documents.into_iter().filter(|doc| !doc.is_null()) {
-            let kind = object["kind"].as_str().unwrap_or_default();
+            if object["kind"].as_str() != Some("CustomResourceDefinition") {
+                continue;
+            }
             let name = object["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            if kind != "CustomResourceDefinition" || name.is_empty() {
+            if name.is_empty() {
                 return Err(format!(
-                    "{}: expected CustomResourceDefinition documents with a metadata.name, found kind '{kind}' name '{name}'",
+                    "{}: a CustomResourceDefinition without metadata.name",
                     file.display()
                 ));
             }

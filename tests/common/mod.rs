@@ -29,8 +29,15 @@
 //! - Make a [`kube::Client`] per test ([`client`], [`TestNamespace::client`]): a client is bound to
 //!   the tokio runtime it was made in, and each `#[tokio::test]` has its own runtime.
 //!
-//! Environment: `KGITOPS_TEST_CRDS` (CRD directory or file instead of `../shared/strimzi-crds`),
-//! `KGITOPS_CONTROLPLANE_CACHE` (binaries and control-plane folders instead of `target/controlplane`).
+//! - The CRDs come from the repository: the CustomResourceDefinitions of the vendored Strimzi release
+//!   `infrastructure/strimzi/<release>/` ([`DEFAULT_STRIMZI_RELEASE`] for [`control_plane`]). A test
+//!   that needs another release's CRDs asks [`control_plane_for_release`], which starts a second
+//!   control plane in the same process: one apiserver cannot serve two releases' versions of the same
+//!   CRD (1.x serves only `v1`, 0.45 only `v1beta2`).
+//!
+//! Environment: `KGITOPS_TEST_CRDS` (CRD directory or file for [`control_plane`] instead of the
+//! vendored release), `KGITOPS_CONTROLPLANE_CACHE` (binaries and control-plane folders instead of
+//! `target/controlplane`).
 
 // Every test binary compiles this module but uses only part of it.
 #![allow(dead_code)]
@@ -172,23 +179,61 @@ fn controlplane_cache() -> PathBuf {
     }
 }
 
-/// The Strimzi CRDs the control plane gets: `KGITOPS_TEST_CRDS` (a directory of YAML files or one
-/// file; relative to the repository root), else `../shared/strimzi-crds` next to the repository.
+/// The Strimzi release whose CRDs [`control_plane`] installs: the release of the seed's ZooKeeper
+/// platform, which the existing tests' fixtures are written for (`kafka.strimzi.io/v1beta2`).
+pub const DEFAULT_STRIMZI_RELEASE: &str = "0.45.2";
+
+/// The vendored Strimzi release `release` (`infrastructure/strimzi/<release>/`): its
+/// CustomResourceDefinitions are what a control plane for that release gets (the other documents
+/// there, RBAC and the operator Deployment, are skipped).
+pub fn release_dir(release: &str) -> PathBuf {
+    repo_root().join("infrastructure/strimzi").join(release)
+}
+
+/// The Strimzi CRDs [`control_plane`] gets: `KGITOPS_TEST_CRDS` (a directory of YAML files or one
+/// file; relative to the repository root), else those of the vendored [`DEFAULT_STRIMZI_RELEASE`].
 pub fn crds_path() -> PathBuf {
     match std::env::var_os("KGITOPS_TEST_CRDS") {
         Some(path) if !path.is_empty() => repo_root().join(path),
-        _ => repo_root().join("../shared/strimzi-crds"),
+        _ => release_dir(DEFAULT_STRIMZI_RELEASE),
     }
 }
 
 static CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+
+/// Control planes started by [`control_plane_for_release`], by release; leaked on purpose, they
+/// live as long as the test process (their watchdog stops them when it exits).
+static RELEASE_CONTROL_PLANES: std::sync::Mutex<
+    std::collections::BTreeMap<String, &'static OnceLock<Result<ControlPlane, String>>>,
+> = std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// A control plane of this test binary with the CRDs of the vendored Strimzi release `release`
+/// (`"1.2.0"`, `"0.45.2"`), started on first call for that release and shared afterwards, like
+/// [`control_plane`] (which it is not, even for [`DEFAULT_STRIMZI_RELEASE`]: `KGITOPS_TEST_CRDS`
+/// does not apply here). Panics with the reason when it cannot be started.
+pub fn control_plane_for_release(release: &str) -> &'static ControlPlane {
+    let cell: &'static OnceLock<Result<ControlPlane, String>> = {
+        let mut planes = RELEASE_CONTROL_PLANES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        planes
+            .entry(release.to_string())
+            .or_insert_with(|| Box::leak(Box::new(OnceLock::new())))
+    };
+    match cell.get_or_init(|| start(&format!("strimzi{release}"), &release_dir(release))) {
+        Ok(control_plane) => control_plane,
+        Err(message) => {
+            panic!("the test control plane with the Strimzi {release} CRDs is not available:\n{message}")
+        }
+    }
+}
 
 /// This test binary's control plane, started (and given the Strimzi CRDs) on first call; later calls
 /// and concurrent tests wait for and share the same one. Blocks; fine to call from async tests.
 ///
 /// Panics with the reason (and the start script's log tail) when it cannot be started.
 pub fn control_plane() -> &'static ControlPlane {
-    match CONTROL_PLANE.get_or_init(start) {
+    match CONTROL_PLANE.get_or_init(|| start("", &crds_path())) {
         Ok(control_plane) => control_plane,
         Err(message) => panic!("the test control plane is not available:\n{message}"),
     }
@@ -292,13 +337,18 @@ async fn client_for(kubeconfig: &Path) -> Result<kube::Client, String> {
     kube::Client::try_from(config_for(kubeconfig).await?).map_err(|err| err.to_string())
 }
 
-/// Starts the control plane for this process and installs the CRDs.
-fn start() -> Result<ControlPlane, String> {
+/// Starts a control plane for this process and installs the CRDs under `crds`. `tag` tells the
+/// folders of several control planes of one process apart (empty for the default one).
+fn start(tag: &str, crds: &Path) -> Result<ControlPlane, String> {
     let runs = controlplane_cache().join("runs");
     prune_dead_runs(&runs);
     let exe = std::env::current_exe().map_err(|err| format!("current_exe: {err}"))?;
     let binary = exe.file_stem().and_then(|s| s.to_str()).unwrap_or("tests");
-    let dir = runs.join(format!("{binary}-{}", std::process::id()));
+    // `<binary>[-<tag>]-<pid>`: prune_dead_runs reads the pid after the last '-'.
+    let dir = match tag {
+        "" => runs.join(format!("{binary}-{}", std::process::id())),
+        tag => runs.join(format!("{binary}-{tag}-{}", std::process::id())),
+    };
     let script = repo_root().join("tests/controlplane/start");
     let output = Command::new(&script)
         .arg(&dir)
@@ -320,7 +370,7 @@ fn start() -> Result<ControlPlane, String> {
         kubeconfig: dir.join("kubeconfig"),
         dir,
     };
-    crds::install(&control_plane, &crds_path())?;
+    crds::install(&control_plane, crds)?;
     Ok(control_plane)
 }
 
