@@ -251,11 +251,8 @@ async fn rev_renders_git_objects_not_the_work_tree() {
 async fn the_repos_dev_cluster_applies_shows_no_changes_and_heals_drift() {
     let cp = common::control_plane_for_release("1.2.0");
     let run = |args: &[&str]| {
-        cp.kgitops()
-            .args(args)
-            .args(["--inventory-namespace", "kafka-dev"])
-            .output()
-            .expect("kgitops runs")
+        // No --inventory-namespace: the overlay's kafka-dev Namespace is annotated as its home.
+        cp.kgitops().args(args).output().expect("kgitops runs")
     };
 
     let out = run(&["apply", "--cluster", "dev"]);

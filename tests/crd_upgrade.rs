@@ -17,14 +17,9 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
-/// The Kafka CRD of a Strimzi release as upstream ships it.
+/// The Kafka CRD of a Strimzi release as upstream ships it (vendored in `infrastructure/strimzi/`).
 fn kafka_crd(release: &str) -> String {
-    let dir = common::repo_root().join(format!("infrastructure/strimzi/{release}"));
-    let path = if dir.exists() {
-        dir.join("040-Crd-kafka.yaml")
-    } else {
-        common::repo_root().join(format!("../shared/strimzi-crds-{release}/040-Crd-kafka.yaml"))
-    };
+    let path = common::repo_root().join(format!("infrastructure/strimzi/{release}/040-Crd-kafka.yaml"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

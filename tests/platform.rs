@@ -432,12 +432,7 @@ async fn kgitops_service_account_cannot_escalate() {
             let out = control_plane
                 .kgitops()
                 .args(command)
-                .args([
-                    "--cluster",
-                    cluster.name,
-                    "--inventory-namespace",
-                    cluster.namespace,
-                ])
+                .args(["--cluster", cluster.name])
                 .arg("--kubeconfig")
                 .arg(kubeconfig.path())
                 .output()

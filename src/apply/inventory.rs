@@ -29,6 +29,10 @@ pub const GROUP_KINDS_ANNOTATION: &str = "applyset.kubernetes.io/contains-group-
 /// Annotation on the parent listing member namespaces other than its own.
 pub const ADDITIONAL_NAMESPACES_ANNOTATION: &str = "applyset.kubernetes.io/additional-namespaces";
 
+/// Annotation (`"true"`) on the one Namespace of an overlay's render that holds its inventory,
+/// when the overlay spans several namespaces ([`InventoryRef::default_for`]).
+pub const INVENTORY_NAMESPACE_ANNOTATION: &str = "kgitops.io/inventory-namespace";
+
 /// The tool name in the tooling annotation.
 pub const TOOL_NAME: &str = "kgitops";
 
@@ -45,10 +49,33 @@ pub struct InventoryRef {
 }
 
 impl InventoryRef {
-    /// The default parent for a cluster overlay: `kgitops-<cluster>` in the one namespace of the
-    /// rendered objects (their common `metadata.namespace`, else the single Namespace object).
+    /// The default parent for a cluster overlay: `kgitops-<cluster>` in the Namespace object of
+    /// the render annotated [`INVENTORY_NAMESPACE_ANNOTATION`]` = "true"`, else in the one namespace
+    /// of the rendered objects (their common `metadata.namespace`, else the single Namespace object).
     /// `None` when that is ambiguous; the caller then has to name one.
+    ///
+    /// The annotation lets an overlay that spans namespaces (a Kafka platform and the operator it
+    /// installs) say where its inventory lives, so the CLI and the daemon agree without a flag.
     pub fn default_for(cluster: &str, objects: &[Value]) -> Option<InventoryRef> {
+        let is_namespace = |o: &&Value| o.get("kind").and_then(Value::as_str) == Some("Namespace");
+        let name = |o: &Value| {
+            o.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let chosen: Vec<&Value> = objects
+            .iter()
+            .filter(is_namespace)
+            .filter(|o| {
+                o.pointer("/metadata/annotations")
+                    .and_then(|a| a.get(INVENTORY_NAMESPACE_ANNOTATION))
+                    .and_then(Value::as_str)
+                    == Some("true")
+            })
+            .collect();
+        if let [one] = chosen.as_slice() {
+            return name(one).map(|ns| InventoryRef::for_cluster(cluster, &ns));
+        }
         let namespaces: BTreeSet<&str> = objects
             .iter()
             .filter_map(|o| o.pointer("/metadata/namespace").and_then(Value::as_str))
@@ -56,7 +83,7 @@ impl InventoryRef {
             .collect();
         let declared: BTreeSet<&str> = objects
             .iter()
-            .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Namespace"))
+            .filter(is_namespace)
             .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
             .collect();
         let namespace = match (namespaces.len(), declared.len()) {
@@ -278,6 +305,15 @@ mod tests {
             json!({"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "y"}}),
         ];
         assert_eq!(InventoryRef::default_for("dev", &two), None);
+        let mut annotated = two.clone();
+        annotated.push(json!({"kind": "Namespace", "metadata": {"name": "y",
+            "annotations": {INVENTORY_NAMESPACE_ANNOTATION: "true"}}}));
+        annotated.push(json!({"kind": "Namespace", "metadata": {"name": "x"}}));
+        assert_eq!(
+            InventoryRef::default_for("dev", &annotated).map(|i| i.namespace),
+            Some("y".to_string()),
+            "the annotated Namespace holds the inventory of an overlay that spans several"
+        );
     }
 
     #[test]
