@@ -1,6 +1,6 @@
 //! What the daemon knows about itself, shared between the workers (who write it) and the HTTP
 //! server (who reads it): the source's revision, and per cluster the applied revision, the last
-//! result, drifted objects and the last changes. Served as JSON and as a small HTML page on
+//! result, drifted objects, what of the live Strimzi objects is not in effect, and the last changes. Served as JSON and as a small HTML page on
 //! `/status`, and as the answer of `/readyz`. Holds no Secret value: object names, field paths,
 //! managers and masked messages only.
 
@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde::Serialize;
 
 use super::config::DriftMode;
+use crate::plan::in_effect::{Effect, NotInEffect};
 
 /// How many changes of the last apply the status keeps per cluster.
 pub const LAST_CHANGES_KEPT: usize = 50;
@@ -106,6 +107,10 @@ pub struct ClusterStatus {
     pub synced: bool,
     pub last_result: Option<LastResult>,
     pub drifted: Vec<DriftedObject>,
+    /// What the Strimzi operator accepted but did not carry out (`effect: ignored`) or warns about
+    /// (`effect: warned`), as of the last plan of the cluster (see [`crate::plan::in_effect`]).
+    /// Independent of `synced`: git was applied; the operator did not follow.
+    pub not_in_effect: Vec<NotInEffect>,
     /// `Kind/namespace/name outcome` of the last apply that changed something.
     pub last_changes: Vec<String>,
     pub last_changes_revision: Option<String>,
@@ -123,6 +128,7 @@ impl ClusterStatus {
             synced: suspended,
             last_result: None,
             drifted: Vec::new(),
+            not_in_effect: Vec::new(),
             last_changes: Vec::new(),
             last_changes_revision: None,
             heals: 0,
@@ -244,7 +250,7 @@ pub fn html(report: &StatusReport) -> String {
     );
     out.push_str(
         "<table><tr><th>cluster</th><th>applied revision</th><th>last result</th><th>drifted objects</th>\
-         <th>last changes</th></tr>",
+         <th>not in effect</th><th>last changes</th></tr>",
     );
     for c in &report.clusters {
         let (class, state) = if c.synced {
@@ -282,6 +288,25 @@ pub fn html(report: &StatusReport) -> String {
                 .collect::<Vec<_>>()
                 .join("<br>")
         };
+        let not_in_effect = if c.not_in_effect.is_empty() {
+            "none".to_string()
+        } else {
+            c.not_in_effect
+                .iter()
+                .map(|n| {
+                    let class = if n.effect == Effect::Ignored { "bad" } else { "" };
+                    format!(
+                        "<span class=\"{class}\">{}</span> <code>{}</code> <code>{}</code>: {}: {}",
+                        escape(&n.effect.to_string()),
+                        escape(&n.object),
+                        escape(&n.field),
+                        escape(&n.reason),
+                        escape(&n.message)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
         let changes = if c.last_changes.is_empty() {
             "-".to_string()
         } else {
@@ -298,7 +323,7 @@ pub fn html(report: &StatusReport) -> String {
         let _ = write!(
             out,
             "<tr><td>{}<br><span class=\"{class}\">{state}</span>{}</td><td><code>{}</code></td><td>{result}</td>\
-             <td>{drifted}</td><td>{changes}</td></tr>",
+             <td>{drifted}</td><td>{not_in_effect}</td><td>{changes}</td></tr>",
             escape(&c.name),
             if c.suspended { " (suspended)" } else { "" },
             escape(&short(c.applied_revision.as_deref())),
