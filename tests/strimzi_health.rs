@@ -8,8 +8,8 @@
 //! - `apply --wait` (the CLI) with a test "operator" answering each new generation: a reverted
 //!   node-pool scale-down is NOT IN EFFECT (exit 1), `diff --live` says so too (exit 1, all
 //!   formats), and a paused Kafka ends the wait at once (exit 2);
-//! - the daemon: `/status`, `/metrics` and alerts report a storage change Strimzi ignores while its
-//!   warning is there, and resolve when it is gone.
+//! - the daemon: `/status` and `/metrics` report the objects not ready, and with alerts a storage
+//!   change Strimzi ignores while its warning is there, resolved when it is gone.
 //!
 //! Objects are written in the API version the control plane serves (`v1` with the 1.x CRDs,
 //! `v1beta2` with 0.45): fixtures in `tests/fixtures/strimzi-health/`.
@@ -721,6 +721,27 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
     })
     .await;
 
+    // No operator has answered yet: both objects are progressing.
+    let c = eventually("/status lists the Strimzi objects not ready", || async move {
+        let c = cluster_status(addr).await;
+        let n = c["not_ready"].as_array().map(Vec::len).unwrap_or(0);
+        if n == 2 { Ok(c) } else { Err(c.to_string()) }
+    })
+    .await;
+    assert!(
+        c["not_ready"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["state"] == "progressing"),
+        "{c:#}"
+    );
+    let metrics = get(addr, "/metrics").await;
+    assert!(
+        metrics.contains("kgitops_strimzi_objects{cluster=\"health\",state=\"progressing\"} 2"),
+        "{metrics}"
+    );
+
     // The operator refuses the pool's storage change: its warning on the Kafka and on the pool.
     let (kafka, pool) = (id_of(&objects[0]), id_of(&objects[1]));
     let message = pool_storage_message(&ns.name);
@@ -756,6 +777,20 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
     let metrics = get(addr, "/metrics").await;
     assert!(
         metrics.contains("kgitops_not_in_effect{cluster=\"health\",reason=\"KafkaStorage\"} 1"),
+        "{metrics}"
+    );
+    eventually("both objects ready", || async move {
+        let c = cluster_status(addr).await;
+        if c["not_ready"] == json!([]) {
+            Ok(())
+        } else {
+            Err(c.to_string())
+        }
+    })
+    .await;
+    let metrics = get(addr, "/metrics").await;
+    assert!(
+        metrics.contains("kgitops_strimzi_objects{cluster=\"health\",state=\"ready\"} 2"),
         "{metrics}"
     );
     let html = get(addr, "/status?format=html").await;

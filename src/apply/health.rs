@@ -83,6 +83,18 @@ pub enum HealthState {
 }
 
 impl HealthState {
+    /// The name reports and metrics use (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Ready => "ready",
+            HealthState::Progressing => "progressing",
+            HealthState::NotReady => "not-ready",
+            HealthState::Refused => "refused",
+            HealthState::Paused => "paused",
+            HealthState::Missing => "missing",
+        }
+    }
+
     /// Whether waiting longer cannot change the state.
     pub fn is_final(self) -> bool {
         matches!(self, HealthState::Refused | HealthState::Paused)

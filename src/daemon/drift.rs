@@ -8,9 +8,11 @@
 //! Updates that change nothing but `status` or bookkeeping metadata (resourceVersion,
 //! managedFields, generation) are filtered here by a fingerprint of the rest of the object, so a
 //! busy operator writing status does not make the worker plan. Except what a Strimzi operator
-//! says about a spec (its conditions without their timestamps, and a node pool's replicas and
-//! roles): a new `Warning` means a change is not in effect, which the worker reports (see
-//! [`crate::plan::in_effect`]); the operator rewriting the same conditions changes nothing. A watch that restarts (apiserver
+//! says about a spec (its conditions without their timestamps, the generation it observed, and a
+//! node pool's replicas and roles): a new `Warning` means a change is not in effect, a new
+//! condition or observed generation a change of health, which the worker reports (see
+//! [`crate::plan::in_effect`], [`crate::apply::health`]); the operator rewriting the same
+//! conditions changes nothing. A watch that restarts (apiserver
 //! restarted, watch expired) signals once after its new list, since events may have been missed.
 
 use std::collections::hash_map::DefaultHasher;
@@ -116,8 +118,8 @@ pub fn fingerprint(obj: &Value, strimzi: bool) -> u64 {
     hasher.finish()
 }
 
-/// What of a Strimzi status says something about the spec: the conditions without their
-/// timestamps, and a node pool's replicas and roles.
+/// What of a Strimzi status says something about the spec and its health: the conditions without
+/// their timestamps, the generation observed, and a node pool's replicas and roles.
 fn strimzi_status_print(status: &Value) -> Value {
     let conditions: Vec<Value> = status
         .get("conditions")
@@ -134,6 +136,7 @@ fn strimzi_status_print(status: &Value) -> Value {
         .collect();
     serde_json::json!({
         "conditions": conditions,
+        "observedGeneration": status.get("observedGeneration"),
         "replicas": status.get("replicas"),
         "roles": status.get("roles"),
     })

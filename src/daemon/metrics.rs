@@ -15,6 +15,7 @@
 //! | `kgitops_leader` | | 1 while this replica leads |
 //! | `kgitops_not_in_effect` | cluster, reason | parts of the live Strimzi specs the operator accepted but did not carry out, by Strimzi's reason (0 once gone) |
 //! | `kgitops_strimzi_warnings` | cluster, reason | parts of the live Strimzi specs in effect that Strimzi warns about, by reason (0 once gone) |
+//! | `kgitops_strimzi_objects` | cluster, state | Strimzi objects of the render by health state (ready, progressing, not-ready, refused, paused, missing) as of the last plan |
 //! | `kgitops_apiserver_answers_total` | cluster, result | busy answers of the cluster's apiserver: throttled (429), unavailable (503/504); each was retried with backoff |
 
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,22 @@ struct ReasonLabels {
     cluster: String,
     reason: String,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HealthLabels {
+    cluster: String,
+    state: String,
+}
+
+/// The values of `kgitops_strimzi_objects`' state label.
+pub const HEALTH_STATES: [&str; 6] = [
+    "ready",
+    "progressing",
+    "not-ready",
+    "refused",
+    "paused",
+    "missing",
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RevisionLabels {
@@ -90,6 +107,7 @@ pub struct Metrics {
     revisions: Mutex<Vec<RevisionLabels>>,
     apiserver_answers: Family<ResultLabels, Counter>,
     not_in_effect: Family<ReasonLabels, Gauge>,
+    strimzi_objects: Family<HealthLabels, Gauge>,
     strimzi_warnings: Family<ReasonLabels, Gauge>,
     /// Every (effect, labels) series of the two families above ever set, to set to 0 when gone.
     effect_series: Mutex<Vec<(Effect, ReasonLabels)>>,
@@ -196,10 +214,17 @@ impl Metrics {
             "Parts of the live Strimzi specs in effect that Strimzi warns about, by reason",
             strimzi_warnings.clone(),
         );
+        let strimzi_objects = Family::<HealthLabels, Gauge>::default();
+        registry.register(
+            "kgitops_strimzi_objects",
+            "Strimzi objects of the render by health state, as of the last plan",
+            strimzi_objects.clone(),
+        );
         Metrics {
             registry,
             apiserver_answers,
             not_in_effect,
+            strimzi_objects,
             strimzi_warnings,
             effect_series: Mutex::new(Vec::new()),
             api_stats: Mutex::new(Vec::new()),
@@ -272,6 +297,19 @@ impl Metrics {
             current.push(labels.clone());
         }
         self.applied_revision.get_or_create(&labels).set(1);
+    }
+
+    /// How many Strimzi objects of `cluster` are in each health state (every state set, 0 included).
+    pub fn strimzi_health(&self, cluster: &str, states: &[&str]) {
+        for state in HEALTH_STATES {
+            let n = states.iter().filter(|s| **s == state).count();
+            self.strimzi_objects
+                .get_or_create(&HealthLabels {
+                    cluster: cluster.to_string(),
+                    state: state.to_string(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// What is not in effect in `cluster` now: one series per reason and effect; reasons seen

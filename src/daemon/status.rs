@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde::Serialize;
 
 use super::config::DriftMode;
+use crate::apply::Health;
 use crate::plan::in_effect::{Effect, NotInEffect};
 
 /// How many changes of the last apply the status keeps per cluster.
@@ -111,6 +112,9 @@ pub struct ClusterStatus {
     /// (`effect: warned`), as of the last plan of the cluster (see [`crate::plan::in_effect`]).
     /// Independent of `synced`: git was applied; the operator did not follow.
     pub not_in_effect: Vec<NotInEffect>,
+    /// The Strimzi objects of the render that are not ready (state `progressing`, `not-ready`,
+    /// `refused`, `paused`, `missing`, and why), as of the last plan (see [`crate::apply::health`]).
+    pub not_ready: Vec<Health>,
     /// `Kind/namespace/name outcome` of the last apply that changed something.
     pub last_changes: Vec<String>,
     pub last_changes_revision: Option<String>,
@@ -129,6 +133,7 @@ impl ClusterStatus {
             last_result: None,
             drifted: Vec::new(),
             not_in_effect: Vec::new(),
+            not_ready: Vec::new(),
             last_changes: Vec::new(),
             last_changes_revision: None,
             heals: 0,
@@ -306,6 +311,23 @@ pub fn html(report: &StatusReport) -> String {
                 })
                 .collect::<Vec<_>>()
                 .join("<br>")
+        };
+        let not_in_effect = if c.not_ready.is_empty() {
+            not_in_effect
+        } else {
+            let not_ready: Vec<String> = c
+                .not_ready
+                .iter()
+                .map(|h| {
+                    format!(
+                        "<span class=\"bad\">{}</span> <code>{}</code>: {}",
+                        h.state.as_str(),
+                        escape(&h.object),
+                        escape(&h.message)
+                    )
+                })
+                .collect();
+            format!("{not_in_effect}<br>{}", not_ready.join("<br>"))
         };
         let changes = if c.last_changes.is_empty() {
             "-".to_string()

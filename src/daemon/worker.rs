@@ -662,7 +662,8 @@ impl Worker {
         }
     }
 
-    /// Publishes what of the live Strimzi objects is not in effect, as the last plan found it:
+    /// Publishes the readiness of the Strimzi objects (`/status` `not_ready`, metric
+    /// `kgitops_strimzi_objects`) and what of them is not in effect, as the last plan found them:
     /// `/status`, the metrics, a log line and an Event per new entry, and an alert per part the
     /// operator did not carry out, resolved once it is gone.
     fn report_not_in_effect(&self, revision: &str, plan: &apply::ClusterPlan) {
@@ -698,6 +699,23 @@ impl Worker {
                 );
             }
         }
+        // Readiness from the same reads: the live objects of the plan.
+        let health: Vec<apply::Health> = plan
+            .live
+            .objects
+            .iter()
+            .filter(|o| apply::health::is_watched(&o.id))
+            .map(|o| match &o.live {
+                Some(live) => apply::health::strimzi_health(&o.id, live),
+                None => apply::health::missing(&o.id),
+            })
+            .collect();
+        let states: Vec<&str> = health.iter().map(|h| h.state.as_str()).collect();
+        self.shared.metrics.strimzi_health(self.name(), &states);
+        let not_ready: Vec<apply::Health> = health.into_iter().filter(|h| !h.healthy).collect();
+        self.shared
+            .status
+            .cluster(&self.cfg.name, |c| c.not_ready = not_ready);
         self.shared.metrics.not_in_effect(self.name(), list);
         self.shared
             .status
