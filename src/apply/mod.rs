@@ -18,7 +18,8 @@
 //!    `kgitops.io/recreate: "true"`.
 //! 5. With `--prune`: members that left git are deleted in reverse order, except protected ones
 //!    ([`prune`]); then the parent is narrowed to the new set.
-//! 6. With `--wait`: Strimzi health ([`health`]).
+//! 6. With `--wait`: Strimzi health ([`health`]) and what the operator did not carry out
+//!    ([`crate::plan::in_effect`]).
 //!
 //! Writers hold the inventory's write lock ([`lock`], a Lease next to the parent) for the whole
 //! plan and apply ([`apply_locked`]): two applies at once would each plan against the same
@@ -43,11 +44,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::manifest::{Gvk, ResId};
+use crate::plan::in_effect::{Effect, NotInEffect};
 use crate::plan::{
     self, Action, Cluster, LivePlan, ObjectFailure, Plan, PlanError, PlanOptions, PlannedObject, Resolved,
     cluster::bounded, failure_lines, fields, mask,
 };
-pub use health::Health;
+pub use health::{Health, HealthState};
 pub use inventory::InventoryRef;
 pub use lock::{LockError, LockOptions};
 
@@ -107,7 +109,10 @@ pub struct Change {
 /// JSON (`--output json`), stable: `{"cluster", "revision"?, "dry_run", "inventory",
 /// "applyset_id", "changes": [{"object", "id", "outcome": "created" | "configured" | "unchanged" |
 /// "recreated" | "pruned" | "prune-skipped", "conflicts"?: [{"manager", "fields": [..]}],
-/// "notes"?: [..]}], "health"?: [{"object", "healthy", "message", "warnings"?}]}`.
+/// "notes"?: [..]}], "health"?: [{"object", "healthy", "state": "ready" | "progressing" | "not-ready" |
+/// "refused" | "paused" | "missing", "message", "warnings"?}], "not_in_effect"?: [{"object", "field",
+/// "effect": "ignored" | "warned", "reason", "message", "reported_by"}]}` (`health` and
+/// `not_in_effect` with `--wait` only; see [`health`] and [`crate::plan::in_effect`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChangeSet {
     pub cluster: String,
@@ -121,6 +126,9 @@ pub struct ChangeSet {
     pub changes: Vec<Change>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health: Vec<Health>,
+    /// With `--wait`: what the operator did not carry out (or warns about), read after the wait.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_in_effect: Vec<NotInEffect>,
 }
 
 impl ChangeSet {
@@ -134,6 +142,11 @@ impl ChangeSet {
     /// Objects that did not become healthy with `--wait`.
     pub fn unhealthy(&self) -> impl Iterator<Item = &Health> {
         self.health.iter().filter(|h| !h.healthy)
+    }
+
+    /// With `--wait`: parts of the applied spec the operator did not carry out.
+    pub fn ignored(&self) -> impl Iterator<Item = &NotInEffect> {
+        self.not_in_effect.iter().filter(|n| n.effect == Effect::Ignored)
     }
 }
 
@@ -654,6 +667,7 @@ async fn apply_plan(
         applyset_id: opts.inventory.id(),
         changes: Vec::new(),
         health: Vec::new(),
+        not_in_effect: Vec::new(),
     };
     let deletable: Vec<&PruneCandidate> = cp.candidates.iter().filter(|c| c.protection.is_none()).collect();
     if opts.prune
@@ -818,9 +832,11 @@ async fn apply_plan(
             .filter(|o| health::is_watched(&o.id))
             .filter_map(|o| Some((o.id.clone(), o.resolved.clone()?)))
             .collect();
-        set.health = health::wait_healthy(cluster, &watched, timeout)
+        let waited = health::wait_healthy(cluster, &watched, timeout)
             .await
             .map_err(|e| write_error("health check:", e, &applied))?;
+        set.health = waited.health;
+        set.not_in_effect = waited.not_in_effect;
     }
     set.changes.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(set)

@@ -1,4 +1,5 @@
-//! `kgitops apply --cluster NAME [--repo DIR] [--rev REV] [--prune] [--dry-run] [--wait]`, and the
+//! `kgitops apply --cluster NAME [--repo DIR] [--rev REV] [--prune] [--dry-run] [--wait]` (exit 0
+//! applied, 1 applied but with `--wait` something is not in effect, 2 error or not healthy), and the
 //! wiring `diff --live` shares with it: the kube client from `--kubeconfig`/`--context`, else
 //! `KUBECONFIG`, else in-cluster; the render of `clusters/NAME`; the tokio runtime.
 
@@ -37,7 +38,8 @@ pub struct ApplyArgs {
     /// Server-side dry-run only: nothing is written.
     #[arg(long)]
     pub dry_run: bool,
-    /// Wait for health (Strimzi Kafka Ready) after applying.
+    /// Wait for the health of every Strimzi resource after applying; exit 1 when a change is not in
+    /// effect (the operator accepted but did not carry it out), 2 when not healthy.
     #[arg(long)]
     pub wait: bool,
     /// How long `--wait` waits, in seconds.
@@ -95,12 +97,25 @@ pub fn run(args: ApplyArgs) -> Result<Outcome, Failure> {
         .map(|h| format!("{} {}", h.object, h.message))
         .collect();
     if !unhealthy.is_empty() {
-        return Err(format!(
-            "not healthy after {}s: {}",
-            args.wait_timeout,
-            unhealthy.join("; ")
-        )
+        // Paused or refused objects end the wait early: say so rather than blame the timeout.
+        let early = set.unhealthy().any(|h| h.state.is_final());
+        return Err(if early {
+            format!("not healthy (waiting cannot help): {}", unhealthy.join("; "))
+        } else {
+            format!(
+                "not healthy after {}s: {}",
+                args.wait_timeout,
+                unhealthy.join("; ")
+            )
+        }
         .into());
+    }
+    // Applied, but the operator did not carry all of it out: git and the cluster disagree. Not a
+    // failure to apply (exit 2), a finding (exit 1), as validate's error findings are.
+    let ignored = set.ignored().count();
+    if ignored > 0 {
+        eprintln!("{ignored} part(s) of the applied spec are not in effect (see \"NOT IN EFFECT\" above)");
+        return Ok(Outcome::Changes);
     }
     Ok(Outcome::Clean)
 }

@@ -71,7 +71,8 @@ fn run_offline(args: &DiffArgs) -> Result<Outcome, Failure> {
     Ok(if changed { Outcome::Changes } else { Outcome::Clean })
 }
 
-/// `--live`: the plan of one cluster against the live state; exit 1 when anything would change.
+/// `--live`: the plan of one cluster against the live state, and what of the live Strimzi objects is
+/// not in effect; exit 1 when anything would change or something is not in effect.
 fn run_live(args: &DiffArgs) -> Result<Outcome, Failure> {
     let [cluster] = args.clusters.as_slice() else {
         return Err("diff --live needs exactly one --cluster".into());
@@ -86,7 +87,13 @@ fn run_live(args: &DiffArgs) -> Result<Outcome, Failure> {
     })?;
     plan.revision = args.rev.clone();
     print!("{}", render_plan(&plan, args.output));
-    Ok(if plan.has_changes() {
+    // A spec the operator did not carry out is a disagreement between git and the cluster, as a
+    // change is.
+    let ignored = plan
+        .not_in_effect
+        .iter()
+        .any(|n| n.effect == crate::plan::in_effect::Effect::Ignored);
+    Ok(if plan.has_changes() || ignored {
         Outcome::Changes
     } else {
         Outcome::Clean

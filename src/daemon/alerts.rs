@@ -4,10 +4,15 @@
 //! (without its URL's secret parts) and the daemon goes on.
 //!
 //! Generic webhook body (stable JSON):
-//! `{"source": "kgitops", "state": "firing" | "resolved", "kind": "drift" | "failure" | "fetch",
+//! `{"source": "kgitops", "state": "firing" | "resolved", "kind": "drift" | "failure" | "fetch" | "not-in-effect",
 //!   "key": "...", "cluster": "dev" | null, "summary": "...", "details": ["..."], "revision": "..." | null,
 //!   "at": "RFC 3339"}`.
 //! Slack: `{"text": "..."}` with the same content.
+//!
+//! `not-in-effect` alerts (key `not-in-effect/<cluster>/<object> <field>`) fire while the Strimzi
+//! operator leaves a part of the applied spec undone (see [`crate::plan::in_effect`]) and resolve
+//! when it is gone; Strimzi's warnings about specs in effect are not alerted (they are in `/status`
+//! and the metrics).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -41,9 +46,10 @@ pub enum AlertState {
 pub struct Alert {
     pub source: &'static str,
     pub state: AlertState,
-    /// `drift`, `failure` or `fetch`.
+    /// `drift`, `failure`, `fetch` or `not-in-effect`.
     pub kind: &'static str,
-    /// What is deduplicated: `drift/<cluster>/<object>`, `failure/<cluster>`, `fetch`.
+    /// What is deduplicated: `drift/<cluster>/<object>`, `failure/<cluster>`, `fetch`,
+    /// `not-in-effect/<cluster>/<object> <field>`.
     pub key: String,
     pub cluster: Option<String>,
     pub summary: String,
@@ -221,7 +227,12 @@ impl Alerter {
                 .rsplit_once(prefix)
                 .map(|(_, o)| o.to_string())
                 .unwrap_or_default();
-            self.resolve(&key, cluster, format!("{object} matches git again"));
+            let summary = if prefix.starts_with("not-in-effect/") {
+                format!("{object} is in effect now (or left git)")
+            } else {
+                format!("{object} matches git again")
+            };
+            self.resolve(&key, cluster, summary);
         }
     }
 }
@@ -230,6 +241,7 @@ fn kind_of(prefix: &str) -> &'static str {
     match prefix {
         "drift" => "drift",
         "fetch" => "fetch",
+        "not-in-effect" => "not-in-effect",
         _ => "failure",
     }
 }

@@ -7,7 +7,12 @@
 //!
 //! Updates that change nothing but `status` or bookkeeping metadata (resourceVersion,
 //! managedFields, generation) are filtered here by a fingerprint of the rest of the object, so a
-//! busy operator writing status does not make the worker plan. A watch that restarts (apiserver
+//! busy operator writing status does not make the worker plan. Except what a Strimzi operator
+//! says about a spec (its conditions without their timestamps, the generation it observed, and a
+//! node pool's replicas and roles): a new `Warning` means a change is not in effect, a new
+//! condition or observed generation a change of health, which the worker reports (see
+//! [`crate::plan::in_effect`], [`crate::apply::health`]); the operator rewriting the same
+//! conditions changes nothing. A watch that restarts (apiserver
 //! restarted, watch expired) signals once after its new list, since events may have been missed.
 
 use std::collections::hash_map::DefaultHasher;
@@ -72,7 +77,8 @@ impl DriftWatch {
                 None => Api::all_with(client.clone(), resource),
             };
             let config = watcher::Config::default().labels(selector);
-            tasks.spawn(watch_one(api, config, resource.kind.clone(), tx.clone()));
+            let strimzi = resource.group == "kafka.strimzi.io";
+            tasks.spawn(watch_one(api, config, resource.kind.clone(), strimzi, tx.clone()));
         }
         DriftWatch {
             targets,
@@ -86,11 +92,21 @@ impl DriftWatch {
     }
 }
 
-/// A fingerprint of what the object's owners set: everything but status and bookkeeping metadata.
-pub fn fingerprint(obj: &Value) -> u64 {
+/// A fingerprint of what the object's owners set: everything but status and bookkeeping metadata;
+/// for Strimzi objects (`strimzi`, or their apiVersion says so) what the status says about the spec.
+pub fn fingerprint(obj: &Value, strimzi: bool) -> u64 {
     let mut copy = obj.clone();
     if let Some(map) = copy.as_object_mut() {
-        map.remove("status");
+        let status = map.remove("status");
+        // List items may come without apiVersion: the watch passes its group in.
+        let strimzi = strimzi
+            || map
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.starts_with("kafka.strimzi.io/"));
+        if strimzi && let Some(status) = status {
+            map.insert("status".into(), strimzi_status_print(&status));
+        }
         if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
             for key in ["resourceVersion", "managedFields", "generation"] {
                 meta.remove(key);
@@ -102,6 +118,30 @@ pub fn fingerprint(obj: &Value) -> u64 {
     hasher.finish()
 }
 
+/// What of a Strimzi status says something about the spec and its health: the conditions without
+/// their timestamps, the generation observed, and a node pool's replicas and roles.
+fn strimzi_status_print(status: &Value) -> Value {
+    let conditions: Vec<Value> = status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let mut c = c.clone();
+            if let Some(m) = c.as_object_mut() {
+                m.remove("lastTransitionTime");
+            }
+            c
+        })
+        .collect();
+    serde_json::json!({
+        "conditions": conditions,
+        "observedGeneration": status.get("observedGeneration"),
+        "replicas": status.get("replicas"),
+        "roles": status.get("roles"),
+    })
+}
+
 fn name_of(kind: &str, obj: &DynamicObject) -> String {
     let name = obj.metadata.name.as_deref().unwrap_or("");
     match obj.metadata.namespace.as_deref() {
@@ -110,7 +150,13 @@ fn name_of(kind: &str, obj: &DynamicObject) -> String {
     }
 }
 
-async fn watch_one(api: Api<DynamicObject>, config: watcher::Config, kind: String, tx: mpsc::Sender<Signal>) {
+async fn watch_one(
+    api: Api<DynamicObject>,
+    config: watcher::Config,
+    kind: String,
+    strimzi: bool,
+    tx: mpsc::Sender<Signal>,
+) {
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut prints: HashMap<String, u64> = HashMap::new();
     let mut listing: HashMap<String, u64> = HashMap::new();
@@ -123,7 +169,7 @@ async fn watch_one(api: Api<DynamicObject>, config: watcher::Config, kind: Strin
             }
             Ok(Event::InitApply(obj)) => {
                 let print = serde_json::to_value(&obj)
-                    .map(|v| fingerprint(&v))
+                    .map(|v| fingerprint(&v, strimzi))
                     .unwrap_or_default();
                 listing.insert(name_of(&kind, &obj), print);
                 None
@@ -141,7 +187,7 @@ async fn watch_one(api: Api<DynamicObject>, config: watcher::Config, kind: Strin
             Ok(Event::Apply(obj)) => {
                 let name = name_of(&kind, &obj);
                 let print = serde_json::to_value(&obj)
-                    .map(|v| fingerprint(&v))
+                    .map(|v| fingerprint(&v, strimzi))
                     .unwrap_or_default();
                 (prints.insert(name.clone(), print) != Some(print)).then_some(Signal::Changed(name))
             }
@@ -177,7 +223,23 @@ mod tests {
         let b = json!({"kind": "Kafka", "metadata": {"name": "m", "resourceVersion": "2", "generation": 1,
                        "managedFields": [{"manager": "strimzi"}]}, "spec": {"replicas": 3}, "status": {"ready": true}});
         let c = json!({"kind": "Kafka", "metadata": {"name": "m", "resourceVersion": "3"}, "spec": {"replicas": 7}});
-        assert_eq!(fingerprint(&a), fingerprint(&b));
-        assert_ne!(fingerprint(&a), fingerprint(&c));
+        assert_eq!(fingerprint(&a, false), fingerprint(&b, false));
+        assert_ne!(fingerprint(&a, false), fingerprint(&c, false));
+    }
+
+    #[test]
+    fn a_strimzi_warning_changes_the_fingerprint_its_timestamp_does_not() {
+        let with = |conditions: Value| {
+            json!({"apiVersion": "kafka.strimzi.io/v1", "kind": "Kafka", "metadata": {"name": "m"},
+                   "spec": {"kafka": {}}, "status": {"observedGeneration": 1, "conditions": conditions}})
+        };
+        let ready =
+            with(json!([{"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-07T10:00:00Z"}]));
+        let ready_later =
+            with(json!([{"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-07T11:00:00Z"}]));
+        let warned = with(json!([{"type": "Ready", "status": "True"},
+            {"type": "Warning", "status": "True", "reason": "KafkaStorage", "message": "m"}]));
+        assert_eq!(fingerprint(&ready, false), fingerprint(&ready_later, false));
+        assert_ne!(fingerprint(&ready, false), fingerprint(&warned, false));
     }
 }

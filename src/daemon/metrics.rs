@@ -13,11 +13,15 @@
 //! | `kgitops_source_state_since_seconds` | | Unix time when the current source state began |
 //! | `kgitops_webhook_requests_total` | result | `/webhook` calls: accepted, duplicate (a delivery id seen before), ignored, unauthorized, bad_request |
 //! | `kgitops_leader` | | 1 while this replica leads |
+//! | `kgitops_not_in_effect` | cluster, reason | parts of the live Strimzi specs the operator accepted but did not carry out, by Strimzi's reason (0 once gone) |
+//! | `kgitops_strimzi_warnings` | cluster, reason | parts of the live Strimzi specs in effect that Strimzi warns about, by reason (0 once gone) |
+//! | `kgitops_strimzi_objects` | cluster, state | Strimzi objects of the render by health state (ready, progressing, not-ready, refused, paused, missing) as of the last plan |
 //! | `kgitops_apiserver_answers_total` | cluster, result | busy answers of the cluster's apiserver: throttled (429), unavailable (503/504); each was retried with backoff |
 
 use std::sync::{Arc, Mutex};
 
 use crate::plan::client::ApiStats;
+use crate::plan::in_effect::{Effect, NotInEffect};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -36,6 +40,28 @@ struct ResultLabels {
     cluster: String,
     result: String,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    cluster: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HealthLabels {
+    cluster: String,
+    state: String,
+}
+
+/// The values of `kgitops_strimzi_objects`' state label.
+pub const HEALTH_STATES: [&str; 6] = [
+    "ready",
+    "progressing",
+    "not-ready",
+    "refused",
+    "paused",
+    "missing",
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RevisionLabels {
@@ -80,6 +106,11 @@ pub struct Metrics {
     /// The revision label currently set per cluster, to remove it when it changes.
     revisions: Mutex<Vec<RevisionLabels>>,
     apiserver_answers: Family<ResultLabels, Counter>,
+    not_in_effect: Family<ReasonLabels, Gauge>,
+    strimzi_objects: Family<HealthLabels, Gauge>,
+    strimzi_warnings: Family<ReasonLabels, Gauge>,
+    /// Every (effect, labels) series of the two families above ever set, to set to 0 when gone.
+    effect_series: Mutex<Vec<(Effect, ReasonLabels)>>,
     /// Each cluster's client counts, read at every scrape ([`Metrics::encode`]), with the values
     /// already added to `apiserver_answers`.
     api_stats: Mutex<Vec<ApiSource>>,
@@ -171,9 +202,31 @@ impl Metrics {
             "Busy answers of a cluster's apiserver (retried with backoff): throttled (429), unavailable (503/504)",
             apiserver_answers.clone(),
         );
+        let not_in_effect = Family::<ReasonLabels, Gauge>::default();
+        registry.register(
+            "kgitops_not_in_effect",
+            "Parts of the live Strimzi specs the operator accepted but did not carry out, by reason",
+            not_in_effect.clone(),
+        );
+        let strimzi_warnings = Family::<ReasonLabels, Gauge>::default();
+        registry.register(
+            "kgitops_strimzi_warnings",
+            "Parts of the live Strimzi specs in effect that Strimzi warns about, by reason",
+            strimzi_warnings.clone(),
+        );
+        let strimzi_objects = Family::<HealthLabels, Gauge>::default();
+        registry.register(
+            "kgitops_strimzi_objects",
+            "Strimzi objects of the render by health state, as of the last plan",
+            strimzi_objects.clone(),
+        );
         Metrics {
             registry,
             apiserver_answers,
+            not_in_effect,
+            strimzi_objects,
+            strimzi_warnings,
+            effect_series: Mutex::new(Vec::new()),
             api_stats: Mutex::new(Vec::new()),
             reconcile_total,
             reconcile_duration,
@@ -244,6 +297,52 @@ impl Metrics {
             current.push(labels.clone());
         }
         self.applied_revision.get_or_create(&labels).set(1);
+    }
+
+    /// How many Strimzi objects of `cluster` are in each health state (every state set, 0 included).
+    pub fn strimzi_health(&self, cluster: &str, states: &[&str]) {
+        for state in HEALTH_STATES {
+            let n = states.iter().filter(|s| **s == state).count();
+            self.strimzi_objects
+                .get_or_create(&HealthLabels {
+                    cluster: cluster.to_string(),
+                    state: state.to_string(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// What is not in effect in `cluster` now: one series per reason and effect; reasons seen
+    /// before and gone now are set to 0.
+    pub fn not_in_effect(&self, cluster: &str, list: &[NotInEffect]) {
+        let mut series = self.effect_series.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts: Vec<((Effect, ReasonLabels), i64)> = Vec::new();
+        for n in list {
+            let key = (
+                n.effect,
+                ReasonLabels {
+                    cluster: cluster.to_string(),
+                    reason: n.reason.clone(),
+                },
+            );
+            match counts.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, c)) => *c += 1,
+                None => counts.push((key, 1)),
+            }
+        }
+        for (key, _) in &counts {
+            if !series.contains(key) {
+                series.push(key.clone());
+            }
+        }
+        for key in series.iter().filter(|(_, l)| l.cluster == cluster) {
+            let value = counts.iter().find(|(k, _)| k == key).map_or(0, |(_, c)| *c);
+            let family = match key.0 {
+                Effect::Ignored => &self.not_in_effect,
+                Effect::Warned => &self.strimzi_warnings,
+            };
+            family.get_or_create(&key.1).set(value);
+        }
     }
 
     /// One attempt to read the remote ended with `result` (see the table above).
@@ -345,6 +444,46 @@ mod tests {
             assert!(text.contains(expected), "{expected} missing in\n{text}");
         }
         assert!(!text.contains("revision=\"aaa\""), "{text}");
+    }
+
+    #[test]
+    fn not_in_effect_counts_by_reason_and_drops_to_zero() {
+        let m = Metrics::new();
+        let entry = |reason: &str, effect: Effect| NotInEffect {
+            object: "KafkaNodePool/k/brokers".into(),
+            field: "spec.replicas".into(),
+            effect,
+            reason: reason.into(),
+            message: "m".into(),
+            reported_by: "Kafka/k/main".into(),
+        };
+        m.not_in_effect(
+            "dev",
+            &[
+                entry("ScaleDownPreventionCheck", Effect::Ignored),
+                entry("KafkaStorage", Effect::Ignored),
+                entry("KafkaStorage", Effect::Ignored),
+                entry("KafkaMinInsyncReplicas", Effect::Warned),
+            ],
+        );
+        let text = m.encode();
+        for expected in [
+            "kgitops_not_in_effect{cluster=\"dev\",reason=\"KafkaStorage\"} 2",
+            "kgitops_not_in_effect{cluster=\"dev\",reason=\"ScaleDownPreventionCheck\"} 1",
+            "kgitops_strimzi_warnings{cluster=\"dev\",reason=\"KafkaMinInsyncReplicas\"} 1",
+        ] {
+            assert!(text.contains(expected), "{expected} missing in\n{text}");
+        }
+        m.not_in_effect("dev", &[entry("KafkaStorage", Effect::Ignored)]);
+        let text = m.encode();
+        assert!(
+            text.contains("kgitops_not_in_effect{cluster=\"dev\",reason=\"ScaleDownPreventionCheck\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kgitops_not_in_effect{cluster=\"dev\",reason=\"KafkaStorage\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What the daemon knows about itself, shared between the workers (who write it) and the HTTP
 //! server (who reads it): the source's revision, and per cluster the applied revision, the last
-//! result, drifted objects and the last changes. Served as JSON and as a small HTML page on
+//! result, drifted objects, what of the live Strimzi objects is not in effect, and the last changes. Served as JSON and as a small HTML page on
 //! `/status`, and as the answer of `/readyz`. Holds no Secret value: object names, field paths,
 //! managers and masked messages only.
 
@@ -10,6 +10,8 @@ use std::sync::{Mutex, MutexGuard};
 use serde::Serialize;
 
 use super::config::DriftMode;
+use crate::apply::Health;
+use crate::plan::in_effect::{Effect, NotInEffect};
 
 /// How many changes of the last apply the status keeps per cluster.
 pub const LAST_CHANGES_KEPT: usize = 50;
@@ -106,6 +108,13 @@ pub struct ClusterStatus {
     pub synced: bool,
     pub last_result: Option<LastResult>,
     pub drifted: Vec<DriftedObject>,
+    /// What the Strimzi operator accepted but did not carry out (`effect: ignored`) or warns about
+    /// (`effect: warned`), as of the last plan of the cluster (see [`crate::plan::in_effect`]).
+    /// Independent of `synced`: git was applied; the operator did not follow.
+    pub not_in_effect: Vec<NotInEffect>,
+    /// The Strimzi objects of the render that are not ready (state `progressing`, `not-ready`,
+    /// `refused`, `paused`, `missing`, and why), as of the last plan (see [`crate::apply::health`]).
+    pub not_ready: Vec<Health>,
     /// `Kind/namespace/name outcome` of the last apply that changed something.
     pub last_changes: Vec<String>,
     pub last_changes_revision: Option<String>,
@@ -123,6 +132,8 @@ impl ClusterStatus {
             synced: suspended,
             last_result: None,
             drifted: Vec::new(),
+            not_in_effect: Vec::new(),
+            not_ready: Vec::new(),
             last_changes: Vec::new(),
             last_changes_revision: None,
             heals: 0,
@@ -244,7 +255,7 @@ pub fn html(report: &StatusReport) -> String {
     );
     out.push_str(
         "<table><tr><th>cluster</th><th>applied revision</th><th>last result</th><th>drifted objects</th>\
-         <th>last changes</th></tr>",
+         <th>not in effect</th><th>last changes</th></tr>",
     );
     for c in &report.clusters {
         let (class, state) = if c.synced {
@@ -282,6 +293,42 @@ pub fn html(report: &StatusReport) -> String {
                 .collect::<Vec<_>>()
                 .join("<br>")
         };
+        let not_in_effect = if c.not_in_effect.is_empty() {
+            "none".to_string()
+        } else {
+            c.not_in_effect
+                .iter()
+                .map(|n| {
+                    let class = if n.effect == Effect::Ignored { "bad" } else { "" };
+                    format!(
+                        "<span class=\"{class}\">{}</span> <code>{}</code> <code>{}</code>: {}: {}",
+                        escape(&n.effect.to_string()),
+                        escape(&n.object),
+                        escape(&n.field),
+                        escape(&n.reason),
+                        escape(&n.message)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let not_in_effect = if c.not_ready.is_empty() {
+            not_in_effect
+        } else {
+            let not_ready: Vec<String> = c
+                .not_ready
+                .iter()
+                .map(|h| {
+                    format!(
+                        "<span class=\"bad\">{}</span> <code>{}</code>: {}",
+                        h.state.as_str(),
+                        escape(&h.object),
+                        escape(&h.message)
+                    )
+                })
+                .collect();
+            format!("{not_in_effect}<br>{}", not_ready.join("<br>"))
+        };
         let changes = if c.last_changes.is_empty() {
             "-".to_string()
         } else {
@@ -298,7 +345,7 @@ pub fn html(report: &StatusReport) -> String {
         let _ = write!(
             out,
             "<tr><td>{}<br><span class=\"{class}\">{state}</span>{}</td><td><code>{}</code></td><td>{result}</td>\
-             <td>{drifted}</td><td>{changes}</td></tr>",
+             <td>{drifted}</td><td>{not_in_effect}</td><td>{changes}</td></tr>",
             escape(&c.name),
             if c.suspended { " (suspended)" } else { "" },
             escape(&short(c.applied_revision.as_deref())),

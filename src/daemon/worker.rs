@@ -25,6 +25,7 @@ use super::{SHUTDOWN_GRACE, Shared, backoff};
 use crate::apply::{self, ApplyOptions, InventoryRef, Outcome};
 use crate::manifest::yaml::to_yaml_stream;
 use crate::manifest::{Gvk, ResId};
+use crate::plan::in_effect::{Effect, NotInEffect};
 use crate::plan::{Action, Cluster, connect};
 use crate::report;
 
@@ -513,6 +514,7 @@ impl Worker {
                 return Err(Failed { retry: true });
             }
         };
+        self.report_not_in_effect(&applied.revision, &plan);
         let drifted: Vec<DriftedObject> = plan
             .plan()
             .entries
@@ -659,6 +661,87 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Publishes the readiness of the Strimzi objects (`/status` `not_ready`, metric
+    /// `kgitops_strimzi_objects`) and what of them is not in effect, as the last plan found them:
+    /// `/status`, the metrics, a log line and an Event per new entry, and an alert per part the
+    /// operator did not carry out, resolved once it is gone.
+    fn report_not_in_effect(&self, revision: &str, plan: &apply::ClusterPlan) {
+        let list = plan.plan().not_in_effect.as_slice();
+        let previous: Vec<NotInEffect> = self
+            .shared
+            .status
+            .snapshot()
+            .clusters
+            .into_iter()
+            .find(|c| c.name == self.cfg.name)
+            .map(|c| c.not_in_effect)
+            .unwrap_or_default();
+        for n in list.iter().filter(|n| !previous.contains(n)) {
+            tracing::warn!(
+                cluster = self.name(),
+                revision,
+                object = n.object.as_str(),
+                "{}: {}",
+                n.effect,
+                n.line()
+            );
+            if n.effect == Effect::Ignored {
+                self.event(
+                    EventType::Warning,
+                    "NotInEffect",
+                    "Watch",
+                    format!(
+                        "{} of git revision {revision} is not in effect: {}: {}",
+                        n.field, n.reason, n.message
+                    ),
+                    object_ref(plan, &n.object),
+                );
+            }
+        }
+        // Readiness from the same reads: the live objects of the plan.
+        let health: Vec<apply::Health> = plan
+            .live
+            .objects
+            .iter()
+            .filter(|o| apply::health::is_watched(&o.id))
+            .map(|o| match &o.live {
+                Some(live) => apply::health::strimzi_health(&o.id, live),
+                None => apply::health::missing(&o.id),
+            })
+            .collect();
+        let states: Vec<&str> = health.iter().map(|h| h.state.as_str()).collect();
+        self.shared.metrics.strimzi_health(self.name(), &states);
+        let not_ready: Vec<apply::Health> = health.into_iter().filter(|h| !h.healthy).collect();
+        self.shared
+            .status
+            .cluster(&self.cfg.name, |c| c.not_ready = not_ready);
+        self.shared.metrics.not_in_effect(self.name(), list);
+        self.shared
+            .status
+            .cluster(&self.cfg.name, |c| c.not_in_effect = list.to_vec());
+        let prefix = format!("not-in-effect/{}/", self.cfg.name);
+        let mut keys = Vec::new();
+        for n in list.iter().filter(|n| n.effect == Effect::Ignored) {
+            let key = format!("{prefix}{} {}", n.object, n.field);
+            let mut alert = Alert::firing(
+                "not-in-effect",
+                key.clone(),
+                Some(&self.cfg.name),
+                format!("{} {} is not in effect", n.object, n.field),
+            );
+            alert.details = vec![
+                format!("{}: {}", n.reason, n.message),
+                format!("reported by {}", n.reported_by),
+            ];
+            alert.revision = Some(revision.to_string());
+            self.shared.alerter.fire(alert);
+            keys.push(key);
+        }
+        self.shared
+            .alerter
+            .resolve_except(&prefix, &keys, Some(&self.cfg.name));
     }
 
     /// Starts or replaces the drift watches so they cover the applied objects.

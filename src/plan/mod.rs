@@ -30,6 +30,7 @@ pub mod cluster;
 pub mod connect;
 pub mod diff;
 pub mod fields;
+pub mod in_effect;
 pub mod mask;
 pub mod normalize;
 pub mod offline;
@@ -131,8 +132,14 @@ pub struct PlanEntry {
 ///               "diff": "--- a/Kafka/...",      // masked unified diff, "" when unchanged
 ///               "changes": [{"path": "spec.kafka.replicas", "before": 7, "after": 3,
 ///                            "managers": ["kubectl-patch"]}],
-///               "notes": ["..."]}]}              // omitted when empty
+///               "notes": ["..."]}],             // omitted when empty
+///  "not_in_effect": [{"object": "KafkaNodePool/kafka-dev/brokers", "field": "spec.replicas",
+///                     "effect": "ignored", "reason": "ScaleDownPreventionCheck", "message": "...",
+///                     "reported_by": "Kafka/kafka-dev/main"}]}  // live plans only; omitted when empty
 /// ```
+///
+/// `not_in_effect` ([`in_effect`]) says what of the live Strimzi objects the operator did not carry
+/// out (or warns about), from their status; it describes the live objects, not this plan's changes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Cluster overlay name (`dev`).
@@ -141,6 +148,9 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
     pub entries: Vec<PlanEntry>,
+    /// What the operator did not carry out in the live objects (live plans only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_in_effect: Vec<in_effect::NotInEffect>,
 }
 
 impl Plan {
@@ -717,6 +727,7 @@ async fn plan_objects(
         cluster: opts.cluster.clone(),
         revision: None,
         entries: Vec::with_capacity(planned.len()),
+        not_in_effect: in_effect::collect(planned.iter().filter_map(|o| Some((&o.id, o.live.as_ref()?)))),
     };
     for (i, obj) in planned.iter_mut().enumerate() {
         let entry = if noop[i] {

@@ -100,6 +100,7 @@ pub fn compare_renders(cluster: &str, before: Vec<(ResId, Value)>, after: Vec<(R
         cluster: cluster.to_string(),
         revision: None,
         entries,
+        not_in_effect: Vec::new(),
     }
 }
 

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::apply::{ChangeSet, Outcome};
+use crate::plan::in_effect::{Effect, NotInEffect};
 use crate::plan::{Action, FieldChange, Plan, PlanEntry};
 
 /// Longest diff (in lines) shown per object in Markdown; longer ones are cut with a note.
@@ -69,7 +70,57 @@ pub fn plan_text(plan: &Plan) -> String {
         }
     }
     let _ = writeln!(out, "cluster {}: {}", plan.cluster, summary(plan));
+    not_in_effect_text(&mut out, &plan.not_in_effect);
     out
+}
+
+/// The headings of the two effects.
+fn heading(effect: Effect) -> &'static str {
+    match effect {
+        Effect::Ignored => "NOT IN EFFECT (accepted, but the Strimzi operator did not carry it out)",
+        Effect::Warned => "Strimzi warns (in effect)",
+    }
+}
+
+/// What is not in effect as text: one block per effect, one line per entry.
+fn not_in_effect_text(out: &mut String, list: &[NotInEffect]) {
+    for effect in [Effect::Ignored, Effect::Warned] {
+        let mut entries = list.iter().filter(|n| n.effect == effect).peekable();
+        if entries.peek().is_none() {
+            continue;
+        }
+        let _ = writeln!(out, "{}:", heading(effect));
+        for n in entries {
+            let _ = writeln!(out, "  {}", n.line());
+        }
+    }
+}
+
+/// What is not in effect as Markdown: one table per effect.
+fn not_in_effect_markdown(out: &mut String, list: &[NotInEffect]) {
+    for effect in [Effect::Ignored, Effect::Warned] {
+        let entries: Vec<&NotInEffect> = list.iter().filter(|n| n.effect == effect).collect();
+        if entries.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n#### {}\n", heading(effect));
+        out.push_str("| Object | Field | Reason | Strimzi says |\n|---|---|---|---|\n");
+        for n in entries {
+            let by = if n.reported_by == n.object {
+                String::new()
+            } else {
+                format!(" (reported by `{}`)", n.reported_by)
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {} | {}{by} |",
+                n.object,
+                n.field,
+                n.reason,
+                n.message.replace('|', "\\|")
+            );
+        }
+    }
 }
 
 /// The plan as Markdown (a PR comment): a summary table, then a collapsible section per changed
@@ -81,6 +132,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
     let changed: Vec<&PlanEntry> = changed(plan).collect();
     if changed.is_empty() {
         out.push_str("No changes.\n");
+        not_in_effect_markdown(&mut out, &plan.not_in_effect);
         return out;
     }
     out.push_str("| Object | Action | Drift |\n|---|---|---|\n");
@@ -103,6 +155,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
         object_markdown(&mut out, e);
         out.push_str("\n</details>\n\n");
     }
+    not_in_effect_markdown(&mut out, &plan.not_in_effect);
     out
 }
 
@@ -240,13 +293,19 @@ pub fn change_set_text(set: &ChangeSet) -> String {
     }
     let _ = writeln!(out, "{unchanged} unchanged");
     health_lines(&mut out, set, "", "", "  ");
+    not_in_effect_text(&mut out, &set.not_in_effect);
     out
 }
 
 /// One line per health result (`<prefix>object healthy: Ready`) and one per warning.
 fn health_lines(out: &mut String, set: &ChangeSet, prefix: &str, quote: &str, indent: &str) {
     for h in &set.health {
-        let state = if h.healthy { "healthy" } else { "unhealthy" };
+        let state = match h.state {
+            _ if h.healthy => "healthy",
+            crate::apply::HealthState::Paused => "paused",
+            crate::apply::HealthState::Refused => "refused",
+            _ => "unhealthy",
+        };
         let _ = writeln!(out, "{prefix}{quote}{}{quote} {state}: {}", h.object, h.message);
         for w in &h.warnings {
             let _ = writeln!(out, "{indent}{prefix}warning: {w}");
@@ -284,6 +343,7 @@ pub fn change_set_markdown(set: &ChangeSet) -> String {
     }
     let _ = writeln!(out, "{unchanged} unchanged.");
     health_lines(&mut out, set, "- ", "`", "  ");
+    not_in_effect_markdown(&mut out, &set.not_in_effect);
     out
 }
 
@@ -315,6 +375,7 @@ mod tests {
                 compare(&id("ConfigMap", "c"), None, Some(&cm), None),
                 compare(&id("ConfigMap", "same"), Some(&cm), Some(&cm), None),
             ],
+            not_in_effect: vec![],
         }
     }
 
@@ -375,6 +436,7 @@ mod tests {
                 },
             ],
             health: vec![],
+            not_in_effect: vec![],
         };
         insta::assert_snapshot!("change_set_text", change_set_text(&set));
         insta::assert_snapshot!("change_set_markdown", change_set_markdown(&set));
