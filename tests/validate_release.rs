@@ -666,6 +666,40 @@ fn upstream_1_2_0_examples() {
     insta::assert_snapshot!(out);
 }
 
+/// The same examples turned into the mistakes of an upgrade: a Kafka version of the old release, and
+/// the v1beta2 API the 1.2.0 operator no longer serves.
+#[test]
+fn upstream_1_2_0_examples_with_upgrade_mistakes() {
+    let path = shared().join("strimzi-examples-1.2.0/kafka/kafka-persistent.yaml");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let mut objects = parse_documents(&source, "kafka-persistent.yaml", &Limits::DEFAULT).unwrap();
+    objects.extend(V1_120.objects().into_iter().filter(|o| o["kind"] == "Deployment"));
+    for o in objects
+        .iter_mut()
+        .filter(|o| o["apiVersion"] == "kafka.strimzi.io/v1")
+    {
+        set(o, "/apiVersion", json!("kafka.strimzi.io/v1beta2"));
+    }
+    set(kafka(&mut objects), "/spec/kafka/version", json!("3.9.2"));
+    let mut rules: Vec<(String, String)> = check_rules("dev", None, &objects)
+        .into_iter()
+        .map(|f| (f.rule, f.object))
+        .collect();
+    rules.sort();
+    let want = [
+        ("kafka-version-unsupported", "Kafka/my-cluster"),
+        ("strimzi-api-version-not-served", "Kafka/my-cluster"),
+        ("strimzi-api-version-not-served", "KafkaNodePool/broker"),
+        ("strimzi-api-version-not-served", "KafkaNodePool/controller"),
+    ];
+    assert_eq!(
+        rules,
+        want.map(|(r, o)| (r.to_string(), o.to_string())),
+        "{}",
+        text(check_rules("dev", None, &objects))
+    );
+}
+
 fn collect_yaml(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
