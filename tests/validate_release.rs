@@ -251,8 +251,9 @@ fn kafka_metadata_version_invalid() {
         })
     };
     assert_passes(rule, &V1BETA2_045, &kraft_045("3.9-IV0"));
-    assert_passes(rule, &V1BETA2_045, &kraft_045("3.2-IV0"));
-    let mut out = fails(rule, &V1BETA2_045, &kraft_045("4.0-IV1"));
+    assert_passes(rule, &V1BETA2_045, &kraft_045("3.3-IV0"));
+    let mut out = fails(rule, &V1BETA2_045, &kraft_045("3.2-IV0"));
+    out += &fails(rule, &V1BETA2_045, &kraft_045("4.0-IV1"));
     for g in [&V1BETA2_051, &V1_051, &V1_120] {
         let with = |mv: &str| changed(g, |o| set(kafka(o), "/spec/kafka/metadataVersion", json!(mv)));
         out += &fails(rule, g, &with("4.2.0"));

@@ -55,6 +55,8 @@ const fn removed_value(
 
 const NO_REPLACEMENT: &str = "remove it (unused, no replacement)";
 const TO_CUSTOM_AUTHN: &str = "use `type: custom` authentication with the OAuth callback handler settings in its `sasl`/`listenerConfig`";
+const TO_TEMPLATE_ENV: &str =
+    "use spec.template.connectContainer.env and spec.template.pod.volumes with connectContainer.volumeMounts";
 const NO_JAEGER: &str = "use `type: opentelemetry` tracing (Jaeger tracing is gone)";
 
 /// Proposal 113, "Changes to individual custom resources", plus what the `v1` CRDs of 1.2.0 lack:
@@ -173,11 +175,7 @@ static REMOVED: &[Removed] = &[
         "use state: paused (or state: running)",
     ),
     removed("KafkaConnect", "spec.template.deployment", NO_REPLACEMENT),
-    removed(
-        "KafkaConnect",
-        "spec.externalConfiguration",
-        "use spec.template.connectContainer.env and spec.template.pod.volumes with connectContainer.volumeMounts",
-    ),
+    removed("KafkaConnect", "spec.externalConfiguration", TO_TEMPLATE_ENV),
     removed_value("KafkaConnect", "spec.tracing.type", "jaeger", NO_JAEGER),
     removed(
         "KafkaConnect",
@@ -225,11 +223,7 @@ static REMOVED: &[Removed] = &[
         "spec.connectCluster",
         "describe the target cluster in spec.target",
     ),
-    removed(
-        "KafkaMirrorMaker2",
-        "spec.externalConfiguration",
-        "use spec.template.connectContainer.env and spec.template.pod.volumes with connectContainer.volumeMounts",
-    ),
+    removed("KafkaMirrorMaker2", "spec.externalConfiguration", TO_TEMPLATE_ENV),
     removed("KafkaMirrorMaker2", "spec.template.deployment", NO_REPLACEMENT),
     removed_value("KafkaMirrorMaker2", "spec.tracing.type", "jaeger", NO_JAEGER),
     removed("KafkaBridge", "spec.enableMetrics", "use spec.metricsConfig"),
@@ -332,15 +326,16 @@ pub(super) fn removed_field(ctx: &Context<'_>) -> Vec<Hit> {
             )
         } else if entry.refused_from < V1BETA2_REMOVED {
             format!(
-                "{} is refused from Strimzi {} on (the User Operator reads the v1 API), and this cluster runs {}",
+                "{} is refused from Strimzi {} on (the User Operator reads the v1 API), and this cluster \
+                 runs {}",
                 what(&path, entry),
                 entry.refused_from,
                 declared.as_ref().map(Declared::describe).unwrap_or_default()
             )
         } else {
             format!(
-                "{} was removed in kafka.strimzi.io/v1, the only API of {}: this resource cannot be converted \
-                 as it is",
+                "{} was removed in kafka.strimzi.io/v1, the only API of {}: this resource cannot be \
+                 converted as it is",
                 what(&path, entry),
                 declared.as_ref().map(Declared::describe).unwrap_or_default()
             )
@@ -412,12 +407,14 @@ pub(super) fn api_version_not_served(ctx: &Context<'_>) -> Vec<Hit> {
         } else if version != "v1" && release >= V1BETA2_REMOVED {
             (
                 format!(
-                    "{kind} {api} is not served by {}: from Strimzi {V1BETA2_REMOVED} the only API is {group}/v1",
+                    "{kind} {api} is not served by {}: from Strimzi {V1BETA2_REMOVED} the only API is \
+                     {group}/v1",
                     declared.describe()
                 ),
                 format!(
-                    "serve {group}/v1: set apiVersion: {group}/v1 and convert the resource (fields v1 removed are \
-                     reported by strimzi-v1-removed-field; Strimzi's v1 conversion tool converts resources and CRDs). \
+                    "serve {group}/v1: set apiVersion: {group}/v1 and convert the resource (fields v1 removed \
+                     are reported by strimzi-v1-removed-field; Strimzi's v1 conversion tool converts resources \
+                     and CRDs). \
                      Convert while the operator is still on 0.49-0.51, which serve both"
                 ),
             )

@@ -277,8 +277,9 @@ pub static RULES: &[Rule] = &[
         severity: Severity::Error,
         scope: Scope::Revision,
         what: "A KRaft `spec.kafka.metadataVersion` that is not a metadata version (`4.3-IV0`, `3.9`), older than \
-               the oldest the release accepts (3.3-IV3 from Strimzi 0.46, Kafka 4), newer than every Kafka of the \
-               release knows, or a feature level (`-IVn`) above the one the release file names for that minor.",
+               the oldest the release accepts (3.3-IV3 from Strimzi 0.46, Kafka 4; 3.3-IV0 before), newer than \
+               every Kafka of the release knows, or a feature level (`-IVn`) above the one the release file names \
+               for that minor.",
         why: "The operator refuses the resource (`Metadata version ... is invalid`, InvalidResourceException).",
         fix: "Use the metadata version of the cluster's Kafka version (tables below), or remove it to get that.",
         check: Some(versions::metadata_version_invalid),

@@ -92,21 +92,14 @@ fn kafka_version<'t>(k: &KafkaCr<'_>, table: &'t ReleaseTable) -> Option<&'t Kaf
     }
 }
 
-/// The oldest metadata version a release accepts: Kafka 4 (Strimzi 0.46 on) reads nothing older than
-/// 3.3-IV3 (Strimzi's `KafkaCluster.validateMetadataVersion`); Kafka 3.x KRaft started at 3.0-IV1.
+/// The oldest metadata version a release accepts (Strimzi's `validateMetadataVersion`): 3.3-IV3 from
+/// 0.46.0 (Kafka 4), 3.3-IV0 before (the oldest whose initial version `kafka-storage.sh` can set).
 fn oldest_metadata(release: Version) -> MetadataVersion {
-    if release >= KRAFT_ONLY_SINCE {
-        MetadataVersion {
-            major: 3,
-            minor: 3,
-            iv: Some(3),
-        }
-    } else {
-        MetadataVersion {
-            major: 3,
-            minor: 0,
-            iv: Some(1),
-        }
+    let iv = if release >= KRAFT_ONLY_SINCE { 3 } else { 0 };
+    MetadataVersion {
+        major: 3,
+        minor: 3,
+        iv: Some(iv),
     }
 }
 
