@@ -71,7 +71,8 @@ pub fn jmx_service(i: usize) -> Value {
 }
 
 /// A render of the example platform in namespace `kafka-dev` that every rule accepts: Kafka `main`
-/// (3 brokers, ZooKeeper 3), its metrics ConfigMap, one JMX Service per broker, zoo-entrance.
+/// (3 brokers, ZooKeeper 3, annotated as running Strimzi 0.45.2), its metrics ConfigMap, one JMX
+/// Service per broker, zoo-entrance.
 pub fn platform() -> Vec<Value> {
     let mut objects = yaml(PLATFORM);
     objects.extend((0..3).map(jmx_service));
@@ -126,6 +127,8 @@ kind: Kafka
 metadata:
   name: main
   namespace: kafka-dev
+  annotations:
+    kgitops.io/strimzi-release: "0.45.2"
 spec:
   kafka:
     version: 3.9.2

@@ -4,7 +4,7 @@
 use regex::Regex;
 use serde_json::Value;
 
-use super::strimzi::{KAFKA_API_VERSION, KafkaCr, SUPPORTED_KAFKA_VERSIONS, int};
+use super::strimzi::{KafkaCr, int, is_strimzi};
 use super::{Context, Hit, Snapshot, namespace_of};
 use crate::manifest::ResId;
 use crate::validate::quantity::{Bytes, Quantity, parse_jvm_size};
@@ -143,29 +143,6 @@ pub(super) fn min_isr_equals_rf(ctx: &Context<'_>) -> Vec<Hit> {
             )
         })
         .collect()
-}
-
-pub(super) fn version_unsupported(ctx: &Context<'_>) -> Vec<Hit> {
-    let supported: Vec<&str> = SUPPORTED_KAFKA_VERSIONS.iter().map(|(v, _)| *v).collect();
-    let mut hits = Vec::new();
-    for k in &ctx.to.kafkas {
-        let Some(version) = k.spec("/kafka/version").and_then(Value::as_str) else {
-            continue;
-        };
-        if supported.contains(&version) {
-            continue;
-        }
-        hits.push(hit(
-            &k.display,
-            "spec.kafka.version",
-            format!(
-                "Kafka {version} is not supported by Strimzi {}; supported: {}",
-                super::STRIMZI_VERSION,
-                supported.join(", ")
-            ),
-        ));
-    }
-    hits
 }
 
 /// Components whose `jvmOptions`, `resources` and `metricsConfig` the rules read.
@@ -631,8 +608,7 @@ fn storage_sites<'a>(snap: &Snapshot<'a>) -> Vec<StorageSite<'a>> {
         }
     }
     for obj in snap.objects {
-        if obj.get("apiVersion").and_then(Value::as_str) == Some(KAFKA_API_VERSION)
-            && obj.get("kind").and_then(Value::as_str) == Some("KafkaNodePool")
+        if is_strimzi(obj, "KafkaNodePool")
             && let Some(storage) = obj.pointer("/spec/storage")
         {
             sites.push(StorageSite {

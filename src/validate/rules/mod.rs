@@ -7,14 +7,17 @@
 //! [`Scope::Change`] rules compare base and head and stay silent without a base. Schema rules are
 //! listed here for their documentation; the schema walker in [`super::schema`] reports them.
 
+mod api_versions;
 mod checks;
 mod crd_upgrade;
+pub mod release;
 mod strimzi;
+mod versions;
 
 use serde_json::Value;
 
 use super::finding::{Finding, Severity};
-pub use strimzi::{KafkaCr, STRIMZI_VERSION, SUPPORTED_KAFKA_VERSIONS};
+pub use strimzi::KafkaCr;
 
 /// What a rule looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,14 +241,121 @@ pub static RULES: &[Rule] = &[
         check: Some(checks::min_isr_equals_rf),
     },
     Rule {
+        id: "strimzi-release-unknown",
+        severity: Severity::Warning,
+        scope: Scope::Revision,
+        what: "A Strimzi release declared by the `kgitops.io/strimzi-release` annotation of a Kafka or by the \
+               cluster operator Deployment's image tag that kgitops has no data for (`latest`, a typo, a release \
+               outside the table below).",
+        why: "The release-aware rules (Kafka and metadata versions, served API versions, fields removed in v1) \
+              are then skipped for the cluster: validation would pass what the operator refuses.",
+        fix: "Name a released version (see the tables below).",
+        check: Some(versions::release_unknown),
+    },
+    Rule {
+        id: "strimzi-release-conflict",
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "A Kafka whose `kgitops.io/strimzi-release` annotation names another release than the cluster \
+               operator Deployment of the same render, or a render with operators of two releases.",
+        why: "The Kafka is judged by the release it states while the cluster runs another: versions and APIs the \
+              running operator refuses pass validation.",
+        fix: "Make the annotation match the operator release the overlay includes (or remove it).",
+        check: Some(versions::release_conflict),
+    },
+    Rule {
         id: "kafka-version-unsupported",
         severity: Severity::Error,
         scope: Scope::Revision,
-        what: "`spec.kafka.version` not in the Kafka versions Strimzi 0.45 supports (3.8.0, 3.8.1, 3.9.0, \
-               3.9.1, 3.9.2).",
+        what: "`spec.kafka.version` not among the Kafka versions the cluster's Strimzi release supports (its \
+               `kafka-versions.yaml`, tables below). The message names the release and where it was read from.",
         why: "The cluster operator refuses to reconcile the Kafka resource (UnsupportedKafkaVersionException).",
-        fix: "Use a supported version (3.9.2 is Strimzi 0.45.2's default).",
-        check: Some(checks::version_unsupported),
+        fix: "Use a version the release supports, or run a release that supports the version.",
+        check: Some(versions::version_unsupported),
+    },
+    Rule {
+        id: "kafka-metadata-version-invalid",
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "A KRaft `spec.kafka.metadataVersion` that is not a metadata version (`4.3-IV0`, `3.9`), older than \
+               the oldest the release accepts (3.3-IV3 from Strimzi 0.46, Kafka 4; 3.3-IV0 before), newer than \
+               every Kafka of the release knows, or a feature level (`-IVn`) above the one the release file names \
+               for that minor.",
+        why: "The operator refuses the resource (`Metadata version ... is invalid`, InvalidResourceException).",
+        fix: "Use the metadata version of the cluster's Kafka version (tables below), or remove it to get that.",
+        check: Some(versions::metadata_version_invalid),
+    },
+    Rule {
+        id: "kafka-metadata-version-above-kafka",
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "A KRaft `spec.kafka.metadataVersion` newer (by MAJOR.MINOR, as Strimzi compares) than the \
+               metadata version of the Kafka version the cluster runs (`spec.kafka.version`, else the release's \
+               default).",
+        why: "Strimzi keeps the current metadata version (or the Kafka version's own on a new cluster) and only \
+              logs it: the setting in git is silently not in effect. Usually metadataVersion was raised before \
+              spec.kafka.version.",
+        fix: "Upgrade spec.kafka.version first; raise metadataVersion once the brokers run the new Kafka.",
+        check: Some(versions::metadata_version_above_kafka),
+    },
+    Rule {
+        id: "kafka-metadata-version-behind",
+        severity: Severity::Warning,
+        scope: Scope::Revision,
+        what: "A KRaft `spec.kafka.metadataVersion` older (by MAJOR.MINOR) than the Kafka version's metadata \
+               version.",
+        why: "The Kafka upgrade is not finished: new features stay off; Strimzi sets the KafkaMetadataVersion \
+              warning condition. Legitimate while a downgrade must stay possible.",
+        fix: "Raise metadataVersion to the Kafka version's once no downgrade is planned.",
+        check: Some(versions::metadata_version_behind),
+    },
+    Rule {
+        id: "kafka-kraft-legacy-version-config",
+        severity: Severity::Warning,
+        scope: Scope::Revision,
+        what: "`inter.broker.protocol.version` or `log.message.format.version` in `spec.kafka.config` of a KRaft \
+               cluster (a `v1` Kafka, `strimzi.io/kraft: enabled`, or any Kafka on Strimzi 0.46 or later).",
+        why: "KRaft ignores both; they are left-overs of the ZooKeeper era and suggest the version is governed by \
+              them. Strimzi's KafkaSpecChecker sets a warning condition for each.",
+        fix: "Remove them; KRaft's equivalent is spec.kafka.metadataVersion.",
+        check: Some(versions::kraft_legacy_version_config),
+    },
+    Rule {
+        id: "strimzi-api-version-not-served",
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "A Strimzi resource in an API version its cluster's release does not serve: `v1beta2` (or older) \
+               from Strimzi 1.0.0, `v1` before 0.49.0, KafkaMirrorMaker from 0.46.0.",
+        why: "The apiserver refuses the object (`no matches for kind`) once the release's CRDs are installed, and \
+              the whole apply of the revision fails.",
+        fix: "Serve kafka.strimzi.io/v1 from 1.0.0 (convert the resources while on 0.49-0.51); keep v1beta2 before \
+              0.49.0.",
+        check: Some(api_versions::api_version_not_served),
+    },
+    Rule {
+        id: "strimzi-v1-removed-field",
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "A field or value removed in `kafka.strimzi.io/v1` (proposal 113): `spec.zookeeper`, \
+               `spec.kafka.replicas/storage/resources` (→ KafkaNodePools), `jmxTrans`, authorization `opa`/`keycloak` \
+               and authentication `oauth` (→ `custom`), `tlsSidecar`, `storage.overrides`, KafkaUser \
+               `acls[].operation` (→ `operations`), KafkaConnector `spec.pause` (→ `state`), MirrorMaker 2 \
+               `clusters` (→ `target`), ... On a `v1` object, or on any object from Strimzi 1.0.0 (KafkaUser \
+               `operation`: from 0.49.0, when the User Operator reads v1).",
+        why: "The v1 schema does not have it: the apiserver refuses (or prunes) it, and a v1beta2 object using it \
+              cannot be converted to v1.",
+        fix: "Use the replacement the finding names.",
+        check: Some(api_versions::removed_field),
+    },
+    Rule {
+        id: "strimzi-deprecated-field",
+        severity: Severity::Warning,
+        scope: Scope::Revision,
+        what: "A `v1beta2` object on Strimzi 0.49-0.51 (which serve v1beta2 and v1) using a field removed in v1 \
+               (same table as `strimzi-v1-removed-field`).",
+        why: "It works today, but blocks the conversion to v1 that Strimzi 1.0.0 requires.",
+        fix: "Use the replacement the finding names before upgrading the operator to 1.x.",
+        check: Some(api_versions::deprecated_field),
     },
     Rule {
         id: "kafka-jvm-heap-above-limit",
@@ -473,15 +583,45 @@ pub fn rules_markdown() -> String {
             cell(r.fix)
         ));
     }
-    out.push_str(&format!(
-        "\nKafka versions supported by Strimzi {} (`kafka-version-unsupported`):\n\n\
-         | Kafka | supported since Strimzi |\n| --- | --- |\n",
-        STRIMZI_VERSION
-    ));
-    for (kafka, since) in SUPPORTED_KAFKA_VERSIONS {
-        out.push_str(&format!("| {kafka} | {since} |\n"));
-    }
+    out.push_str(&release_tables_markdown());
     out.push_str(OUTPUT_DOC);
+    out
+}
+
+/// The per-release Kafka version tables of [`release::releases`], for RULES.md.
+fn release_tables_markdown() -> String {
+    let mut out = String::from(
+        "\n## Strimzi releases\n\n\
+         The release-aware rules judge each cluster by its Strimzi release: the annotation\n\
+         `kgitops.io/strimzi-release: \"<version>\"` on its Kafka, else the image tag of the cluster operator\n\
+         Deployment in its render (`quay.io/strimzi/operator:<version>`), else unknown (those rules are then\n\
+         skipped). Kafka versions each release supports, from its own `kafka-versions.yaml`\n\
+         (`src/validate/rules/strimzi-versions.tsv`, generated by `scripts/gen-strimzi-versions`); the default\n\
+         is used when `spec.kafka.version` is unset. APIs: `v1beta2` up to 0.51.x, `v1` from 0.49.0.\n\n\
+         | Strimzi | Kafka (metadata version) | default | API versions |\n| --- | --- | --- | --- |\n",
+    );
+    for r in release::releases() {
+        let kafka: Vec<String> = r
+            .kafka
+            .iter()
+            .map(|k| format!("{} ({})", k.version, k.metadata))
+            .collect();
+        let apis = match (
+            r.version >= release::V1_SINCE,
+            r.version >= release::V1BETA2_REMOVED,
+        ) {
+            (_, true) => "v1",
+            (true, false) => "v1beta2, v1",
+            (false, false) => "v1beta2",
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            r.release,
+            kafka.join(", "),
+            r.default_kafka().map_or("", |k| k.version),
+            apis
+        ));
+    }
     out
 }
 

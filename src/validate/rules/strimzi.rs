@@ -1,27 +1,36 @@
-//! What the rules need to know about Strimzi 0.45: the `Kafka` resource (`kafka.strimzi.io/v1beta2`)
-//! read leniently (schema problems are the schema rules' business; a rule skips what it cannot read),
-//! the Kafka versions the operator supports, the labels it puts on pods, and Kafka's defaults.
+//! What the rules need to know about Strimzi resources: the `Kafka` resource (`kafka.strimzi.io/v1beta2`
+//! and `kafka.strimzi.io/v1`, read leniently: schema problems are the schema rules' business; a rule
+//! skips what it cannot read), the labels the operator puts on pods, and Kafka's defaults. Which
+//! release a cluster runs and the Kafka versions it supports are [`super::release`]'s.
 
 use serde_json::Value;
 
 use super::{Snapshot, namespace_of};
 use crate::manifest::ResId;
 
-/// The Strimzi release the rules (and the pinned CRDs under `shared/strimzi-crds`) describe.
-pub const STRIMZI_VERSION: &str = "0.45.2";
+/// The API group of the Strimzi resources (every kind but StrimziPodSet, which is `core.strimzi.io`).
+pub(crate) const STRIMZI_GROUP: &str = "kafka.strimzi.io";
 
-/// Kafka versions Strimzi 0.45.2 supports (its `kafka-versions.yaml`, `supported: true`), each with
-/// the Strimzi release that added it. 3.9.2 is the default when `spec.kafka.version` is unset.
-pub const SUPPORTED_KAFKA_VERSIONS: &[(&str, &str)] = &[
-    ("3.8.0", "0.43.0"),
-    ("3.8.1", "0.45.0"),
-    ("3.9.0", "0.45.0"),
-    ("3.9.1", "0.45.1"),
-    ("3.9.2", "0.45.2"),
-];
+/// The API versions of the Strimzi resources the rules read: `v1beta2` (up to 0.51) and `v1` (from
+/// 0.49); which one a release serves is the `strimzi-api-version-not-served` rule's business.
+pub(crate) const KAFKA_API_VERSIONS: [&str; 2] = ["kafka.strimzi.io/v1beta2", "kafka.strimzi.io/v1"];
 
-/// The API version of the Strimzi resources the rules read.
-pub(crate) const KAFKA_API_VERSION: &str = "kafka.strimzi.io/v1beta2";
+/// The version part of a `kafka.strimzi.io/<version>` object (`v1beta2`, `v1`, `v1alpha1`).
+pub(crate) fn strimzi_version_of(obj: &Value) -> Option<&str> {
+    obj.get("apiVersion")
+        .and_then(Value::as_str)?
+        .strip_prefix(STRIMZI_GROUP)?
+        .strip_prefix('/')
+}
+
+/// True for an object of `kind` in one of [`KAFKA_API_VERSIONS`].
+pub(crate) fn is_strimzi(obj: &Value, kind: &str) -> bool {
+    obj.get("kind").and_then(Value::as_str) == Some(kind)
+        && obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|api| KAFKA_API_VERSIONS.contains(&api))
+}
 
 /// Kafka's broker defaults for the settings the rules compare (Kafka 3.x).
 pub(crate) fn kafka_default(key: &str) -> Option<i64> {
@@ -55,9 +64,7 @@ pub(crate) struct Brokers {
 
 impl<'a> KafkaCr<'a> {
     pub(crate) fn from_object(obj: &'a Value) -> Option<KafkaCr<'a>> {
-        if obj.get("apiVersion").and_then(Value::as_str) != Some(KAFKA_API_VERSION)
-            || obj.get("kind").and_then(Value::as_str) != Some("Kafka")
-        {
+        if !is_strimzi(obj, "Kafka") {
             return None;
         }
         let id = ResId::of(obj).ok()?;
@@ -74,18 +81,39 @@ impl<'a> KafkaCr<'a> {
         self.obj.get("spec")?.pointer(pointer)
     }
 
-    /// True when brokers come from KafkaNodePools (`strimzi.io/node-pools: enabled`).
-    pub(crate) fn uses_node_pools(&self) -> bool {
+    /// The `kafka.strimzi.io` version of the resource: `v1beta2` or `v1`.
+    pub(crate) fn api_version(&self) -> &'a str {
+        strimzi_version_of(self.obj).unwrap_or("")
+    }
+
+    /// True when the cluster runs in KRaft mode: `strimzi.io/kraft: enabled` (0.45's switch), a `v1`
+    /// resource (served from 0.49, KRaft only), or a release from 0.46 on (ZooKeeper removed).
+    pub(crate) fn is_kraft(&self, release: Option<super::release::Version>) -> bool {
         self.obj
-            .pointer("/metadata/annotations/strimzi.io~1node-pools")
+            .pointer("/metadata/annotations/strimzi.io~1kraft")
             .and_then(Value::as_str)
             == Some("enabled")
+            || self.api_version() == "v1"
+            || release.is_some_and(|r| r >= super::release::KRAFT_ONLY_SINCE)
+    }
+
+    /// True when brokers come from KafkaNodePools (`strimzi.io/node-pools: enabled`; always for `v1`,
+    /// which has no `spec.kafka.replicas`).
+    pub(crate) fn uses_node_pools(&self) -> bool {
+        self.api_version() == "v1"
+            || self
+                .obj
+                .pointer("/metadata/annotations/strimzi.io~1node-pools")
+                .and_then(Value::as_str)
+                == Some("enabled")
     }
 
     /// The KafkaNodePools of this cluster with the broker role.
     pub(crate) fn broker_pools<'s>(&self, snapshot: &'s Snapshot<'a>) -> Vec<&'a Value> {
         snapshot
-            .of_kind(KAFKA_API_VERSION, "KafkaNodePool", self.namespace)
+            .objects
+            .iter()
+            .filter(|p| is_strimzi(p, "KafkaNodePool") && namespace_of(p) == self.namespace)
             .filter(|p| {
                 p.pointer("/metadata/labels/strimzi.io~1cluster")
                     .and_then(Value::as_str)
@@ -183,16 +211,16 @@ mod tests {
     #[test]
     fn brokers_from_replicas_or_node_pools() {
         let objs = vec![
-            json!({"apiVersion": KAFKA_API_VERSION, "kind": "Kafka",
+            json!({"apiVersion": KAFKA_API_VERSIONS[0], "kind": "Kafka",
                 "metadata": {"name": "main", "namespace": "k", "annotations": {"strimzi.io/node-pools": "enabled"}},
                 "spec": {"kafka": {"replicas": 1, "config": {"min.insync.replicas": "2"}}}}),
-            json!({"apiVersion": KAFKA_API_VERSION, "kind": "KafkaNodePool",
+            json!({"apiVersion": KAFKA_API_VERSIONS[0], "kind": "KafkaNodePool",
                 "metadata": {"name": "a", "namespace": "k", "labels": {"strimzi.io/cluster": "main"}},
                 "spec": {"replicas": 2, "roles": ["broker"]}}),
-            json!({"apiVersion": KAFKA_API_VERSION, "kind": "KafkaNodePool",
+            json!({"apiVersion": KAFKA_API_VERSIONS[0], "kind": "KafkaNodePool",
                 "metadata": {"name": "b", "namespace": "k", "labels": {"strimzi.io/cluster": "main"}},
                 "spec": {"replicas": 3, "roles": ["controller", "broker"]}}),
-            json!({"apiVersion": KAFKA_API_VERSION, "kind": "KafkaNodePool",
+            json!({"apiVersion": KAFKA_API_VERSIONS[0], "kind": "KafkaNodePool",
                 "metadata": {"name": "c", "namespace": "k", "labels": {"strimzi.io/cluster": "main"}},
                 "spec": {"replicas": 3, "roles": ["controller"]}}),
         ];
