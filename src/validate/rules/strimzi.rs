@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use super::node_pools::{NodePool, Role};
 use super::{Snapshot, namespace_of};
 use crate::manifest::ResId;
 
@@ -23,6 +24,14 @@ pub const SUPPORTED_KAFKA_VERSIONS: &[(&str, &str)] = &[
 /// The API version of the Strimzi resources the rules read.
 pub(crate) const KAFKA_API_VERSION: &str = "kafka.strimzi.io/v1beta2";
 
+/// The `v1` API (served since Strimzi 0.49, the only one from 1.0.0).
+pub(crate) const KAFKA_API_V1: &str = "kafka.strimzi.io/v1";
+
+/// True for the Strimzi API versions the rules read (`v1beta2` and `v1`).
+pub(crate) fn is_strimzi_api(api_version: Option<&str>) -> bool {
+    matches!(api_version, Some(KAFKA_API_VERSION | KAFKA_API_V1))
+}
+
 /// Kafka's broker defaults for the settings the rules compare (Kafka 3.x).
 pub(crate) fn kafka_default(key: &str) -> Option<i64> {
     match key {
@@ -33,6 +42,15 @@ pub(crate) fn kafka_default(key: &str) -> Option<i64> {
         "transaction.state.log.min.isr" => Some(2),
         _ => None,
     }
+}
+
+/// Where a Kafka cluster keeps its metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MetadataMode {
+    ZooKeeper,
+    /// A ZooKeeper-to-KRaft migration (or its rollback) in progress.
+    Migration,
+    KRaft,
 }
 
 /// One `Kafka` resource of a render.
@@ -55,7 +73,7 @@ pub(crate) struct Brokers {
 
 impl<'a> KafkaCr<'a> {
     pub(crate) fn from_object(obj: &'a Value) -> Option<KafkaCr<'a>> {
-        if obj.get("apiVersion").and_then(Value::as_str) != Some(KAFKA_API_VERSION)
+        if !is_strimzi_api(obj.get("apiVersion").and_then(Value::as_str))
             || obj.get("kind").and_then(Value::as_str) != Some("Kafka")
         {
             return None;
@@ -74,26 +92,54 @@ impl<'a> KafkaCr<'a> {
         self.obj.get("spec")?.pointer(pointer)
     }
 
-    /// True when brokers come from KafkaNodePools (`strimzi.io/node-pools: enabled`).
+    /// An annotation of the Kafka resource.
+    pub(crate) fn annotation(&self, key: &str) -> Option<&'a str> {
+        self.obj.get("metadata")?.get("annotations")?.get(key)?.as_str()
+    }
+
+    /// True when brokers (and controllers) come from KafkaNodePools: always for `v1`, with the
+    /// `strimzi.io/node-pools: enabled` annotation before Strimzi 0.48, and for a Kafka without
+    /// `spec.zookeeper` (KRaft, which needs node pools; 0.48+ ignores the annotation).
     pub(crate) fn uses_node_pools(&self) -> bool {
-        self.obj
-            .pointer("/metadata/annotations/strimzi.io~1node-pools")
-            .and_then(Value::as_str)
-            == Some("enabled")
+        self.obj.get("apiVersion").and_then(Value::as_str) == Some(KAFKA_API_V1)
+            || self
+                .annotation("strimzi.io/node-pools")
+                .is_some_and(|v| v.eq_ignore_ascii_case("enabled"))
+            || self.spec("/zookeeper").is_none()
+    }
+
+    /// Where the cluster keeps its metadata: ZooKeeper, KRaft, or a migration between them
+    /// (`strimzi.io/kraft: migration|rollback`, Strimzi 0.40–0.45).
+    pub(crate) fn metadata_mode(&self) -> MetadataMode {
+        if self.obj.get("apiVersion").and_then(Value::as_str) == Some(KAFKA_API_V1)
+            || self.spec("/zookeeper").is_none()
+        {
+            return MetadataMode::KRaft;
+        }
+        match self
+            .annotation("strimzi.io/kraft")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("enabled") => MetadataMode::KRaft,
+            Some("migration" | "rollback") => MetadataMode::Migration,
+            _ => MetadataMode::ZooKeeper,
+        }
+    }
+
+    /// The KafkaNodePools of this cluster (its namespace, `strimzi.io/cluster: <name>`) in the order
+    /// the operator lists them (by name), which decides their node IDs.
+    pub(crate) fn pools<'s>(&self, snapshot: &'s Snapshot<'a>) -> Vec<&'s NodePool<'a>> {
+        let mut pools: Vec<&NodePool<'a>> = snapshot.pools.iter().filter(|p| p.belongs_to(self)).collect();
+        pools.sort_by_key(|p| p.name);
+        pools
     }
 
     /// The KafkaNodePools of this cluster with the broker role.
-    pub(crate) fn broker_pools<'s>(&self, snapshot: &'s Snapshot<'a>) -> Vec<&'a Value> {
-        snapshot
-            .of_kind(KAFKA_API_VERSION, "KafkaNodePool", self.namespace)
-            .filter(|p| {
-                p.pointer("/metadata/labels/strimzi.io~1cluster")
-                    .and_then(Value::as_str)
-                    == Some(self.name)
-                    && p.pointer("/spec/roles")
-                        .and_then(Value::as_array)
-                        .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some("broker")))
-            })
+    pub(crate) fn broker_pools<'s>(&self, snapshot: &'s Snapshot<'a>) -> Vec<&'s NodePool<'a>> {
+        self.pools(snapshot)
+            .into_iter()
+            .filter(|p| p.has_role(Role::Broker))
             .collect()
     }
 
@@ -107,12 +153,8 @@ impl<'a> KafkaCr<'a> {
             let mut count = 0;
             let mut names = Vec::new();
             for pool in pools {
-                count += int(pool.pointer("/spec/replicas")?)?;
-                names.push(
-                    pool.pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("?"),
-                );
+                count += pool.replicas()?;
+                names.push(pool.name);
             }
             return Some(Brokers {
                 count,
