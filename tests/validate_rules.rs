@@ -48,7 +48,10 @@ fn the_platform_passes_every_rule_alone_and_as_a_change() {
 #[test]
 fn every_rule_is_tested_here() {
     // The node-pool rules are tested per API generation in validate_node_pools.rs.
-    let source = concat!(include_str!("validate_rules.rs"), include_str!("validate_node_pools.rs"));
+    let source = concat!(
+        include_str!("validate_rules.rs"),
+        include_str!("validate_node_pools.rs")
+    );
     for rule in RULES.iter().filter(|r| r.scope != Scope::Schema) {
         assert!(
             source.contains(&format!("\"{}\"", rule.id)),
