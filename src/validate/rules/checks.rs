@@ -595,10 +595,9 @@ fn jmx_services_of_pools(ctx: &Context<'_>, k: &KafkaCr<'_>, hits: &mut Vec<Hit>
                     ),
                 ),
                 format!(
-                    "add a JMX Service per broker, selecting strimzi.io/pod-name: {} (IDs from `kubectl get \
-                     kafkanodepool {} -o jsonpath='{{.status.nodeIds}}'`)",
-                    format!("{}-{}-<node id>", k.name, pool.name),
-                    pool.name
+                    "add a JMX Service per broker, selecting strimzi.io/pod-name: {}-{}-<node id> (IDs from \
+                     `kubectl get kafkanodepool {} -o jsonpath='{{.status.nodeIds}}'`)",
+                    k.name, pool.name, pool.name
                 ),
             ));
         } else if count > replicas {

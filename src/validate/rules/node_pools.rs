@@ -776,7 +776,7 @@ pub(super) fn removed_with_brokers(ctx: &Context<'_>) -> Vec<Hit> {
 
 /// The volume that holds a pool's KRaft metadata log: the storage itself, or the JBOD volume marked
 /// `kraftMetadata: shared`, else the one with the lowest id (`VolumeUtils.kraftMetadataPath`).
-fn metadata_volume<'v>(storage: &'v Value) -> Option<(String, &'v Value)> {
+fn metadata_volume(storage: &Value) -> Option<(String, &Value)> {
     if storage.get("type").and_then(Value::as_str) != Some("jbod") {
         return Some(("spec.storage".into(), storage));
     }
