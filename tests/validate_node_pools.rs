@@ -881,6 +881,9 @@ fn shared(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no shared/{name} next to {}", common::repo_root().display()))
 }
 
+/// A finding as (rule, object, path).
+type Expected = (&'static str, &'static str, &'static str);
+
 #[test]
 fn upstream_1_2_0_examples_get_the_findings_a_maintainer_expects() {
     let dir = shared("strimzi-examples-1.2.0");
@@ -892,7 +895,7 @@ fn upstream_1_2_0_examples_get_the_findings_a_maintainer_expects() {
             || rule == "kraft-controller-count"
             || (rule.starts_with("kafka-") && rule != "kafka-version-unsupported")
     };
-    let expected: &[(&str, &[(&str, &str, &str)])] = &[
+    let expected: &[(&str, &[Expected])] = &[
         (
             "kafka/kafka-ephemeral.yaml",
             &[(
