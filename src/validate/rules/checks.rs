@@ -1,15 +1,20 @@
 //! The check functions of the rule table, one per Kafka-aware rule. Each reads the render leniently:
 //! a value it cannot read (wrong type, unparsable size) is left to the schema rules, not guessed.
 
+use std::collections::BTreeSet;
+
 use regex::Regex;
 use serde_json::Value;
 
-use super::strimzi::{KafkaCr, int, is_strimzi};
+use super::node_pools::{
+    NodePool, REMOVE_NODE_IDS, Role, assign_node_ids, base_pool, ids_text, runs_brokers,
+};
+use super::strimzi::{KafkaCr, MetadataMode, int};
 use super::{Context, Hit, Snapshot, namespace_of};
 use crate::manifest::ResId;
 use crate::validate::quantity::{Bytes, Quantity, parse_jvm_size};
 
-fn hit(object: &str, path: impl Into<String>, message: impl Into<String>) -> Hit {
+pub(super) fn hit(object: &str, path: impl Into<String>, message: impl Into<String>) -> Hit {
     Hit {
         object: object.to_string(),
         path: path.into(),
@@ -18,7 +23,7 @@ fn hit(object: &str, path: impl Into<String>, message: impl Into<String>) -> Hit
     }
 }
 
-fn with_fix(mut h: Hit, fix: impl Into<String>) -> Hit {
+pub(super) fn with_fix(mut h: Hit, fix: impl Into<String>) -> Hit {
     h.fix = Some(fix.into());
     h
 }
@@ -27,7 +32,7 @@ fn config_path(key: &str) -> String {
     format!("spec.kafka.config[{key}]")
 }
 
-fn display(obj: &Value) -> String {
+pub(super) fn display(obj: &Value) -> String {
     ResId::of(obj)
         .map(|id| id.to_string())
         .unwrap_or_else(|_| "<unnamed object>".into())
@@ -148,72 +153,157 @@ pub(super) fn min_isr_equals_rf(ctx: &Context<'_>) -> Vec<Hit> {
 /// Components whose `jvmOptions`, `resources` and `metricsConfig` the rules read.
 const COMPONENTS: [&str; 3] = ["kafka", "zookeeper", "cruiseControl"];
 
-fn jvm_size(k: &KafkaCr<'_>, component: &str, option: &str) -> Option<(String, f64)> {
-    let text = k.spec(&format!("/{component}/jvmOptions/{option}"))?.as_str()?;
+/// One `jvmOptions` and the memory limit of the containers that run with it: a component of the
+/// Kafka resource, or a KafkaNodePool, whose pods take the pool's `jvmOptions` and `resources` when
+/// it sets them and the Kafka's `spec.kafka` ones otherwise (Strimzi's `KafkaPool.fromCrd`; each
+/// object replaces the other whole, the fields are not merged).
+struct JvmSite<'a> {
+    /// The object and path of the `jvmOptions`.
+    object: String,
+    jvm_path: String,
+    jvm: &'a Value,
+    /// The memory limit, and where it is written relative to `object`.
+    limit: Option<(&'a Value, String)>,
+    /// Whose pods: `kafka`, `zookeeper`, `KafkaNodePool broker`.
+    pods: String,
+}
+
+fn jvm_sites<'a>(snap: &Snapshot<'a>) -> Vec<JvmSite<'a>> {
+    let mut sites = Vec::new();
+    for k in &snap.kafkas {
+        let pools = k.uses_node_pools();
+        for component in COMPONENTS {
+            // With node pools the pools' own settings (or spec.kafka's as their fallback) apply.
+            if pools && component == "kafka" {
+                continue;
+            }
+            let Some(jvm) = k.spec(&format!("/{component}/jvmOptions")) else {
+                continue;
+            };
+            let limit_path = format!("spec.{component}.resources.limits.memory");
+            sites.push(JvmSite {
+                object: k.display.clone(),
+                jvm_path: format!("spec.{component}.jvmOptions"),
+                jvm,
+                limit: k
+                    .spec(&format!("/{component}/resources/limits/memory"))
+                    .map(|v| (v, limit_path)),
+                pods: component.to_string(),
+            });
+        }
+        if !pools {
+            continue;
+        }
+        for pool in k.pools(snap) {
+            let (object, jvm_path, jvm) = match pool.spec("/jvmOptions") {
+                Some(jvm) => (pool.display.clone(), "spec.jvmOptions".to_string(), jvm),
+                None => match k.spec("/kafka/jvmOptions") {
+                    Some(jvm) => (k.display.clone(), "spec.kafka.jvmOptions".to_string(), jvm),
+                    None => continue,
+                },
+            };
+            let limit = match pool.spec("/resources") {
+                Some(res) => res
+                    .pointer("/limits/memory")
+                    .map(|v| (v, (pool.display.clone(), "spec.resources.limits.memory"))),
+                None => k
+                    .spec("/kafka/resources/limits/memory")
+                    .map(|v| (v, (k.display.clone(), "spec.kafka.resources.limits.memory"))),
+            };
+            let limit = limit.map(|(v, (owner, path))| {
+                let at = if owner == object {
+                    path.to_string()
+                } else {
+                    format!("{path} of {owner}")
+                };
+                (v, at)
+            });
+            sites.push(JvmSite {
+                object,
+                jvm_path,
+                jvm,
+                limit,
+                pods: format!("KafkaNodePool {}", pool.name),
+            });
+        }
+    }
+    sites
+}
+
+fn jvm_size(site: &JvmSite<'_>, option: &str) -> Option<(String, f64)> {
+    let text = site.jvm.get(option)?.as_str()?;
     Some((text.to_string(), parse_jvm_size(text).ok()?))
+}
+
+/// Hits in first-seen order without repeats (pools that share the Kafka's settings report once).
+fn dedup(hits: Vec<Hit>) -> Vec<Hit> {
+    let mut out: Vec<Hit> = Vec::with_capacity(hits.len());
+    for h in hits {
+        if !out.contains(&h) {
+            out.push(h);
+        }
+    }
+    out
 }
 
 pub(super) fn heap_above_limit(ctx: &Context<'_>) -> Vec<Hit> {
     let mut hits = Vec::new();
-    for k in &ctx.to.kafkas {
-        for component in COMPONENTS {
-            let Some((xmx_text, xmx)) = jvm_size(k, component, "-Xmx") else {
-                continue;
-            };
-            let Some(limit_value) = k.spec(&format!("/{component}/resources/limits/memory")) else {
-                continue;
-            };
-            let Ok(limit) = Quantity::from_value(limit_value) else {
-                continue;
-            };
-            if xmx < limit.value() {
-                continue;
-            }
-            let limit_text = match limit_value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            hits.push(with_fix(
-                hit(
-                    &k.display,
-                    format!("spec.{component}.jvmOptions.-Xmx"),
-                    format!(
-                        "-Xmx {xmx_text} ({}) is at or above the memory limit {limit_text} ({}): the heap alone \
-                         fills the container and the {component} pods get OOM-killed",
-                        Bytes(xmx),
-                        Bytes(limit.value())
-                    ),
-                ),
-                format!(
-                    "lower -Xmx to well below {} (e.g. {}), or raise spec.{component}.resources.limits.memory",
-                    Bytes(limit.value()),
-                    Bytes((limit.value() * 0.75 / (1024.0 * 1024.0)).floor() * 1024.0 * 1024.0)
-                ),
-            ));
+    for site in jvm_sites(&ctx.to) {
+        let Some((xmx_text, xmx)) = jvm_size(&site, "-Xmx") else {
+            continue;
+        };
+        let Some((limit_value, limit_path)) = &site.limit else {
+            continue;
+        };
+        let Ok(limit) = Quantity::from_value(limit_value) else {
+            continue;
+        };
+        if xmx < limit.value() {
+            continue;
         }
+        let limit_text = match limit_value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        hits.push(with_fix(
+            hit(
+                &site.object,
+                format!("{}.-Xmx", site.jvm_path),
+                format!(
+                    "-Xmx {xmx_text} ({}) is at or above the memory limit {limit_text} ({}): the heap alone \
+                     fills the container and the {} pods get OOM-killed",
+                    Bytes(xmx),
+                    Bytes(limit.value()),
+                    site.pods
+                ),
+            ),
+            format!(
+                "lower -Xmx to well below {} (e.g. {}), or raise {limit_path}",
+                Bytes(limit.value()),
+                Bytes((limit.value() * 0.75 / (1024.0 * 1024.0)).floor() * 1024.0 * 1024.0)
+            ),
+        ));
     }
-    hits
+    dedup(hits)
 }
 
 pub(super) fn xms_above_xmx(ctx: &Context<'_>) -> Vec<Hit> {
     let mut hits = Vec::new();
-    for k in &ctx.to.kafkas {
-        for component in COMPONENTS {
-            let (Some((xms_text, xms)), Some((xmx_text, xmx))) =
-                (jvm_size(k, component, "-Xms"), jvm_size(k, component, "-Xmx"))
-            else {
-                continue;
-            };
-            if xms > xmx {
-                hits.push(hit(
-                    &k.display,
-                    format!("spec.{component}.jvmOptions.-Xms"),
-                    format!("-Xms {xms_text} is larger than -Xmx {xmx_text}: the JVM refuses to start"),
-                ));
-            }
+    for site in jvm_sites(&ctx.to) {
+        let (Some((xms_text, xms)), Some((xmx_text, xmx))) =
+            (jvm_size(&site, "-Xms"), jvm_size(&site, "-Xmx"))
+        else {
+            continue;
+        };
+        if xms > xmx {
+            hits.push(hit(
+                &site.object,
+                format!("{}.-Xms", site.jvm_path),
+                format!("-Xms {xms_text} is larger than -Xmx {xmx_text}: the JVM refuses to start"),
+            ));
         }
     }
-    hits
+    dedup(hits)
 }
 
 /// A kustomize content-hash suffix: `-` and 10 characters of its alphabet.
@@ -312,11 +402,204 @@ fn has_jmx_port(svc: &Value) -> bool {
         })
 }
 
+/// The pod a Service selects by `strimzi.io/pod-name`.
+fn selected_pod(svc: &Value) -> Option<&str> {
+    svc.pointer("/spec/selector/strimzi.io~1pod-name")
+        .and_then(Value::as_str)
+}
+
+/// `(pool, node ID)` of a pod name `<cluster>-<pool>-<id>` of Kafka `k`; `None` for other pods,
+/// including those of another Kafka of the namespace whose name extends `k`'s (`main-x-broker-0`
+/// belongs to `main-x`, not to pool `x-broker` of `main`).
+fn pool_pod<'p>(snap: &Snapshot<'_>, k: &KafkaCr<'_>, pod: &'p str) -> Option<(&'p str, i64)> {
+    let rest = pod.strip_prefix(k.name)?.strip_prefix('-')?;
+    let longer = snap.kafkas.iter().any(|o| {
+        o.namespace == k.namespace
+            && o.name.len() > k.name.len()
+            && pod.strip_prefix(o.name).is_some_and(|r| r.starts_with('-'))
+    });
+    if longer {
+        return None;
+    }
+    let (pool, id) = rest.rsplit_once('-')?;
+    if pool.is_empty() || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((pool, id.parse().ok()?))
+}
+
+/// `kafka-jmx-services` for a cluster on KafkaNodePools: pods `<cluster>-<pool>-<id>`. The count per
+/// pool is certain; which node IDs the pods have is certain only when the pools carry their status
+/// or the change creates the cluster (see [`assign_node_ids`]), and otherwise not guessed.
+fn jmx_services_of_pools(ctx: &Context<'_>, k: &KafkaCr<'_>, hits: &mut Vec<Hit>) {
+    let pools = k.pools(&ctx.to);
+    // (pool, node ID, Service) of every JMX Service selecting a pod of this cluster.
+    let mut services: Vec<(&NodePool<'_>, i64, &Value)> = Vec::new();
+    let mut any = false;
+    for svc in ctx.to.of_kind("v1", "Service", k.namespace) {
+        if !has_jmx_port(svc) {
+            continue;
+        }
+        let Some(pod) = selected_pod(svc) else { continue };
+        let Some((pool_name, id)) = pool_pod(&ctx.to, k, pod) else {
+            continue;
+        };
+        any = true;
+        match pools.iter().find(|p| p.name == pool_name) {
+            Some(pool) => services.push((*pool, id, svc)),
+            None => {
+                let names: Vec<&str> = pools.iter().map(|p| p.name).collect();
+                hits.push(with_fix(
+                    hit(
+                        &display(svc),
+                        "spec.selector[strimzi.io/pod-name]",
+                        format!(
+                            "selects pod {pod}, but {} has no KafkaNodePool {pool_name:?} (its pools: {}): the Service \
+                             selects nothing",
+                            k.display,
+                            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                        ),
+                    ),
+                    format!(
+                        "select a pod {}-<pool>-<node id> of one of the cluster's pools, or remove the Service",
+                        k.name
+                    ),
+                ));
+            }
+        }
+    }
+    if !any && k.spec("/kafka/jmxOptions").is_none() {
+        return;
+    }
+    let new_cluster = ctx.from.as_ref().is_some_and(|from| from.kafka(k).is_none());
+    let assigned = assign_node_ids(&pools);
+    let exact = assigned.as_ref().filter(|ids| ids.from_status || new_cluster);
+    let origin = match exact {
+        Some(ids) if ids.from_status => "the pools' status.nodeIds",
+        _ => "the IDs Strimzi gives a cluster created from this revision",
+    };
+    for pool in &pools {
+        let is_broker = pool.has_role(Role::Broker);
+        let mut seen: Vec<(i64, String)> = Vec::new();
+        for (_, id, svc) in services.iter().filter(|(p, _, _)| p.name == pool.name) {
+            let svc_name = display(svc);
+            if let Some((_, first)) = seen.iter().find(|(j, _)| j == id) {
+                hits.push(with_fix(
+                    hit(
+                        &svc_name,
+                        "spec.selector[strimzi.io/pod-name]",
+                        format!(
+                            "pod {} already has the JMX Service {first}",
+                            pool.pod_name(k.name, *id)
+                        ),
+                    ),
+                    "keep one JMX Service per broker: remove the duplicate",
+                ));
+            } else {
+                seen.push((*id, svc_name));
+            }
+        }
+        let Some(replicas) = pool.replicas() else { continue };
+        let have: BTreeSet<i64> = seen.iter().map(|(id, _)| *id).collect();
+        if let Some(ids) = exact.and_then(|e| e.of(pool.name)) {
+            if is_broker {
+                for id in ids.difference(&have) {
+                    let pod = pool.pod_name(k.name, *id);
+                    hits.push(with_fix(
+                        hit(
+                            &pool.display,
+                            "spec.replicas",
+                            format!(
+                                "broker {pod} has no JMX Service (port {JMX_PORT}, selector strimzi.io/pod-name: {pod}); \
+                                 the pool's {replicas} broker(s) have node IDs {} ({origin}), {} JMX Service(s)",
+                                ids_text(ids),
+                                have.len()
+                            ),
+                        ),
+                        format!("add a JMX Service for {pod}, like the ones for the other brokers"),
+                    ));
+                }
+            }
+            for (id, svc_name) in seen.iter().filter(|(id, _)| !ids.contains(id)) {
+                hits.push(with_fix(
+                    hit(
+                        svc_name,
+                        "spec.selector[strimzi.io/pod-name]",
+                        format!(
+                            "selects pod {}, which does not exist: {} has node IDs {} ({origin})",
+                            pool.pod_name(k.name, *id),
+                            pool.display,
+                            if ids.is_empty() {
+                                "none".to_string()
+                            } else {
+                                ids_text(ids)
+                            }
+                        ),
+                    ),
+                    "select an existing pod of the pool, or remove this Service",
+                ));
+            }
+            continue;
+        }
+        let count = i64::try_from(have.len()).unwrap_or(i64::MAX);
+        let fresh = assigned
+            .as_ref()
+            .and_then(|a| a.of(pool.name))
+            .map(|ids| {
+                format!(
+                    "; a cluster created from this revision would give the pool node IDs {}",
+                    if ids.is_empty() {
+                        "none".to_string()
+                    } else {
+                        ids_text(ids)
+                    }
+                )
+            })
+            .unwrap_or_default();
+        let unknown = format!(
+            "which node IDs the pool's nodes have is in its status.nodeIds, not in the render{fresh}"
+        );
+        if is_broker && count < replicas {
+            hits.push(with_fix(
+                hit(
+                    &pool.display,
+                    "spec.replicas",
+                    format!(
+                        "{replicas} broker(s) but JMX Services (port {JMX_PORT}) for only {count} of them (node IDs {}): \
+                         {} broker(s) have none; {unknown}",
+                        if have.is_empty() { "none".to_string() } else { ids_text(&have) },
+                        replicas - count
+                    ),
+                ),
+                format!(
+                    "add a JMX Service per broker, selecting strimzi.io/pod-name: {}-{}-<node id> (IDs from \
+                     `kubectl get kafkanodepool {} -o jsonpath='{{.status.nodeIds}}'`)",
+                    k.name, pool.name, pool.name
+                ),
+            ));
+        } else if count > replicas {
+            hits.push(with_fix(
+                hit(
+                    &pool.display,
+                    "spec.replicas",
+                    format!(
+                        "{count} JMX Services select pods of this pool (node IDs {}) but it has only {replicas} node(s): \
+                         at least {} of them select pods that do not exist; {unknown}",
+                        ids_text(&have),
+                        count - replicas
+                    ),
+                ),
+                "remove the JMX Services of the nodes the pool no longer has",
+            ));
+        }
+    }
+}
+
 pub(super) fn jmx_services(ctx: &Context<'_>) -> Vec<Hit> {
     let mut hits = Vec::new();
     for k in &ctx.to.kafkas {
-        // Node-pool pods are named <cluster>-<pool>-<id>; per-pool JMX Services are not checked.
         if k.uses_node_pools() {
+            jmx_services_of_pools(ctx, k, &mut hits);
             continue;
         }
         let Some(brokers) = k.brokers(&ctx.to) else {
@@ -557,13 +840,21 @@ pub(super) fn broker_scale_down(ctx: &Context<'_>) -> Vec<Hit> {
     let Some(from) = &ctx.from else { return Vec::new() };
     let mut hits = Vec::new();
     for k in &ctx.to.kafkas {
+        if let Some(base) = from.kafka(k)
+            && base.uses_node_pools()
+            && k.uses_node_pools()
+        {
+            pool_scale_downs(from, &ctx.to, k, &mut hits);
+            continue;
+        }
         let (Some(old), Some(new)) = (from.kafka(k).and_then(|f| f.brokers(from)), k.brokers(&ctx.to)) else {
             continue;
         };
         if new.count >= old.count {
             continue;
         }
-        let removed = if k.uses_node_pools() {
+        // A move between spec.kafka.replicas and node pools changes pod names too: count only.
+        let removed = if k.uses_node_pools() || from.kafka(k).is_some_and(KafkaCr::uses_node_pools) {
             format!("{} broker(s) removed", old.count - new.count)
         } else {
             let pods: Vec<String> = (new.count..old.count)
@@ -583,6 +874,38 @@ pub(super) fn broker_scale_down(ctx: &Context<'_>) -> Vec<Hit> {
     hits
 }
 
+/// `kafka-broker-scale-down` for a cluster on node pools in both revisions: per broker pool, since
+/// Strimzi checks (and reverts) each pool's scale-down on its own; removed pools and pools losing the
+/// broker role are the node-pool rules' business.
+fn pool_scale_downs(from: &Snapshot<'_>, to: &Snapshot<'_>, k: &KafkaCr<'_>, hits: &mut Vec<Hit>) {
+    for pool in k.broker_pools(to) {
+        let Some(old) = base_pool(from, pool).filter(|p| p.cluster == pool.cluster) else {
+            continue;
+        };
+        let (Some(before), Some(after)) = (runs_brokers(old), pool.replicas()) else {
+            continue;
+        };
+        if after >= before {
+            continue;
+        }
+        let which = match pool.id_range(REMOVE_NODE_IDS) {
+            Some(Ok(range)) if !range.spans.is_empty() => {
+                format!("Strimzi removes the node IDs of {REMOVE_NODE_IDS} {range} first, then the highest")
+            }
+            _ => "Strimzi removes the pool's highest node IDs".to_string(),
+        };
+        hits.push(hit(
+            &pool.display,
+            "spec.replicas",
+            format!(
+                "brokers of {} scale down from {before} to {after}: {which}; their partitions must be moved first, or \
+                 Strimzi reverts the scale-down and only sets a ScaleDownPreventionCheck warning condition",
+                k.display
+            ),
+        ));
+    }
+}
+
 /// One storage configuration: `spec.kafka.storage`, `spec.zookeeper.storage`, or a KafkaNodePool's
 /// `spec.storage`.
 struct StorageSite<'a> {
@@ -594,10 +917,12 @@ struct StorageSite<'a> {
 fn storage_sites<'a>(snap: &Snapshot<'a>) -> Vec<StorageSite<'a>> {
     let mut sites = Vec::new();
     for k in &snap.kafkas {
-        for (pointer, path) in [
-            ("/kafka/storage", "spec.kafka.storage"),
-            ("/zookeeper/storage", "spec.zookeeper.storage"),
-        ] {
+        // What the operator ignores is not checked: spec.kafka.storage once node pools hold the
+        // storage, spec.zookeeper on KRaft.
+        let kafka = (!k.uses_node_pools()).then_some(("/kafka/storage", "spec.kafka.storage"));
+        let zookeeper = (k.metadata_mode() != MetadataMode::KRaft)
+            .then_some(("/zookeeper/storage", "spec.zookeeper.storage"));
+        for (pointer, path) in kafka.into_iter().chain(zookeeper) {
             if let Some(storage) = k.spec(pointer) {
                 sites.push(StorageSite {
                     object: k.display.clone(),
@@ -607,12 +932,10 @@ fn storage_sites<'a>(snap: &Snapshot<'a>) -> Vec<StorageSite<'a>> {
             }
         }
     }
-    for obj in snap.objects {
-        if is_strimzi(obj, "KafkaNodePool")
-            && let Some(storage) = obj.pointer("/spec/storage")
-        {
+    for pool in &snap.pools {
+        if let Some(storage) = pool.storage() {
             sites.push(StorageSite {
-                object: display(obj),
+                object: pool.display.clone(),
                 path: "spec.storage",
                 storage,
             });

@@ -11,6 +11,7 @@ mod api_versions;
 mod checks;
 mod crd_upgrade;
 pub mod release;
+mod node_pools;
 mod strimzi;
 mod versions;
 
@@ -76,10 +77,12 @@ pub(crate) struct Hit {
     pub fix: Option<String>,
 }
 
-/// One revision of one cluster's render, with the Strimzi `Kafka` resources picked out.
+/// One revision of one cluster's render, with the Strimzi `Kafka` and `KafkaNodePool` resources
+/// picked out.
 pub struct Snapshot<'a> {
     pub objects: &'a [Value],
     pub kafkas: Vec<KafkaCr<'a>>,
+    pub(crate) pools: Vec<node_pools::NodePool<'a>>,
 }
 
 impl<'a> Snapshot<'a> {
@@ -87,6 +90,10 @@ impl<'a> Snapshot<'a> {
         Snapshot {
             objects,
             kafkas: objects.iter().filter_map(KafkaCr::from_object).collect(),
+            pools: objects
+                .iter()
+                .filter_map(node_pools::NodePool::from_object)
+                .collect(),
         }
     }
 
@@ -361,8 +368,9 @@ pub static RULES: &[Rule] = &[
         id: "kafka-jvm-heap-above-limit",
         severity: Severity::Error,
         scope: Scope::Revision,
-        what: "`jvmOptions.-Xmx` at or above the container memory limit (Kafka and ZooKeeper; JVM sizes like \
-               `3072m`/`3g` against quantities like `4Gi`).",
+        what: "`jvmOptions.-Xmx` at or above the container memory limit (Kafka, ZooKeeper, Cruise Control, and \
+               each KafkaNodePool with its own `jvmOptions`/`resources` or the Kafka's `spec.kafka` ones it \
+               falls back to; JVM sizes like `3072m`/`3g` against quantities like `4Gi`).",
         why: "The heap alone fills the container; with metaspace, thread stacks and direct buffers on top the \
               kernel OOM-kills the broker under load.",
         fix: "Keep -Xmx well below the limit (Strimzi's own default is about half of it), or raise the limit.",
@@ -372,7 +380,7 @@ pub static RULES: &[Rule] = &[
         id: "kafka-jvm-xms-above-xmx",
         severity: Severity::Error,
         scope: Scope::Revision,
-        what: "`jvmOptions.-Xms` larger than `-Xmx`.",
+        what: "`jvmOptions.-Xms` larger than `-Xmx` (Kafka components, KafkaNodePools).",
         why: "The JVM refuses to start (`Initial heap size set to a larger value than the maximum heap size`).",
         fix: "Set -Xms at most -Xmx (usually equal).",
         check: Some(checks::xms_above_xmx),
@@ -393,13 +401,15 @@ pub static RULES: &[Rule] = &[
         id: "kafka-jmx-services",
         severity: Severity::Error,
         scope: Scope::Revision,
-        what: "JMX Services (port 9999, selecting `strimzi.io/pod-name: <cluster>-kafka-<i>`) not exactly one \
-               per broker: a broker without one, two for one broker, or one for a broker that does not exist. \
-               Checked when the Kafka enables `jmxOptions` or any such Service exists; not for clusters on \
-               KafkaNodePools, whose pods are named per pool.",
+        what: "JMX Services (port 9999, selecting `strimzi.io/pod-name`) not exactly one per broker: a broker \
+               without one, two for one broker, or one for a pod that does not exist. Pods are \
+               `<cluster>-kafka-<i>`, or `<cluster>-<pool>-<node id>` on KafkaNodePools, where the count per pool \
+               is checked and the node IDs only when they are certain (pools with `status.nodeIds`, or a cluster \
+               the change creates: Strimzi's NodeIdAssignor); otherwise the finding says the IDs are unknown \
+               offline. Checked when the Kafka enables `jmxOptions` or any such Service exists.",
         why: "Monitoring silently loses brokers (no Service) or scrapes nothing (Service for a pod that does not \
               exist) after a scale change that forgot the per-broker Services.",
-        fix: "Keep one JMX Service per broker index 0..replicas-1.",
+        fix: "Keep one JMX Service per broker: indexes 0..replicas-1, or each pool's node IDs.",
         check: Some(checks::jmx_services),
     },
     Rule {
@@ -439,9 +449,12 @@ pub static RULES: &[Rule] = &[
         id: "kafka-broker-scale-down",
         severity: Severity::Warning,
         scope: Scope::Change,
-        what: "Fewer brokers than in the base revision (`spec.kafka.replicas`, or the broker KafkaNodePools).",
+        what: "Fewer brokers than in the base revision: `spec.kafka.replicas`, or per broker KafkaNodePool \
+               (`spec.replicas`; the finding says which node IDs Strimzi removes: `strimzi.io/remove-node-ids` \
+               first, then the highest).",
         why: "Partitions on the removed brokers must be reassigned first; Strimzi refuses the scale-down while \
-              they hold replicas, and if forced (skip-broker-scaledown-check) the data is lost. A warning: it is \
+              they hold replicas (on node pools it reverts it and only sets a ScaleDownPreventionCheck warning \
+              condition), and if forced (skip-broker-scaledown-check) the data is lost. A warning: it is \
               legitimate once the partitions were moved.",
         fix: "Move partitions off the highest-numbered brokers (Cruise Control remove-brokers) before merging.",
         check: Some(checks::broker_scale_down),
@@ -451,7 +464,8 @@ pub static RULES: &[Rule] = &[
         severity: Severity::Error,
         scope: Scope::Change,
         what: "A persistent-claim storage `size` smaller than in the base revision (Kafka, JBOD volume by id, \
-               ZooKeeper, KafkaNodePool).",
+               ZooKeeper, KafkaNodePool; not the `spec.kafka.storage` a cluster on node pools ignores, nor \
+               `spec.zookeeper` on KRaft).",
         why: "Volumes cannot shrink: Strimzi ignores the whole storage change and only sets a warning condition, \
               so git and the cluster silently disagree from then on.",
         fix: "Keep the old size. To really shrink, add a new JBOD volume or node pool and move the data.",
@@ -513,6 +527,101 @@ pub static RULES: &[Rule] = &[
               before anything is written.",
         fix: "Run `kgitops diff --live` against each cluster; migrate the stored objects if it reports them.",
         check: Some(crd_upgrade::served_version_dropped),
+    },
+    Rule {
+        id: "node-pool-dangling",
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "A KafkaNodePool whose `strimzi.io/cluster` label is missing or names no Kafka in its namespace, \
+               or names a Kafka that does not use node pools (v1beta2 with `spec.zookeeper` and without \
+               `strimzi.io/node-pools: enabled`).",
+        why: "The operator selects a cluster's pools by that label in the Kafka's namespace: a dangling pool is \
+              never reconciled, and the brokers, storage or resources it was meant to add silently do not exist.",
+        fix: "Label the pool `strimzi.io/cluster: <its Kafka>` in the Kafka's namespace, or remove it.",
+        check: Some(node_pools::dangling),
+    },
+    Rule {
+        id: "node-pool-roles",
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "A cluster on node pools that Strimzi refuses for its roles: a pool without `spec.roles`; on KRaft no \
+               pool with replicas and the broker role, or none with the controller role (a controller quorum); \
+               no pool with replicas at all; on ZooKeeper (0.45, node pools enabled) a pool with the controller \
+               role (Strimzi's `NodePoolUtils.validateNodePools`).",
+        why: "The operator stops reconciling the whole Kafka cluster (InvalidResourceException) until it is fixed.",
+        fix: "Give every pool roles; on KRaft run at least one broker pool and one controller pool (or a \
+              dual-role pool) with replicas.",
+        check: Some(node_pools::roles),
+    },
+    Rule {
+        id: "kraft-controller-count",
+        severity: Severity::Warning,
+        scope: Scope::Revision,
+        what: "A KRaft controller quorum (the replicas of all pools with the controller role) that is even or a \
+               single node (Strimzi warns about even ones: `KafkaKRaftControllerNodeCount`).",
+        why: "A quorum of 2n nodes tolerates no more failures than 2n-1 (two tolerate none); a single controller \
+              stops the cluster whenever it restarts. A warning: fine for throw-away clusters.",
+        fix: "Run an odd number of controllers, 3 or 5, outside throw-away clusters.",
+        check: Some(node_pools::controller_count),
+    },
+    Rule {
+        id: "node-pool-node-ids-overlap",
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "Two KafkaNodePools of one cluster whose `strimzi.io/next-node-ids` ranges (`[0-9, 100-199]`) \
+               share node IDs.",
+        why: "Node IDs are unique per cluster: whichever pool scales up first takes the shared IDs and the other \
+              falls back to other IDs, so node IDs, pod names `<cluster>-<pool>-<id>` and everything keyed by \
+              them (JMX Services, rack placement, Cruise Control plans) depend on the order of changes.",
+        fix: "Give each pool of the cluster its own, disjoint node ID range.",
+        check: Some(node_pools::node_ids_overlap),
+    },
+    Rule {
+        id: "node-pool-node-ids-invalid",
+        severity: Severity::Warning,
+        scope: Scope::Revision,
+        what: "A `strimzi.io/next-node-ids` or `strimzi.io/remove-node-ids` annotation that is not a range in \
+               Strimzi's syntax (`[0, 3, 10-19, 29-20]`, IDs up to 2^31-1).",
+        why: "Strimzi logs a warning and ignores it: new nodes get the lowest free IDs, scale-downs remove the \
+              highest, not the ones the annotation meant.",
+        fix: "Write the range as `[` items `]`, each item an ID or `from-to`, separated by commas.",
+        check: Some(node_pools::node_ids_invalid),
+    },
+    Rule {
+        id: "node-pool-ephemeral-controllers",
+        severity: Severity::Warning,
+        scope: Scope::Revision,
+        what: "A KafkaNodePool with the controller role whose KRaft metadata log is on ephemeral storage (the \
+               pool's storage, or the JBOD volume with `kraftMetadata: shared`, else the lowest id).",
+        why: "Each controller restart wipes its copy of the cluster metadata (topics, configs, ACLs); with a \
+              single controller every restart loses it all (Strimzi's `KafkaStorage` warning). A warning: fine \
+              for throw-away clusters.",
+        fix: "Use persistent-claim storage for controllers outside throw-away clusters.",
+        check: Some(node_pools::ephemeral_controllers),
+    },
+    Rule {
+        id: "node-pool-broker-role-removed",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "A KafkaNodePool that runs brokers in the base revision and loses the broker role in the head \
+               revision (e.g. `[broker, controller]` to `[controller]`).",
+        why: "While those brokers hold partition replicas Strimzi reverts the role change and only sets a \
+              ScaleDownPreventionCheck warning condition: the resource stays Ready, git and the cluster disagree.",
+        fix: "Empty the pool's brokers first (KafkaRebalance mode remove-brokers), then drop the role; or add a \
+              new controller-only pool instead.",
+        check: Some(node_pools::broker_role_removed),
+    },
+    Rule {
+        id: "node-pool-removed-with-brokers",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "A KafkaNodePool that runs brokers in the base revision and is gone from the head revision while its \
+               Kafka stays (also: a pool renamed, which is a removal and a new pool).",
+        why: "The pool owns its StrimziPodSet: deleting it deletes the broker pods with their partition replicas \
+              still on them (under-replicated or lost partitions); Strimzi's scale-down check cannot stop it.",
+        fix: "Keep the pool, move its partitions away (KafkaRebalance mode remove-brokers), scale it to 0 \
+              replicas, and remove it in a later change.",
+        check: Some(node_pools::removed_with_brokers),
     },
 ];
 

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::node_pools::{NodePool, Role};
 use super::{Snapshot, namespace_of};
 use crate::manifest::ResId;
 
@@ -42,6 +43,15 @@ pub(crate) fn kafka_default(key: &str) -> Option<i64> {
         "transaction.state.log.min.isr" => Some(2),
         _ => None,
     }
+}
+
+/// Where a Kafka cluster keeps its metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MetadataMode {
+    ZooKeeper,
+    /// A ZooKeeper-to-KRaft migration (or its rollback) in progress.
+    Migration,
+    KRaft,
 }
 
 /// One `Kafka` resource of a render.
@@ -86,42 +96,59 @@ impl<'a> KafkaCr<'a> {
         strimzi_version_of(self.obj).unwrap_or("")
     }
 
-    /// True when the cluster runs in KRaft mode: `strimzi.io/kraft: enabled` (0.45's switch), a `v1`
-    /// resource (served from 0.49, KRaft only), or a release from 0.46 on (ZooKeeper removed).
-    pub(crate) fn is_kraft(&self, release: Option<super::release::Version>) -> bool {
-        self.obj
-            .pointer("/metadata/annotations/strimzi.io~1kraft")
-            .and_then(Value::as_str)
-            == Some("enabled")
-            || self.api_version() == "v1"
-            || release.is_some_and(|r| r >= super::release::KRAFT_ONLY_SINCE)
+    /// An annotation of the Kafka resource.
+    pub(crate) fn annotation(&self, key: &str) -> Option<&'a str> {
+        self.obj.get("metadata")?.get("annotations")?.get(key)?.as_str()
     }
 
-    /// True when brokers come from KafkaNodePools (`strimzi.io/node-pools: enabled`; always for `v1`,
-    /// which has no `spec.kafka.replicas`).
+    /// True when the cluster runs in KRaft mode: by its resource ([`Self::metadata_mode`]), or by a
+    /// release from 0.46 on (ZooKeeper removed).
+    pub(crate) fn is_kraft(&self, release: Option<super::release::Version>) -> bool {
+        self.metadata_mode() == MetadataMode::KRaft || release.is_some_and(|r| r >= super::release::KRAFT_ONLY_SINCE)
+    }
+
+    /// True when brokers (and controllers) come from KafkaNodePools: always for `v1`, with the
+    /// `strimzi.io/node-pools: enabled` annotation before Strimzi 0.48, and for a Kafka without
+    /// `spec.zookeeper` (KRaft, which needs node pools; 0.48+ ignores the annotation).
     pub(crate) fn uses_node_pools(&self) -> bool {
         self.api_version() == "v1"
             || self
-                .obj
-                .pointer("/metadata/annotations/strimzi.io~1node-pools")
-                .and_then(Value::as_str)
-                == Some("enabled")
+                .annotation("strimzi.io/node-pools")
+                .is_some_and(|v| v.eq_ignore_ascii_case("enabled"))
+            || self.spec("/zookeeper").is_none()
+    }
+
+    /// Where the cluster keeps its metadata, by its resource alone: KRaft for `v1` and for a Kafka
+    /// without `spec.zookeeper` or with `strimzi.io/kraft: enabled`; a migration between them
+    /// (`strimzi.io/kraft: migration|rollback`, Strimzi 0.40–0.45); else ZooKeeper.
+    pub(crate) fn metadata_mode(&self) -> MetadataMode {
+        if self.api_version() == "v1" || self.spec("/zookeeper").is_none() {
+            return MetadataMode::KRaft;
+        }
+        match self
+            .annotation("strimzi.io/kraft")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("enabled") => MetadataMode::KRaft,
+            Some("migration" | "rollback") => MetadataMode::Migration,
+            _ => MetadataMode::ZooKeeper,
+        }
+    }
+
+    /// The KafkaNodePools of this cluster (its namespace, `strimzi.io/cluster: <name>`) in the order
+    /// the operator lists them (by name), which decides their node IDs.
+    pub(crate) fn pools<'s>(&self, snapshot: &'s Snapshot<'a>) -> Vec<&'s NodePool<'a>> {
+        let mut pools: Vec<&NodePool<'a>> = snapshot.pools.iter().filter(|p| p.belongs_to(self)).collect();
+        pools.sort_by_key(|p| p.name);
+        pools
     }
 
     /// The KafkaNodePools of this cluster with the broker role.
-    pub(crate) fn broker_pools<'s>(&self, snapshot: &'s Snapshot<'a>) -> Vec<&'a Value> {
-        snapshot
-            .objects
-            .iter()
-            .filter(|p| is_strimzi(p, "KafkaNodePool") && namespace_of(p) == self.namespace)
-            .filter(|p| {
-                p.pointer("/metadata/labels/strimzi.io~1cluster")
-                    .and_then(Value::as_str)
-                    == Some(self.name)
-                    && p.pointer("/spec/roles")
-                        .and_then(Value::as_array)
-                        .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some("broker")))
-            })
+    pub(crate) fn broker_pools<'s>(&self, snapshot: &'s Snapshot<'a>) -> Vec<&'s NodePool<'a>> {
+        self.pools(snapshot)
+            .into_iter()
+            .filter(|p| p.has_role(Role::Broker))
             .collect()
     }
 
@@ -135,12 +162,8 @@ impl<'a> KafkaCr<'a> {
             let mut count = 0;
             let mut names = Vec::new();
             for pool in pools {
-                count += int(pool.pointer("/spec/replicas")?)?;
-                names.push(
-                    pool.pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("?"),
-                );
+                count += pool.replicas()?;
+                names.push(pool.name);
             }
             return Some(Brokers {
                 count,
