@@ -1,0 +1,505 @@
+//! CRD validation rules (`x-kubernetes-validations`, CEL) checked offline: for every rule of the
+//! Strimzi 0.51.0 (`v1beta2` and `v1`) and 1.2.0 (`v1`) CRDs, objects that break it and objects
+//! that satisfy it, judged by kgitops (`check_schemas`) and by the real apiserver (server-side
+//! dry-run create against the same CRDs).
+//! The verdicts must agree. The rules are enumerated from the CRDs, so a rule of a new release
+//! without a case here fails the test.
+//!
+//! Also, offline only (tests/fixtures/cel/widget-crd.yaml): transition rules (`oldSelf`) run only
+//! with a base revision, `messageExpression`/`fieldPath`/`reason`, and rules using a Kubernetes CEL
+//! function kgitops lacks are reported as "cannot check offline", once per cluster and rule.
+
+mod common;
+mod validate_support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kgitops::validate::{Finding, Schemas, Severity, check_schemas, validate_cluster};
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+use validate_support::{set, text, yaml};
+
+/// The CRD files of a Strimzi release, the one place that says where they are: the vendored copy
+/// in the repository (`infrastructure/strimzi/<release>/`, upstream file names `0NN-Crd-*.yaml`)
+/// once the release is vendored there, else the upstream copy in `../shared/strimzi-crds-<release>`.
+fn crd_files(release: &str) -> Vec<PathBuf> {
+    let vendored = common::repo_root().join("infrastructure/strimzi").join(release);
+    let dir = if vendored.is_dir() {
+        vendored
+    } else {
+        common::repo_root().join(format!("../shared/strimzi-crds-{release}"))
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains("-Crd-") && n.ends_with(".yaml"))
+        })
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 10,
+        "{}: expected the 10 Strimzi CRD files, found {files:?}",
+        dir.display()
+    );
+    files
+}
+
+fn crds(release: &str) -> Vec<Value> {
+    crd_files(release)
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            yaml(&text)
+        })
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .collect()
+}
+
+fn schemas(release: &str) -> Schemas {
+    let mut schemas = Schemas::new().expect("embedded schema");
+    for crd in crds(release) {
+        schemas
+            .add_crd(&crd, &format!("strimzi {release}"))
+            .expect("CRD compiles");
+    }
+    schemas
+}
+
+/// One rule where it sits in a CRD.
+#[derive(Clone, Debug)]
+struct Site {
+    group: String,
+    version: String,
+    kind: String,
+    plural: String,
+    /// JSON pointer of the node in the object (`/spec/kafka/rack`); `/0` for list items.
+    pointer: String,
+    rule: String,
+    message: String,
+}
+
+/// Every `x-kubernetes-validations` rule of the served versions, read from the CRDs directly (not
+/// through kgitops' compiler, so a rule the compiler missed still needs a case).
+fn sites(crds: &[Value]) -> Vec<Site> {
+    fn walk(node: &Value, pointer: &str, base: &Site, out: &mut Vec<Site>) {
+        if let Some(rules) = node["x-kubernetes-validations"].as_array() {
+            for r in rules {
+                out.push(Site {
+                    pointer: pointer.to_string(),
+                    rule: r["rule"].as_str().unwrap_or_default().to_string(),
+                    message: r["message"].as_str().unwrap_or_default().to_string(),
+                    ..base.clone()
+                });
+            }
+        }
+        if let Some(props) = node["properties"].as_object() {
+            for (k, v) in props {
+                walk(v, &format!("{pointer}/{k}"), base, out);
+            }
+        }
+        if node["items"].is_object() {
+            walk(&node["items"], &format!("{pointer}/0"), base, out);
+        }
+        assert!(
+            !node["additionalProperties"].is_object()
+                || node["additionalProperties"]["x-kubernetes-validations"].is_null(),
+            "{pointer}: a rule under additionalProperties needs a case builder for map values"
+        );
+    }
+    let mut out = Vec::new();
+    for crd in crds {
+        for v in crd["spec"]["versions"].as_array().into_iter().flatten() {
+            if v["served"] != true {
+                continue;
+            }
+            let base = Site {
+                group: crd["spec"]["group"].as_str().unwrap_or_default().into(),
+                version: v["name"].as_str().unwrap_or_default().into(),
+                kind: crd["spec"]["names"]["kind"].as_str().unwrap_or_default().into(),
+                plural: crd["spec"]["names"]["plural"].as_str().unwrap_or_default().into(),
+                pointer: String::new(),
+                rule: String::new(),
+                message: String::new(),
+            };
+            walk(&v["schema"]["openAPIV3Schema"], "", &base, &mut out);
+        }
+    }
+    out
+}
+
+/// A valid object of each kind that has rules, to put the node values of the cases into.
+fn base_object(site: &Site, name: &str) -> Value {
+    let spec = match site.kind.as_str() {
+        "Kafka" => json!({"kafka": {"version": "4.3.1", "metadataVersion": "4.3-IV0",
+            "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": false}]},
+            "entityOperator": {"topicOperator": {}, "userOperator": {}}}),
+        "KafkaConnect" => json!({"replicas": 1, "bootstrapServers": "main-kafka-bootstrap:9092",
+            "groupId": "connect", "configStorageTopic": "connect-configs",
+            "statusStorageTopic": "connect-status", "offsetStorageTopic": "connect-offsets"}),
+        "KafkaUser" => json!({"authentication": {"type": "tls"}}),
+        "KafkaBridge" => json!({"replicas": 1, "bootstrapServers": "main-kafka-bootstrap:9092"}),
+        "KafkaMirrorMaker2" => json!({"replicas": 1,
+            "target": {"alias": "target", "bootstrapServers": "target:9092", "groupId": "mm2",
+                "configStorageTopic": "mm2-configs", "statusStorageTopic": "mm2-status",
+                "offsetStorageTopic": "mm2-offsets"},
+            "mirrors": [{"source": {"alias": "source", "bootstrapServers": "source:9092"}}]}),
+        other => panic!("no base object for {other}: add one for its rule {:?}", site.rule),
+    };
+    let mut spec = spec;
+    if site.pointer.starts_with("/spec/zookeeper/") {
+        spec["zookeeper"] = json!({"replicas": 3, "storage": {"type": "ephemeral"}});
+    }
+    json!({"apiVersion": format!("{}/{}", site.group, site.version), "kind": site.kind,
+        "metadata": {"name": name, "labels": {"strimzi.io/cluster": "main"}}, "spec": spec})
+}
+
+/// Values of the rule's node that break it, and values that satisfy it, keyed by the rule text.
+fn cases(rule: &str) -> Option<(Vec<Value>, Vec<Value>)> {
+    let jmx_ok = json!({"type": "jmxPrometheusExporter",
+        "valueFrom": {"configMapKeyRef": {"name": "metrics", "key": "kafka.yaml"}}});
+    Some(match rule {
+        r#"(has(self.type) && self.type != "topology-label") || self.topologyKey != """# => (
+            vec![
+                json!({"type": "topology-label", "topologyKey": ""}),
+                json!({"topologyKey": ""}),
+                // No topologyKey at all: `no such key`, which the apiserver refuses too.
+                json!({}),
+                json!({"type": "topology-label"}),
+            ],
+            vec![
+                json!({"topologyKey": "topology.kubernetes.io/zone"}),
+                json!({"type": "topology-label", "topologyKey": "topology.kubernetes.io/zone"}),
+                json!({"type": "environment-variable", "envVarName": "RACK"}),
+            ],
+        ),
+        r#"has(self.type) == false || self.type != "environment-variable" || self.envVarName != """# => (
+            vec![
+                json!({"type": "environment-variable", "envVarName": ""}),
+                json!({"type": "environment-variable"}),
+            ],
+            vec![
+                json!({"type": "environment-variable", "envVarName": "RACK"}),
+                json!({"topologyKey": "topology.kubernetes.io/zone", "envVarName": ""}),
+            ],
+        ),
+        "self.type != 'jmxPrometheusExporter' || has(self.valueFrom)" => {
+            (vec![json!({"type": "jmxPrometheusExporter"})], vec![jmx_ok])
+        }
+        "self.type != 'strimziMetricsReporter'" => (
+            vec![json!({"type": "strimziMetricsReporter", "values": {"allowList": ["kafka_.*"]}})],
+            vec![jmx_ok],
+        ),
+        "self.type == 'tls' || (!has(self.validityDays) && !has(self.renewalDays))" => (
+            vec![
+                json!({"type": "scram-sha-512", "validityDays": 30}),
+                json!({"type": "tls-external", "renewalDays": 5}),
+            ],
+            vec![
+                json!({"type": "scram-sha-512"}),
+                json!({"type": "tls", "validityDays": 30, "renewalDays": 5}),
+            ],
+        ),
+        "self.type != 'tls' || (has(self.renewalDays) == has(self.validityDays))" => (
+            vec![
+                json!({"type": "tls", "validityDays": 30}),
+                json!({"type": "tls", "renewalDays": 5}),
+            ],
+            vec![
+                json!({"type": "tls"}),
+                json!({"type": "tls", "validityDays": 30, "renewalDays": 5}),
+            ],
+        ),
+        "self.type != 'tls' || !has(self.renewalDays) || !has(self.validityDays) || self.renewalDays < self.validityDays" => {
+            (
+                vec![
+                    json!({"type": "tls", "validityDays": 5, "renewalDays": 30}),
+                    json!({"type": "tls", "validityDays": 30, "renewalDays": 30}),
+                ],
+                vec![json!({"type": "tls", "validityDays": 31, "renewalDays": 30})],
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// kgitops' verdict: `Ok` or the error findings.
+fn offline(schemas: &Schemas, obj: &Value) -> Result<(), Vec<Finding>> {
+    let errors: Vec<Finding> = check_schemas(schemas, "dev", std::slice::from_ref(obj))
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// Replaces the control plane's Strimzi CRDs (those of the harness, or of the release tested
+/// before) by the release's. Deleted first: from 1.0.0 on `v1beta2` is no longer served, and the
+/// apiserver refuses a CRD update that drops a stored version (no custom resources exist, as the
+/// test only dry-runs, so deleting is quick).
+async fn install(client: &kube::Client, release: &str) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crds = crds(release);
+    for crd in &crds {
+        let name = crd["metadata"]["name"].as_str().expect("CRD name");
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => panic!("deleting CRD {name}: {e}"),
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for crd in &crds {
+        let name = crd["metadata"]["name"].as_str().expect("CRD name");
+        while api.get_opt(name).await.expect("get CRD").is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "CRD {name} not deleted after 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    for file in crd_files(release) {
+        common::install_crds(&file).unwrap_or_else(|e| panic!("installing {}: {e}", file.display()));
+    }
+}
+
+/// The apiserver's verdict: `Ok` or its refusal message.
+async fn apiserver(client: &kube::Client, ns: &str, site: &Site, obj: &Value) -> Result<(), String> {
+    let gvk = GroupVersionKind::gvk(&site.group, &site.version, &site.kind);
+    let resource = ApiResource::from_gvk_with_plural(&gvk, &site.plural);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+    let obj: DynamicObject = serde_json::from_value(obj.clone()).expect("a DynamicObject");
+    let params = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    match api.create(&params, &obj).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 422 => Err(status.message),
+        Err(e) => panic!("dry-run create {} failed unexpectedly: {e}", site.kind),
+    }
+}
+
+/// Every rule of both generations: 0.51.0 (`v1beta2` and `v1` served, 13 rules) and 1.2.0 (`v1`
+/// only, 17 rules). One test, as the releases' CRDs replace each other in the control plane.
+#[tokio::test]
+async fn every_crd_rule_agrees_with_the_apiserver() {
+    let client = common::client().await;
+    for (release, rules) in [("0.51.0", 13), ("1.2.0", 17)] {
+        install(&client, release).await;
+        agree_with_the_apiserver(release, rules).await;
+    }
+}
+
+async fn agree_with_the_apiserver(release: &str, rules: usize) {
+    let crds = crds(release);
+    let sites = sites(&crds);
+    assert_eq!(
+        sites.len(),
+        rules,
+        "{release}: the number of rules changed: {sites:#?}"
+    );
+    let missing: Vec<String> = sites
+        .iter()
+        .filter(|s| cases(&s.rule).is_none())
+        .map(|s| format!("{} {} {}: {}", s.kind, s.version, s.pointer, s.rule))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{release}: rules without test cases:\n{}",
+        missing.join("\n")
+    );
+
+    let schemas = schemas(release);
+    let ns = common::namespace(&format!("cel-{release}")).await;
+    let mut disagreements = Vec::new();
+    let mut checked = 0;
+    for (i, site) in sites.iter().enumerate() {
+        let (bad, good) = cases(&site.rule).expect("checked above");
+        let all = bad
+            .into_iter()
+            .map(|v| (v, false))
+            .chain(good.into_iter().map(|v| (v, true)));
+        for (j, (value, should_pass)) in all.enumerate() {
+            let mut obj = base_object(site, &format!("cel-{i}-{j}"));
+            set(&mut obj, &site.pointer, value.clone());
+            obj["metadata"]["namespace"] = json!(ns.name);
+            let ours = offline(&schemas, &obj);
+            let theirs = apiserver(&ns.client, &ns.name, site, &obj).await;
+            let case = format!(
+                "{release} {} {} {} = {value}  (rule: {})",
+                site.kind, site.version, site.pointer, site.rule
+            );
+            // The case must be what it claims, for the apiserver, with the rule's own message ...
+            match (&theirs, should_pass) {
+                (Ok(()), false) => disagreements.push(format!(
+                    "{case}: the apiserver accepts a case meant to break the rule"
+                )),
+                (Err(m), true) => {
+                    disagreements.push(format!("{case}: the apiserver refuses a case meant to pass: {m}"))
+                }
+                (Err(m), false) if !m.contains(&site.message) => disagreements.push(format!(
+                    "{case}: the apiserver refuses it for another reason: {m}"
+                )),
+                _ => {}
+            }
+            // ... and kgitops must agree, naming the rule's message at the node.
+            match (&ours, &theirs) {
+                (Ok(()), Ok(())) => {}
+                (Err(findings), Err(_)) => {
+                    let path = site.pointer.trim_start_matches('/').replace('/', ".");
+                    let named = findings.iter().any(|f| {
+                        f.rule == "schema-cel" && f.message.contains(&site.message) && f.path == path
+                    });
+                    if !named && !should_pass {
+                        disagreements.push(format!(
+                            "{case}: both refuse, but kgitops does not name the rule at {path}:\n{}",
+                            text(findings.clone())
+                        ));
+                    }
+                }
+                (Ok(()), Err(m)) => {
+                    disagreements.push(format!("{case}: kgitops accepts, the apiserver refuses: {m}"))
+                }
+                (Err(findings), Ok(())) => disagreements.push(format!(
+                    "{case}: kgitops refuses, the apiserver accepts:\n{}",
+                    text(findings.clone())
+                )),
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{release}: {} of {checked} cases disagree:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
+    eprintln!(
+        "{release}: {checked} cases of {} rules agree with the apiserver",
+        sites.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline semantics on a synthetic CRD.
+
+fn widget_schemas() -> Schemas {
+    let path = common::repo_root().join("tests/fixtures/cel/widget-crd.yaml");
+    let mut schemas = Schemas::new().expect("embedded schema");
+    schemas.load_crds(&path).expect("widget CRD loads");
+    schemas
+}
+
+fn widget(spec: Value) -> Value {
+    json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w", "namespace": "n"}, "spec": spec})
+}
+
+fn summary(findings: &[Finding]) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = findings
+        .iter()
+        .map(|f| (f.rule.clone(), f.path.clone(), f.message.clone()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn transition_rules_run_only_against_a_base_revision() {
+    let schemas = widget_schemas();
+    let old = widget(json!({"size": 3, "mode": "fast"}));
+    let shrunk = widget(json!({"size": 2, "mode": "fast"}));
+    // Alone (a create, or no base render): the transition rule is skipped.
+    assert_eq!(
+        summary(&check_schemas(&schemas, "dev", std::slice::from_ref(&shrunk))),
+        vec![]
+    );
+    // Against the base revision: `self >= oldSelf` fails with the message expression.
+    let findings = validate_cluster(
+        &schemas,
+        "dev",
+        Some(std::slice::from_ref(&old)),
+        std::slice::from_ref(&shrunk),
+    );
+    assert_eq!(
+        summary(&findings),
+        vec![(
+            "schema-cel".into(),
+            "spec.size".into(),
+            "size may only grow: 3 -> 2".into()
+        )]
+    );
+    let grown = widget(json!({"size": 4, "mode": "fast"}));
+    assert_eq!(
+        summary(&validate_cluster(
+            &schemas,
+            "dev",
+            Some(std::slice::from_ref(&old)),
+            std::slice::from_ref(&grown)
+        )),
+        vec![]
+    );
+}
+
+#[test]
+fn field_path_reason_and_default_messages() {
+    let schemas = widget_schemas();
+    let findings = check_schemas(
+        &schemas,
+        "dev",
+        &[widget(
+            json!({"size": 1, "mode": "slow", "replicas": [{"name": "a", "count": 0}],
+            "labels": {"team": ""}}),
+        )],
+    );
+    assert_eq!(
+        summary(&findings),
+        vec![
+            (
+                "schema-cel".into(),
+                "spec.labels[team]".into(),
+                "failed rule: self != ''".into()
+            ),
+            (
+                "schema-cel".into(),
+                "spec.mode".into(),
+                "slow mode needs at least 2 (FieldValueForbidden)".into()
+            ),
+            (
+                "schema-cel".into(),
+                "spec.replicas[0].count".into(),
+                "count must be positive".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn rules_kgitops_cannot_evaluate_are_reported_once_never_passed() {
+    let schemas = widget_schemas();
+    let objects = vec![widget(json!({"size": 1, "limit": "1Gi"})), {
+        let mut w = widget(json!({"size": 1, "limit": "2Gi"}));
+        w["metadata"]["name"] = json!("w2");
+        w
+    }];
+    let findings = check_schemas(&schemas, "dev", &objects);
+    let unchecked: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.rule == "schema-cel-unchecked")
+        .collect();
+    assert_eq!(unchecked.len(), 1, "{}", text(findings.clone()));
+    assert_eq!(unchecked[0].severity, Severity::Warning);
+    assert_eq!(unchecked[0].path, "spec.limit");
+    assert!(
+        unchecked[0].message.contains("quantity"),
+        "{}",
+        unchecked[0].message
+    );
+    assert_eq!(findings.len(), 1, "{}", text(findings.clone()));
+}
