@@ -24,13 +24,16 @@ use validate_support::{set, text, yaml};
 
 /// The CRD files of a Strimzi release, the one place that says where they are: the vendored copy
 /// in the repository (`infrastructure/strimzi/<release>/`, upstream file names `0NN-Crd-*.yaml`)
-/// once the release is vendored there, else the upstream copy in `../shared/strimzi-crds-<release>`.
+/// once the release is vendored there, else the upstream copy `strimzi-crds-<release>` next to the
+/// harness' CRDs (`../shared/`, or where `KGITOPS_TEST_CRDS` points).
 fn crd_files(release: &str) -> Vec<PathBuf> {
     let vendored = common::repo_root().join("infrastructure/strimzi").join(release);
     let dir = if vendored.is_dir() {
         vendored
     } else {
-        common::repo_root().join(format!("../shared/strimzi-crds-{release}"))
+        let harness = common::crds_path();
+        let shared = harness.parent().unwrap_or(&harness);
+        shared.join(format!("strimzi-crds-{release}"))
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
