@@ -509,3 +509,176 @@ fn rules_kgitops_cannot_evaluate_are_reported_once_never_passed() {
     );
     assert_eq!(findings.len(), 1, "{}", text(findings.clone()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cost.
+
+/// The upstream 1.2.0 examples validate clean against the 1.2.0 CRDs with their rules, and the rules
+/// cost little: CRDs compile (rules once per process) and objects validate in milliseconds. Prints
+/// the figures; the bound is loose (a debug build on a shared machine), the benchmark of `validate`
+/// of all overlays is the lead's.
+#[test]
+fn upstream_examples_validate_clean_and_rules_cost_little() {
+    let examples = common::crds_path()
+        .parent()
+        .expect("the harness' CRDs are in a folder")
+        .join("strimzi-examples-1.2.0");
+    let mut objects = Vec::new();
+    for dir in ["kafka", "metrics", "user", "topic", "cruise-control"] {
+        let path = examples.join(dir);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            objects.extend(yaml(&text));
+        }
+    }
+    assert!(objects.len() > 20, "{} example objects", objects.len());
+
+    let crds = crds("1.2.0");
+    let started = std::time::Instant::now();
+    let rounds = 10;
+    let mut schemas = Schemas::new().expect("embedded schema");
+    for _ in 0..rounds {
+        schemas = Schemas::new().expect("embedded schema");
+        for crd in &crds {
+            schemas.add_crd(crd, "strimzi 1.2.0").expect("CRD compiles");
+        }
+    }
+    let compile = started.elapsed() / rounds;
+
+    let started = std::time::Instant::now();
+    let mut findings = Vec::new();
+    for _ in 0..rounds {
+        findings = check_schemas(&schemas, "dev", &objects);
+    }
+    let validate = started.elapsed() / rounds;
+    assert!(findings.is_empty(), "{}", text(findings));
+    eprintln!(
+        "1.2.0: 10 CRDs compile in {compile:?}; {} example objects validate in {validate:?}",
+        objects.len()
+    );
+    assert!(
+        validate < Duration::from_millis(100),
+        "validating {} objects took {validate:?}",
+        objects.len()
+    );
+}
+
+/// The synthetic CRD's semantics against the apiserver: messages of `message`, `messageExpression`
+/// and the default, `fieldPath` paths, `reason`, and a transition rule on an update (dry-run merge
+/// patch of a stored object) — kgitops with the stored object as the base revision agrees. The rule
+/// kgitops cannot evaluate (quantity) is a warning whatever the value, never a silent pass.
+#[tokio::test]
+async fn synthetic_crd_semantics_agree_with_the_apiserver() {
+    use kube::api::{Patch, PatchParams};
+    let path = common::repo_root().join("tests/fixtures/cel/widget-crd.yaml");
+    common::install_crds(&path).unwrap_or_else(|e| panic!("installing {}: {e}", path.display()));
+    let ns = common::namespace("cel-widget").await;
+    let schemas = widget_schemas();
+    let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        ns.client.clone(),
+        &ns.name,
+        &ApiResource::from_gvk_with_plural(&gvk, "widgets"),
+    );
+    let in_ns = |mut w: Value, name: &str| {
+        w["metadata"]["name"] = json!(name);
+        w["metadata"]["namespace"] = json!(ns.name);
+        w
+    };
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+
+    // A create breaking three rules: each is named at its path, with its message.
+    let bad = in_ns(
+        widget(
+            json!({"size": 1, "mode": "slow", "replicas": [{"name": "a", "count": 0}],
+            "labels": {"team": ""}}),
+        ),
+        "bad",
+    );
+    let refusal = match api
+        .create(&dry_run, &serde_json::from_value(bad.clone()).expect("object"))
+        .await
+    {
+        Err(kube::Error::Api(status)) if status.code == 422 => status.message,
+        other => panic!("expected the apiserver to refuse: {other:?}"),
+    };
+    let ours = summary(&check_schemas(&schemas, "dev", std::slice::from_ref(&bad)));
+    assert_eq!(ours.len(), 3, "{ours:?}");
+    for (_, path, message) in &ours {
+        let message = message.trim_end_matches(" (FieldValueForbidden)");
+        assert!(
+            refusal.contains(&format!("{path}: ")) && refusal.contains(message),
+            "kgitops says {path}: {message}; the apiserver: {refusal}"
+        );
+    }
+    assert!(refusal.contains("spec.mode: Forbidden"), "{refusal}");
+
+    // A transition rule: on create it does not run; on an update it does, with the old value.
+    let stored = in_ns(widget(json!({"size": 3})), "grows");
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(stored.clone()).expect("object"),
+    )
+    .await
+    .expect("create the stored widget");
+    for (size, accepted) in [(2, false), (4, true)] {
+        let patch = PatchParams {
+            dry_run: true,
+            ..PatchParams::default()
+        };
+        let theirs = api
+            .patch("grows", &patch, &Patch::Merge(&json!({"spec": {"size": size}})))
+            .await;
+        let mut head = stored.clone();
+        head["spec"]["size"] = json!(size);
+        let ours = summary(&validate_cluster(
+            &schemas,
+            "dev",
+            Some(std::slice::from_ref(&stored)),
+            std::slice::from_ref(&head),
+        ));
+        match theirs {
+            Ok(_) => assert!(accepted && ours.is_empty(), "size {size}: kgitops {ours:?}"),
+            Err(kube::Error::Api(status)) if status.code == 422 => {
+                assert!(
+                    !accepted,
+                    "size {size}: the apiserver refuses: {}",
+                    status.message
+                );
+                assert_eq!(ours.len(), 1, "{ours:?}");
+                assert_eq!(ours[0].2, "size may only grow: 3 -> 2");
+                assert!(status.message.contains(&ours[0].2), "{}", status.message);
+            }
+            Err(e) => panic!("size {size}: {e}"),
+        }
+        // Without the base revision, kgitops skips the transition rule, as a create does.
+        assert!(summary(&check_schemas(&schemas, "dev", std::slice::from_ref(&head))).is_empty());
+    }
+
+    // quantity(): the apiserver decides; kgitops warns in both cases.
+    for (limit, accepted) in [("1Gi", true), ("20Gi", false)] {
+        let w = in_ns(
+            widget(json!({"size": 1, "limit": limit})),
+            &format!("limit-{}", limit.to_lowercase()),
+        );
+        let theirs = api
+            .create(&dry_run, &serde_json::from_value(w.clone()).expect("object"))
+            .await;
+        assert_eq!(theirs.is_ok(), accepted, "{limit}: {theirs:?}");
+        let ours = check_schemas(&schemas, "dev", std::slice::from_ref(&w));
+        assert_eq!(ours.len(), 1, "{}", text(ours.clone()));
+        assert_eq!(
+            (ours[0].rule.as_str(), ours[0].severity),
+            ("schema-cel-unchecked", Severity::Warning)
+        );
+    }
+}

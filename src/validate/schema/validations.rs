@@ -198,9 +198,12 @@ const MISSING_NAMESPACES: &[&str] = &["sets"];
 /// on them means the crate lacks the list version, not that the apiserver would refuse.
 const PARTIAL_FUNCTIONS: &[&str] = &["indexOf", "lastIndexOf", "min", "max"];
 
+/// A compiled expression, or why it cannot be checked offline.
+type Compiled = Result<Arc<Program>, String>;
+
 /// Compiles an expression once per process.
-fn compiled(source: &str) -> Result<Arc<Program>, String> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Result<Arc<Program>, String>>>> = OnceLock::new();
+fn compiled(source: &str) -> Compiled {
+    static CACHE: OnceLock<Mutex<HashMap<String, Compiled>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     if let Ok(map) = cache.lock()
         && let Some(hit) = map.get(source)
