@@ -38,11 +38,29 @@ fn object_name(obj: &Value, index: usize) -> String {
 /// Schema-validates one cluster's render. CRDs in the render are compiled and added to a copy of
 /// `schemas` first, so custom resources of a CRD the repository ships validate against it.
 pub fn check_schemas(schemas: &Schemas, cluster: &str, objects: &[Value]) -> Vec<Finding> {
+    check_schemas_change(schemas, cluster, None, objects)
+}
+
+/// [`check_schemas`] for a change: with the base render `from`, each object that exists there too is
+/// validated as an update of its base version, so CRD transition rules (`oldSelf`) run.
+pub fn check_schemas_change(
+    schemas: &Schemas,
+    cluster: &str,
+    from: Option<&[Value]>,
+    objects: &[Value],
+) -> Vec<Finding> {
     let mut findings = Vec::new();
+    // A CRD rule kgitops cannot evaluate is reported once per cluster, on the first object it
+    // concerns, not once per object.
+    let mut unchecked_seen = std::collections::HashSet::new();
     let mut push = |obj: &str, issue: SchemaIssue| {
+        if issue.kind == IssueKind::CelUnchecked && !unchecked_seen.insert(issue.message.clone()) {
+            return;
+        }
+        let rule_id = issue.kind.rule_id();
         findings.push(Finding {
-            severity: Severity::Error,
-            rule: issue.kind.rule_id().to_string(),
+            severity: rule(rule_id).map_or(Severity::Error, |r| r.severity),
+            rule: rule_id.to_string(),
             cluster: cluster.to_string(),
             object: obj.to_string(),
             path: issue.path,
@@ -71,9 +89,15 @@ pub fn check_schemas(schemas: &Schemas, cluster: &str, objects: &[Value]) -> Vec
             }
         }
     }
+    let base: std::collections::HashMap<ResId, &Value> = from
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|o| ResId::of(o).ok().map(|id| (id, o)))
+        .collect();
     for (i, obj) in objects.iter().enumerate() {
         let name = object_name(obj, i);
-        for issue in local.validate(obj) {
+        let old = ResId::of(obj).ok().and_then(|id| base.get(&id).copied());
+        for issue in local.validate_change(obj, old) {
             push(&name, issue);
         }
     }
@@ -88,7 +112,7 @@ pub fn validate_cluster(
     from: Option<&[Value]>,
     to: &[Value],
 ) -> Vec<Finding> {
-    let mut findings = check_schemas(schemas, cluster, to);
+    let mut findings = check_schemas_change(schemas, cluster, from, to);
     findings.extend(check_rules(cluster, from, to));
     findings
 }

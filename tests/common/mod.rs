@@ -239,6 +239,14 @@ pub fn control_plane() -> &'static ControlPlane {
     }
 }
 
+/// Installs the CRDs under `path` (a directory of CRD files, or one file) into this test binary's
+/// control plane by server-side apply and waits until they are Established. For tests that need
+/// CRDs other than the harness' default ones (another Strimzi release): a CRD update that drops a
+/// stored version is refused, so such a test deletes the old CRDs first.
+pub fn install_crds(path: &Path) -> Result<(), String> {
+    crds::install(control_plane(), path)
+}
+
 /// A new admin client for the calling test's tokio runtime (starts the control plane if needed).
 pub async fn client() -> kube::Client {
     control_plane().client().await

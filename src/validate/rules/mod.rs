@@ -212,6 +212,30 @@ pub static RULES: &[Rule] = &[
         check: None,
     },
     Rule {
+        id: "schema-cel",
+        severity: Severity::Error,
+        scope: Scope::Schema,
+        what: "A custom resource that breaks a validation rule of its CRD (`x-kubernetes-validations`, CEL), \
+               evaluated offline as the apiserver evaluates it: e.g. Strimzi 1.x `metricsConfig` of type \
+               `jmxPrometheusExporter` without `valueFrom`, `rack` without `topologyKey`, KafkaUser TLS \
+               `renewalDays` not below `validityDays`. Transition rules (`oldSelf`) run only when validating \
+               a change against a base revision.",
+        why: "The apiserver refuses the object with the rule's message, so the apply of the revision fails.",
+        fix: "Change the value so that the rule holds (the finding quotes the CRD's message and the rule).",
+        check: None,
+    },
+    Rule {
+        id: "schema-cel-unchecked",
+        severity: Severity::Warning,
+        scope: Scope::Schema,
+        what: "A CRD validation rule that kgitops cannot evaluate offline (a Kubernetes CEL library function \
+               its CEL evaluator lacks: quantities, URLs, IPs, semver, durations, ...; or `optionalOldSelf`). \
+               Reported once per cluster and rule, on the first object it concerns.",
+        why: "kgitops does not pretend a rule passed that it did not check; the apiserver will check it.",
+        fix: "Check the object with a server-side dry run (`kgitops diff --live`).",
+        check: None,
+    },
+    Rule {
         id: "kafka-rf-above-brokers",
         severity: Severity::Error,
         scope: Scope::Revision,
@@ -784,6 +808,8 @@ mod tests {
             UnknownField,
             InvalidValue,
             InvalidCrd,
+            CelRule,
+            CelUnchecked,
         ] {
             let r = rule(kind.rule_id()).unwrap();
             assert_eq!(r.scope, Scope::Schema);

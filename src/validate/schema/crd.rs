@@ -5,12 +5,14 @@
 //! validation) unless `properties` lists it, `additionalProperties` gives a schema for it, or
 //! `x-kubernetes-preserve-unknown-fields` keeps it. `apiVersion`, `kind` and `metadata` are implicit at
 //! the root and in `x-kubernetes-embedded-resource` objects, where `metadata` is the built-in
-//! `ObjectMeta` (so unknown metadata fields are errors too).
+//! `ObjectMeta` (so unknown metadata fields are errors too). `x-kubernetes-validations` rules are
+//! compiled here, once per rule text (see [`validations`]).
 
 use regex::RegexBuilder;
 use serde_json::Value;
 
 use super::builtin::Builtin;
+use super::validations;
 use super::{Arena, Format, ListType, Node, Ref, Types, Unlisted};
 
 pub(crate) use crate::manifest::crd::is_crd;
@@ -209,6 +211,18 @@ impl Compiler {
         if let Some(not) = map.get("not") {
             node.not = Some(Ref::Same(self.node(not, false, &format!("{at}.not"))?));
         }
+        if let Some(rules) = map.get("x-kubernetes-validations") {
+            node.rules = validations::compile_rules(rules, at)?;
+        }
+        // Rules inside junctors are not run (structural schemas forbid them there).
+        let below = |r: &Ref| match r {
+            Ref::Same(id) => self.arena.nodes.get(*id as usize).is_some_and(|n| n.cel_below),
+            Ref::Builtin(_) => false,
+        };
+        node.cel_below = !node.rules.is_empty()
+            || node.properties.values().any(below)
+            || node.items.as_ref().is_some_and(below)
+            || matches!(&node.unlisted, Unlisted::Map(r) if below(r));
         Ok(self.arena.push(node))
     }
 }

@@ -6,12 +6,13 @@
 //! types, required fields, unknown fields (pruning made visible: what the apiserver would drop or
 //! refuse), enums, patterns, ranges, int-or-string, quantities, base64 bytes, nullable,
 //! `x-kubernetes-preserve-unknown-fields`, `x-kubernetes-embedded-resource` and the `allOf`/`anyOf`/
-//! `oneOf`/`not` junctors. Not checked: CEL rules (`x-kubernetes-validations`), string `format`s other
-//! than the ones above, list-type uniqueness, and what only the apiserver's Go validation knows
-//! (e.g. that a Service port is within 1..65535).
+//! `oneOf`/`not` junctors, and CRD validation rules (`x-kubernetes-validations`, CEL; see
+//! [`validations`]). Not checked: string `format`s other than the ones above, and what only the
+//! apiserver's Go validation knows (e.g. that a Service port is within 1..65535).
 
 pub mod builtin;
 pub mod crd;
+pub mod validations;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,10 @@ pub enum IssueKind {
     DuplicateKey,
     /// A CustomResourceDefinition in the render whose schema cannot be used.
     InvalidCrd,
+    /// A CRD validation rule (`x-kubernetes-validations`, CEL) that the value breaks.
+    CelRule,
+    /// A CRD validation rule kgitops cannot evaluate offline (reported, never silently passed).
+    CelUnchecked,
 }
 
 impl IssueKind {
@@ -59,6 +64,8 @@ impl IssueKind {
             IssueKind::InvalidValue => "schema-value",
             IssueKind::DuplicateKey => "schema-duplicate-key",
             IssueKind::InvalidCrd => "schema-invalid-crd",
+            IssueKind::CelRule => "schema-cel",
+            IssueKind::CelUnchecked => "schema-cel-unchecked",
         }
     }
 }
@@ -221,6 +228,11 @@ pub(crate) struct Node {
     pub(crate) any_of: Vec<Ref>,
     pub(crate) one_of: Vec<Ref>,
     pub(crate) not: Option<Ref>,
+    /// `x-kubernetes-validations`, compiled.
+    pub(crate) rules: Vec<Arc<validations::CelRule>>,
+    /// This node or a node below it (through properties, map values, items) has rules: the CEL
+    /// walk skips subtrees without.
+    pub(crate) cel_below: bool,
 }
 
 /// Nodes of one schema source (the built-in kinds, or one version of one CRD).
@@ -329,8 +341,15 @@ impl Schemas {
                 .contains_key(&(api_version.to_string(), kind.to_string()))
     }
 
-    /// Validates one object; returns its problems, empty when it is valid.
+    /// Validates one object; returns its problems, empty when it is valid. CRD transition rules
+    /// (those using `oldSelf`) are skipped: see [`Schemas::validate_change`].
     pub fn validate(&self, obj: &Value) -> Vec<SchemaIssue> {
+        self.validate_change(obj, None)
+    }
+
+    /// Validates one object as an update of `old` (the same object in the base revision), so CRD
+    /// transition rules (`oldSelf`) are evaluated too; `None` is a create.
+    pub fn validate_change(&self, obj: &Value, old: Option<&Value>) -> Vec<SchemaIssue> {
         let id = match ResId::of(obj) {
             Ok(id) => id,
             Err(err) => {
@@ -349,6 +368,16 @@ impl Schemas {
             walk.check(&self.builtin.arena, root, obj, &mut String::new());
         } else if let Some(crd) = self.crds.get(&(api_version.clone(), id.gvk.kind.clone())) {
             walk.check(&crd.arena, crd.root, obj, &mut String::new());
+            // The apiserver does not run the rules when the object has blocking errors (wrong types,
+            // missing required fields, ...); kgitops does, on the values whose type is right, so
+            // one run reports everything it can.
+            let old = old.filter(|o| o.get("apiVersion") == obj.get("apiVersion"));
+            let mut cel = validations::Checker {
+                builtin: &self.builtin.arena,
+                issues: Vec::new(),
+            };
+            cel.check(&crd.arena, Ref::Same(crd.root), obj, old, &mut String::new());
+            walk.issues.extend(cel.issues);
         } else {
             let served: Vec<&str> = self
                 .crds
