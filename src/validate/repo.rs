@@ -4,12 +4,18 @@
 //!
 //! The renderer is passed in ([`Renderer`]; the CLI passes `render::render`) so that validation stays
 //! independent of how trees are rendered.
+//!
+//! The Strimzi releases the overlays include live in the repository (`infrastructure/strimzi/<version>/`,
+//! [`RELEASES_DIR`]). A cluster whose render has Strimzi custom resources but not the CRDs that
+//! define them (an overlay sharing its Kubernetes cluster with the one that installs them) is
+//! schema-checked against the CRDs of the release it declares, rendered from that directory of the
+//! same tree.
 
 use std::error::Error;
 
 use serde_json::Value;
 
-use super::{Report, Schemas, validate_cluster};
+use super::{Report, Schemas, schema, validate_cluster};
 use crate::source::layout;
 use crate::source::{FileTree, SourceError, TreePath};
 
@@ -18,6 +24,17 @@ pub type Renderer<'a> =
     &'a dyn Fn(&dyn FileTree, &TreePath) -> Result<Vec<Value>, Box<dyn Error + Send + Sync>>;
 
 pub use crate::source::layout::CLUSTERS_DIR;
+
+/// Where a platform repository keeps the Strimzi releases its overlays include, one directory per
+/// version (`scripts/vendor-strimzi`).
+pub const RELEASES_DIR: &str = "infrastructure/strimzi";
+
+/// The API group of the Strimzi kinds whose CRDs a release carries.
+const STRIMZI_GROUP: &str = "kafka.strimzi.io";
+/// The annotation on a Kafka stating its Strimzi release.
+const RELEASE_ANNOTATION: &str = "kgitops.io/strimzi-release";
+/// The Strimzi cluster operator's image, whose tag is its release.
+const OPERATOR_IMAGE: &str = "quay.io/strimzi/operator:";
 
 /// Why a repository could not be validated (exit code 2); each names the tree or cluster.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +55,111 @@ pub enum ValidateError {
         tree: String,
         cause: Box<dyn Error + Send + Sync>,
     },
+    #[error(
+        "{tree}: rendering the Strimzi release {RELEASES_DIR}/{release} that {CLUSTERS_DIR}/{cluster} declares: {cause}"
+    )]
+    Release {
+        cluster: String,
+        release: String,
+        tree: String,
+        cause: Box<dyn Error + Send + Sync>,
+    },
+}
+
+/// The Strimzi release a render states: the `kgitops.io/strimzi-release` annotation of its Kafka,
+/// else the tag of the Strimzi operator image of a Deployment in it.
+// NOTE for the merge with the release-aware rules: `rules::release::release_of` owns this
+// decision; call it here instead (kept minimal on this branch, same order of precedence).
+fn declared_release(objects: &[Value]) -> Option<String> {
+    let group = |o: &&Value| {
+        o.get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.split('/').next() == Some(STRIMZI_GROUP))
+    };
+    let kind = |o: &Value| {
+        o.get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let annotated = objects
+        .iter()
+        .filter(group)
+        .filter(|o| kind(o) == "Kafka")
+        .find_map(|o| {
+            o.pointer("/metadata/annotations")?
+                .get(RELEASE_ANNOTATION)?
+                .as_str()
+        });
+    let image = || {
+        objects
+            .iter()
+            .filter(|o| kind(o) == "Deployment")
+            .flat_map(|o| {
+                o.pointer("/spec/template/spec/containers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .find_map(|c| c.get("image")?.as_str()?.strip_prefix(OPERATOR_IMAGE))
+    };
+    annotated.or_else(image).map(str::to_string)
+}
+
+/// `schemas` with the CRDs of the release a cluster declares, when its render has Strimzi custom
+/// resources but no Strimzi CRD and the tree carries that release; `None` otherwise (the render's
+/// own CRDs, or none, are what the schema check uses).
+fn with_release_crds(
+    schemas: &Schemas,
+    tree: &dyn FileTree,
+    cluster: &str,
+    objects: &[Value],
+    render: Renderer<'_>,
+) -> Result<Option<Schemas>, ValidateError> {
+    let strimzi = |o: &Value| {
+        o.get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.split('/').next() == Some(STRIMZI_GROUP))
+    };
+    let has_crds = objects.iter().any(|o| {
+        schema::crd::is_crd(o) && o.pointer("/spec/group").and_then(Value::as_str) == Some(STRIMZI_GROUP)
+    });
+    if has_crds || !objects.iter().any(strimzi) {
+        return Ok(None);
+    }
+    // A version, never a path: the annotation is data from the repository.
+    let Some(release) = declared_release(objects).filter(|r| {
+        !r.is_empty()
+            && r.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    }) else {
+        return Ok(None);
+    };
+    let err = |cause| ValidateError::Release {
+        cluster: cluster.to_string(),
+        release: release.clone(),
+        tree: tree.describe(),
+        cause,
+    };
+    let dir = TreePath::new(RELEASES_DIR)
+        .and_then(|d| d.join(&release))
+        .map_err(|e| err(e.into()))?;
+    // A release the repository does not carry: nothing to add (the schema check reports the kinds
+    // it cannot check, naming --crds).
+    if tree.kind(&dir).map_err(|e| err(e.into()))? != Some(crate::source::EntryKind::Dir) {
+        return Ok(None);
+    }
+    let mut local = schemas.clone();
+    for crd in render(tree, &dir)
+        .map_err(err)?
+        .iter()
+        .filter(|o| schema::crd::is_crd(o))
+    {
+        local
+            .add_crd(crd, &format!("{RELEASES_DIR}/{release}"))
+            .map_err(|e| err(e.into()))?;
+    }
+    Ok(Some(local))
 }
 
 /// The cluster overlays of a tree: the directories under `clusters/`, sorted.
@@ -104,7 +226,13 @@ pub fn validate_repo(
             Some(_) => Some(Vec::new()),
             None => None,
         };
-        findings.extend(validate_cluster(schemas, name, base.as_deref(), &head));
+        let release_schemas = with_release_crds(schemas, to, name, &head, render)?;
+        findings.extend(validate_cluster(
+            release_schemas.as_ref().unwrap_or(schemas),
+            name,
+            base.as_deref(),
+            &head,
+        ));
     }
     Ok(Report::new(selected, findings))
 }
@@ -185,5 +313,38 @@ mod tests {
         let rules: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
         // No CRDs given: the Kafka is an unknown kind; the even ensemble is introduced by the change.
         assert_eq!(rules, ["schema-unknown-kind", "zookeeper-replicas-to-even"]);
+    }
+
+    /// A cluster without the CRDs of its Strimzi kinds is checked against the release it declares,
+    /// from `infrastructure/strimzi/<release>/` of the same tree; without that directory (or a
+    /// declared release) its custom resources stay unknown kinds.
+    #[test]
+    fn a_cluster_without_crds_uses_those_of_the_release_it_declares() {
+        const KAFKA: &str = "apiVersion: kafka.strimzi.io/v1\nkind: Kafka\n\
+                             metadata: {name: k, namespace: ns, annotations: {kgitops.io/strimzi-release: '9.9.9'}}\n\
+                             spec: {kafka: {}, bogus: 1}\n";
+        const CRD: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
+                           metadata: {name: kafkas.kafka.strimzi.io}\n\
+                           spec:\n  group: kafka.strimzi.io\n  names: {kind: Kafka, plural: kafkas}\n  scope: Namespaced\n\
+                           \x20 versions:\n  - name: v1\n    served: true\n    storage: true\n\
+                           \x20   schema:\n      openAPIV3Schema:\n        type: object\n\
+                           \x20       properties:\n          spec:\n            type: object\n\
+                           \x20           properties: {kafka: {type: object}}\n";
+        let dir = repo(&[("staging", KAFKA)]);
+        let schemas = Schemas::new().unwrap();
+        let rules = |dir: &tempfile::TempDir| -> Vec<String> {
+            let tree = DirTree::open(dir.path()).unwrap();
+            let report = validate_repo(&schemas, None, &tree, &[], &concat).unwrap();
+            report
+                .findings
+                .iter()
+                .map(|f| format!("{} {}", f.rule, f.path))
+                .collect()
+        };
+        assert_eq!(rules(&dir), ["schema-unknown-kind "]);
+        let release = dir.path().join(RELEASES_DIR).join("9.9.9");
+        std::fs::create_dir_all(&release).unwrap();
+        std::fs::write(release.join("all.yaml"), CRD).unwrap();
+        assert_eq!(rules(&dir), ["schema-unknown-field spec.bogus"]);
     }
 }
