@@ -3,6 +3,9 @@
 //! the CRD and say what to run; once the stored objects were migrated (what Strimzi's `crd-upgrade`
 //! does: storage version `v1`, `status.storedVersions: [v1]`) the same revision applies.
 //!
+//! Offline, `validate --from --to` reports the same change from the two revisions alone
+//! (`crd-stored-version-dropped`, `crd-served-version-dropped`).
+//!
 //! A test binary of its own: it rewrites the cluster-wide `kafkas.kafka.strimzi.io` CRD that the
 //! harness installs (Strimzi 0.45.2, stored as `v1beta2`).
 
@@ -131,4 +134,83 @@ async fn a_crd_update_dropping_a_stored_version_is_refused_before_any_write_then
     assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
     assert_eq!(versions(&crds.get(name).await.unwrap()), ["v1"]);
     assert!(cms.get_opt("marker").await.unwrap().is_some());
+}
+
+/// `kgitops validate --from A --to B` over a repository whose `clusters/dev` holds the CRD `from`
+/// in commit A and `to` in commit B.
+fn validate_change(from: &str, to: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let overlay = dir.path().join("clusters/dev");
+    std::fs::create_dir_all(&overlay).unwrap();
+    std::fs::write(overlay.join("kustomization.yaml"), "resources:\n  - crd.yaml\n").unwrap();
+    common::git(dir.path(), &["init", "-q", "-b", "main"]);
+    for (crd, tag) in [(from, "a"), (to, "b")] {
+        std::fs::write(overlay.join("crd.yaml"), crd).unwrap();
+        common::git(dir.path(), &["add", "-A"]);
+        common::git(dir.path(), &["commit", "-q", "-m", tag]);
+        common::git(dir.path(), &["tag", tag]);
+    }
+    std::process::Command::new(env!("CARGO_BIN_EXE_kgitops"))
+        .args(["validate", "--repo"])
+        .arg(dir.path())
+        .args(["--from", "a", "--to", "b", "--output", "json"])
+        .output()
+        .expect("kgitops runs")
+}
+
+/// The rule ids and severities of a JSON validate report.
+fn findings(out: &Output) -> Vec<(String, String)> {
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", common::output_text(out)));
+    report["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", common::output_text(out)))
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or_default().to_string(),
+                f["severity"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn validate_across_the_operator_upgrade_reports_the_dropped_storage_version() {
+    let out = validate_change(&kafka_crd("0.45.2"), &kafka_crd("1.2.0"));
+    assert_eq!(out.status.code(), Some(1), "{}", common::output_text(&out));
+    let found = findings(&out);
+    assert!(
+        found.contains(&("crd-stored-version-dropped".into(), "error".into())),
+        "{found:?}\n{}",
+        common::output_text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("crd-upgrade"),
+        "{}",
+        common::output_text(&out)
+    );
+}
+
+#[test]
+fn validate_warns_when_a_served_only_version_is_dropped() {
+    // What 0.49–0.51 leave after `crd-upgrade`: v1 stored, v1beta2 still served; then 1.2.0 drops it.
+    let mut crd: Value = serde_saphyr::from_str(&kafka_crd("1.2.0")).unwrap();
+    let mut v1beta2 = crd["spec"]["versions"][0].clone();
+    v1beta2["name"] = json!("v1beta2");
+    v1beta2["storage"] = json!(false);
+    crd["spec"]["versions"].as_array_mut().unwrap().push(v1beta2);
+    let both = serde_json::to_string(&crd).unwrap();
+    let out = validate_change(&both, &kafka_crd("1.2.0"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning only: {}",
+        common::output_text(&out)
+    );
+    assert!(
+        findings(&out).contains(&("crd-served-version-dropped".into(), "warning".into())),
+        "{}",
+        common::output_text(&out)
+    );
 }

@@ -20,20 +20,18 @@ use kgitops::validate::{Finding, Schemas, Severity, check_schemas, validate_clus
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
-use validate_support::{set, text, yaml};
+use validate_support::{set, shared, text, yaml};
 
 /// The CRD files of a Strimzi release, the one place that says where they are: the vendored copy
 /// in the repository (`infrastructure/strimzi/<release>/`, upstream file names `0NN-Crd-*.yaml`)
-/// once the release is vendored there, else the upstream copy `strimzi-crds-<release>` next to the
-/// harness' CRDs (`../shared/`, or where `KGITOPS_TEST_CRDS` points).
+/// once the release is vendored there, else the upstream copy `shared/strimzi-crds-<release>`
+/// ([`validate_support::shared`]).
 fn crd_files(release: &str) -> Vec<PathBuf> {
     let vendored = common::repo_root().join("infrastructure/strimzi").join(release);
     let dir = if vendored.is_dir() {
         vendored
     } else {
-        let harness = common::crds_path();
-        let shared = harness.parent().unwrap_or(&harness);
-        shared.join(format!("strimzi-crds-{release}"))
+        shared(&format!("strimzi-crds-{release}"))
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -519,10 +517,7 @@ fn rules_kgitops_cannot_evaluate_are_reported_once_never_passed() {
 /// of all overlays is the lead's.
 #[test]
 fn upstream_examples_validate_clean_and_rules_cost_little() {
-    let examples = common::crds_path()
-        .parent()
-        .expect("the harness' CRDs are in a folder")
-        .join("strimzi-examples-1.2.0");
+    let examples = shared("strimzi-examples-1.2.0");
     let mut objects = Vec::new();
     for dir in ["kafka", "metrics", "user", "topic", "cruise-control"] {
         let path = examples.join(dir);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use kgitops::validate::{Finding, RULES, Schemas, Severity, check_rules, check_schemas};
 use serde_json::{Value, json};
-use validate_support::{remove, set, text, yaml};
+use validate_support::{remove, set, shared, text, yaml};
 
 /// One API generation on one Strimzi release.
 #[derive(Clone, Copy, Debug)]
@@ -869,16 +869,6 @@ fn kafka_broker_scale_down_per_pool() {
         });
         fails(g, rule, Some(&base), &moved, 1);
     }
-}
-
-/// A directory of `shared/` (the upstream copies) next to the repository or its worktree's parent.
-fn shared(name: &str) -> PathBuf {
-    common::repo_root()
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared").join(name))
-        .find(|dir| dir.is_dir())
-        .unwrap_or_else(|| panic!("no shared/{name} next to {}", common::repo_root().display()))
 }
 
 /// A finding as (rule, object, path).

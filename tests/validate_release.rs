@@ -16,7 +16,7 @@ use kgitops::validate::rules::Snapshot;
 use kgitops::validate::rules::release::{self, Version};
 use kgitops::validate::{Finding, RULES, Schemas, check_rules, validate_cluster};
 use serde_json::{Value, json};
-use validate_support::{remove, set, text, yaml};
+use validate_support::{remove, set, shared, text, yaml};
 
 /// One fixture: a cluster of one API generation on one release.
 struct Gen {
@@ -53,19 +53,6 @@ const V1_120: Gen = Gen {
 };
 const GENS: [&Gen; 4] = [&V1BETA2_045, &V1BETA2_051, &V1_051, &V1_120];
 
-fn shared() -> PathBuf {
-    let dir = match std::env::var_os("KGITOPS_SHARED") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => common::repo_root().join("../shared"),
-    };
-    assert!(
-        dir.join("strimzi-crds-1.2.0").is_dir(),
-        "Strimzi reference data not found at {} (set KGITOPS_SHARED)",
-        dir.display()
-    );
-    dir
-}
-
 impl Gen {
     fn objects(&self) -> Vec<Value> {
         let path = common::repo_root().join("tests/fixtures/release").join(self.file);
@@ -75,9 +62,7 @@ impl Gen {
 
     fn schemas(&self) -> Schemas {
         let mut schemas = Schemas::new().expect("embedded schema");
-        schemas
-            .load_crds(&shared().join(self.crds))
-            .expect("release CRDs load");
+        schemas.load_crds(&shared(self.crds)).expect("release CRDs load");
         schemas
     }
 
@@ -622,7 +607,7 @@ fn existing_rules_read_v1_objects() {
 /// Strimzi maintainer expects.
 #[test]
 fn upstream_1_2_0_examples() {
-    let dir = shared().join("strimzi-examples-1.2.0");
+    let dir = shared("strimzi-examples-1.2.0");
     let operator = V1_120
         .objects()
         .into_iter()
@@ -671,7 +656,7 @@ fn upstream_1_2_0_examples() {
 /// the v1beta2 API the 1.2.0 operator no longer serves.
 #[test]
 fn upstream_1_2_0_examples_with_upgrade_mistakes() {
-    let path = shared().join("strimzi-examples-1.2.0/kafka/kafka-persistent.yaml");
+    let path = shared("strimzi-examples-1.2.0").join("kafka/kafka-persistent.yaml");
     let source = std::fs::read_to_string(&path).unwrap();
     let mut objects = parse_documents(&source, "kafka-persistent.yaml", &Limits::DEFAULT).unwrap();
     objects.extend(V1_120.objects().into_iter().filter(|o| o["kind"] == "Deployment"));

@@ -335,9 +335,11 @@ mod tests {
         let rules = |dir: &tempfile::TempDir| -> Vec<String> {
             let tree = DirTree::open(dir.path()).unwrap();
             let report = validate_repo(&schemas, None, &tree, &[], &concat).unwrap();
+            // Schema findings only: the Kafka rules have their own views of this made-up release.
             report
                 .findings
                 .iter()
+                .filter(|f| f.rule.starts_with("schema-"))
                 .map(|f| format!("{} {}", f.rule, f.path))
                 .collect()
         };

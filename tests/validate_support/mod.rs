@@ -35,6 +35,23 @@ pub fn examples_dir() -> PathBuf {
     path
 }
 
+/// A directory of the upstream reference data (`shared/`: CRDs of other releases, examples, version
+/// files): `KGITOPS_SHARED/<name>`, else `shared/<name>` next to the repository or any parent of it
+/// (a worktree's). Panics naming where it looked.
+pub fn shared(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("KGITOPS_SHARED").filter(|d| !d.is_empty()) {
+        let path = PathBuf::from(dir).join(name);
+        assert!(path.is_dir(), "{} not found (KGITOPS_SHARED)", path.display());
+        return path;
+    }
+    let root = crate::common::repo_root();
+    root.ancestors()
+        .skip(1)
+        .map(|dir| dir.join("shared").join(name))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| panic!("no shared/{name} next to {} (set KGITOPS_SHARED)", root.display()))
+}
+
 /// Built-in schemas plus the Strimzi CRDs.
 pub fn strimzi_schemas() -> Schemas {
     let mut schemas = Schemas::new().expect("embedded schema");

@@ -10,8 +10,8 @@
 mod api_versions;
 mod checks;
 mod crd_upgrade;
-pub mod release;
 mod node_pools;
+pub mod release;
 mod strimzi;
 mod versions;
 

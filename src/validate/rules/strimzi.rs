@@ -104,7 +104,8 @@ impl<'a> KafkaCr<'a> {
     /// True when the cluster runs in KRaft mode: by its resource ([`Self::metadata_mode`]), or by a
     /// release from 0.46 on (ZooKeeper removed).
     pub(crate) fn is_kraft(&self, release: Option<super::release::Version>) -> bool {
-        self.metadata_mode() == MetadataMode::KRaft || release.is_some_and(|r| r >= super::release::KRAFT_ONLY_SINCE)
+        self.metadata_mode() == MetadataMode::KRaft
+            || release.is_some_and(|r| r >= super::release::KRAFT_ONLY_SINCE)
     }
 
     /// True when brokers (and controllers) come from KafkaNodePools: always for `v1`, with the
