@@ -31,10 +31,6 @@ pub const RELEASES_DIR: &str = "infrastructure/strimzi";
 
 /// The API group of the Strimzi kinds whose CRDs a release carries.
 const STRIMZI_GROUP: &str = "kafka.strimzi.io";
-/// The annotation on a Kafka stating its Strimzi release.
-const RELEASE_ANNOTATION: &str = "kgitops.io/strimzi-release";
-/// The Strimzi cluster operator's image, whose tag is its release.
-const OPERATOR_IMAGE: &str = "quay.io/strimzi/operator:";
 
 /// Why a repository could not be validated (exit code 2); each names the tree or cluster.
 #[derive(Debug, thiserror::Error)]
@@ -66,46 +62,6 @@ pub enum ValidateError {
     },
 }
 
-/// The Strimzi release a render states: the `kgitops.io/strimzi-release` annotation of its Kafka,
-/// else the tag of the Strimzi operator image of a Deployment in it.
-// NOTE for the merge with the release-aware rules: `rules::release::release_of` owns this
-// decision; call it here instead (kept minimal on this branch, same order of precedence).
-fn declared_release(objects: &[Value]) -> Option<String> {
-    let group = |o: &&Value| {
-        o.get("apiVersion")
-            .and_then(Value::as_str)
-            .is_some_and(|a| a.split('/').next() == Some(STRIMZI_GROUP))
-    };
-    let kind = |o: &Value| {
-        o.get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let annotated = objects
-        .iter()
-        .filter(group)
-        .filter(|o| kind(o) == "Kafka")
-        .find_map(|o| {
-            o.pointer("/metadata/annotations")?
-                .get(RELEASE_ANNOTATION)?
-                .as_str()
-        });
-    let image = || {
-        objects
-            .iter()
-            .filter(|o| kind(o) == "Deployment")
-            .flat_map(|o| {
-                o.pointer("/spec/template/spec/containers")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-            })
-            .find_map(|c| c.get("image")?.as_str()?.strip_prefix(OPERATOR_IMAGE))
-    };
-    annotated.or_else(image).map(str::to_string)
-}
-
 /// `schemas` with the CRDs of the release a cluster declares, when its render has Strimzi custom
 /// resources but no Strimzi CRD and the tree carries that release; `None` otherwise (the render's
 /// own CRDs, or none, are what the schema check uses).
@@ -128,7 +84,9 @@ fn with_release_crds(
         return Ok(None);
     }
     // A version, never a path: the annotation is data from the repository.
-    let Some(release) = declared_release(objects).filter(|r| {
+    let snapshot = super::rules::Snapshot::new(objects);
+    let declared = super::rules::release::release_of(&snapshot, None).map(|d| d.release);
+    let Some(release) = declared.filter(|r| {
         !r.is_empty()
             && r.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
