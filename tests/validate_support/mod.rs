@@ -9,7 +9,8 @@ use kgitops::manifest::yaml::{Limits, parse_documents};
 use kgitops::validate::{Finding, Report, Schemas};
 use serde_json::{Value, json};
 
-/// The Strimzi 0.45 CRDs: the harness's `KGITOPS_TEST_CRDS` or `../shared/strimzi-crds`.
+/// The Strimzi 0.45 CRDs the harness installs: `KGITOPS_TEST_CRDS`, else the vendored
+/// `infrastructure/strimzi/0.45.2/`.
 pub fn crd_dir() -> PathBuf {
     let path = crate::common::crds_path();
     assert!(
