@@ -21,12 +21,11 @@ pub fn crd_dir() -> PathBuf {
     path
 }
 
-/// The Strimzi 0.45 examples: `KGITOPS_TEST_EXAMPLES`, else `../shared/strimzi-examples` next to the
-/// repository.
+/// The Strimzi 0.45 examples: `KGITOPS_TEST_EXAMPLES`, else [`shared`]`("strimzi-examples")`.
 pub fn examples_dir() -> PathBuf {
     let path = match std::env::var_os("KGITOPS_TEST_EXAMPLES") {
         Some(dir) if !dir.is_empty() => crate::common::repo_root().join(dir),
-        _ => crate::common::repo_root().join("../shared/strimzi-examples"),
+        _ => shared("strimzi-examples"),
     };
     assert!(
         path.is_dir(),
