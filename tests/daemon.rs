@@ -3,14 +3,18 @@
 //! sockets on 127.0.0.1, alerts received by a real HTTP server, drift made by another field manager,
 //! and the binary itself stopped by SIGTERM.
 
+#[path = "support/alert_sink.rs"]
+mod alert_sink;
 mod common;
 mod gitserver;
 #[path = "support/http_client.rs"]
 mod http_client;
 
+use alert_sink::AlertSink;
+
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gitserver::http::{GitHttpServer, served_root};
@@ -207,39 +211,6 @@ fn assert_no_secret(what: &str, text: &str) {
         !text.contains(SECRET_VALUE) && !text.contains(&b64),
         "{what} shows the Secret's value:\n{text}"
     );
-}
-
-/// Receives alerts: every POST body, parsed as JSON.
-struct AlertSink {
-    url: String,
-    received: Arc<Mutex<Vec<Value>>>,
-}
-
-impl AlertSink {
-    fn start() -> AlertSink {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let port = server.server_addr().to_ip().unwrap().port();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let sink = received.clone();
-        std::thread::spawn(move || {
-            for mut request in server.incoming_requests() {
-                let mut body = String::new();
-                let _ = request.as_reader().read_to_string(&mut body);
-                if let Ok(v) = serde_json::from_str(&body) {
-                    sink.lock().unwrap().push(v);
-                }
-                let _ = request.respond(tiny_http::Response::empty(200));
-            }
-        });
-        AlertSink {
-            url: format!("http://127.0.0.1:{port}/hook/secret-token"),
-            received,
-        }
-    }
-
-    fn alerts(&self) -> Vec<Value> {
-        self.received.lock().unwrap().clone()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

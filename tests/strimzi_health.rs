@@ -14,14 +14,18 @@
 //! Objects are written in the API version the control plane serves (`v1` with the 1.x CRDs,
 //! `v1beta2` with 0.45): fixtures in `tests/fixtures/strimzi-health/`.
 
+#[path = "support/alert_sink.rs"]
+mod alert_sink;
 mod common;
 #[path = "support/http_client.rs"]
 mod http_client;
 
+use alert_sink::AlertSink;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Output;
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 use kgitops::apply::health::{self, HealthState};
@@ -613,45 +617,6 @@ async fn apply_wait_and_diff_live_report_a_reverted_scale_down_as_not_in_effect(
     operator.await.unwrap();
 }
 
-/// Receives alerts: every POST body, parsed as JSON.
-struct AlertSink {
-    url: String,
-    received: Arc<Mutex<Vec<Value>>>,
-}
-
-impl AlertSink {
-    fn start() -> AlertSink {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let port = server.server_addr().to_ip().unwrap().port();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let sink = received.clone();
-        std::thread::spawn(move || {
-            for mut request in server.incoming_requests() {
-                let mut body = String::new();
-                let _ = request.as_reader().read_to_string(&mut body);
-                if let Ok(v) = serde_json::from_str(&body) {
-                    sink.lock().unwrap().push(v);
-                }
-                let _ = request.respond(tiny_http::Response::empty(200));
-            }
-        });
-        AlertSink {
-            url: format!("http://127.0.0.1:{port}/hook"),
-            received,
-        }
-    }
-
-    fn not_in_effect(&self) -> Vec<Value> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|a| a["kind"] == "not-in-effect")
-            .cloned()
-            .collect()
-    }
-}
-
 async fn get(addr: SocketAddr, path: &str) -> String {
     let path = path.to_string();
     let (code, body) = tokio::task::spawn_blocking(move || http_client::http(addr, "GET", &path, &[], b""))
@@ -799,7 +764,7 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
         "{html}"
     );
     let firing = eventually("a not-in-effect alert", || async {
-        let a = sink.not_in_effect();
+        let a = sink.of_kind("not-in-effect");
         if a.len() == 1 {
             Ok(a)
         } else {
@@ -828,7 +793,7 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
     )
     .await;
     eventually("the alert resolved", || async {
-        let a = sink.not_in_effect();
+        let a = sink.of_kind("not-in-effect");
         if a.len() == 2 && a[1]["state"] == "resolved" {
             Ok(())
         } else {
@@ -844,7 +809,7 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
         "{metrics}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(sink.not_in_effect().len(), 2, "no repeated alerts");
+    assert_eq!(sink.of_kind("not-in-effect").len(), 2, "no repeated alerts");
 
     token.cancel();
     tokio::time::timeout(Duration::from_secs(10), task)

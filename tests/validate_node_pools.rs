@@ -9,8 +9,9 @@ mod validate_support;
 
 use std::path::{Path, PathBuf};
 
-use kgitops::validate::{Finding, RULES, Schemas, Severity, check_rules, check_schemas};
+use kgitops::validate::{Finding, Schemas, Severity, check_rules, check_schemas};
 use serde_json::{Value, json};
+use validate_support::rule_findings as findings;
 use validate_support::{remove, set, shared, text, yaml};
 
 /// One API generation on one Strimzi release.
@@ -93,14 +94,6 @@ fn schemas(release: &str) -> Schemas {
         .load_crds(Path::new(&crds(release)))
         .unwrap_or_else(|e| panic!("CRDs of {release}: {e}"));
     schemas
-}
-
-fn findings(rule: &str, from: Option<&[Value]>, to: &[Value]) -> Vec<Finding> {
-    assert!(RULES.iter().any(|r| r.id == rule), "unknown rule {rule}");
-    check_rules("dev", from, to)
-        .into_iter()
-        .filter(|f| f.rule == rule)
-        .collect()
 }
 
 fn passes(g: Gen, rule: &str, from: Option<&[Value]>, to: &[Value]) {

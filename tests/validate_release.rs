@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use kgitops::manifest::yaml::{Limits, parse_documents};
 use kgitops::validate::rules::Snapshot;
 use kgitops::validate::rules::release::{self, Version};
-use kgitops::validate::{Finding, RULES, Schemas, check_rules, validate_cluster};
+use kgitops::validate::{Finding, Schemas, check_rules, validate_cluster};
 use serde_json::{Value, json};
 use validate_support::{remove, set, shared, text, yaml};
 
@@ -91,11 +91,7 @@ fn changed(g: &Gen, f: impl FnOnce(&mut Vec<Value>)) -> Vec<Value> {
 }
 
 fn findings(rule: &str, objects: &[Value]) -> Vec<Finding> {
-    assert!(RULES.iter().any(|r| r.id == rule), "unknown rule {rule}");
-    check_rules("dev", None, objects)
-        .into_iter()
-        .filter(|f| f.rule == rule)
-        .collect()
+    validate_support::rule_findings(rule, None, objects)
 }
 
 fn assert_passes(rule: &str, g: &Gen, objects: &[Value]) {

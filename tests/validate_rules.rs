@@ -4,18 +4,10 @@
 mod common;
 mod validate_support;
 
-use kgitops::validate::{Finding, RULES, Report, Scope, check_change, check_rules};
+use kgitops::validate::{RULES, Report, Scope, check_change, check_rules};
 use serde_json::{Value, json};
+use validate_support::rule_findings as findings;
 use validate_support::*;
-
-/// Findings of one rule for a head render (and a base render for change rules).
-fn findings(rule: &str, from: Option<&[Value]>, to: &[Value]) -> Vec<Finding> {
-    assert!(RULES.iter().any(|r| r.id == rule), "unknown rule {rule}");
-    check_rules("dev", from, to)
-        .into_iter()
-        .filter(|f| f.rule == rule)
-        .collect()
-}
 
 fn assert_passes(rule: &str, from: Option<&[Value]>, to: &[Value]) {
     let found = findings(rule, from, to);

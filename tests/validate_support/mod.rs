@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use kgitops::manifest::yaml::{Limits, parse_documents};
-use kgitops::validate::{Finding, Report, Schemas};
+use kgitops::validate::{Finding, RULES, Report, Schemas, check_rules};
 use serde_json::{Value, json};
 
 /// The Strimzi 0.45 CRDs the harness installs: `KGITOPS_TEST_CRDS`, else the vendored
@@ -50,6 +50,15 @@ pub fn shared(name: &str) -> PathBuf {
         .map(|dir| dir.join("shared").join(name))
         .find(|dir| dir.is_dir())
         .unwrap_or_else(|| panic!("no shared/{name} next to {} (set KGITOPS_SHARED)", root.display()))
+}
+
+/// Findings of one rule (which must exist) for a head render, and a base render for change rules.
+pub fn rule_findings(rule: &str, from: Option<&[Value]>, to: &[Value]) -> Vec<Finding> {
+    assert!(RULES.iter().any(|r| r.id == rule), "unknown rule {rule}");
+    check_rules("dev", from, to)
+        .into_iter()
+        .filter(|f| f.rule == rule)
+        .collect()
 }
 
 /// Built-in schemas plus the Strimzi CRDs.
