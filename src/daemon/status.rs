@@ -174,6 +174,12 @@ impl Status {
         self.lock().leader = leader;
     }
 
+    /// Reads one cluster's status (`None` for a cluster the report does not have), without
+    /// copying the others.
+    pub fn read_cluster<T>(&self, name: &str, f: impl FnOnce(&ClusterStatus) -> T) -> Option<T> {
+        self.lock().clusters.iter().find(|c| c.name == name).map(f)
+    }
+
     /// Changes one cluster's status.
     pub fn cluster(&self, name: &str, f: impl FnOnce(&mut ClusterStatus)) {
         let mut guard = self.lock();

@@ -559,11 +559,7 @@ impl Worker {
                 let previous: Vec<DriftedObject> = self
                     .shared
                     .status
-                    .snapshot()
-                    .clusters
-                    .into_iter()
-                    .find(|c| c.name == self.cfg.name)
-                    .map(|c| c.drifted)
+                    .read_cluster(&self.cfg.name, |c| c.drifted.clone())
                     .unwrap_or_default();
                 for (d, key) in drifted.iter().zip(&keys) {
                     let mut alert = Alert::firing(
@@ -672,11 +668,7 @@ impl Worker {
         let previous: Vec<NotInEffect> = self
             .shared
             .status
-            .snapshot()
-            .clusters
-            .into_iter()
-            .find(|c| c.name == self.cfg.name)
-            .map(|c| c.not_in_effect)
+            .read_cluster(&self.cfg.name, |c| c.not_in_effect.clone())
             .unwrap_or_default();
         for n in list.iter().filter(|n| !previous.contains(n)) {
             tracing::warn!(

@@ -587,11 +587,7 @@ pub(super) fn controller_count(ctx: &Context<'_>) -> Vec<Hit> {
         if k.metadata_mode() != MetadataMode::KRaft {
             continue;
         }
-        let controllers: Vec<&NodePool<'_>> = k
-            .pools(&ctx.to)
-            .into_iter()
-            .filter(|p| p.has_role(Role::Controller))
-            .collect();
+        let controllers = k.controller_pools(&ctx.to);
         let Some(n) = controllers.iter().map(|p| p.replicas()).sum::<Option<i64>>() else {
             continue;
         };
@@ -797,11 +793,7 @@ pub(super) fn ephemeral_controllers(ctx: &Context<'_>) -> Vec<Hit> {
         if k.metadata_mode() == MetadataMode::ZooKeeper {
             continue;
         }
-        let controllers: Vec<&NodePool<'_>> = k
-            .pools(&ctx.to)
-            .into_iter()
-            .filter(|p| p.has_role(Role::Controller))
-            .collect();
+        let controllers = k.controller_pools(&ctx.to);
         let quorum: Option<i64> = controllers.iter().map(|p| p.replicas()).sum();
         for pool in controllers {
             let Some((path, volume)) = pool.storage().and_then(metadata_volume) else {

@@ -145,6 +145,14 @@ impl<'a> KafkaCr<'a> {
         pools
     }
 
+    /// The KafkaNodePools of this cluster with the controller role.
+    pub(crate) fn controller_pools<'s>(&self, snapshot: &'s Snapshot<'a>) -> Vec<&'s NodePool<'a>> {
+        self.pools(snapshot)
+            .into_iter()
+            .filter(|p| p.has_role(Role::Controller))
+            .collect()
+    }
+
     /// The KafkaNodePools of this cluster with the broker role.
     pub(crate) fn broker_pools<'s>(&self, snapshot: &'s Snapshot<'a>) -> Vec<&'s NodePool<'a>> {
         self.pools(snapshot)
