@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::{Failure, Outcome, RepoArgs};
+use crate::render::ParseCache;
 use crate::source::{DirTree, FileTree, GitRepo, TreePath};
 use crate::validate::{Schemas, validate_repo};
 
@@ -57,7 +58,16 @@ pub fn run(args: ValidateArgs) -> Result<Outcome, Failure> {
         }
         _ => (None, Box::new(DirTree::open(repo)?)),
     };
-    let report = validate_repo(&schemas, from.as_deref(), to.as_ref(), &args.clusters, &render)?;
+    // The clusters of a platform repository share files (a vendored Strimzi release is about 1 MB
+    // of CRDs): each is parsed once for the whole run.
+    let cache = ParseCache::new();
+    let render = |tree: &dyn FileTree, dir: &TreePath| -> Result<Vec<Value>, Box<dyn Error + Send + Sync>> {
+        Ok(crate::render::render_cached(tree, dir, &cache)?)
+    };
+    // On the renderer's threads: clusters are validated in parallel, each rendering on the same pool.
+    let report = crate::render::in_render_pool(|| {
+        validate_repo(&schemas, from.as_deref(), to.as_ref(), &args.clusters, &render)
+    })??;
     let text = match args.output {
         FindingsFormat::Text => report.to_text(),
         FindingsFormat::Json => report.to_json(),
@@ -70,9 +80,4 @@ pub fn run(args: ValidateArgs) -> Result<Outcome, Failure> {
     } else {
         Outcome::Clean
     })
-}
-
-/// Renders one cluster overlay.
-fn render(tree: &dyn FileTree, dir: &TreePath) -> Result<Vec<Value>, Box<dyn Error + Send + Sync>> {
-    Ok(crate::render::render(tree, dir)?)
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 use serde_json::Value;
 
+use super::cache::ParseCache;
 use super::error::RenderError;
 use super::kustomization::{FILE_NAMES, KustKind, Kustomization};
 use crate::manifest::ResId;
@@ -28,6 +29,8 @@ pub struct Loader<'t> {
     budget: usize,
     /// Bytes read so far (renders read from several threads).
     read: AtomicUsize,
+    /// Parsed files shared with the other renders of the run, if any.
+    cache: Option<&'t ParseCache>,
 }
 
 /// A loaded kustomization (or component) file.
@@ -84,6 +87,15 @@ impl<'t> Loader<'t> {
             limits,
             budget,
             read: AtomicUsize::new(0),
+            cache: None,
+        }
+    }
+
+    /// This loader, taking parsed files from `cache` and adding those it parses.
+    pub fn with_cache(self, cache: &'t ParseCache) -> Loader<'t> {
+        Loader {
+            cache: Some(cache),
+            ..self
         }
     }
 
@@ -312,7 +324,7 @@ impl<'t> Loader<'t> {
     /// Reads a manifest file into objects.
     pub fn read_objects(&self, path: &TreePath) -> Result<Vec<Value>, RenderError> {
         let text = self.read_text(path)?;
-        self.parse_objects(path, &text)
+        self.parse_file(path, &text)
     }
 
     /// Reads the manifest files `paths` and parses them in parallel: parsing is most of a large
@@ -320,12 +332,19 @@ impl<'t> Loader<'t> {
     /// for it. The tree is read on the calling thread, one file after the other.
     pub fn read_objects_parallel(&self, paths: &[TreePath]) -> Vec<Result<Vec<Value>, RenderError>> {
         let texts: Vec<Result<String, RenderError>> = paths.iter().map(|p| self.read_text(p)).collect();
-        let limits = &self.limits;
         texts
             .into_par_iter()
             .zip(paths)
-            .map(|(text, path)| parse_objects(limits, path, &text?))
+            .map(|(text, path)| self.parse_file(path, &text?))
             .collect()
+    }
+
+    /// The objects of a file's text, through the run's [`ParseCache`] when there is one.
+    fn parse_file(&self, path: &TreePath, text: &str) -> Result<Vec<Value>, RenderError> {
+        match self.cache {
+            Some(cache) => cache.objects(path, &self.limits, text, |t| parse_objects(&self.limits, path, t)),
+            None => parse_objects(&self.limits, path, text),
+        }
     }
 
     /// Splits YAML text into objects as kustomize's resource factory does: empty documents are

@@ -15,6 +15,7 @@
 //! 3. at the top only: content-hash suffixes for generated objects, name references updated to the
 //!    final names, `local-config` objects dropped, output [`order`].
 
+pub mod cache;
 pub mod error;
 pub mod generators;
 pub mod kustomization;
@@ -31,6 +32,7 @@ pub mod transforms;
 #[cfg(test)]
 pub(crate) mod memtree;
 
+pub use cache::ParseCache;
 pub use error::RenderError;
 
 use serde_json::Value;
@@ -97,6 +99,19 @@ pub fn render_with_limits(
 ) -> Result<Vec<Value>, RenderError> {
     pool()?.install(|| {
         let loader = load::Loader::new(tree, limits);
+        target::build(&loader, dir)
+    })
+}
+
+/// [`render`], taking parsed files from `cache` and adding those it parses: for commands that
+/// render several overlays sharing files (`validate` of every cluster).
+pub fn render_cached(
+    tree: &dyn FileTree,
+    dir: &TreePath,
+    cache: &ParseCache,
+) -> Result<Vec<Value>, RenderError> {
+    pool()?.install(|| {
+        let loader = load::Loader::new(tree, Limits::DEFAULT).with_cache(cache);
         target::build(&loader, dir)
     })
 }

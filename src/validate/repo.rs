@@ -13,6 +13,7 @@
 
 use std::error::Error;
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 use super::{Report, Schemas, schema, validate_cluster};
@@ -20,8 +21,9 @@ use crate::source::layout;
 use crate::source::{FileTree, SourceError, TreePath};
 
 /// Renders one kustomization directory of a tree (`kgitops::render::render`).
+/// Clusters are validated in parallel, so it is called from several threads at once.
 pub type Renderer<'a> =
-    &'a dyn Fn(&dyn FileTree, &TreePath) -> Result<Vec<Value>, Box<dyn Error + Send + Sync>>;
+    &'a (dyn Fn(&dyn FileTree, &TreePath) -> Result<Vec<Value>, Box<dyn Error + Send + Sync>> + Sync);
 
 pub use crate::source::layout::CLUSTERS_DIR;
 
@@ -176,21 +178,31 @@ pub fn validate_repo(
         let dir = layout::cluster_dir(name).map_err(|e| err(e.into()))?;
         render(tree, &dir).map_err(err)
     };
-    let mut findings = Vec::new();
-    for name in &selected {
-        let head = render_cluster(to, name)?;
-        let base = match from {
-            Some(tree) if from_clusters.contains(name) => Some(render_cluster(tree, name)?),
-            Some(_) => Some(Vec::new()),
-            None => None,
-        };
+    // Clusters are independent: they are rendered and checked in parallel (on the caller's rayon
+    // pool), and their findings and errors kept in cluster order, as a sequential run gives them.
+    let validate_one = |name: &String| -> Result<Vec<super::Finding>, ValidateError> {
+        let (head, base) = rayon::join(
+            || render_cluster(to, name),
+            || match from {
+                Some(tree) if from_clusters.contains(name) => render_cluster(tree, name).map(Some),
+                Some(_) => Ok(Some(Vec::new())),
+                None => Ok(None),
+            },
+        );
+        let (head, base) = (head?, base?);
         let release_schemas = with_release_crds(schemas, to, name, &head, render)?;
-        findings.extend(validate_cluster(
+        Ok(validate_cluster(
             release_schemas.as_ref().unwrap_or(schemas),
             name,
             base.as_deref(),
             &head,
-        ));
+        ))
+    };
+    let per_cluster: Vec<Result<Vec<super::Finding>, ValidateError>> =
+        selected.par_iter().map(validate_one).collect();
+    let mut findings = Vec::new();
+    for cluster in per_cluster {
+        findings.extend(cluster?);
     }
     Ok(Report::new(selected, findings))
 }

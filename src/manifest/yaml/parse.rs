@@ -25,7 +25,7 @@ use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError, Span, S
 use super::scalar::{Scalar, has_indentation_indicator, scalar};
 
 /// Hard limits on one YAML input. Each refuses hostile input before it costs real time or memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Largest accepted file, in bytes. Alias expansion may not produce more scalar text than this
     /// either.
