@@ -16,7 +16,8 @@
 //! - As data: every cluster contains every component of its platform (KRaft with node pools, or
 //!   the seed's ZooKeeper platform) and the operator release it runs, one JMX Service per broker
 //!   pod, and Kafka settings that fit together (replication factors, heap, controller quorum,
-//!   Kafka and metadata versions of the release's own `kafka-versions.yaml`, ...).
+//!   Kafka and metadata versions of the release table `validate` uses, generated from the release's
+//!   own `kafka-versions.yaml`, ...).
 //!
 //! The overlays name their own namespaces (`kafka-dev`, `strimzi-dev`, ...) and `deploy/` writes
 //! cluster-scoped RBAC, so these tests do not use per-test namespaces. That is safe: this test
@@ -33,6 +34,7 @@ use kube::discovery::{Discovery, Scope};
 use serde_json::Value;
 
 use kgitops::source::{DirTree, TreePath};
+use kgitops::validate::rules::release::table as release_table;
 
 /// Which of the two platforms of `base/` a cluster runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -753,7 +755,14 @@ fn vendored_releases_are_what_they_claim() {
         ] {
             assert!(origin.contains(&needle), "{dir}/ORIGIN.md does not say {needle}");
         }
-        assert!(!kafka_versions(release).is_empty(), "{dir}/kafka-versions.yaml");
+        assert!(
+            common::release_dir(release).join("kafka-versions.yaml").is_file(),
+            "{dir}/kafka-versions.yaml"
+        );
+        assert!(
+            release_table(release).is_some(),
+            "kgitops has no version table for the vendored release {release}"
+        );
     }
 }
 
@@ -1200,21 +1209,24 @@ impl<'a> Rendered<'a> {
         let c = self.cluster;
         let kafka = self.kafka();
         let version = text(kafka, "/spec/kafka/version", c);
-        let supported = kafka_versions(cluster.release);
-        let Some(entry) = supported.iter().find(|v| v["version"] == version) else {
+        // The release table validate judges by (generated from the release's kafka-versions.yaml;
+        // supported versions only).
+        let table = release_table(cluster.release).unwrap_or_else(|| {
             panic!(
-                "{c}: Kafka {version} is not in Strimzi {}'s kafka-versions.yaml",
+                "{c}: kgitops has no version table for Strimzi {}",
                 cluster.release
+            )
+        });
+        let Some(entry) = table.kafka_version(version) else {
+            panic!(
+                "{c}: Kafka {version} is not supported by Strimzi {} ({})",
+                cluster.release,
+                table.kafka_list()
             );
         };
-        assert_eq!(
-            entry["supported"], true,
-            "{c}: Kafka {version} on Strimzi {}",
-            cluster.release
-        );
         if cluster.platform == Platform::Kraft {
             assert_eq!(
-                kafka["spec"]["kafka"]["metadataVersion"], entry["metadata"],
+                kafka["spec"]["kafka"]["metadataVersion"], entry.metadata,
                 "{c}: metadataVersion of Kafka {version}"
             );
             for key in ["inter.broker.protocol.version", "log.message.format.version"] {
@@ -1440,14 +1452,6 @@ fn release_crds(release: &str) -> Vec<Value> {
         .into_iter()
         .filter(|o| kind(o) == "CustomResourceDefinition")
         .collect()
-}
-
-/// The release's `kafka-versions.yaml`: one entry per Kafka version (`version`, `metadata`,
-/// `supported`, ...).
-fn kafka_versions(release: &str) -> Vec<Value> {
-    let path = common::release_dir(release).join("kafka-versions.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 // ---------------------------------------------------------------------------------------------

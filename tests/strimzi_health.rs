@@ -9,7 +9,8 @@
 //!   node-pool scale-down is NOT IN EFFECT (exit 1), `diff --live` says so too (exit 1, all
 //!   formats), and a paused Kafka ends the wait at once (exit 2);
 //! - the daemon: `/status` and `/metrics` report the objects not ready, and with alerts a storage
-//!   change Strimzi ignores while its warning is there, resolved when it is gone.
+//!   change Strimzi ignores while its warning is there, resolved when it is gone; a paused and a
+//!   refused Kafka alert once each (kind `strimzi-health`) and resolve once.
 //!
 //! Objects are written in the API version the control plane serves (`v1` with the 1.x CRDs,
 //! `v1beta2` with 0.45): fixtures in `tests/fixtures/strimzi-health/`.
@@ -649,42 +650,88 @@ where
     }
 }
 
+/// A daemon (cluster `health`, drift `alert`) applying a repository of `objects`, with its alerts
+/// going to an [`AlertSink`].
+struct TestDaemon {
+    addr: SocketAddr,
+    sink: AlertSink,
+    token: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), kgitops::daemon::DaemonError>>,
+    _tmp: tempfile::TempDir,
+}
+
+impl TestDaemon {
+    /// Starts the daemon and waits until it applied the repository.
+    async fn start(objects: &[Value]) -> TestDaemon {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        write_repo(&repo, objects);
+        let sink = AlertSink::start();
+        std::fs::write(tmp.path().join("webhook-secret"), "s3cret\n").unwrap();
+        let text = format!(
+            "source:\n  path: {repo}\nclusters:\n  - name: health\n    kubeconfig: {kubeconfig}\n    drift: alert\n\
+             server:\n  listen: 127.0.0.1:0\n  status_listen: 127.0.0.1:0\n  webhook_secret_file: webhook-secret\n\
+             alerts:\n  - {{type: webhook, url: \"{url}\"}}\ncache_dir: {cache}\n",
+            repo = repo.display(),
+            kubeconfig = common::control_plane().kubeconfig().display(),
+            url = sink.url,
+            cache = tmp.path().join("cache").display(),
+        );
+        let config = kgitops::daemon::Config::parse(&text, &tmp.path().join("kgitops.yaml"), tmp.path())
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let daemon = kgitops::daemon::Daemon::bind(config).await.unwrap();
+        let addr = daemon.status_addr();
+        let token = CancellationToken::new();
+        let task = tokio::spawn(daemon.run(token.clone()));
+        eventually("the overlay applied", || async move {
+            let c = cluster_status(addr).await;
+            if c["applied_revision"].is_string() {
+                Ok(())
+            } else {
+                Err(c.to_string())
+            }
+        })
+        .await;
+        TestDaemon {
+            addr,
+            sink,
+            token,
+            task,
+            _tmp: tmp,
+        }
+    }
+
+    /// Waits until exactly `n` alerts of `kind` arrived, the last one in `state`; returns them.
+    async fn alerts(&self, kind: &str, n: usize, state: &str) -> Vec<Value> {
+        eventually(&format!("{n} {kind} alert(s), the last {state}"), || async {
+            let a = self.sink.of_kind(kind);
+            if a.len() == n && a[n - 1]["state"] == state {
+                Ok(a)
+            } else {
+                Err(format!("{a:#?}"))
+            }
+        })
+        .await
+    }
+
+    async fn stop(self) {
+        self.token.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("daemon stops")
+            .unwrap()
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
     let ns = common::namespace("health-daemon").await;
     let cluster = Cluster::new(ns.client.clone(), 8);
     let version = served_version(&ns.client).await;
     let objects = pick(&objects(version, &ns.name), &["Kafka", "KafkaNodePool"]);
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    write_repo(&repo, &objects);
-    let sink = AlertSink::start();
-    std::fs::write(tmp.path().join("webhook-secret"), "s3cret\n").unwrap();
-    let text = format!(
-        "source:\n  path: {repo}\nclusters:\n  - name: health\n    kubeconfig: {kubeconfig}\n    drift: alert\n\
-         server:\n  listen: 127.0.0.1:0\n  status_listen: 127.0.0.1:0\n  webhook_secret_file: webhook-secret\n\
-         alerts:\n  - {{type: webhook, url: \"{url}\"}}\ncache_dir: {cache}\n",
-        repo = repo.display(),
-        kubeconfig = common::control_plane().kubeconfig().display(),
-        url = sink.url,
-        cache = tmp.path().join("cache").display(),
-    );
-    let config = kgitops::daemon::Config::parse(&text, &tmp.path().join("kgitops.yaml"), tmp.path())
-        .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let daemon = kgitops::daemon::Daemon::bind(config).await.unwrap();
-    let addr = daemon.status_addr();
-    let token = CancellationToken::new();
-    let task = tokio::spawn(daemon.run(token.clone()));
-
-    eventually("the overlay applied", || async move {
-        let c = cluster_status(addr).await;
-        if c["applied_revision"].is_string() {
-            Ok(())
-        } else {
-            Err(c.to_string())
-        }
-    })
-    .await;
+    let daemon = TestDaemon::start(&objects).await;
+    let (addr, sink) = (daemon.addr, &daemon.sink);
 
     // No operator has answered yet: both objects are progressing.
     let c = eventually("/status lists the Strimzi objects not ready", || async move {
@@ -810,11 +857,113 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.of_kind("not-in-effect").len(), 2, "no repeated alerts");
+    assert_eq!(
+        sink.of_kind("strimzi-health"),
+        Vec::<Value>::new(),
+        "nothing was paused or refused"
+    );
+    daemon.stop().await;
+}
 
-    token.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .expect("daemon stops")
-        .unwrap()
-        .unwrap();
+/// Strimzi 1.2.0 `NodePoolUtils.validateKRaftProcessRoles` for Kafka `main` with only a broker pool,
+/// as `StatusUtils.buildConditionFromException` writes it (reason: the exception's class).
+const NO_CONTROLLER: &str = "The Kafka cluster main is invalid: [At least one KafkaNodePool with the controller role and at least one replica is required when KRaft mode is enabled]";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_alerts_once_while_a_kafka_is_paused_or_refused() {
+    let ns = common::namespace("health-final").await;
+    let cluster = Cluster::new(ns.client.clone(), 8);
+    let version = served_version(&ns.client).await;
+    let objects = pick(&objects(version, &ns.name), &["Kafka", "KafkaNodePool"]);
+    let daemon = TestDaemon::start(&objects).await;
+    let addr = daemon.addr;
+    let (kafka, pool) = (id_of(&objects[0]), id_of(&objects[1]));
+    let kafka_name = format!("Kafka/{}/main", ns.name);
+    let key = format!("strimzi-health/health/{kafka_name}");
+    let kg = generation(&live(&cluster, &kafka).await);
+    let pg = generation(&live(&cluster, &pool).await);
+    let reconciled = || json!({"observedGeneration": kg, "conditions": [ready()]});
+    write_status(&cluster, &kafka, reconciled()).await;
+    write_status(
+        &cluster,
+        &pool,
+        json!({"observedGeneration": pg, "nodeIds": [0, 1, 2], "replicas": 3, "roles": ["broker"]}),
+    )
+    .await;
+    eventually("both objects ready", || async move {
+        let c = cluster_status(addr).await;
+        if c["not_ready"] == json!([]) {
+            Ok(())
+        } else {
+            Err(c.to_string())
+        }
+    })
+    .await;
+
+    // Someone paused it (`strimzi.io/pause-reconciliation` set by hand): Strimzi's
+    // AbstractOperator writes ReconciliationPaused and keeps the old observedGeneration.
+    write_status(
+        &cluster,
+        &kafka,
+        json!({"observedGeneration": kg, "conditions": [state("ReconciliationPaused")]}),
+    )
+    .await;
+    let a = daemon.alerts("strimzi-health", 1, "firing").await;
+    assert_eq!(a[0]["key"], key.as_str());
+    assert_eq!(a[0]["cluster"], "health");
+    assert_eq!(
+        a[0]["summary"],
+        format!("{kafka_name} is paused: the Strimzi operator does not reconcile it")
+    );
+    assert!(
+        a[0]["details"][0]
+            .as_str()
+            .is_some_and(|d| d.contains("condition ReconciliationPaused")),
+        "{a:#?}"
+    );
+    assert!(a[0]["revision"].is_string(), "{a:#?}");
+    let c = cluster_status(addr).await;
+    assert_eq!(c["not_ready"][0]["state"], "paused", "{c:#}");
+
+    // Resumed and reconciled: resolved, once.
+    write_status(&cluster, &kafka, reconciled()).await;
+    let a = daemon.alerts("strimzi-health", 2, "resolved").await;
+    assert_eq!(a[1]["key"], key.as_str());
+    assert_eq!(
+        a[1]["summary"],
+        format!("{kafka_name} is no longer paused or refused (or left git)")
+    );
+
+    // The operator refuses the cluster (no controller pool): a new alert, resolved when fixed.
+    write_status(
+        &cluster,
+        &kafka,
+        json!({"observedGeneration": kg, "conditions": [{"type": "NotReady", "status": "True",
+            "reason": "InvalidResourceException", "message": NO_CONTROLLER,
+            "lastTransitionTime": "2026-12-07T10:00:00.000Z"}]}),
+    )
+    .await;
+    let a = daemon.alerts("strimzi-health", 3, "firing").await;
+    assert_eq!(
+        a[2]["summary"],
+        format!("{kafka_name} is refused by the Strimzi operator")
+    );
+    assert_eq!(
+        a[2]["details"][0],
+        format!("not Ready: InvalidResourceException {NO_CONTROLLER}")
+    );
+    write_status(&cluster, &kafka, reconciled()).await;
+    daemon.alerts("strimzi-health", 4, "resolved").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        daemon.sink.of_kind("strimzi-health").len(),
+        4,
+        "no repeated alerts"
+    );
+    assert_eq!(
+        daemon.sink.of_kind("drift"),
+        Vec::<Value>::new(),
+        "a status is no drift"
+    );
+    daemon.stop().await;
 }

@@ -4,7 +4,8 @@
 //! (without its URL's secret parts) and the daemon goes on.
 //!
 //! Generic webhook body (stable JSON):
-//! `{"source": "kgitops", "state": "firing" | "resolved", "kind": "drift" | "failure" | "fetch" | "not-in-effect",
+//! `{"source": "kgitops", "state": "firing" | "resolved",
+//!   "kind": "drift" | "failure" | "fetch" | "not-in-effect" | "strimzi-health",
 //!   "key": "...", "cluster": "dev" | null, "summary": "...", "details": ["..."], "revision": "..." | null,
 //!   "at": "RFC 3339"}`.
 //! Slack: `{"text": "..."}` with the same content.
@@ -13,6 +14,16 @@
 //! operator leaves a part of the applied spec undone (see [`crate::plan::in_effect`]) and resolve
 //! when it is gone; Strimzi's warnings about specs in effect are not alerted (they are in `/status`
 //! and the metrics).
+//!
+//! `strimzi-health` alerts (key `strimzi-health/<cluster>/<object>`) fire while a Strimzi object of
+//! the applied revision is paused (annotation `strimzi.io/pause-reconciliation: "true"` or condition
+//! `ReconciliationPaused`) or refused (the operator says it will not act on this spec, e.g.
+//! `NotReady` with reason `InvalidResourceException`; a KafkaRebalance `NotReady`/`Stopped`): the
+//! states in which waiting cannot help ([`crate::apply::health::HealthState::is_final`]). Summary
+//! `Kafka/ns/main is paused: ...` or `... is refused by the Strimzi operator`, details the health
+//! message (Strimzi's reason and message). A change of state or message fires again; the alert
+//! resolves when the object is neither (or has left git). Objects that are merely progressing or
+//! not ready (the operator retries) are only in `/status` and `kgitops_strimzi_objects`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,10 +57,10 @@ pub enum AlertState {
 pub struct Alert {
     pub source: &'static str,
     pub state: AlertState,
-    /// `drift`, `failure`, `fetch` or `not-in-effect`.
+    /// `drift`, `failure`, `fetch`, `not-in-effect` or `strimzi-health`.
     pub kind: &'static str,
     /// What is deduplicated: `drift/<cluster>/<object>`, `failure/<cluster>`, `fetch`,
-    /// `not-in-effect/<cluster>/<object> <field>`.
+    /// `not-in-effect/<cluster>/<object> <field>`, `strimzi-health/<cluster>/<object>`.
     pub key: String,
     pub cluster: Option<String>,
     pub summary: String,
@@ -227,12 +238,7 @@ impl Alerter {
                 .rsplit_once(prefix)
                 .map(|(_, o)| o.to_string())
                 .unwrap_or_default();
-            let summary = if prefix.starts_with("not-in-effect/") {
-                format!("{object} is in effect now (or left git)")
-            } else {
-                format!("{object} matches git again")
-            };
-            self.resolve(&key, cluster, summary);
+            self.resolve(&key, cluster, resolved_summary(prefix, &object));
         }
     }
 }
@@ -242,7 +248,17 @@ fn kind_of(prefix: &str) -> &'static str {
         "drift" => "drift",
         "fetch" => "fetch",
         "not-in-effect" => "not-in-effect",
+        "strimzi-health" => "strimzi-health",
         _ => "failure",
+    }
+}
+
+/// What a resolved alert of a per-object kind (`<kind>/<cluster>/`) says about `object`.
+fn resolved_summary(prefix: &str, object: &str) -> String {
+    match prefix.split('/').next().map(kind_of) {
+        Some("not-in-effect") => format!("{object} is in effect now (or left git)"),
+        Some("strimzi-health") => format!("{object} is no longer paused or refused (or left git)"),
+        _ => format!("{object} matches git again"),
     }
 }
 
@@ -332,6 +348,25 @@ mod tests {
         assert!(alerter.active.lock().unwrap().is_empty());
         alerter.fire(a());
         assert_eq!(alerter.active.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn resolved_alerts_keep_their_kind_and_say_what_ended() {
+        assert_eq!(kind_of("strimzi-health"), "strimzi-health");
+        assert_eq!(kind_of("not-in-effect"), "not-in-effect");
+        assert_eq!(kind_of("failure"), "failure");
+        assert_eq!(
+            resolved_summary("strimzi-health/dev/", "Kafka/k/main"),
+            "Kafka/k/main is no longer paused or refused (or left git)"
+        );
+        assert_eq!(
+            resolved_summary("not-in-effect/dev/", "KafkaNodePool/k/b spec.storage"),
+            "KafkaNodePool/k/b spec.storage is in effect now (or left git)"
+        );
+        assert_eq!(
+            resolved_summary("drift/dev/", "ConfigMap/k/a"),
+            "ConfigMap/k/a matches git again"
+        );
     }
 
     #[test]

@@ -662,7 +662,8 @@ impl Worker {
     /// Publishes the readiness of the Strimzi objects (`/status` `not_ready`, metric
     /// `kgitops_strimzi_objects`) and what of them is not in effect, as the last plan found them:
     /// `/status`, the metrics, a log line and an Event per new entry, and an alert per part the
-    /// operator did not carry out, resolved once it is gone.
+    /// operator did not carry out, resolved once it is gone; paused and refused objects are alerted
+    /// too ([`Self::alert_final_health`]).
     fn report_not_in_effect(&self, revision: &str, plan: &apply::ClusterPlan) {
         let list = plan.plan().not_in_effect.as_slice();
         let previous: Vec<NotInEffect> = self
@@ -706,6 +707,7 @@ impl Worker {
         let states: Vec<&str> = health.iter().map(|h| h.state.as_str()).collect();
         self.shared.metrics.strimzi_health(self.name(), &states);
         let not_ready: Vec<apply::Health> = health.into_iter().filter(|h| !h.healthy).collect();
+        self.alert_final_health(revision, &not_ready);
         self.shared
             .status
             .cluster(&self.cfg.name, |c| c.not_ready = not_ready);
@@ -727,6 +729,34 @@ impl Worker {
                 format!("{}: {}", n.reason, n.message),
                 format!("reported by {}", n.reported_by),
             ];
+            alert.revision = Some(revision.to_string());
+            self.shared.alerter.fire(alert);
+            keys.push(key);
+        }
+        self.shared
+            .alerter
+            .resolve_except(&prefix, &keys, Some(&self.cfg.name));
+    }
+
+    /// An alert per Strimzi object that is paused or refused: the operator will not act on it until
+    /// someone does (resumes it, or changes the spec it refuses), so waiting cannot help. Resolved
+    /// once the object is neither, or has left git. Objects the operator still works on are only
+    /// in `/status` and the metrics.
+    fn alert_final_health(&self, revision: &str, not_ready: &[apply::Health]) {
+        let prefix = format!("strimzi-health/{}/", self.cfg.name);
+        let mut keys = Vec::new();
+        for h in not_ready.iter().filter(|h| h.state.is_final()) {
+            let key = format!("{prefix}{}", h.object);
+            let summary = if h.state == apply::health::HealthState::Paused {
+                format!(
+                    "{} is paused: the Strimzi operator does not reconcile it",
+                    h.object
+                )
+            } else {
+                format!("{} is refused by the Strimzi operator", h.object)
+            };
+            let mut alert = Alert::firing("strimzi-health", key.clone(), Some(&self.cfg.name), summary);
+            alert.details = vec![h.message.clone()];
             alert.revision = Some(revision.to_string());
             self.shared.alerter.fire(alert);
             keys.push(key);

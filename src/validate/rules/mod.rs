@@ -9,6 +9,7 @@
 
 mod api_versions;
 mod checks;
+mod controller_quorum;
 mod crd_upgrade;
 mod node_pools;
 pub mod release;
@@ -87,14 +88,24 @@ pub struct Snapshot<'a> {
 
 impl<'a> Snapshot<'a> {
     pub fn new(objects: &'a [Value]) -> Snapshot<'a> {
-        Snapshot {
+        let mut snapshot = Snapshot {
             objects,
             kafkas: objects.iter().filter_map(KafkaCr::from_object).collect(),
             pools: objects
                 .iter()
                 .filter_map(node_pools::NodePool::from_object)
                 .collect(),
+        };
+        // Each Kafka's release, decided once over the whole render (KafkaCr::uses_node_pools needs it).
+        let releases: Vec<_> = snapshot
+            .kafkas
+            .iter()
+            .map(|k| release::release_of(&snapshot, Some(k)).and_then(|d| d.version()))
+            .collect();
+        for (kafka, release) in snapshot.kafkas.iter_mut().zip(releases) {
+            kafka.release = release;
         }
+        snapshot
     }
 
     /// Objects of one kind (core or any group) in one namespace.
@@ -558,7 +569,8 @@ pub static RULES: &[Rule] = &[
         scope: Scope::Revision,
         what: "A KafkaNodePool whose `strimzi.io/cluster` label is missing or names no Kafka in its namespace, \
                or names a Kafka that does not use node pools (v1beta2 with `spec.zookeeper` and without \
-               `strimzi.io/node-pools: enabled`).",
+               `strimzi.io/node-pools: enabled`, on a release before 0.46 or an unknown one; from 0.46 every \
+               Kafka runs on node pools).",
         why: "The operator selects a cluster's pools by that label in the Kafka's namespace: a dangling pool is \
               never reconciled, and the brokers, storage or resources it was meant to add silently do not exist.",
         fix: "Label the pool `strimzi.io/cluster: <its Kafka>` in the Kafka's namespace, or remove it.",
@@ -646,6 +658,38 @@ pub static RULES: &[Rule] = &[
         fix: "Keep the pool, move its partitions away (KafkaRebalance mode remove-brokers), scale it to 0 \
               replicas, and remove it in a later change.",
         check: Some(node_pools::removed_with_brokers),
+    },
+    Rule {
+        id: "node-pool-controller-role-removed",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "A KafkaNodePool with controllers (controller role, replicas > 0) in the base revision that loses the \
+               `controller` role in the head revision, on a KRaft cluster the base revision already runs (e.g. a \
+               dual-role pool changed to `[broker]`).",
+        why: "Strimzi 0.45 to 1.2 run KRaft with a static controller quorum (`controller.quorum.voters` from the \
+              controller nodes) and document removing the controller role as unsupported: Kafka cannot move a \
+              static quorum to dynamic voters (KIP-853, KAFKA-16538). The operator does not refuse it; it \
+              rewrites the voters and rolls the nodes, which then disagree on who votes: the quorum can be lost \
+              (downtime) or metadata diverge.",
+        fix: "Keep the controller role. To separate brokers from controllers, keep these nodes as the controllers: \
+              add a broker pool, move the partitions off them (KafkaRebalance mode remove-brokers), and remove \
+              their broker role instead.",
+        check: Some(controller_quorum::role_removed),
+    },
+    Rule {
+        id: "node-pool-controller-pool-removed",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "A KafkaNodePool with controllers (controller role, replicas > 0) in the base revision that is gone \
+               from the head revision while its KRaft cluster stays (also: a controller pool renamed, which is a \
+               removal and a new pool with new voters).",
+        why: "The controller quorum changes, which Strimzi 0.45 to 1.2 do not support (static quorum; its docs \
+              list adding or removing controller pools as unsupported): the operator rewrites \
+              `controller.quorum.voters` and rolls the nodes, and the quorum can be lost (downtime) or metadata \
+              diverge.",
+        fix: "Keep the controller pool under its name. A change that needs other controller nodes (a storage type, \
+              a rename) needs a new cluster until Strimzi supports dynamic controller quorums.",
+        check: Some(controller_quorum::pool_removed),
     },
 ];
 

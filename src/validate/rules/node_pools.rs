@@ -250,7 +250,7 @@ impl<'a> NodePool<'a> {
     }
 
     /// `spec.roles` for messages: `[broker, controller]`.
-    fn roles_text(&self) -> String {
+    pub(crate) fn roles_text(&self) -> String {
         self.roles()
             .map(|r| format!("[{}]", r.join(", ")))
             .unwrap_or_else(|| "(none)".into())
@@ -443,8 +443,9 @@ pub(super) fn dangling(ctx: &Context<'_>) -> Vec<Hit> {
                     &pool.display,
                     label_path(),
                     format!(
-                        "{} does not use node pools (no strimzi.io/node-pools: enabled annotation, and it has \
-                         spec.zookeeper): the operator ignores this pool",
+                        "{} does not use node pools (no strimzi.io/node-pools: enabled annotation, it has \
+                         spec.zookeeper, and its release is before Strimzi 0.46 or unknown): the operator ignores \
+                         this pool",
                         k.display
                     ),
                 ),

@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use super::node_pools::{NodePool, Role};
+use super::release::Version;
 use super::{Snapshot, namespace_of};
 use crate::manifest::ResId;
 
@@ -62,6 +63,9 @@ pub struct KafkaCr<'a> {
     pub display: String,
     pub name: &'a str,
     pub namespace: Option<&'a str>,
+    /// The Strimzi release the render says this Kafka runs ([`super::release::release_of`]), when
+    /// kgitops knows it; set by [`Snapshot::new`], which sees the whole render.
+    pub(crate) release: Option<Version>,
 }
 
 /// A broker count and where it comes from.
@@ -83,6 +87,7 @@ impl<'a> KafkaCr<'a> {
             display: id.to_string(),
             name: obj.pointer("/metadata/name").and_then(Value::as_str)?,
             namespace: namespace_of(obj),
+            release: None,
         })
     }
 
@@ -103,16 +108,25 @@ impl<'a> KafkaCr<'a> {
 
     /// True when the cluster runs in KRaft mode: by its resource ([`Self::metadata_mode`]), or by a
     /// release from 0.46 on (ZooKeeper removed).
-    pub(crate) fn is_kraft(&self, release: Option<super::release::Version>) -> bool {
+    pub(crate) fn is_kraft(&self, release: Option<Version>) -> bool {
         self.metadata_mode() == MetadataMode::KRaft
             || release.is_some_and(|r| r >= super::release::KRAFT_ONLY_SINCE)
     }
 
-    /// True when brokers (and controllers) come from KafkaNodePools: always for `v1`, with the
-    /// `strimzi.io/node-pools: enabled` annotation before Strimzi 0.48, and for a Kafka without
-    /// `spec.zookeeper` (KRaft, which needs node pools; 0.48+ ignores the annotation).
+    /// True when brokers (and controllers) come from KafkaNodePools; the one place that decides it,
+    /// by the resource and the cluster's release ([`Self::release`]):
+    /// - always for `v1`, which has nowhere else for them;
+    /// - always from Strimzi 0.46 (ZooKeeper removed): 0.48 made node pools the default and ignores
+    ///   the `strimzi.io/node-pools` annotation (and `spec.zookeeper`, a v1beta2 left-over); 0.46 and
+    ///   0.47 refuse a Kafka without the annotation ("supports only KRaft-based Apache Kafka
+    ///   clusters"), so pools are all it can run on;
+    /// - before 0.46, or when the release is unknown: with the `strimzi.io/node-pools: enabled`
+    ///   annotation, or for a Kafka without `spec.zookeeper` (KRaft, which needs node pools).
     pub(crate) fn uses_node_pools(&self) -> bool {
         self.api_version() == "v1"
+            || self
+                .release
+                .is_some_and(|r| r >= super::release::KRAFT_ONLY_SINCE)
             || self
                 .annotation("strimzi.io/node-pools")
                 .is_some_and(|v| v.eq_ignore_ascii_case("enabled"))
@@ -267,5 +281,68 @@ mod tests {
             kafka.config_or_default("offsets.topic.replication.factor"),
             Some((3, false))
         );
+    }
+
+    /// A v1beta2 Kafka with `spec.zookeeper` and `spec.kafka.replicas`, and the annotations given.
+    fn zookeeper_kafka(annotations: Value) -> Value {
+        json!({"apiVersion": KAFKA_API_VERSIONS[0], "kind": "Kafka",
+            "metadata": {"name": "main", "namespace": "k", "annotations": annotations},
+            "spec": {"kafka": {"replicas": 3}, "zookeeper": {"replicas": 3}}})
+    }
+
+    fn uses_node_pools(objects: &[Value]) -> bool {
+        Snapshot::new(objects).kafkas[0].uses_node_pools()
+    }
+
+    #[test]
+    fn node_pools_by_resource_and_release() {
+        let release = |r: &str| json!({"kgitops.io/strimzi-release": r});
+        // Before 0.46 (or unknown): only with the annotation.
+        assert!(!uses_node_pools(&[zookeeper_kafka(json!({}))]));
+        assert!(!uses_node_pools(&[zookeeper_kafka(release("0.45.2"))]));
+        assert!(uses_node_pools(&[zookeeper_kafka(
+            json!({"kgitops.io/strimzi-release": "0.45.2", "strimzi.io/node-pools": "Enabled"})
+        )]));
+        // A release kgitops has no data for decides nothing.
+        assert!(!uses_node_pools(&[zookeeper_kafka(release("latest"))]));
+        // From 0.46 always: 0.46/0.47 refuse a Kafka without pools, 0.48+ ignores the annotation
+        // and spec.zookeeper.
+        for r in ["0.46.0", "0.47.0", "0.48.0", "0.51.0"] {
+            assert!(uses_node_pools(&[zookeeper_kafka(release(r))]), "{r}");
+            assert!(
+                uses_node_pools(&[zookeeper_kafka(
+                    json!({"kgitops.io/strimzi-release": r, "strimzi.io/node-pools": "disabled"})
+                )]),
+                "{r}"
+            );
+        }
+        // The release may come from the operator Deployment of the render instead.
+        let operator = |tag: &str| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "strimzi-cluster-operator", "namespace": "strimzi"},
+                "spec": {"template": {"spec": {"containers": [
+                    {"name": "op", "image": format!("quay.io/strimzi/operator:{tag}")}]}}}})
+        };
+        assert!(uses_node_pools(&[zookeeper_kafka(json!({})), operator("0.48.0")]));
+        assert!(!uses_node_pools(&[
+            zookeeper_kafka(json!({})),
+            operator("0.45.2")
+        ]));
+        // By the resource alone: v1, and KRaft (no spec.zookeeper).
+        let mut kraft = zookeeper_kafka(json!({}));
+        kraft["spec"].as_object_mut().unwrap().remove("zookeeper");
+        assert!(uses_node_pools(std::slice::from_ref(&kraft)));
+        let mut v1 = zookeeper_kafka(json!({}));
+        v1["apiVersion"] = json!(KAFKA_API_VERSIONS[1]);
+        assert!(uses_node_pools(&[v1]));
+        // Where it matters: brokers of a 0.48 cluster are its pools', not spec.kafka.replicas.
+        let pool = json!({"apiVersion": KAFKA_API_VERSIONS[0], "kind": "KafkaNodePool",
+            "metadata": {"name": "a", "namespace": "k", "labels": {"strimzi.io/cluster": "main"}},
+            "spec": {"replicas": 5, "roles": ["broker"]}});
+        for (r, count) in [("0.45.2", 3), ("0.48.0", 5)] {
+            let objs = [zookeeper_kafka(release(r)), pool.clone()];
+            let snap = Snapshot::new(&objs);
+            assert_eq!(snap.kafkas[0].brokers(&snap).map(|b| b.count), Some(count), "{r}");
+        }
     }
 }
