@@ -121,12 +121,13 @@ fn the_path_of_prod_from_zookeeper_on_045_to_120() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "prod-eu-west-1: Kafka/kafka-prod/main", "{out}");
     assert_eq!(
-        lines[1],
-        "  now:    Strimzi 0.45.2, Kafka 3.9.2, ZooKeeper, kafka.strimzi.io/v1beta2",
+        lines[1], "  now:    Strimzi 0.45.2, Kafka 3.9.2, ZooKeeper, kafka.strimzi.io/v1beta2",
         "{out}"
     );
     assert!(
-        lines[2].contains("operator image quay.io/strimzi/operator:0.45.2 of Deployment/strimzi/strimzi-cluster-operator"),
+        lines[2].contains(
+            "operator image quay.io/strimzi/operator:0.45.2 of Deployment/strimzi/strimzi-cluster-operator"
+        ),
         "{out}"
     );
     assert_eq!(lines[3], "  target: Strimzi 1.2.0, Kafka 4.3.1", "{out}");
@@ -136,7 +137,10 @@ fn the_path_of_prod_from_zookeeper_on_045_to_120() {
     );
     assert_eq!(lines.len(), 5 + PROD_STEPS.len(), "{out}");
     for (line, want) in lines[5..].iter().zip(PROD_STEPS) {
-        assert!(line.starts_with(want), "{line:?} does not start with {want:?}\n{out}");
+        assert!(
+            line.starts_with(want),
+            "{line:?} does not start with {want:?}\n{out}"
+        );
     }
     // The operator step into 0.49+ says what KafkaUsers need before it.
     assert!(lines[9].contains("acls[].operations"), "{out}");
@@ -176,7 +180,12 @@ fn the_path_of_prod_from_zookeeper_on_045_to_120() {
     assert_eq!(steps[1]["downgrade"], true);
     assert_eq!(steps[2]["to"], "0.47.0");
     assert_eq!(steps[11]["number"], 12);
-    assert!(steps[0]["description"].as_str().unwrap().contains("KRaftPostMigration"));
+    assert!(
+        steps[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("KRaftPostMigration")
+    );
 }
 
 #[test]
@@ -193,19 +202,25 @@ fn already_there_exits_0_and_impossible_targets_exit_2() {
     assert!(out.ends_with("already there: nothing to do\n"), "{out}");
     let (code, out, err) = path("0.45.0", &[]);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("Strimzi 0.45.2 -> 0.45.0 is an operator downgrade"), "{err}");
+    assert!(
+        err.contains("Strimzi 0.45.2 -> 0.45.0 is an operator downgrade"),
+        "{err}"
+    );
     let (code, _, err) = path("9.9.9", &[]);
     assert_eq!(code, 2);
     assert!(err.contains("\"9.9.9\" is not one kgitops has data for"), "{err}");
     let (code, _, err) = path("1.2.0", &["--kafka", "3.9.2"]);
     assert_eq!(code, 2);
-    assert!(err.contains("Kafka 3.9.2 is not supported by Strimzi 1.2.0"), "{err}");
+    assert!(
+        err.contains("Kafka 3.9.2 is not supported by Strimzi 1.2.0"),
+        "{err}"
+    );
     let (code, _, err) = kgitops(
         dir.path(),
         &["strimzi", "path", "--cluster", "qa", "--to", "1.2.0"],
     );
     assert_eq!(code, 2);
-    assert!(err.contains("no cluster overlay clusters/qa"), "{err}");
+    assert!(err.contains("clusters/qa: no such cluster overlay"), "{err}");
 }
 
 /// `validate --from HEAD~1 --to HEAD --cluster C`: exit code, and the `strimzi-upgrade-*` findings
@@ -214,7 +229,15 @@ fn upgrade_findings(repo: &Path, cluster: &str) -> (i32, Vec<(String, String)>) 
     let (code, out, err) = kgitops(
         repo,
         &[
-            "validate", "--from", "HEAD~1", "--to", "HEAD", "--cluster", cluster, "--output", "json",
+            "validate",
+            "--from",
+            "HEAD~1",
+            "--to",
+            "HEAD",
+            "--cluster",
+            cluster,
+            "--output",
+            "json",
         ],
     );
     assert!(code == 0 || code == 1, "{out}{err}");
@@ -294,13 +317,20 @@ fn kraft_commits_that_leave_the_path_and_one_that_follows_it() {
     assert_eq!(code, 1);
     assert_eq!(rules(&found), ["strimzi-upgrade-kafka-unsupported"], "{found:#?}");
     assert!(
-        found[0].1.contains("operator Strimzi 1.0.1 -> 1.2.0 (") && found[0].1.contains("Kafka 4.2.0 is supported by both"),
+        found[0].1.contains("operator Strimzi 1.0.1 -> 1.2.0 (")
+            && found[0].1.contains("Kafka 4.2.0 is supported by both"),
         "{found:#?}"
     );
 
     // The step the fix names: the operator alone. No upgrade finding.
     common::git(r, &["reset", "-q", "--hard", "HEAD~1"]);
-    kraft_cluster(r, &[("version: 4.3.1", "version: 4.2.0"), ("metadataVersion: 4.3-IV0", "metadataVersion: \"4.2\"")]);
+    kraft_cluster(
+        r,
+        &[
+            ("version: 4.3.1", "version: 4.2.0"),
+            ("metadataVersion: 4.3-IV0", "metadataVersion: \"4.2\""),
+        ],
+    );
     commit(r, "operator 1.2.0");
     let (_, found) = upgrade_findings(r, "kraft");
     assert!(found.is_empty(), "{found:#?}");
@@ -314,6 +344,15 @@ fn kraft_commits_that_leave_the_path_and_one_that_follows_it() {
     commit(r, "metadata down");
     let (code, found) = upgrade_findings(r, "kraft");
     assert_eq!(code, 1);
-    assert_eq!(rules(&found), ["strimzi-upgrade-metadata-downgrade"], "{found:#?}");
-    assert!(found[0].1.starts_with("keep metadataVersion at 4.3-IV0 or higher"), "{found:#?}");
+    assert_eq!(
+        rules(&found),
+        ["strimzi-upgrade-metadata-downgrade"],
+        "{found:#?}"
+    );
+    assert!(
+        found[0]
+            .1
+            .starts_with("keep metadataVersion at 4.3-IV0 or higher"),
+        "{found:#?}"
+    );
 }

@@ -9,9 +9,8 @@ use serde_json::{Value, json};
 
 use super::validate::FindingsFormat;
 use super::{Failure, Outcome, RepoArgs};
-use crate::source::{DirTree, FileTree, GitRepo, layout};
+use crate::source::{DirTree, FileTree, GitRepo};
 use crate::validate::rules::{Snapshot, path};
-use crate::validate::{ValidateError, cluster_names};
 
 /// Strimzi release tooling.
 #[derive(Debug, clap::Args)]
@@ -59,16 +58,7 @@ fn run_path(args: PathArgs) -> Result<Outcome, Failure> {
         Some(rev) => Box::new(GitRepo::open(repo)?.tree(rev)?),
         None => Box::new(DirTree::open(repo)?),
     };
-    let available = cluster_names(tree.as_ref())?;
-    if !available.contains(&args.cluster) {
-        return Err(ValidateError::UnknownCluster {
-            tree: tree.describe(),
-            name: args.cluster.clone(),
-            available: available.join(", "),
-        }
-        .into());
-    }
-    let objects = crate::render::render(tree.as_ref(), &layout::cluster_dir(&args.cluster)?)?;
+    let objects = crate::render::render_cluster(tree.as_ref(), &args.cluster)?;
     let snapshot = Snapshot::new(&objects);
     let start = path::start(&snapshot)?;
     let target = path::Target::new(&args.to, args.kafka.as_deref())?;

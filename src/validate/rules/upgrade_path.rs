@@ -16,7 +16,6 @@ struct Pair<'c> {
     base: &'c KafkaCr<'c>,
     head: &'c KafkaCr<'c>,
     from: &'c Snapshot<'c>,
-    base_release: Declared,
     base_table: &'static ReleaseTable,
     head_release: Declared,
     head_table: &'static ReleaseTable,
@@ -39,7 +38,6 @@ fn pairs<'c>(ctx: &'c Context<'_>) -> Vec<Pair<'c>> {
                 from,
                 base_table: base_release.table?,
                 head_table: head_release.table?,
-                base_release,
                 head_release,
             })
         })
@@ -225,7 +223,8 @@ pub(super) fn metadata_downgrade(ctx: &Context<'_>) -> Vec<Hit> {
                 Some(table.kafka_version(&running)?.metadata.to_string())
             })
         };
-        let (Some(before), Some(after)) = (effective(p.base, p.base_table), effective(p.head, p.head_table)) else {
+        let (Some(before), Some(after)) = (effective(p.base, p.base_table), effective(p.head, p.head_table))
+        else {
             continue;
         };
         if path::metadata_cmp(&after, &before) != Some(Ordering::Less) {
@@ -292,7 +291,11 @@ mod tests {
         let f = found(&[kraft("0.45.2", "3.9.2")], &[kraft("0.47.0", "3.9.2")]);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].0, "strimzi-upgrade-kafka-unsupported");
-        assert!(f[0].1.contains("Kafka 3.9.2, which Strimzi 0.47.0 does not support"), "{f:?}");
+        assert!(
+            f[0].1
+                .contains("Kafka 3.9.2, which Strimzi 0.47.0 does not support"),
+            "{f:?}"
+        );
         assert!(f[0].2.contains("Kafka 3.9.2 -> 3.9.1 on Strimzi 0.45.2"), "{f:?}");
         // Both in one commit: the new Kafka version is unknown to the old operator.
         let f = found(&[kraft("0.47.0", "3.9.1")], &[kraft("0.50.1", "4.1.1")]);
@@ -342,7 +345,14 @@ mod tests {
 
     #[test]
     fn a_metadata_version_lowered() {
-        let mv = |m: &str| kafka("v1", "1.2.0", json!({"version": "4.3.1", "metadataVersion": m}), false);
+        let mv = |m: &str| {
+            kafka(
+                "v1",
+                "1.2.0",
+                json!({"version": "4.3.1", "metadataVersion": m}),
+                false,
+            )
+        };
         let f = found(&[mv("4.3-IV0")], &[mv("4.2-IV1")]);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].0, "strimzi-upgrade-metadata-downgrade");
