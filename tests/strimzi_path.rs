@@ -125,9 +125,7 @@ fn the_path_of_prod_from_zookeeper_on_045_to_120() {
         "{out}"
     );
     assert!(
-        lines[2].contains(
-            "operator image quay.io/strimzi/operator:0.45.2 of Deployment/strimzi/strimzi-cluster-operator"
-        ),
+        lines[2].contains("annotation kgitops.io/strimzi-release on Kafka/kafka-prod/main"),
         "{out}"
     );
     assert_eq!(lines[3], "  target: Strimzi 1.2.0, Kafka 4.3.1", "{out}");
@@ -272,6 +270,12 @@ fn prod_jumping_to_120_on_zookeeper_breaks_three_rules_each_naming_the_next_step
         "clusters/prod-eu-west-1/operator/kustomization.yaml",
         "../../../infrastructure/strimzi/0.45.2",
         "../../../infrastructure/strimzi/1.2.0",
+    );
+    edit(
+        r,
+        "base/kafka/kafka.yaml",
+        "kgitops.io/strimzi-release: \"0.45.2\"",
+        "kgitops.io/strimzi-release: \"1.2.0\"",
     );
     commit(r, "operator 1.2.0");
     let (code, found) = upgrade_findings(r, "prod-eu-west-1");
