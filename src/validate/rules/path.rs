@@ -264,8 +264,10 @@ impl fmt::Display for Step {
             } => {
                 write!(
                     f,
-                    "operator Strimzi {from} -> {to} (its CRDs, RBAC and Deployment from infrastructure/strimzi/{to}/; \
-                     Kafka {kafka} is supported by both"
+                    "operator Strimzi {from} -> {to} (its CRDs, RBAC and Deployment from infrastructure/strimzi/{to}/, \
+                     vendored by scripts/vendor-strimzi, and the Kafka's {} annotation; Kafka {kafka} is supported \
+                     by both",
+                    release::RELEASE_ANNOTATION
                 )?;
                 if *kafka_user_operations {
                     write!(
