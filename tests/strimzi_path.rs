@@ -360,3 +360,57 @@ fn kraft_commits_that_leave_the_path_and_one_that_follows_it() {
         "{found:#?}"
     );
 }
+
+#[test]
+fn leaving_051_for_12_before_the_v1_conversion_is_refused_and_after_it_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    common::git(r, &["init", "-q", "-b", "main"]);
+    copy_dir(
+        &common::repo_root().join("infrastructure"),
+        &r.join("infrastructure"),
+    );
+    let on_051 = |api: &'static str| {
+        let mut edits = vec![
+            ("\"1.2.0\"", "\"0.51.0\""),
+            ("version: 4.3.1", "version: 4.2.0"),
+            ("metadataVersion: 4.3-IV0", "metadataVersion: \"4.2\""),
+        ];
+        if api == "v1beta2" {
+            edits.extend([("kafka.strimzi.io/v1\n", "kafka.strimzi.io/v1beta2\n"); 3]);
+        }
+        edits
+    };
+    kraft_cluster(r, &on_051("v1beta2"));
+    commit(r, "kraft on 0.51.0, v1beta2");
+    let on_120 = [
+        ("version: 4.3.1", "version: 4.2.0"),
+        ("metadataVersion: 4.3-IV0", "metadataVersion: \"4.2\""),
+    ];
+    kraft_cluster(r, &on_120);
+    commit(r, "converted and on 1.2.0 at once");
+    let (code, found) = upgrade_findings(r, "kraft");
+    assert_eq!(code, 1);
+    assert_eq!(
+        rules(&found),
+        ["strimzi-upgrade-skips-v1-conversion"],
+        "{found:#?}"
+    );
+    assert!(
+        found[0]
+            .1
+            .contains("convert every Strimzi resource to kafka.strimzi.io/v1 on Strimzi 0.51.0"),
+        "{found:#?}"
+    );
+
+    // The conversion on 0.51.0 first; then the operator change passes this rule.
+    common::git(r, &["reset", "-q", "--hard", "HEAD~1"]);
+    kraft_cluster(r, &on_051("v1"));
+    commit(r, "converted on 0.51.0");
+    let (_, found) = upgrade_findings(r, "kraft");
+    assert!(found.is_empty(), "{found:#?}");
+    kraft_cluster(r, &on_120);
+    commit(r, "operator 1.2.0");
+    let (_, found) = upgrade_findings(r, "kraft");
+    assert!(found.is_empty(), "{found:#?}");
+}
