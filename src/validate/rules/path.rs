@@ -179,7 +179,13 @@ pub enum Step {
     /// Kafka with them.
     PinKafkaVersion { release: String, kafka: String },
     /// The marked step: ZooKeeper to KRaft, on a release up to 0.45.
-    KraftMigration { release: String, kafka: String },
+    KraftMigration {
+        release: String,
+        kafka: String,
+        /// `strimzi.io/kraft: migration` (or `rollback`) is already set: finish it (or roll back and
+        /// start over) before anything else.
+        in_progress: bool,
+    },
     /// `spec.kafka.version` from -> to (`downgrade`: a patch downgrade keeping the metadata version).
     KafkaVersion {
         release: String,
@@ -218,14 +224,23 @@ impl fmt::Display for Step {
                 "set spec.kafka.version: {kafka} (what Strimzi {release} runs by default), so that the operator \
                  changes below do not change Kafka with them"
             ),
-            Step::KraftMigration { release, kafka } => write!(
+            Step::KraftMigration {
+                release,
+                kafka,
+                in_progress,
+            } => write!(
                 f,
-                "[migration] migrate from ZooKeeper to KRaft on Strimzi {release} with Kafka {kafka} (the last \
-                 release that can; no operator upgrade before it is finished): brokers in a KafkaNodePool named \
+                "[migration] {} from ZooKeeper to KRaft on Strimzi {release} with Kafka {kafka} (0.45.x is the \
+                 last line that can; no operator upgrade before it is finished): brokers in a KafkaNodePool named \
                  `kafka` with `strimzi.io/node-pools: enabled`; a dedicated controller pool and \
                  `strimzi.io/kraft: migration` until status.kafkaMetadataState is KRaftPostMigration; \
                  `strimzi.io/kraft: enabled` until it is KRaft; then remove spec.zookeeper, the ZooKeeper-only \
-                 objects and inter.broker.protocol.version/log.message.format.version"
+                 objects and inter.broker.protocol.version/log.message.format.version",
+                if *in_progress {
+                    "finish the migration"
+                } else {
+                    "migrate"
+                }
             ),
             Step::KafkaVersion {
                 release,
@@ -557,6 +572,7 @@ fn steps_from(s: &State) -> Vec<(Step, State, u32)> {
             Step::KraftMigration {
                 release: s.release.into(),
                 kafka: s.kafka.into(),
+                in_progress: s.mode == Mode::Migration,
             },
             State {
                 mode: Mode::KRaft,
@@ -969,6 +985,29 @@ mod tests {
             Err(PathError::Stuck { .. })
         ));
         assert_eq!(start(&Snapshot::new(&[])).unwrap_err(), PathError::NoKafka);
+    }
+
+    #[test]
+    fn a_migration_in_progress_is_finished_first() {
+        let mut objects = prod();
+        objects[0]["metadata"]["annotations"]["strimzi.io/kraft"] = json!("migration");
+        let s = start_for(&objects);
+        assert_eq!(s.state.mode, Mode::Migration);
+        let steps = path(&s, &Target::new("1.2.0", None).unwrap()).unwrap();
+        assert_eq!(kinds(&steps), PROD_PATH);
+        assert!(
+            steps[0]
+                .to_string()
+                .starts_with("[migration] finish the migration from ZooKeeper to KRaft"),
+            "{}",
+            steps[0]
+        );
+        // Nothing else may happen during it.
+        assert!(
+            steps_from(&s.state)
+                .iter()
+                .all(|(step, ..)| matches!(step, Step::KraftMigration { .. }))
+        );
     }
 
     #[test]
