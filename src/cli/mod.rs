@@ -5,6 +5,7 @@ pub mod apply;
 pub mod diff;
 pub mod render;
 pub mod run;
+pub mod strimzi;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Run the reconciler daemon.
     Run(run::RunArgs),
+    /// Strimzi release tooling: `strimzi path`, a cluster's upgrade path to a release.
+    Strimzi(strimzi::StrimziArgs),
 }
 
 /// Log line format.
@@ -104,6 +107,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => apply::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Run(args) => run::run(args),
+        Command::Strimzi(args) => strimzi::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::from(0),

@@ -12,8 +12,10 @@ mod checks;
 mod controller_quorum;
 mod crd_upgrade;
 mod node_pools;
+pub mod path;
 pub mod release;
 mod strimzi;
+mod upgrade_path;
 mod versions;
 
 use serde_json::Value;
@@ -398,6 +400,57 @@ pub static RULES: &[Rule] = &[
         why: "It works today, but blocks the conversion to v1 that Strimzi 1.0.0 requires.",
         fix: "Use the replacement the finding names before upgrading the operator to 1.x.",
         check: Some(api_versions::deprecated_field),
+    },
+    Rule {
+        id: "strimzi-upgrade-kafka-unsupported",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "An operator release change while the brokers run a Kafka version the new release does not support \
+               (`spec.kafka.version`, else the old release's default), or a Kafka version change in the same commit \
+               to a version the old release does not support.",
+        why: "The new operator refuses the Kafka (unsupported Kafka version) until it runs a version it knows; the \
+              old one, which reconciles until the new one runs, refuses a version it does not know. One step per \
+              commit keeps every state in between supported (`kgitops strimzi path`).",
+        fix: "Change the operator and the Kafka version in separate commits, the Kafka version always one both \
+              releases support; the finding names the next step of the path.",
+        check: Some(upgrade_path::kafka_unsupported),
+    },
+    Rule {
+        id: "strimzi-upgrade-zookeeper",
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "A Kafka that still keeps its metadata in ZooKeeper (`spec.zookeeper` without `strimzi.io/kraft: \
+               enabled`, or a migration in progress) on Strimzi 0.46.0 or later.",
+        why: "ZooKeeper support and the ZooKeeper-to-KRaft migration are gone from 0.46.0: the operator does not \
+              reconcile the cluster, and the migration is only possible on 0.45.x.",
+        fix: "Keep the operator on 0.45.x until the migration is finished (state KRaft, spec.zookeeper removed); \
+              with a base revision the finding names the next step of the path.",
+        check: Some(upgrade_path::zookeeper_on_kraft_only),
+    },
+    Rule {
+        id: "strimzi-upgrade-skips-v1-conversion",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "An operator change to Strimzi 1.0.0 or later from a release that does not serve `kafka.strimzi.io/v1` \
+               (before 0.49.0), or from 0.49-0.51 while the base revision still has `v1beta2` resources. (`v1beta2` \
+               resources on 1.x are `strimzi-api-version-not-served`.)",
+        why: "1.x serves and stores `v1` only: the resources must be converted, and the CRDs must store `v1` only \
+              (`crd-upgrade`), on a release that serves both APIs; otherwise the 1.x CRDs are refused \
+              (status.storedVersions lists v1beta2) and the new operator runs against the old CRDs.",
+        fix: "Upgrade to 0.49-0.51 first, convert every resource to v1 there, run crd-upgrade, then 1.x; the finding \
+              names the next step of the path.",
+        check: Some(upgrade_path::skips_v1_conversion),
+    },
+    Rule {
+        id: "strimzi-upgrade-metadata-downgrade",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "A KRaft metadata version lower in the head revision than in the base (`spec.kafka.metadataVersion`, \
+               else the running Kafka version's, which the operator sets when it is unset).",
+        why: "Kafka and Strimzi do not lower a metadata version: the operator keeps the old one and warns, so git \
+              says something that is not in effect, and a Kafka downgrade below it cannot happen.",
+        fix: "Keep the metadata version; it is raised after a Kafka upgrade, never lowered.",
+        check: Some(upgrade_path::metadata_downgrade),
     },
     Rule {
         id: "kafka-jvm-heap-above-limit",

@@ -94,7 +94,7 @@ fn kafka_version<'t>(k: &KafkaCr<'_>, table: &'t ReleaseTable) -> Option<&'t Kaf
 
 /// The oldest metadata version a release accepts (Strimzi's `validateMetadataVersion`): 3.3-IV3 from
 /// 0.46.0 (Kafka 4), 3.3-IV0 before (the oldest whose initial version `kafka-storage.sh` can set).
-fn oldest_metadata(release: Version) -> MetadataVersion {
+pub(super) fn oldest_metadata(release: Version) -> MetadataVersion {
     let iv = if release >= KRAFT_ONLY_SINCE { 3 } else { 0 };
     MetadataVersion {
         major: 3,
