@@ -426,7 +426,8 @@ pub(super) fn enabled_is_final(ctx: &Context<'_>) -> Vec<Hit> {
         // A finished KRaft cluster may drop the annotation (0.46+ ignores it); while ZooKeeper is still in
         // the resource the operator may be in PreKRaft, where anything but `enabled` stalls it. A dropped
         // spec.zookeeper is `kraft-migration-zookeeper-removed-early`'s.
-        if !explicit && !(has_zookeeper(old) && has_zookeeper(new)) {
+        let zookeeper_stays = has_zookeeper(old) && has_zookeeper(new);
+        if !(explicit || zookeeper_stays) {
             continue;
         }
         hits.push(with_fix(
