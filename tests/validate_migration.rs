@@ -368,10 +368,7 @@ fn controllers_during_the_migration() {
 
 #[test]
 fn enabled_without_migration() {
-    for (from, base) in [
-        ("step1", "no strimzi.io/kraft annotation"),
-        ("rollback3", "disabled"),
-    ] {
+    for (from, base) in [("step1", "from (none)"), ("rollback3", "from disabled")] {
         let to = with(from, |o| annotate(o, "enabled"));
         let got = findings("kraft-migration-skipped", Some(&step(from)), &to);
         assert_eq!(got.len(), 1, "{from}: {}", text(got.clone()));
@@ -526,7 +523,7 @@ fn enabled_is_final() {
         );
         assert_eq!(got.len(), 1, "{value}: {}", text(got.clone()));
         assert!(
-            got[0].message.contains(&format!("to strimzi.io/kraft: {value}")),
+            got[0].message.contains(&format!("to {value}:")),
             "{}",
             got[0].message
         );

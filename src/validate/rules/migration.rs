@@ -36,6 +36,11 @@ fn kraft_text(k: &KafkaCr<'_>) -> String {
     }
 }
 
+/// The `strimzi.io/kraft` value as written, `(none)` without the annotation, for messages.
+fn kraft_value<'k>(k: &KafkaCr<'k>) -> &'k str {
+    k.annotation(KRAFT_ANNOTATION).unwrap_or("(none)")
+}
+
 /// A ZooKeeper-era Kafka that still has `spec.zookeeper` (`v1` has no ZooKeeper at all).
 fn has_zookeeper(k: &KafkaCr<'_>) -> bool {
     k.api_version() != "v1" && k.spec("/zookeeper").is_some()
@@ -265,7 +270,7 @@ pub(super) fn skipped(ctx: &Context<'_>) -> Vec<Hit> {
                 annotation_path(KRAFT_ANNOTATION),
                 format!(
                     "{KRAFT_ANNOTATION} goes from {} (base revision) to enabled without the migration step: {why}",
-                    kraft_text(old)
+                    kraft_value(old)
                 ),
             ),
             format!(
@@ -399,8 +404,8 @@ pub(super) fn rollback_order(ctx: &Context<'_>) -> Vec<Hit> {
                 annotation_path(KRAFT_ANNOTATION),
                 format!(
                     "{KRAFT_ANNOTATION} goes from {} (base revision) to {}: {why}",
-                    kraft_text(old),
-                    kraft_text(new)
+                    kraft_value(old),
+                    kraft_value(new)
                 ),
             ),
             format!(
@@ -438,7 +443,7 @@ pub(super) fn enabled_is_final(ctx: &Context<'_>) -> Vec<Hit> {
                     "{KRAFT_ANNOTATION} goes from enabled (base revision) to {}: enabled finalises the migration \
                      (PreKRaft deletes ZooKeeper) and there is no way back; Strimzi refuses any other value \
                      (KafkaMetadataStateWarning) and a migration still in PreKRaft stops there",
-                    kraft_text(new)
+                    kraft_value(new)
                 ),
             ),
             format!("keep {KRAFT_ANNOTATION}: enabled"),
@@ -670,4 +675,68 @@ pub(super) fn zookeeper_components_removed(ctx: &Context<'_>) -> Vec<Hit> {
         }
     }
     hits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn zookeeper_names() {
+        for name in [
+            "zk-exporter",
+            "zoo-entrance",
+            "main-zookeeper-client",
+            "ZooKeeper-metrics",
+            "ops.zk",
+        ] {
+            assert!(zookeeper_name(name), "{name}");
+        }
+        for name in ["kafka-exporter", "zkafka", "main-kafka-0-jmx", "prometheus"] {
+            assert!(!zookeeper_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn zookeeper_workloads_by_name_image_args_or_env() {
+        let workload = |name: &str, container: Value| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+                "spec": {"template": {"spec": {"containers": [container]}}}})
+        };
+        let cases = [
+            (workload("zoo-entrance", json!({"image": "x"})), Some("its name")),
+            (
+                workload(
+                    "exporter",
+                    json!({"image": "registry:5000/dabealu/zookeeper-exporter:v1"}),
+                ),
+                Some("its image registry:5000/dabealu/zookeeper-exporter:v1"),
+            ),
+            (
+                workload(
+                    "proxy",
+                    json!({"image": "x", "args": ["-hosts=zoo-entrance:2181"]}),
+                ),
+                Some("it connects to ZooKeeper: -hosts=zoo-entrance:2181"),
+            ),
+            (
+                workload(
+                    "proxy",
+                    json!({"image": "x", "env": [{"name": "C", "value": "main-zookeeper-client:2181"}]}),
+                ),
+                Some("it connects to ZooKeeper: main-zookeeper-client:2181"),
+            ),
+            (
+                workload(
+                    "kafka-ui",
+                    json!({"image": "provectus/kafka-ui", "args": ["--bootstrap=main-kafka-bootstrap:9092"]}),
+                ),
+                None,
+            ),
+        ];
+        for (w, want) in cases {
+            assert_eq!(zookeeper_workload(&w).as_deref(), want, "{w}");
+        }
+    }
 }
