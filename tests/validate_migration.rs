@@ -9,10 +9,13 @@
 mod common;
 mod validate_support;
 
+use std::path::Path;
+use std::process::Command;
+
 use kgitops::validate::{Finding, Severity, check_rules, check_schemas};
 use serde_json::{Value, json};
 use validate_support::rule_findings as findings;
-use validate_support::{kafka, object, remove, set, strimzi_schemas, text, yaml};
+use validate_support::{crd_dir, kafka, object, remove, set, strimzi_schemas, text, yaml};
 
 const CLUSTER: &str = "prod-eu-west-1";
 const KAFKA: &str = "Kafka/kafka-prod/main";
@@ -629,5 +632,81 @@ fn zookeeper_components_removed_before_kraft() {
         )
         .len(),
         1
+    );
+}
+
+/// Commits one fixture as `clusters/prod-eu-west-1/objects.yaml` of a git repository.
+fn commit_step(repo: &Path, name: &str) {
+    let dir = repo.join("clusters").join(CLUSTER);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = common::repo_root()
+        .join("tests/fixtures/migration")
+        .join(format!("{name}.yaml"));
+    std::fs::copy(&fixture, dir.join("objects.yaml")).unwrap();
+    std::fs::write(dir.join("kustomization.yaml"), "resources:\n- objects.yaml\n").unwrap();
+    common::git(repo, &["add", "."]);
+    common::git(repo, &["commit", "-qm", name]);
+}
+
+/// `kgitops validate --from HEAD~1 --to HEAD` on the repository: exit code and JSON report.
+fn validate_last_commit(repo: &Path) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kgitops"))
+        .arg("validate")
+        .arg("--repo")
+        .arg(repo)
+        .arg("--crds")
+        .arg(crd_dir())
+        .args([
+            "--from",
+            "HEAD~1",
+            "--to",
+            "HEAD",
+            "--cluster",
+            CLUSTER,
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("kgitops runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+/// The PR check end to end: each commit of the path passes `validate --from --to` on a real git
+/// repository (exit 0), a commit that skips a step fails it (exit 1) with the rule's id.
+#[test]
+fn validate_from_to_follows_the_path_and_refuses_a_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    common::git(repo, &["init", "-q", "-b", "main"]);
+    commit_step(repo, "step0");
+    for name in &PATH[1..] {
+        commit_step(repo, name);
+        let (code, report) = validate_last_commit(repo);
+        assert_eq!(code, 0, "{name}: {report:#}");
+        assert_eq!(report["errors"], 0, "{name}: {report:#}");
+    }
+    // Back to step 2, then straight to step 4: enabled and ZooKeeper's removal in one commit.
+    commit_step(repo, "step2");
+    commit_step(repo, "step4");
+    let (code, report) = validate_last_commit(repo);
+    assert_eq!(code, 1, "{report:#}");
+    let mut rules: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    rules.sort();
+    rules.dedup();
+    assert_eq!(
+        rules,
+        [
+            "kraft-migration-zookeeper-components-removed",
+            "kraft-migration-zookeeper-removed-early"
+        ],
+        "{report:#}"
     );
 }
