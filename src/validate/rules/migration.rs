@@ -484,19 +484,29 @@ fn zookeeper_workload(w: &Value) -> Option<String> {
         {
             return Some(format!("its image {image}"));
         }
-        let args = ["command", "args"]
+        if let Some(arg) = ["command", "args"]
             .iter()
             .filter_map(|f| c.get(*f).and_then(Value::as_array))
             .flatten()
-            .filter_map(Value::as_str);
-        let env = c
+            .filter_map(Value::as_str)
+            .find(|a| mentions_zookeeper(a))
+        {
+            return Some(format!("it connects to ZooKeeper: {arg}"));
+        }
+        // An environment value may carry credentials: only its name is quoted.
+        if let Some(var) = c
             .get("env")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|e| e.get("value").and_then(Value::as_str));
-        if let Some(value) = args.chain(env).find(|v| mentions_zookeeper(v)) {
-            return Some(format!("it connects to ZooKeeper: {value}"));
+            .filter(|e| {
+                e.get("value")
+                    .and_then(Value::as_str)
+                    .is_some_and(mentions_zookeeper)
+            })
+            .find_map(|e| e.get("name").and_then(Value::as_str))
+        {
+            return Some(format!("it connects to ZooKeeper: environment variable {var}"));
         }
     }
     None
@@ -725,7 +735,7 @@ mod tests {
                     "proxy",
                     json!({"image": "x", "env": [{"name": "C", "value": "main-zookeeper-client:2181"}]}),
                 ),
-                Some("it connects to ZooKeeper: main-zookeeper-client:2181"),
+                Some("it connects to ZooKeeper: environment variable C"),
             ),
             (
                 workload(
