@@ -41,13 +41,16 @@ fn the_platform_passes_every_rule_alone_and_as_a_change() {
 fn every_rule_is_tested_here() {
     // Release-aware rules are tested per API generation in validate_release.rs, the node-pool rules
     // in validate_node_pools.rs (the controller-quorum ones in validate_controller_quorum.rs), the
-    // CRD upgrade rules in crd_upgrade.rs.
+    // CRD upgrade rules in crd_upgrade.rs, the ZooKeeper-to-KRaft migration rules in validate_migration.rs, the
+    // upgrade-path rules in strimzi_path.rs.
     let source = concat!(
         include_str!("validate_rules.rs"),
         include_str!("validate_release.rs"),
         include_str!("validate_node_pools.rs"),
         include_str!("validate_controller_quorum.rs"),
-        include_str!("crd_upgrade.rs")
+        include_str!("crd_upgrade.rs"),
+        include_str!("validate_migration.rs"),
+        include_str!("strimzi_path.rs")
     );
     for rule in RULES.iter().filter(|r| r.scope != Scope::Schema) {
         assert!(

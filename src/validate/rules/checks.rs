@@ -680,7 +680,7 @@ pub(super) fn jmx_services(ctx: &Context<'_>) -> Vec<Hit> {
 }
 
 /// Does a Service selector select a pod with these labels?
-fn selects(selector: &serde_json::Map<String, Value>, labels: &[(String, String)]) -> bool {
+pub(super) fn selects(selector: &serde_json::Map<String, Value>, labels: &[(String, String)]) -> bool {
     !selector.is_empty()
         && selector.iter().all(|(k, v)| {
             labels
@@ -689,7 +689,7 @@ fn selects(selector: &serde_json::Map<String, Value>, labels: &[(String, String)
         })
 }
 
-fn labels_of(map: Option<&Value>) -> Vec<(String, String)> {
+pub(super) fn labels_of(map: Option<&Value>) -> Vec<(String, String)> {
     map.and_then(Value::as_object)
         .map(|m| {
             m.iter()

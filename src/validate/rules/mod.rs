@@ -11,6 +11,7 @@ mod api_versions;
 mod checks;
 mod controller_quorum;
 mod crd_upgrade;
+mod migration;
 mod node_pools;
 pub mod path;
 pub mod release;
@@ -743,6 +744,126 @@ pub static RULES: &[Rule] = &[
         fix: "Keep the controller pool under its name. A change that needs other controller nodes (a storage type, \
               a rename) needs a new cluster until Strimzi supports dynamic controller quorums.",
         check: Some(controller_quorum::pool_removed),
+    },
+    Rule {
+        id: "kraft-migration-broker-pool-name",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "A ZooKeeper-based Kafka whose brokers move from `spec.kafka.replicas` to KafkaNodePools \
+               (`strimzi.io/node-pools: enabled` added) without a pool named `kafka` with the broker role.",
+        why: "Strimzi's implicit pool of a Kafka without node pools is `kafka`: only a pool of that name takes over \
+              the pods `<cluster>-kafka-<i>` and their volumes. Any other name starts new, empty brokers and the \
+              data stays behind.",
+        fix: "Name the broker pool `kafka` (roles [broker], the replicas and storage of spec.kafka).",
+        check: Some(migration::broker_pool_name),
+    },
+    Rule {
+        id: "kraft-migration-node-pools-first",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "`strimzi.io/kraft: migration` set on a Kafka whose base revision does not use node pools (node pools \
+               enabled in the same change, or not at all).",
+        why: "Strimzi migrates only clusters on KafkaNodePools (it refuses one without) and documents the move to \
+              node pools as a prerequisite: done together, a failure of either leaves the cluster half converted \
+              with no reviewed state to return to.",
+        fix: "Merge the move to a broker pool `kafka` with `strimzi.io/node-pools: enabled` first; add the \
+              controller pool and `migration` in a later change.",
+        check: Some(migration::node_pools_first),
+    },
+    Rule {
+        id: "kraft-migration-controllers",
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "A Kafka migrating to KRaft (`strimzi.io/kraft` `migration` or `rollback`, or `enabled` while \
+               `spec.zookeeper` is still there) with a KafkaNodePool that has both the broker and the controller \
+               role, without a dedicated controller pool with replicas (not checked during `rollback`, when the \
+               pool is removed on purpose), or with a single controller on ephemeral storage.",
+        why: "Strimzi migrates only to dedicated controllers; it refuses a migrating cluster without controllers; \
+              and a single ephemeral controller loses the metadata copied from ZooKeeper on its first restart \
+              (Strimzi: \"will not work\").",
+        fix: "Run a controller-only KafkaNodePool with 3 replicas on persistent-claim storage, and broker pools with \
+              the broker role only.",
+        check: Some(migration::controllers),
+    },
+    Rule {
+        id: "kraft-migration-skipped",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "`strimzi.io/kraft` set to `enabled` on a ZooKeeper-based Kafka whose base revision has `disabled`, no \
+               annotation, or `rollback`: the `migration` step is skipped.",
+        why: "Strimzi only finalises a migration from KRaftPostMigration: on a ZooKeeper cluster (or after a \
+              rollback) it refuses `enabled` and only sets a KafkaMetadataStateWarning condition, so git and the \
+              cluster disagree and nothing migrates.",
+        fix: "Set `migration` (with a dedicated controller pool) first; set `enabled` in a later change, once \
+              status.kafkaMetadataState is KRaftPostMigration.",
+        check: Some(migration::skipped),
+    },
+    Rule {
+        id: "kraft-migration-zookeeper-removed-early",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "`spec.zookeeper` removed from a Kafka unless `strimzi.io/kraft` is `enabled` in both the base and \
+               the head revision (removed before the migration is finalised, in the same change that sets \
+               `enabled`, or together with the annotation).",
+        why: "Until the operator reports KRaft, ZooKeeper holds the cluster's metadata and is what a rollback \
+              returns to; Strimzi 0.45 refuses a ZooKeeper-based or migrating Kafka without `spec.zookeeper`.",
+        fix: "Remove spec.zookeeper in a change after the one that sets `enabled`, once the operator reports \
+              KRaft, keeping the annotation `enabled`.",
+        check: Some(migration::zookeeper_removed_early),
+    },
+    Rule {
+        id: "kraft-migration-controller-pool-removed",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "A KafkaNodePool with the controller role removed from a Kafka that still has `spec.zookeeper` while \
+               its base revision has `strimzi.io/kraft` `migration` or `enabled`, including the change that sets \
+               `rollback` (removing it after `rollback` took effect is the documented rollback step).",
+        why: "The controllers hold the migrated metadata and, from KRaftDualWriting on, are the brokers' only \
+              controller quorum: deleting the pool deletes them and the cluster loses its metadata.",
+        fix: "Keep the pool. To abandon the migration: `rollback` (from KRaftPostMigration), then remove the pool in \
+              a later change, then `disabled`.",
+        check: Some(migration::controller_pool_removed),
+    },
+    Rule {
+        id: "kraft-migration-rollback-order",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "`strimzi.io/kraft: rollback` on a Kafka whose base revision is not migrating (`disabled` or no \
+               annotation), or `disabled` straight after `migration` without `rollback`.",
+        why: "Strimzi rolls back only from KRaftPostMigration (the base revision had `migration`), through \
+              `rollback`; anything else it refuses with a KafkaMetadataStateWarning condition, and brokers already \
+              on KRaft are not taken back to ZooKeeper.",
+        fix: "From `migration`: set `rollback`; once the state is KRaftDualWriting remove the controller pool, then \
+              set `disabled`.",
+        check: Some(migration::rollback_order),
+    },
+    Rule {
+        id: "kraft-migration-enabled-is-final",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "`strimzi.io/kraft` changed from `enabled` to `migration`, `rollback`, `disabled` or another value (or \
+               removed while `spec.zookeeper` is still there) on a `v1beta2` Kafka.",
+        why: "`enabled` finalises the migration (PreKRaft deletes ZooKeeper): there is no way back. Strimzi refuses \
+              any other value with a KafkaMetadataStateWarning condition, and a migration still in PreKRaft stops \
+              there.",
+        fix: "Keep `strimzi.io/kraft: enabled` (a finished KRaft cluster without spec.zookeeper may drop it).",
+        check: Some(migration::enabled_is_final),
+    },
+    Rule {
+        id: "kraft-migration-zookeeper-components-removed",
+        severity: Severity::Error,
+        scope: Scope::Change,
+        what: "An object that only serves a Kafka's ZooKeeper removed while the Kafka is migrating or starts \
+               migrating (base revision not `enabled`): in the Kafka's namespace, workloads whose name, image, \
+               arguments or environment name ZooKeeper or zoo-entrance (zoo-entrance, zk-exporter), Services and \
+               NetworkPolicies selecting their pods or Strimzi's ZooKeeper pods, the ConfigMap (or, when shared \
+               with the brokers, the key) `spec.zookeeper.metricsConfig` names, and objects named `*zookeeper*`, \
+               `*zoo-entrance*` or with a `zk` word. Removing them from a cluster that stays on ZooKeeper is not \
+               reported.",
+        why: "Until the operator reports KRaft, ZooKeeper holds the metadata and is what a rollback returns to: its \
+              proxy, exporter, metrics and the Services in front of them are still needed.",
+        fix: "Remove them in the change that removes spec.zookeeper, after `enabled` took effect.",
+        check: Some(migration::zookeeper_components_removed),
     },
 ];
 

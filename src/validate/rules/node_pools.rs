@@ -381,7 +381,7 @@ fn label_path() -> String {
     format!("metadata.labels[{CLUSTER_LABEL}]")
 }
 
-fn annotation_path(key: &str) -> String {
+pub(super) fn annotation_path(key: &str) -> String {
     format!("metadata.annotations[{key}]")
 }
 
@@ -462,7 +462,7 @@ pub(super) fn dangling(ctx: &Context<'_>) -> Vec<Hit> {
 }
 
 /// `pool [roles] replicas` for messages.
-fn pools_text(pools: &[&NodePool<'_>]) -> String {
+pub(super) fn pools_text(pools: &[&NodePool<'_>]) -> String {
     if pools.is_empty() {
         return "none".into();
     }
@@ -771,7 +771,7 @@ pub(super) fn removed_with_brokers(ctx: &Context<'_>) -> Vec<Hit> {
 
 /// The volume that holds a pool's KRaft metadata log: the storage itself, or the JBOD volume marked
 /// `kraftMetadata: shared`, else the one with the lowest id (`VolumeUtils.kraftMetadataPath`).
-fn metadata_volume(storage: &Value) -> Option<(String, &Value)> {
+pub(super) fn metadata_volume(storage: &Value) -> Option<(String, &Value)> {
     if storage.get("type").and_then(Value::as_str) != Some("jbod") {
         return Some(("spec.storage".into(), storage));
     }

@@ -55,6 +55,26 @@ pub(crate) enum MetadataMode {
     KRaft,
 }
 
+/// The `strimzi.io/kraft` annotation of a ZooKeeper-era (`v1beta2`) Kafka: where the operator
+/// should take the cluster's metadata (Strimzi 0.40–0.45, `KafkaMetadataStateManager`). Strimzi
+/// compares the value lower-cased and reads a missing annotation as `disabled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KraftAnnotation {
+    /// `disabled` or no annotation: stay on (or go back to) ZooKeeper.
+    Disabled,
+    /// Start or continue the ZooKeeper-to-KRaft migration.
+    Migration,
+    /// Finalise the migration (or a KRaft cluster).
+    Enabled,
+    /// Roll a migration back from KRaftPostMigration.
+    Rollback,
+    /// Any other value: Strimzi matches none of the four and acts as for `disabled`.
+    Other,
+}
+
+/// The annotation that drives the ZooKeeper-to-KRaft migration.
+pub(crate) const KRAFT_ANNOTATION: &str = "strimzi.io/kraft";
+
 /// One `Kafka` resource of a render.
 #[derive(Debug)]
 pub struct KafkaCr<'a> {
@@ -133,6 +153,21 @@ impl<'a> KafkaCr<'a> {
             || self.spec("/zookeeper").is_none()
     }
 
+    /// The `strimzi.io/kraft` annotation as Strimzi reads it.
+    pub(crate) fn kraft_annotation(&self) -> KraftAnnotation {
+        match self
+            .annotation(KRAFT_ANNOTATION)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("disabled") => KraftAnnotation::Disabled,
+            Some("migration") => KraftAnnotation::Migration,
+            Some("enabled") => KraftAnnotation::Enabled,
+            Some("rollback") => KraftAnnotation::Rollback,
+            Some(_) => KraftAnnotation::Other,
+        }
+    }
+
     /// Where the cluster keeps its metadata, by its resource alone: KRaft for `v1` and for a Kafka
     /// without `spec.zookeeper` or with `strimzi.io/kraft: enabled`; a migration between them
     /// (`strimzi.io/kraft: migration|rollback`, Strimzi 0.40–0.45); else ZooKeeper.
@@ -140,14 +175,10 @@ impl<'a> KafkaCr<'a> {
         if self.api_version() == "v1" || self.spec("/zookeeper").is_none() {
             return MetadataMode::KRaft;
         }
-        match self
-            .annotation("strimzi.io/kraft")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("enabled") => MetadataMode::KRaft,
-            Some("migration" | "rollback") => MetadataMode::Migration,
-            _ => MetadataMode::ZooKeeper,
+        match self.kraft_annotation() {
+            KraftAnnotation::Enabled => MetadataMode::KRaft,
+            KraftAnnotation::Migration | KraftAnnotation::Rollback => MetadataMode::Migration,
+            KraftAnnotation::Disabled | KraftAnnotation::Other => MetadataMode::ZooKeeper,
         }
     }
 
