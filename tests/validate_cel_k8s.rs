@@ -158,6 +158,7 @@ fn cases() -> Vec<(&'static str, Value, bool)> {
         s("name", "a_b", false),
         s("name", "a.b.c", false),
         s("name", "xkafka", false),
+        s("name", "x", false),
         s("name", " kafka", false),
         s("name", "a-very-long-name-123", false),
     ]

@@ -1,5 +1,5 @@
-//! The Kubernetes quantity library (`quantity.go`): `quantity(string)`, `isQuantity(string)`, and on
-//! a quantity `sign()`, `isGreaterThan(q)`, `isLessThan(q)`, `compareTo(q)`,
+//! The Kubernetes quantity library (`quantity.go`): `quantity(string)`, `isQuantity(string)`,
+//! `sign(quantity)`, and on a quantity `isGreaterThan(q)`, `isLessThan(q)`, `compareTo(q)`,
 //! `asApproximateFloat()`, `asInteger()`, `isInteger()`, `add(q|int)`, `sub(q|int)`. Values are
 //! src/validate/quantity.rs' exact `Quantity`, which keeps Go's representation.
 
@@ -20,7 +20,8 @@ opaque_val!(QuantityVal, &QUANTITY_TYPE, |a, b| a.0 == b.0);
 pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     cel::add_overload!(env, fn quantity: (CelString) -> Result<QuantityVal>, name = "quantity", id = "string_to_quantity")?;
     cel::add_overload!(env, fn is_quantity: (CelString) -> CelBool, name = "isQuantity", id = "is_quantity_string")?;
-    cel::add_member_overload!(env, fn sign: (QuantityVal) -> CelInt, name = "sign", id = "quantity_sign")?;
+    // `sign` is a global function (`sign(q)`), unlike the other quantity functions.
+    cel::add_overload!(env, fn sign: (QuantityVal) -> CelInt, name = "sign", id = "quantity_sign")?;
     cel::add_member_overload!(env, fn greater: (QuantityVal, QuantityVal) -> CelBool, name = "isGreaterThan", id = "quantity_is_greater_than")?;
     cel::add_member_overload!(env, fn less: (QuantityVal, QuantityVal) -> CelBool, name = "isLessThan", id = "quantity_is_less_than")?;
     cel::add_member_overload!(env, fn compare_to: (QuantityVal, QuantityVal) -> CelInt, name = "compareTo", id = "quantity_compare_to")?;
@@ -102,13 +103,13 @@ mod tests {
             "quantity('1Gi').compareTo(quantity('1024Mi')) == 0",
             "quantity('1k').compareTo(quantity('1')) == 1",
             "quantity('1Gi') == quantity('1024Mi')",
-            "quantity('-5').sign() == -1 && quantity('0').sign() == 0",
+            "sign(quantity('-5')) == -1 && sign(quantity('0')) == 0",
             "quantity('1500m').asApproximateFloat() == 1.5",
             "quantity('1Ki').asInteger() == 1024",
             "quantity('1Ki').isInteger() && !quantity('1000m').isInteger()",
             "quantity('1').add(quantity('500m')) == quantity('1.5')",
             "quantity('1').add(2) == quantity('3')",
-            "quantity('1Gi').sub(quantity('1Gi')).sign() == 0",
+            "sign(quantity('1Gi').sub(quantity('1Gi'))) == 0",
             "quantity('10').sub(3).asInteger() == 7",
             "isQuantity('16Gi') && !isQuantity('16GB') && isQuantity('Gi')",
         ]);
