@@ -348,24 +348,16 @@ impl Quantity {
 
     /// `Quantity.Add` (`Sub` with `negate`): int64 arithmetic while both are int64 amounts and it
     /// does not overflow, else decimal.
-    pub fn add(self, other: Quantity) -> Quantity {
-        self.add_signed(other, false)
-    }
-
-    /// `Quantity.Sub`.
-    pub fn sub(self, other: Quantity) -> Quantity {
-        self.add_signed(other, true)
-    }
-
     fn add_signed(self, other: Quantity, negate: bool) -> Quantity {
         let b = Quantity {
             unscaled: if negate { -other.unscaled } else { other.unscaled },
             ..other
         };
-        if self.small && b.small {
-            if let Some(sum) = int64_add(self, b) {
-                return sum;
-            }
+        if self.small
+            && b.small
+            && let Some(sum) = int64_add(self, b)
+        {
+            return sum;
         }
         // Decimal: the result has the finer of the two scales.
         let exp = self.exp.min(b.exp);
@@ -464,6 +456,22 @@ fn go_pow10(n: i32) -> f64 {
         return NEG32[m / 32] / TAB[m % 32];
     }
     if n > 0 { f64::INFINITY } else { 0.0 }
+}
+
+/// `Quantity.Add`.
+impl std::ops::Add for Quantity {
+    type Output = Quantity;
+    fn add(self, other: Quantity) -> Quantity {
+        self.add_signed(other, false)
+    }
+}
+
+/// `Quantity.Sub`.
+impl std::ops::Sub for Quantity {
+    type Output = Quantity;
+    fn sub(self, other: Quantity) -> Quantity {
+        self.add_signed(other, true)
+    }
 }
 
 impl PartialEq for Quantity {
@@ -579,11 +587,11 @@ mod tests {
         assert_eq!(q("0.1").value(), 0.1);
         assert_eq!(q("1500m").value(), 1.5);
         // Add/sub: int64 while exact, else decimal.
-        assert_eq!(q("1").add(q("500m")).as_int64(), None);
-        assert_eq!(q("1").add(q("500m")), q("1.5"));
-        assert_eq!(q("1k").add(Quantity::from_int(1)).as_int64(), Some(1001));
-        assert_eq!(q("1Gi").sub(q("1Gi")).sign(), 0);
-        assert_eq!(q("1").sub(q("2")).sign(), -1);
+        assert_eq!((q("1") + q("500m")).as_int64(), None);
+        assert_eq!((q("1") + q("500m")), q("1.5"));
+        assert_eq!((q("1k") + Quantity::from_int(1)).as_int64(), Some(1001));
+        assert_eq!((q("1Gi") - q("1Gi")).sign(), 0);
+        assert_eq!((q("1") - q("2")).sign(), -1);
     }
 
     #[test]

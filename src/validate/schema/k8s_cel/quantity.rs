@@ -76,19 +76,19 @@ fn is_integer(q: &QuantityVal) -> CelBool {
 }
 
 fn add(a: &QuantityVal, b: &QuantityVal) -> QuantityVal {
-    QuantityVal(a.0.add(b.0))
+    QuantityVal(a.0 + b.0)
 }
 
 fn add_int(a: &QuantityVal, b: &CelInt) -> QuantityVal {
-    QuantityVal(a.0.add(Quantity::from_int(*b.inner())))
+    QuantityVal(a.0 + Quantity::from_int(*b.inner()))
 }
 
 fn sub(a: &QuantityVal, b: &QuantityVal) -> QuantityVal {
-    QuantityVal(a.0.sub(b.0))
+    QuantityVal(a.0 - b.0)
 }
 
 fn sub_int(a: &QuantityVal, b: &CelInt) -> QuantityVal {
-    QuantityVal(a.0.sub(Quantity::from_int(*b.inner())))
+    QuantityVal(a.0 - Quantity::from_int(*b.inner()))
 }
 
 #[cfg(test)]
