@@ -1,6 +1,6 @@
 //! The Kubernetes CEL libraries evaluated offline (src/validate/schema/k8s_cel): a synthetic CRD
 //! (tests/fixtures/cel-k8s/gadget-crd.yaml) whose rules call quantity, lists, regex, URL, IP,
-//! CIDR, semver and sets functions and the strings extension, one field per group. For each field,
+//! CIDR, semver, sets and named-format functions and the strings extension, one field per group. For each field,
 //! values that break its rules and values that satisfy them are judged by kgitops
 //! (`check_schemas`) and by the real apiserver (server-side dry-run create); the verdicts must
 //! agree, and every rule must be broken by at least one case, with the rule's message.
@@ -148,6 +148,31 @@ fn cases() -> Vec<(&'static str, Value, bool)> {
         s("looseVersion", "1.10", false),
         s("looseVersion", "1.2.3", false),
         s("looseVersion", "1.2-rc.1", false),
+        // named formats
+        s("hostname", "my-host.example.com", true),
+        s("hostname", "My_Host", false),
+        s("hostname", "-x", false),
+        s("labelKey", "example.com/My_Name", true),
+        s("labelKey", "a/b/c", false),
+        s("labelKey", "/x", false),
+        s("labelKey", "Example.com/x", false),
+        s("generateName", "abc-", true),
+        s("generateName", "1abc", false),
+        s("id", "123e4567-e89b-12d3-a456-426614174000", true),
+        s("id", "123E4567E89B12D3A456426614174000", true),
+        s("id", "not-a-uuid", false),
+        s("blob", "aGk=", true),
+        s("blob", "aGk", false),
+        s("blob", "", false),
+        s("day", "2024-02-29", true),
+        s("day", "2023-02-29", false),
+        s("day", "2024-2-1", false),
+        s("link", "https://x/y", true),
+        s("link", "/y", true),
+        s("link", "x", false),
+        s("label", "my-label", true),
+        s("label", "a.b", false),
+        s("label", "My", false),
         // strings extension
         s("name", "kafka-main", true),
         s("name", "Kafka", false),
@@ -273,6 +298,31 @@ async fn kubernetes_cel_libraries_agree_with_the_apiserver() {
         cases.len(),
         rules.len() - 1
     );
+
+    // A message expression over validate()'s errors: kgitops' message is the apiserver's.
+    for value in ["a.b", "My"] {
+        let obj = gadget(
+            &format!("label-{}", value.to_lowercase().replace('.', "-")),
+            &ns.name,
+            "label",
+            &json!(value),
+        );
+        let theirs = match api
+            .create(&dry_run, &serde_json::from_value(obj.clone()).expect("object"))
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.code == 422 => status.message,
+            other => panic!("label {value}: expected a refusal, got {other:?}"),
+        };
+        let ours = offline(&schemas, &obj);
+        assert_eq!(ours.len(), 1, "{}", text(ours.clone()));
+        assert!(ours[0].message.starts_with("label: "), "{}", ours[0].message);
+        assert!(
+            theirs.contains(&ours[0].message),
+            "kgitops: {}\napiserver: {theirs}",
+            ours[0].message
+        );
+    }
 
     // Durations: the apiserver decides; kgitops warns whatever the value.
     for (timeout, accepted) in [("30m", true), ("2h", false)] {

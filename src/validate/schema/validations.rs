@@ -9,7 +9,7 @@
 //! Rules are compiled once per process (a cache keyed by the expression, shared by every CRD and
 //! every cluster render) with the `cel` crate (cel-rust; docs/validation-cel.md says why), in an
 //! environment with Kubernetes' CEL libraries (src/validate/schema/k8s_cel). A rule kgitops cannot
-//! check (a function it lacks: durations, timestamps, two-variable comprehensions, `format.*`; a
+//! check (a function it lacks: durations, timestamps, two-variable comprehensions, `format.datetime()`; a
 //! parse error; `optionalOldSelf`) is reported as "cannot check offline" — never silently passed. Transition rules (those using `oldSelf`) need the old object: they are evaluated only
 //! when validating a change with a base render, on values that correlate with the old object
 //! (through object fields, map keys and list-type=map keys, as Kubernetes correlates them).
@@ -138,7 +138,7 @@ fn build_env() -> Result<Env, cel::DeclarationError> {
 /// timestamps (they need the crate's `chrono` feature, which kgitops leaves off), the two-variable
 /// comprehensions (`all(k, v, ...)` and friends are left as plain calls by the crate's macros,
 /// which expand the one-variable forms only) and `transformList`/`transformMap`/
-/// `transformMapEntry`, and the format library's `validate`.
+/// `transformMapEntry`.
 const MISSING_FUNCTIONS: &[&str] = &[
     "all",
     "exists",
@@ -147,7 +147,6 @@ const MISSING_FUNCTIONS: &[&str] = &[
     "transformList",
     "transformMap",
     "transformMapEntry",
-    "validate",
     "duration",
     "timestamp",
     "getSeconds",
@@ -162,9 +161,9 @@ const MISSING_FUNCTIONS: &[&str] = &[
     "getDayOfYear",
 ];
 
-/// Namespaces of Kubernetes library functions kgitops lacks; `format.named('x')` parses as a call
-/// on a variable `format`.
-const MISSING_NAMESPACES: &[&str] = &["format"];
+/// Namespaced Kubernetes library functions kgitops lacks, as (namespace, function):
+/// `format.datetime()` parses as a call of `datetime` on a variable `format`.
+const MISSING_QUALIFIED: &[(&str, &str)] = &[("format", "datetime")];
 
 /// A compiled expression, or why it cannot be checked offline.
 type Compiled = Result<Arc<Program>, String>;
@@ -195,9 +194,12 @@ fn compile_uncached(source: &str) -> Result<Arc<Program>, String> {
             "it uses the Kubernetes CEL function {f}(), which kgitops cannot evaluate"
         ));
     }
-    if let Some(ns) = MISSING_NAMESPACES.iter().find(|n| refs.has_variable(n)) {
+    if let Some((ns, f)) = MISSING_QUALIFIED
+        .iter()
+        .find(|(ns, f)| refs.has_variable(ns) && refs.has_function(f))
+    {
         return Err(format!(
-            "it uses the Kubernetes CEL library {ns}.*, which kgitops cannot evaluate"
+            "it uses the Kubernetes CEL function {ns}.{f}(), which kgitops cannot evaluate"
         ));
     }
     Ok(Arc::new(program))
@@ -627,8 +629,9 @@ mod tests {
         assert!(gap.contains("all"), "{gap}");
         let gap = compiled("duration(self.d) > duration('1s')").unwrap_err();
         assert!(gap.contains("duration"), "{gap}");
-        let gap = compiled("format.dns1123Label().validate(self).hasValue() == false").unwrap_err();
-        assert!(gap.contains("format") || gap.contains("validate"), "{gap}");
+        let gap = compiled("format.datetime().validate(self).hasValue() == false").unwrap_err();
+        assert!(gap.contains("format.datetime"), "{gap}");
+        assert!(compiled("!format.dns1123Label().validate(self).hasValue()").is_ok());
         assert!(compiled("self.type != 'tls' || has(self.valueFrom)").is_ok());
         assert!(compiled("self.all(x, x.startsWith('a'))").is_ok());
         assert!(compiled("self.exists(x, x == 'a') && self.exists_one(x, x == 'a')").is_ok());

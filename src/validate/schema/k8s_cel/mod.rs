@@ -5,16 +5,19 @@
 //! Owned here: quantities (`quantity()`, `isQuantity()` and the quantity methods; parsing is
 //! src/validate/quantity.rs'), lists (`isSorted`, `sum`, `min`, `max`, list `indexOf` /
 //! `lastIndexOf`), regex `find`/`findAll`, URLs (`url()`, `isURL()`, getters), IPs and CIDRs
-//! (`ip()`, `cidr()`, ...), semantic versions (`semver()`, `isSemver()`, ...) and cel-go's sets
-//! extension (`sets.contains`, `sets.equivalent`, `sets.intersects`). The CEL strings and lists
-//! extensions come with the crate (src/validate/schema/validations.rs registers them).
+//! (`ip()`, `cidr()`, ...), semantic versions (`semver()`, `isSemver()`, ...), named formats
+//! (`format.dns1123Label().validate(s)`, ...) and cel-go's sets extension (`sets.contains`,
+//! `sets.equivalent`, `sets.intersects`). The CEL strings and lists extensions come with the crate
+//! (src/validate/schema/validations.rs registers them).
 //!
-//! Not here, so reported as "cannot check offline" by validations.rs: `format.*`, two-variable
-//! comprehensions, durations/timestamps, and the authorizer library (never available to CRD rules).
+//! Not here, so reported as "cannot check offline" by validations.rs: `format.datetime()`,
+//! two-variable comprehensions, durations/timestamps, and the authorizer library (never available
+//! to CRD rules).
 //!
 //! Errors: each function fails as the apiserver's does (same conditions; messages are the
 //! apiserver's where a finding shows them), as a crate `ExecutionError::FunctionError`.
 
+mod format;
 mod lists;
 mod net;
 mod quantity;
@@ -31,6 +34,7 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     net::register(env)?;
     url::register(env)?;
     semver::register(env)?;
+    format::register(env)?;
     Ok(())
 }
 

@@ -56,6 +56,11 @@ fn url(s: &CelString<'_>) -> Result<Url, ExecutionError> {
     Ok(parsed)
 }
 
+/// Go's `url.ParseRequestURI`, for the format library's `uri`.
+pub(super) fn parse_request_uri(s: &str) -> Result<(), String> {
+    parse(s, true).map(|_| ())
+}
+
 fn is_url(s: &CelString<'_>) -> CelBool {
     parse(s.inner(), true).is_ok().into()
 }
