@@ -3,9 +3,8 @@
 //! `optional.none()` when the string is valid, else the list of apimachinery's error messages.
 //!
 //! All formats but `datetime` (go-openapi's date-time grammar, not ported): a rule using
-//! `format.datetime()` is reported as "cannot check offline" by validations.rs, and
-//! `format.named('datetime')` fails as an undeclared format would not (it is an evaluation error
-//! here, reported as unchecked).
+//! `format.datetime()` is reported as "cannot check offline" by validations.rs, and so is a rule
+//! reaching `format.named('datetime')` (an undeclared reference here, not a refusal).
 
 use std::sync::OnceLock;
 
@@ -13,7 +12,7 @@ use cel::common::types::{CelList, CelOptional, CelString, Type};
 use cel::common::value::Val;
 use cel::{DeclarationError, Env, ExecutionError};
 
-use super::{error, opaque_val};
+use super::opaque_val;
 
 static FORMAT_TYPE: Type = Type::new_unspecified_type("kubernetes.NamedFormat");
 
@@ -69,10 +68,9 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
 
 fn named(name: &CelString<'_>) -> Result<CelOptional<'static>, ExecutionError> {
     if name.inner() == "datetime" {
-        return Err(error(
-            "format.named",
-            "the datetime format is not evaluated offline",
-        ));
+        // Not a refusal: an undeclared reference, which validations.rs reports as "cannot check
+        // offline".
+        return Err(ExecutionError::undeclared_reference("format.datetime"));
     }
     Ok(match NAMES.iter().find(|n| **n == name.inner()) {
         Some(n) => CelOptional::of(Box::new(Format(n))),
@@ -355,6 +353,6 @@ mod tests {
             "format.named('dns1123Label').hasValue() && !format.named('nope').hasValue()",
             "!format.named('labelValue').value().validate('ok').hasValue()",
         ]);
-        all_fail(&[("format.named('datetime')", "not evaluated offline")]);
+        all_fail(&[("format.named('datetime')", "format.datetime")]);
     }
 }
