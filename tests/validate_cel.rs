@@ -6,8 +6,9 @@
 //! without a case here fails the test.
 //!
 //! Also, offline only (tests/fixtures/cel/widget-crd.yaml): transition rules (`oldSelf`) run only
-//! with a base revision, `messageExpression`/`fieldPath`/`reason`, and rules using a Kubernetes CEL
-//! function kgitops lacks are reported as "cannot check offline", once per cluster and rule.
+//! with a base revision, `messageExpression`/`fieldPath`/`reason`, and rules using a CEL function
+//! kgitops lacks (durations) are reported as "cannot check offline", once per cluster and rule.
+//! The Kubernetes CEL libraries kgitops evaluates are tested in tests/validate_cel_k8s.rs.
 
 mod common;
 mod validate_support;
@@ -487,8 +488,8 @@ fn field_path_reason_and_default_messages() {
 #[test]
 fn rules_kgitops_cannot_evaluate_are_reported_once_never_passed() {
     let schemas = widget_schemas();
-    let objects = vec![widget(json!({"size": 1, "limit": "1Gi"})), {
-        let mut w = widget(json!({"size": 1, "limit": "2Gi"}));
+    let objects = vec![widget(json!({"size": 1, "timeout": "1m"})), {
+        let mut w = widget(json!({"size": 1, "timeout": "2h"}));
         w["metadata"]["name"] = json!("w2");
         w
     }];
@@ -499,9 +500,9 @@ fn rules_kgitops_cannot_evaluate_are_reported_once_never_passed() {
         .collect();
     assert_eq!(unchecked.len(), 1, "{}", text(findings.clone()));
     assert_eq!(unchecked[0].severity, Severity::Warning);
-    assert_eq!(unchecked[0].path, "spec.limit");
+    assert_eq!(unchecked[0].path, "spec.timeout");
     assert!(
-        unchecked[0].message.contains("quantity"),
+        unchecked[0].message.contains("duration"),
         "{}",
         unchecked[0].message
     );
@@ -659,7 +660,7 @@ async fn synthetic_crd_semantics_agree_with_the_apiserver() {
         assert!(summary(&check_schemas(&schemas, "dev", std::slice::from_ref(&head))).is_empty());
     }
 
-    // quantity(): the apiserver decides; kgitops warns in both cases.
+    // quantity() (a Kubernetes library kgitops evaluates): both decide the same.
     for (limit, accepted) in [("1Gi", true), ("20Gi", false)] {
         let w = in_ns(
             widget(json!({"size": 1, "limit": limit})),
@@ -669,6 +670,31 @@ async fn synthetic_crd_semantics_agree_with_the_apiserver() {
             .create(&dry_run, &serde_json::from_value(w.clone()).expect("object"))
             .await;
         assert_eq!(theirs.is_ok(), accepted, "{limit}: {theirs:?}");
+        let ours = summary(&check_schemas(&schemas, "dev", std::slice::from_ref(&w)));
+        if accepted {
+            assert_eq!(ours, vec![], "{limit}");
+        } else {
+            assert_eq!(
+                ours,
+                vec![(
+                    "schema-cel".into(),
+                    "spec.limit".into(),
+                    "limit must be below 10Gi".into()
+                )]
+            );
+        }
+    }
+
+    // duration() (not evaluated offline): the apiserver decides; kgitops warns in both cases.
+    for (timeout, accepted) in [("1m", true), ("2h", false)] {
+        let w = in_ns(
+            widget(json!({"size": 1, "timeout": timeout})),
+            &format!("timeout-{timeout}"),
+        );
+        let theirs = api
+            .create(&dry_run, &serde_json::from_value(w.clone()).expect("object"))
+            .await;
+        assert_eq!(theirs.is_ok(), accepted, "{timeout}: {theirs:?}");
         let ours = check_schemas(&schemas, "dev", std::slice::from_ref(&w));
         assert_eq!(ours.len(), 1, "{}", text(ours.clone()));
         assert_eq!(

@@ -242,9 +242,11 @@ pub static RULES: &[Rule] = &[
         id: "schema-cel-unchecked",
         severity: Severity::Warning,
         scope: Scope::Schema,
-        what: "A CRD validation rule that kgitops cannot evaluate offline (a Kubernetes CEL library function \
-               its CEL evaluator lacks: quantities, URLs, IPs, semver, durations, ...; or `optionalOldSelf`). \
-               Reported once per cluster and rule, on the first object it concerns.",
+        what: "A CRD validation rule that kgitops cannot evaluate offline (a CEL function it does not \
+               implement: durations, timestamps, two-variable comprehensions, `format.datetime()`; or \
+               `optionalOldSelf`). The Kubernetes libraries for quantities, lists, regex, URLs, IPs, CIDRs, \
+               semver, sets and named formats are evaluated. Reported once per cluster and rule, on the \
+               first object it concerns.",
         why: "kgitops does not pretend a rule passed that it did not check; the apiserver will check it.",
         fix: "Check the object with a server-side dry run (`kgitops diff --live`).",
         check: None,

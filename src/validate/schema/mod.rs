@@ -12,6 +12,7 @@
 
 pub mod builtin;
 pub mod crd;
+mod k8s_cel;
 pub mod validations;
 
 use std::collections::BTreeMap;

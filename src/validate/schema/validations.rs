@@ -7,10 +7,10 @@
 //! (`foo-bar` is `self.foo__dash__bar`), and of `metadata` only `name` and `generateName` are visible.
 //!
 //! Rules are compiled once per process (a cache keyed by the expression, shared by every CRD and
-//! every cluster render) with the `cel` crate (cel-rust; docs/validation-cel.md says why). A rule
-//! the crate cannot check (a Kubernetes library function it lacks: quantities, URLs, IPs, semver,
-//! ...; a parse error; `optionalOldSelf`) is reported as "cannot check offline" — never silently
-//! passed. Transition rules (those using `oldSelf`) need the old object: they are evaluated only
+//! every cluster render) with the `cel` crate (cel-rust; docs/validation-cel.md says why), in an
+//! environment with Kubernetes' CEL libraries (src/validate/schema/k8s_cel). A rule kgitops cannot
+//! check (a function it lacks: durations, timestamps, two-variable comprehensions, `format.datetime()`; a
+//! parse error; `optionalOldSelf`) is reported as "cannot check offline" — never silently passed. Transition rules (those using `oldSelf`) need the old object: they are evaluated only
 //! when validating a change with a base render, on values that correlate with the old object
 //! (through object fields, map keys and list-type=map keys, as Kubernetes correlates them).
 
@@ -114,65 +114,36 @@ pub(crate) fn compile_rules(list: &Value, at: &str) -> Result<Vec<Arc<CelRule>>,
     Ok(out)
 }
 
-/// Kubernetes' CEL environment as far as the crate has it: the standard library (macros `has`,
-/// `all`, `exists`, `exists_one`, `map`, `filter`, optionals) and the strings extension.
+/// Kubernetes' CEL environment (1.36): the crate's standard library (macros `has`, `all`,
+/// `exists`, `exists_one`, `map`, `filter`, optionals), its strings and lists extensions, and the
+/// Kubernetes libraries of [`super::k8s_cel`] (quantities, lists, regex, URLs, IPs, CIDRs, semver,
+/// sets).
 fn env() -> &'static Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Env::stdlib();
-        // Registering the strings extension on a fresh stdlib cannot conflict; if a later crate
-        // version makes it do so, rules using its functions become "cannot check offline".
-        let _ = env.add_extension(cel::extensions::strings);
-        Arc::new(env)
-    })
+    ENV.get_or_init(|| Arc::new(build_env().unwrap_or_else(|_| Env::stdlib())))
 }
 
-/// Functions and namespaces of Kubernetes' CEL libraries that the crate lacks (lists, regex, URLs,
-/// IPs/CIDRs, quantities, semver, sets, two-variable comprehensions, and durations/timestamps,
-/// which need the crate's `chrono` feature that kgitops leaves off).
+/// The environment, or the crate's refusal to declare one of the overloads (a crate upgrade that
+/// grew one; a unit test catches it). Without it, every rule runs on the bare standard library and
+/// rules using the libraries become "cannot check offline" through [`crate_gap`].
+fn build_env() -> Result<Env, cel::DeclarationError> {
+    let mut env = Env::stdlib();
+    env.add_extension(cel::extensions::strings)?;
+    env.add_extension(cel::extensions::lists)?;
+    env.add_extension(super::k8s_cel::register)?;
+    Ok(env)
+}
+
+/// Functions of Kubernetes' CEL environment that kgitops does not evaluate: durations and
+/// timestamps (they need the crate's `chrono` feature, which kgitops leaves off), the two-variable
+/// comprehensions (`all(k, v, ...)` and friends are left as plain calls by the crate's macros,
+/// which expand the one-variable forms only) and `transformList`/`transformMap`/
+/// `transformMapEntry`.
 const MISSING_FUNCTIONS: &[&str] = &[
-    "isSorted",
-    "sum",
-    "find",
-    "findAll",
-    "url",
-    "isURL",
-    "getScheme",
-    "getHost",
-    "getHostname",
-    "getPort",
-    "getEscapedPath",
-    "getQuery",
-    "ip",
-    "isIP",
-    "cidr",
-    "isCIDR",
-    "family",
-    "isUnspecified",
-    "isLoopback",
-    "isLinkLocalMulticast",
-    "isLinkLocalUnicast",
-    "isGlobalUnicast",
-    "containsIP",
-    "containsCIDR",
-    "masked",
-    "prefixLength",
-    "quantity",
-    "isQuantity",
-    "asInteger",
-    "asApproximateFloat",
-    "isInteger",
-    "compareTo",
-    "isGreaterThan",
-    "isLessThan",
-    "semver",
-    "isSemver",
-    "major",
-    "minor",
-    "patch",
-    "sets.contains",
-    "sets.equivalent",
-    "sets.intersects",
+    "all",
+    "exists",
+    "existsOne",
+    "exists_one",
     "transformList",
     "transformMap",
     "transformMapEntry",
@@ -190,13 +161,9 @@ const MISSING_FUNCTIONS: &[&str] = &[
     "getDayOfYear",
 ];
 
-/// Namespaces of Kubernetes library functions the crate lacks; `sets.contains(a, b)` may parse as
-/// a call on a variable `sets`.
-const MISSING_NAMESPACES: &[&str] = &["sets"];
-
-/// Kubernetes list functions whose names the crate has for strings only: a runtime overload error
-/// on them means the crate lacks the list version, not that the apiserver would refuse.
-const PARTIAL_FUNCTIONS: &[&str] = &["indexOf", "lastIndexOf", "min", "max"];
+/// Namespaced Kubernetes library functions kgitops lacks, as (namespace, function):
+/// `format.datetime()` parses as a call of `datetime` on a variable `format`.
+const MISSING_QUALIFIED: &[(&str, &str)] = &[("format", "datetime")];
 
 /// A compiled expression, or why it cannot be checked offline.
 type Compiled = Result<Arc<Program>, String>;
@@ -227,9 +194,12 @@ fn compile_uncached(source: &str) -> Result<Arc<Program>, String> {
             "it uses the Kubernetes CEL function {f}(), which kgitops cannot evaluate"
         ));
     }
-    if let Some(ns) = MISSING_NAMESPACES.iter().find(|n| refs.has_variable(n)) {
+    if let Some((ns, f)) = MISSING_QUALIFIED
+        .iter()
+        .find(|(ns, f)| refs.has_variable(ns) && refs.has_function(f))
+    {
         return Err(format!(
-            "it uses the Kubernetes CEL library {ns}.*, which kgitops cannot evaluate"
+            "it uses the Kubernetes CEL function {ns}.{f}(), which kgitops cannot evaluate"
         ));
     }
     Ok(Arc::new(program))
@@ -430,10 +400,6 @@ fn crate_gap(err: &ExecutionError) -> Option<String> {
     match err {
         ExecutionError::UndeclaredReference(name) => Some(format!(
             "the CEL evaluator does not know {name:?} (a Kubernetes CEL library kgitops lacks)"
-        )),
-        ExecutionError::NoSuchOverload(o) if PARTIAL_FUNCTIONS.contains(&o.function()) => Some(format!(
-            "the CEL evaluator lacks the Kubernetes list function {}()",
-            o.function()
         )),
         _ => None,
     }
@@ -653,12 +619,23 @@ mod tests {
     }
 
     #[test]
+    fn the_kubernetes_libraries_register_on_the_crate_s_environment() {
+        assert!(build_env().is_ok(), "{:?}", build_env().err());
+    }
+
+    #[test]
     fn unsupported_functions_are_not_checkable() {
-        let gap = compiled("self.x.isSorted()").unwrap_err();
-        assert!(gap.contains("isSorted"), "{gap}");
-        let gap = compiled("quantity(self.q).isGreaterThan(quantity('1Gi'))").unwrap_err();
-        assert!(gap.contains("quantity"), "{gap}");
+        let gap = compiled("self.x.all(k, v, v > 0)").unwrap_err();
+        assert!(gap.contains("all"), "{gap}");
+        let gap = compiled("duration(self.d) > duration('1s')").unwrap_err();
+        assert!(gap.contains("duration"), "{gap}");
+        let gap = compiled("format.datetime().validate(self).hasValue() == false").unwrap_err();
+        assert!(gap.contains("format.datetime"), "{gap}");
+        assert!(compiled("!format.dns1123Label().validate(self).hasValue()").is_ok());
         assert!(compiled("self.type != 'tls' || has(self.valueFrom)").is_ok());
         assert!(compiled("self.all(x, x.startsWith('a'))").is_ok());
+        assert!(compiled("self.exists(x, x == 'a') && self.exists_one(x, x == 'a')").is_ok());
+        assert!(compiled("quantity(self.q).isGreaterThan(quantity('1Gi'))").is_ok());
+        assert!(compiled("self.x.isSorted() && sets.contains(self.x, ['a'])").is_ok());
     }
 }
