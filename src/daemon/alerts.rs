@@ -4,7 +4,7 @@
 //! (without its URL's secret parts) and the daemon goes on.
 //!
 //! Generic webhook body (stable JSON):
-//! `{"source": "kgitops", "state": "firing" | "resolved", "kind": "drift" | "failure" | "fetch" | "not-in-effect",
+//! `{"source": "kgitops", "state": "firing" | "resolved", "kind": "drift" | "failure" | "fetch" | "not-in-effect" | "gate",
 //!   "key": "...", "cluster": "dev" | null, "summary": "...", "details": ["..."], "revision": "..." | null,
 //!   "at": "RFC 3339"}`.
 //! Slack: `{"text": "..."}` with the same content.
@@ -13,6 +13,11 @@
 //! operator leaves a part of the applied spec undone (see [`crate::plan::in_effect`]) and resolve
 //! when it is gone; Strimzi's warnings about specs in effect are not alerted (they are in `/status`
 //! and the metrics).
+//!
+//! `gate` alerts (key `gate/<cluster>/<object>`) fire once while the newest revision waits for a gate
+//! on live state of that object (details: each change and what it needs; the live state, which moves
+//! while it waits, is in `/status`), and resolve when the revision is applied (see
+//! [`crate::plan::gate`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,10 +51,10 @@ pub enum AlertState {
 pub struct Alert {
     pub source: &'static str,
     pub state: AlertState,
-    /// `drift`, `failure`, `fetch` or `not-in-effect`.
+    /// `drift`, `failure`, `fetch`, `not-in-effect` or `gate`.
     pub kind: &'static str,
     /// What is deduplicated: `drift/<cluster>/<object>`, `failure/<cluster>`, `fetch`,
-    /// `not-in-effect/<cluster>/<object> <field>`.
+    /// `not-in-effect/<cluster>/<object> <field>`, `gate/<cluster>/<object>`.
     pub key: String,
     pub cluster: Option<String>,
     pub summary: String,
@@ -229,6 +234,8 @@ impl Alerter {
                 .unwrap_or_default();
             let summary = if prefix.starts_with("not-in-effect/") {
                 format!("{object} is in effect now (or left git)")
+            } else if prefix.starts_with("gate/") {
+                format!("{object}: no longer waiting for live state (applied, or left the revision)")
             } else {
                 format!("{object} matches git again")
             };
@@ -242,6 +249,7 @@ fn kind_of(prefix: &str) -> &'static str {
         "drift" => "drift",
         "fetch" => "fetch",
         "not-in-effect" => "not-in-effect",
+        "gate" => "gate",
         _ => "failure",
     }
 }
