@@ -708,11 +708,6 @@ async fn apply_plan(
         health: Vec::new(),
         not_in_effect: Vec::new(),
     };
-    // A revision with a gate waiting is not applied at all: a part of a migration step applied
-    // early (or another step's objects pruned) is what the gates exist to prevent.
-    if !cp.live.plan.blocked.is_empty() {
-        return Err(ApplyError::Gated(std::mem::take(&mut cp.live.plan.blocked)));
-    }
     let deletable: Vec<&PruneCandidate> = cp.candidates.iter().filter(|c| c.protection.is_none()).collect();
     if opts.prune
         && !opts.allow_mass_prune
@@ -724,6 +719,12 @@ async fn apply_plan(
             max: opts.max_prune,
             objects: deletable.iter().map(|c| c.id.to_string()).collect(),
         });
+    }
+    // A revision with a gate waiting is not applied at all: a part of a migration step applied
+    // early (or another step's objects pruned) is what the gates exist to prevent. After the mass
+    // prune check: a broken render is an error to fix, not a state to wait for.
+    if !cp.live.plan.blocked.is_empty() {
+        return Err(ApplyError::Gated(std::mem::take(&mut cp.live.plan.blocked)));
     }
     if opts.dry_run {
         return Ok(dry_run_change_set(set, &cp, opts));

@@ -483,12 +483,12 @@ fn owners<'a>(class: Class, subject: &Subject<'a>, kafkas: &Kafkas<'a>) -> Vec<(
 }
 
 /// The gates `subjects` (the desired objects with their live state, and the prune candidates)
-/// leave blocked. Only live Kafkas among the subjects are read: a pool or ZooKeeper-only object
-/// whose Kafka is not in the revision is not gated.
+/// leave blocked. The pool and ZooKeeper-only gates read the live Kafkas that stay in the revision:
+/// an object whose Kafka is not in it (deleted with it, or never kgitops') is not gated.
 pub fn evaluate(subjects: &[Subject<'_>]) -> Vec<Blocked> {
     let mut kafkas: Kafkas<'_> = BTreeMap::new();
     for s in subjects {
-        if let (true, Some(live)) = (is_kind(s.id, "Kafka"), s.live) {
+        if let (true, Some(_), Some(live)) = (is_kind(s.id, "Kafka"), s.desired, s.live) {
             kafkas.insert((s.id.namespace.as_deref(), s.id.name.as_str()), (s.id, live));
         }
     }
@@ -805,6 +805,30 @@ mod tests {
         assert!(pruned(&live, &elsewhere).is_empty());
         let live = kafka(with_kraft("enabled"), spec, state_status("KRaft"));
         assert!(pruned(&live, &deployment).is_empty());
+    }
+
+    #[test]
+    fn objects_pruned_with_their_kafka_are_not_gated() {
+        let live = kafka(json!({}), zk_spec(), json!({}));
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "zoo-entrance", "namespace": "kafka-prod"}});
+        let (kid, did) = (id(&live), id(&deployment));
+        let gone = |s: &ResId, v: &Value| {
+            evaluate(&[
+                Subject {
+                    id: &kid,
+                    desired: None,
+                    live: Some(&live),
+                },
+                Subject {
+                    id: s,
+                    desired: None,
+                    live: Some(v),
+                },
+            ])
+        };
+        assert!(gone(&did, &deployment).is_empty());
+        assert_eq!(pruned(&live, &deployment).len(), 1, "kept, it gates");
     }
 
     #[test]
