@@ -273,11 +273,11 @@ fn lines(blocked: &[Blocked]) -> String {
         .join("; ")
 }
 
-fn at<'v>(obj: &'v Value, path: Path) -> Option<&'v Value> {
+fn at(obj: &Value, path: Path) -> Option<&Value> {
     path.iter().try_fold(obj, |v, key| v.get(*key))
 }
 
-fn str_at<'v>(obj: &'v Value, path: Path) -> Option<&'v str> {
+fn str_at(obj: &Value, path: Path) -> Option<&str> {
     at(obj, path).and_then(Value::as_str)
 }
 
@@ -372,16 +372,15 @@ impl Gate {
                 absent_as,
             } => {
                 let desired = subject.desired?;
-                let read = |obj: &Value| str_at(obj, *path).or(*absent_as).map(str::to_string);
+                let read = |obj: &Value| str_at(obj, path).or(*absent_as).map(str::to_string);
                 let want = read(desired)?;
                 (values.contains(&want.as_str()) && read(live).as_deref() != Some(want.as_str()))
-                    .then(|| format!("{}={want}", label(*path)))
+                    .then(|| format!("{}={want}", label(path)))
             }
             Guarded::Removed { path } => {
                 let desired = subject.desired?;
-                (at(live, *path).is_some_and(|v| !v.is_null())
-                    && at(desired, *path).is_none_or(Value::is_null))
-                .then(|| format!("{} removed", path.join(".")))
+                (at(live, path).is_some_and(|v| !v.is_null()) && at(desired, path).is_none_or(Value::is_null))
+                    .then(|| format!("{} removed", path.join(".")))
             }
             Guarded::Pruned => subject.desired.is_none().then(|| "prune".to_string()),
         }
