@@ -669,3 +669,86 @@ async fn apply_exits_2_or_waits_with_wait_and_diff_live_says_what_it_waits_for()
     op.stop.cancel();
     operator.await.unwrap();
 }
+
+/// The rollback runbook (Strimzi 0.45 docs): `rollback` from post-migration, then the controller
+/// pool deleted (pruned by kgitops once the state is back to dual writing), then `disabled`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollback_prunes_the_controller_pool_only_once_dual_writing_again() {
+    let (ns, client) = namespace("gates-rollback").await;
+    let repo = tempfile::tempdir().unwrap();
+    let (op, operator) = Operator::start(client.clone(), ns.clone(), "ZooKeeper");
+    let kafka = format!("Kafka/{ns}/main");
+    let pools = strimzi(&client, &ns, "KafkaNodePool");
+    let apply_prune = ["apply", "--cluster", "prod", "--prune"];
+
+    write_overlay(repo.path(), &step(2, &ns));
+    let out = kgitops(repo.path(), &apply_prune).await;
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
+    op.set("KRaftDualWriting");
+    op.written("KRaftDualWriting").await;
+
+    // `rollback` before post-migration: waits.
+    let mut rollback = step(2, &ns);
+    kafka_of(&mut rollback)["metadata"]["annotations"]["strimzi.io/kraft"] = json!("rollback");
+    write_overlay(repo.path(), &rollback);
+    let out = kgitops(repo.path(), &apply_prune).await;
+    let text = common::output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{kafka}: strimzi.io/kraft=rollback needs kafkaMetadataState KRaftPostMigration, live: KRaftDualWriting"
+        )),
+        "{text}"
+    );
+    op.set("KRaftPostMigration");
+    op.written("KRaftPostMigration").await;
+    let out = kgitops(repo.path(), &apply_prune).await;
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
+    assert_eq!(kraft_annotation(&client, &ns).await.as_deref(), Some("rollback"));
+
+    // The controller pool removed: not while post-migration (the operator has not rolled back yet).
+    rollback.retain(|o| o["metadata"]["name"] != "controller");
+    write_overlay(repo.path(), &rollback);
+    let out = kgitops(repo.path(), &apply_prune).await;
+    let text = common::output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!("KafkaNodePool/{ns}/controller: prune needs")),
+        "{text}"
+    );
+    assert!(get(&pools, "controller").await.is_some());
+    // Back to dual writing with `rollback`: pruned.
+    op.set("KRaftDualWriting");
+    let reached = Instant::now();
+    let out = kgitops(
+        repo.path(),
+        &[
+            "apply",
+            "--cluster",
+            "prod",
+            "--prune",
+            "--wait",
+            "--wait-timeout",
+            "60",
+        ],
+    )
+    .await;
+    let text = common::output_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!("KafkaNodePool/{ns}/controller pruned")),
+        "{text}"
+    );
+    assert!(get(&pools, "controller").await.is_none());
+    assert!(reached.elapsed() < Duration::from_secs(30));
+
+    // `disabled`: back to ZooKeeper.
+    kafka_of(&mut rollback)["metadata"]["annotations"]["strimzi.io/kraft"] = json!("disabled");
+    write_overlay(repo.path(), &rollback);
+    let out = kgitops(repo.path(), &apply_prune).await;
+    assert_eq!(out.status.code(), Some(0), "{}", common::output_text(&out));
+    assert_eq!(kraft_annotation(&client, &ns).await.as_deref(), Some("disabled"));
+
+    op.stop.cancel();
+    operator.await.unwrap();
+}
