@@ -7,7 +7,9 @@
 //! 1. Pre-flight: the plan dry-ran every object before anything is written; one rejection and
 //!    nothing is written. (Objects whose namespace or CRD this same revision creates cannot be
 //!    dry-run before those exist: they are dry-run right after stage 1, before anything else.)
-//!    Prune safety (mass prune) is checked here too.
+//!    Prune safety (mass prune) is checked here too, and the gates on live state
+//!    ([`crate::plan::gate`]): a revision with a change (or, with `--prune`, a deletion) waiting for
+//!    a live state is refused as a whole with [`ApplyError::Gated`], nothing written.
 //! 2. Stage 1: Namespaces and CRDs, then wait for the CRDs to be Established.
 //! 3. The inventory parent is widened to cover old and new members (an interrupted apply leaks
 //!    nothing: the next run still finds every member).
@@ -44,6 +46,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::manifest::{Gvk, ResId};
+use crate::plan::gate::{self, Blocked};
 use crate::plan::in_effect::{Effect, NotInEffect};
 use crate::plan::{
     self, Action, Cluster, LivePlan, ObjectFailure, Plan, PlanError, PlanOptions, PlannedObject, Resolved,
@@ -239,6 +242,17 @@ pub enum ApplyError {
         failures: Vec<ObjectFailure>,
         applied: Vec<String>,
     },
+    /// Gates of the revision wait for live state ([`gate`]): nothing of it was written.
+    #[error("waiting for live state; nothing of this revision was written:\n{}", blocked_lines(.0))]
+    Gated(Vec<Blocked>),
+}
+
+fn blocked_lines(blocked: &[Blocked]) -> String {
+    blocked
+        .iter()
+        .map(|b| format!("  {b}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl ApplyError {
@@ -259,8 +273,8 @@ impl ApplyError {
                 failures: all(failures),
                 applied,
             },
-            // Object identities, counts, and the lock's holder only.
-            e @ (ApplyError::MassPrune { .. } | ApplyError::Lock(_)) => e,
+            // Object identities, counts, the lock's holder and live states only.
+            e @ (ApplyError::MassPrune { .. } | ApplyError::Lock(_) | ApplyError::Gated(_)) => e,
         }
     }
 }
@@ -375,14 +389,39 @@ async fn plan_cluster(
         Some(_) => list_candidates(cluster, &live, &parent_state, &id).await?,
         None => (Vec::new(), 0),
     };
+    // Gates on live state: the desired objects against their live state, and with --prune the
+    // members that would be deleted.
+    let subjects: Vec<gate::Subject<'_>> = live
+        .objects
+        .iter()
+        .map(|o| gate::Subject {
+            id: &o.id,
+            desired: Some(&o.desired),
+            live: o.live.as_ref(),
+        })
+        .chain(candidates.iter().filter(|_| opts.prune).map(|c| gate::Subject {
+            id: &c.id,
+            desired: None,
+            live: Some(&c.live),
+        }))
+        .collect();
+    let blocked = gate::evaluate(&subjects);
     for c in &candidates {
         let mut entry = plan::compare(&c.id, Some(&c.live), None, Some(&c.live));
         entry.notes.push(match &c.protection {
             Some(p) => format!("left git; {p}"),
             None => "left git: deleted by apply --prune".to_string(),
         });
+        let object = c.id.to_string();
+        for b in blocked.iter().filter(|b| b.object == object) {
+            entry.notes.push(format!(
+                "prune waits: {} needs {}, live: {}",
+                b.change, b.needs, b.live
+            ));
+        }
         live.plan.entries.push(entry);
     }
+    live.plan.blocked = blocked;
     Ok(ClusterPlan {
         live,
         parent,
@@ -680,6 +719,12 @@ async fn apply_plan(
             max: opts.max_prune,
             objects: deletable.iter().map(|c| c.id.to_string()).collect(),
         });
+    }
+    // A revision with a gate waiting is not applied at all: a part of a migration step applied
+    // early (or another step's objects pruned) is what the gates exist to prevent. After the mass
+    // prune check: a broken render is an error to fix, not a state to wait for.
+    if !cp.live.plan.blocked.is_empty() {
+        return Err(ApplyError::Gated(std::mem::take(&mut cp.live.plan.blocked)));
     }
     if opts.dry_run {
         return Ok(dry_run_change_set(set, &cp, opts));

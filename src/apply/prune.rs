@@ -8,6 +8,11 @@
 //! delete more than [`DEFAULT_MAX_PRUNE`] objects (or another limit the caller sets), or more than
 //! half of the inventory, at once is refused without `--allow-mass-prune`: that is what a broken
 //! render (an overlay path typo, an emptied kustomization) looks like.
+//!
+//! Whether a deletion is allowed *now* is the gates' business ([`crate::plan::gate`]): the
+//! controller pool, the `kafka` broker pool and ZooKeeper-only objects are deleted only in the
+//! live metadata states that make it safe, even when annotated; [`super::plan`] asks them for every
+//! candidate when pruning, and a deletion that waits holds back the whole revision.
 
 use serde_json::Value;
 

@@ -1,5 +1,8 @@
 //! `kgitops apply --cluster NAME [--repo DIR] [--rev REV] [--prune] [--dry-run] [--wait]` (exit 0
-//! applied, 1 applied but with `--wait` something is not in effect, 2 error or not healthy), and the
+//! applied, 1 applied but with `--wait` something is not in effect, 2 error or not healthy, or a
+//! gate waiting for live state: without `--wait` nothing is written and what it waits for is
+//! printed; with `--wait` the gated objects are watched until the gates open, within
+//! `--wait-timeout`, then the revision is planned again and applied), and the
 //! wiring `diff --live` shares with it: the kube client from `--kubeconfig`/`--context`, else
 //! `KUBECONFIG`, else in-cluster; the render of `clusters/NAME`; the tokio runtime.
 
@@ -10,7 +13,7 @@ use serde_json::Value;
 
 use super::{ClusterAccessArgs, Failure, Outcome, OutputFormat, RepoArgs};
 use crate::apply::{self, ApplyOptions, InventoryRef};
-use crate::plan::Cluster;
+use crate::plan::{Cluster, gate};
 use crate::render;
 use crate::report;
 use crate::source::{DirTree, FileTree, GitTree};
@@ -38,11 +41,12 @@ pub struct ApplyArgs {
     /// Server-side dry-run only: nothing is written.
     #[arg(long)]
     pub dry_run: bool,
-    /// Wait for the health of every Strimzi resource after applying; exit 1 when a change is not in
-    /// effect (the operator accepted but did not carry it out), 2 when not healthy.
+    /// Wait for the gates on live state to open before applying (see `docs/gates.md`), and for the
+    /// health of every Strimzi resource after applying; exit 1 when a change is not in effect (the
+    /// operator accepted but did not carry it out), 2 when not healthy or still gated.
     #[arg(long)]
     pub wait: bool,
-    /// How long `--wait` waits, in seconds.
+    /// How long `--wait` waits, in seconds (for the gates, then again for health).
     #[arg(long, default_value_t = 300)]
     pub wait_timeout: u64,
     /// How long to wait, in seconds, for another writer holding the cluster's write lock (the Lease
@@ -78,9 +82,28 @@ pub fn run(args: ApplyArgs) -> Result<Outcome, Failure> {
     lock.timeout = Duration::from_secs(args.lock_timeout);
     let set = block_on(async {
         let cluster = connect(&args.access).await?;
-        apply::apply_locked(&cluster, objects, &opts, &lock, &mut Default::default())
-            .await
-            .map_err(Failure::from)
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait_timeout);
+        loop {
+            let result =
+                apply::apply_locked(&cluster, objects.clone(), &opts, &lock, &mut Default::default()).await;
+            let blocked = match result {
+                Err(apply::ApplyError::Gated(blocked)) => blocked,
+                other => break other.map_err(Failure::from),
+            };
+            let mut text = String::new();
+            report::blocked_text(&mut text, &blocked);
+            print!("{text}");
+            if !args.wait {
+                return Err(format!(
+                    "{} change(s) wait for live state; nothing was written (apply --wait waits for them)",
+                    blocked.len()
+                )
+                .into());
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            // A change of a watched object: plan again (the gate may be open now, or wait again).
+            gate::wait_for_change(&cluster, &blocked, left).await?;
+        }
     })?;
     let mut set = set;
     set.revision = args.rev.clone();

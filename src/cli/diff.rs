@@ -71,8 +71,9 @@ fn run_offline(args: &DiffArgs) -> Result<Outcome, Failure> {
     Ok(if changed { Outcome::Changes } else { Outcome::Clean })
 }
 
-/// `--live`: the plan of one cluster against the live state, and what of the live Strimzi objects is
-/// not in effect; exit 1 when anything would change or something is not in effect.
+/// `--live`: the plan of one cluster against the live state, what of the live Strimzi objects is
+/// not in effect, and the changes that wait for live state (gates); exit 1 when anything would
+/// change, something is not in effect or a gate waits.
 fn run_live(args: &DiffArgs) -> Result<Outcome, Failure> {
     let [cluster] = args.clusters.as_slice() else {
         return Err("diff --live needs exactly one --cluster".into());
@@ -93,7 +94,7 @@ fn run_live(args: &DiffArgs) -> Result<Outcome, Failure> {
         .not_in_effect
         .iter()
         .any(|n| n.effect == crate::plan::in_effect::Effect::Ignored);
-    Ok(if plan.has_changes() || ignored {
+    Ok(if plan.has_changes() || ignored || !plan.blocked.is_empty() {
         Outcome::Changes
     } else {
         Outcome::Clean

@@ -5,7 +5,7 @@
 //!
 //! Generic webhook body (stable JSON):
 //! `{"source": "kgitops", "state": "firing" | "resolved",
-//!   "kind": "drift" | "failure" | "fetch" | "not-in-effect" | "strimzi-health",
+//!   "kind": "drift" | "failure" | "fetch" | "not-in-effect" | "strimzi-health" | "gate",
 //!   "key": "...", "cluster": "dev" | null, "summary": "...", "details": ["..."], "revision": "..." | null,
 //!   "at": "RFC 3339"}`.
 //! Slack: `{"text": "..."}` with the same content.
@@ -24,6 +24,11 @@
 //! message (Strimzi's reason and message). A change of state or message fires again; the alert
 //! resolves when the object is neither (or has left git). Objects that are merely progressing or
 //! not ready (the operator retries) are only in `/status` and `kgitops_strimzi_objects`.
+//!
+//! `gate` alerts (key `gate/<cluster>/<object>`) fire once while the newest revision waits for a gate
+//! on live state of that object (details: each change and what it needs; the live state, which moves
+//! while it waits, is in `/status`), and resolve when the revision is applied (see
+//! [`crate::plan::gate`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -57,10 +62,11 @@ pub enum AlertState {
 pub struct Alert {
     pub source: &'static str,
     pub state: AlertState,
-    /// `drift`, `failure`, `fetch`, `not-in-effect` or `strimzi-health`.
+    /// `drift`, `failure`, `fetch`, `not-in-effect` `strimzi-health` or `gate`.
     pub kind: &'static str,
     /// What is deduplicated: `drift/<cluster>/<object>`, `failure/<cluster>`, `fetch`,
-    /// `not-in-effect/<cluster>/<object> <field>`, `strimzi-health/<cluster>/<object>`.
+    /// `not-in-effect/<cluster>/<object> <field>`, `strimzi-health/<cluster>/<object>`,
+    /// `gate/<cluster>/<object>`.
     pub key: String,
     pub cluster: Option<String>,
     pub summary: String,
@@ -249,6 +255,7 @@ fn kind_of(prefix: &str) -> &'static str {
         "fetch" => "fetch",
         "not-in-effect" => "not-in-effect",
         "strimzi-health" => "strimzi-health",
+        "gate" => "gate",
         _ => "failure",
     }
 }
@@ -258,6 +265,7 @@ fn resolved_summary(prefix: &str, object: &str) -> String {
     match prefix.split('/').next().map(kind_of) {
         Some("not-in-effect") => format!("{object} is in effect now (or left git)"),
         Some("strimzi-health") => format!("{object} is no longer paused or refused (or left git)"),
+        Some("gate") => format!("{object}: no longer waiting for live state (applied, or left the revision)"),
         _ => format!("{object} matches git again"),
     }
 }

@@ -14,6 +14,11 @@
 //! [`crate::plan::in_effect`], [`crate::apply::health`]); the operator rewriting the same
 //! conditions changes nothing. A watch that restarts (apiserver
 //! restarted, watch expired) signals once after its new list, since events may have been missed.
+//!
+//! A status-only change of what a gate on live state reads (a Kafka's `kafkaMetadataState`, see
+//! [`crate::plan::gate::status_print`]) is signalled apart, as [`Signal::Status`]: only a worker
+//! whose revision waits for a gate plans on it, so a migration's status changes wake the gated
+//! cluster at once and cost the others nothing.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -34,6 +39,8 @@ pub enum Signal {
     Changed(String),
     /// A watch restarted: events may have been missed.
     Resync,
+    /// Only what a gate reads in this object's status changed (`Kind/namespace/name`).
+    Status(String),
 }
 
 /// What one watch covers: a kind and, for namespaced kinds, a namespace.
@@ -118,6 +125,13 @@ pub fn fingerprint(obj: &Value, strimzi: bool) -> u64 {
     hasher.finish()
 }
 
+/// A hash of what the gates read in the object's status ([`crate::plan::gate::status_print`]).
+fn gate_print(obj: &Value) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    crate::plan::gate::status_print(obj).to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
 /// What of a Strimzi status says something about the spec and its health: the conditions without
 /// their timestamps, the generation observed, and a node pool's replicas and roles.
 fn strimzi_status_print(status: &Value) -> Value {
@@ -158,8 +172,14 @@ async fn watch_one(
     tx: mpsc::Sender<Signal>,
 ) {
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
-    let mut prints: HashMap<String, u64> = HashMap::new();
-    let mut listing: HashMap<String, u64> = HashMap::new();
+    // Per object: the drift fingerprint, and (Strimzi objects) a hash of what the gates read.
+    let mut prints: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut listing: HashMap<String, (u64, u64)> = HashMap::new();
+    let print_of = |obj: &DynamicObject| -> (u64, u64) {
+        serde_json::to_value(obj)
+            .map(|v| (fingerprint(&v, strimzi), if strimzi { gate_print(&v) } else { 0 }))
+            .unwrap_or_default()
+    };
     let mut listed_once = false;
     while let Some(event) = stream.next().await {
         let signal = match event {
@@ -168,10 +188,7 @@ async fn watch_one(
                 None
             }
             Ok(Event::InitApply(obj)) => {
-                let print = serde_json::to_value(&obj)
-                    .map(|v| fingerprint(&v, strimzi))
-                    .unwrap_or_default();
-                listing.insert(name_of(&kind, &obj), print);
+                listing.insert(name_of(&kind, &obj), print_of(&obj));
                 None
             }
             Ok(Event::InitDone) => {
@@ -186,10 +203,12 @@ async fn watch_one(
             }
             Ok(Event::Apply(obj)) => {
                 let name = name_of(&kind, &obj);
-                let print = serde_json::to_value(&obj)
-                    .map(|v| fingerprint(&v, strimzi))
-                    .unwrap_or_default();
-                (prints.insert(name.clone(), print) != Some(print)).then_some(Signal::Changed(name))
+                let print = print_of(&obj);
+                match prints.insert(name.clone(), print) {
+                    Some(before) if before == print => None,
+                    Some(before) if before.0 == print.0 => Some(Signal::Status(name)),
+                    _ => Some(Signal::Changed(name)),
+                }
             }
             Ok(Event::Delete(obj)) => {
                 let name = name_of(&kind, &obj);

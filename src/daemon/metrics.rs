@@ -2,9 +2,10 @@
 //!
 //! | metric | labels | what |
 //! |---|---|---|
-//! | `kgitops_reconcile_total` | cluster, result | reconciles by result: applied, unchanged, healed, failed |
+//! | `kgitops_reconcile_total` | cluster, result | reconciles by result: applied, unchanged, healed, failed, waiting |
 //! | `kgitops_reconcile_duration_seconds` | cluster | render + plan + apply time |
 //! | `kgitops_drift_objects` | cluster | objects that differ from git live now |
+//! | `kgitops_gate_waiting` | cluster | 1 while the newest revision waits for a gate on live state (nothing of it applied), else 0 |
 //! | `kgitops_heals_total` | cluster | drift heals applied |
 //! | `kgitops_applied_revision_info` | cluster, revision | 1 for the revision live in the cluster |
 //! | `kgitops_managed_objects` | cluster | objects in the cluster's render |
@@ -95,6 +96,7 @@ pub struct Metrics {
     reconcile_total: Family<ResultLabels, Counter>,
     reconcile_duration: HistogramFamily,
     drift_objects: Family<ClusterLabels, Gauge>,
+    gate_waiting: Family<ClusterLabels, Gauge>,
     heals_total: Family<ClusterLabels, Counter>,
     applied_revision: Family<RevisionLabels, Gauge>,
     managed_objects: Family<ClusterLabels, Gauge>,
@@ -155,6 +157,12 @@ impl Metrics {
             "kgitops_drift_objects",
             "Objects that differ from git live",
             drift_objects.clone(),
+        );
+        let gate_waiting = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "kgitops_gate_waiting",
+            "1 while the newest revision waits for a gate on live state",
+            gate_waiting.clone(),
         );
         let heals_total = Family::<ClusterLabels, Counter>::default();
         registry.register("kgitops_heals", "Drift heals applied", heals_total.clone());
@@ -231,6 +239,7 @@ impl Metrics {
             reconcile_total,
             reconcile_duration,
             drift_objects,
+            gate_waiting,
             heals_total,
             applied_revision,
             managed_objects,
@@ -266,6 +275,13 @@ impl Metrics {
         self.drift_objects
             .get_or_create(&Metrics::cluster(cluster))
             .set(objects as i64);
+    }
+
+    /// Whether `cluster`'s newest revision waits for a gate on live state.
+    pub fn gate_waiting(&self, cluster: &str, waiting: bool) {
+        self.gate_waiting
+            .get_or_create(&Metrics::cluster(cluster))
+            .set(i64::from(waiting));
     }
 
     pub fn healed(&self, cluster: &str) {

@@ -90,7 +90,8 @@ pub struct DriftedObject {
 pub struct LastResult {
     pub at: String,
     pub revision: Option<String>,
-    /// `applied` (something changed), `unchanged`, `healed`, `failed`, `suspended`, `standby`.
+    /// `applied` (something changed), `unchanged`, `healed`, `failed`, `suspended`, `standby`,
+    /// `waiting` (the revision waits for live state, see [`ClusterStatus::waiting`]).
     pub result: String,
     pub message: Option<String>,
     pub duration_ms: u64,
@@ -115,6 +116,10 @@ pub struct ClusterStatus {
     /// The Strimzi objects of the render that are not ready (state `progressing`, `not-ready`,
     /// `refused`, `paused`, `missing`, and why), as of the last plan (see [`crate::apply::health`]).
     pub not_ready: Vec<Health>,
+    /// While the newest revision waits for gates on live state (last result `waiting`): one line
+    /// per change and what it waits for (`Kafka/kafka-prod/main: strimzi.io/kraft=enabled needs
+    /// kafkaMetadataState KRaftPostMigration, live: KRaftDualWriting`); see [`crate::plan::gate`].
+    pub waiting: Vec<String>,
     /// `Kind/namespace/name outcome` of the last apply that changed something.
     pub last_changes: Vec<String>,
     pub last_changes_revision: Option<String>,
@@ -134,6 +139,7 @@ impl ClusterStatus {
             drifted: Vec::new(),
             not_in_effect: Vec::new(),
             not_ready: Vec::new(),
+            waiting: Vec::new(),
             last_changes: Vec::new(),
             last_changes_revision: None,
             heals: 0,

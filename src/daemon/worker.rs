@@ -4,6 +4,12 @@
 //! watches the applied objects for drift and heals or reports it. Failures are retried with
 //! backoff; a newer revision replaces a failing one. Only the leader writes, and every write holds
 //! the cluster's write lock (see [`apply::lock`]).
+//!
+//! A revision with a gate on live state waiting ([`crate::plan::gate`]) is not applied and not a
+//! failure: the cluster is `waiting` (`/status` lists what for, metric `kgitops_gate_waiting`, one
+//! `gate` alert per object), and the worker plans it again whenever a watched object changes,
+//! including a status-only change of what a gate reads ([`Signal::Status`], ignored by clusters
+//! that wait for nothing): the revision is applied by itself once the live state allows it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +31,7 @@ use super::{SHUTDOWN_GRACE, Shared, backoff};
 use crate::apply::{self, ApplyOptions, InventoryRef, Outcome};
 use crate::manifest::yaml::to_yaml_stream;
 use crate::manifest::{Gvk, ResId};
+use crate::plan::gate::Blocked;
 use crate::plan::in_effect::{Effect, NotInEffect};
 use crate::plan::{Action, Cluster, connect};
 use crate::report;
@@ -62,6 +69,8 @@ pub struct Worker {
     drift_tx: mpsc::Sender<Signal>,
     /// Another writer's write lock as this worker saw it (see [`apply::lock::Observed`]).
     lock_observed: apply::lock::Observed,
+    /// The gates the desired revision waits for (empty when it waits for none).
+    gated: Vec<Blocked>,
 }
 
 impl Worker {
@@ -86,6 +95,7 @@ impl Worker {
             watch: None,
             drift_tx,
             lock_observed: apply::lock::Observed::default(),
+            gated: Vec::new(),
         };
         latest.mark_changed();
         let mut pending = false;
@@ -119,8 +129,22 @@ impl Worker {
                 Some(signal) = drift_rx.recv() => {
                     tracing::debug!(cluster = w.cfg.name.as_str(), ?signal, "drift signal");
                     tokio::time::sleep(DRIFT_DEBOUNCE).await;
-                    while drift_rx.try_recv().is_ok() {}
-                    drift = true;
+                    let mut signals = vec![signal];
+                    while let Ok(more) = drift_rx.try_recv() {
+                        signals.push(more);
+                    }
+                    for signal in signals {
+                        // A gated revision is planned again on any change of what it watches; a
+                        // status-only change wakes nobody else.
+                        let gated = !w.gated.is_empty();
+                        match signal {
+                            Signal::Status(_) => pending = pending || gated,
+                            Signal::Changed(_) | Signal::Resync => {
+                                drift = true;
+                                pending = pending || gated;
+                            }
+                        }
+                    }
                 }
                 _ = sleep_until(retry_at), if retry_at.is_some() => {
                     retry_at = None;
@@ -246,6 +270,7 @@ impl Worker {
             // what is live): nothing to apply; the cluster is at this revision too. Drift is the
             // watches' business, so no request is sent.
             self.adopt(&desired);
+            self.unwait(&desired.revision);
             self.desired = Some(desired);
             return false;
         }
@@ -259,6 +284,7 @@ impl Worker {
     /// against what is applied.
     fn supersede(&mut self) {
         self.desired = None;
+        self.unwait("(none)");
     }
 
     /// Records `desired`, whose render equals the applied one, as the applied revision.
@@ -477,6 +503,7 @@ impl Worker {
                     &[],
                     Some(&self.cfg.name),
                 );
+                self.unwait(&desired.revision);
                 if set.has_changes() {
                     self.event(
                         EventType::Normal,
@@ -490,11 +517,95 @@ impl Worker {
                 self.ensure_watch(&cluster).await;
                 Ok(())
             }
+            Err(apply::ApplyError::Gated(blocked)) => {
+                self.wait(&desired, blocked, elapsed);
+                // The gated objects must be watched even when nothing was applied yet (a restart).
+                if self.watch.is_none() {
+                    self.ensure_watch(&cluster).await;
+                }
+                Ok(())
+            }
             Err(e) => {
                 self.fail(Some(desired.revision.clone()), "apply", &e.to_string(), elapsed);
                 Err(Failed { retry: true })
             }
         }
+    }
+
+    /// Records that `desired` waits for gates on live state: nothing of it was written.
+    /// `/status` (result `waiting`, the lines), the metric, a log line when what it waits for
+    /// changes, and one `gate` alert per object (its content leaves out the live state, which
+    /// changes while it waits: it fires once).
+    fn wait(&mut self, desired: &Desired, blocked: Vec<Blocked>, elapsed: Duration) {
+        let lines: Vec<String> = blocked.iter().map(Blocked::to_string).collect();
+        if blocked != self.gated {
+            for line in &lines {
+                tracing::info!(
+                    cluster = self.name(),
+                    revision = desired.revision.as_str(),
+                    "waiting: {line}"
+                );
+            }
+        }
+        self.shared.metrics.gate_waiting(self.name(), true);
+        self.shared.status.cluster(&self.cfg.name, |c| {
+            c.waiting = lines.clone();
+            c.synced = false;
+        });
+        self.record(
+            "waiting",
+            Some(desired.revision.clone()),
+            Some(format!(
+                "revision {} waits for live state; nothing of it was written: {}",
+                desired.revision,
+                lines.join("; ")
+            )),
+            elapsed,
+        );
+        let prefix = format!("gate/{}/", self.cfg.name);
+        let mut objects: Vec<&str> = blocked.iter().map(|b| b.object.as_str()).collect();
+        objects.sort_unstable();
+        objects.dedup();
+        let mut keys = Vec::new();
+        for object in objects {
+            let key = format!("{prefix}{object}");
+            let mut alert = Alert::firing(
+                "gate",
+                key.clone(),
+                Some(&self.cfg.name),
+                format!("{object}: revision {} waits for live state", desired.revision),
+            );
+            alert.details = blocked
+                .iter()
+                .filter(|b| b.object == object)
+                .map(|b| format!("{} needs {}", b.change, b.needs))
+                .collect();
+            alert.revision = Some(desired.revision.clone());
+            self.shared.alerter.fire(alert);
+            keys.push(key);
+        }
+        self.shared
+            .alerter
+            .resolve_except(&prefix, &keys, Some(&self.cfg.name));
+        self.gated = blocked;
+    }
+
+    /// The revision is applied (or superseded by one that waits for nothing): the gates are gone.
+    fn unwait(&mut self, revision: &str) {
+        if self.gated.is_empty() {
+            return;
+        }
+        tracing::info!(
+            cluster = self.name(),
+            revision,
+            "no longer waiting for live state"
+        );
+        self.gated.clear();
+        self.shared.metrics.gate_waiting(self.name(), false);
+        self.shared.status.cluster(&self.cfg.name, |c| c.waiting.clear());
+        self.shared
+            .alerter
+            .resolve_except(&format!("gate/{}/", self.cfg.name), &[], Some(&self.cfg.name));
     }
 
     /// Plans the applied revision against live state; heals or reports what drifted.
@@ -767,8 +878,12 @@ impl Worker {
     }
 
     /// Starts or replaces the drift watches so they cover the applied objects.
+    /// Without an applied revision yet, the desired one's objects are watched: a revision waiting
+    /// for a gate after a restart wakes up on its gated object's status as well.
     async fn ensure_watch(&mut self, cluster: &Cluster) {
-        let Some(applied) = &self.applied else { return };
+        let Some(applied) = self.applied.as_ref().or(self.desired.as_ref()) else {
+            return;
+        };
         let mut targets = Targets::new();
         for obj in applied.objects.iter() {
             let Ok(id) = ResId::of(obj) else { continue };

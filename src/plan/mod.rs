@@ -15,6 +15,9 @@
 //!   mutating admission webhook of the cluster may be called for them ([`admission`]): its change
 //!   is not in the live state, so those are dry-run.
 //!
+//! The live plan of a whole cluster (`apply::plan`) also carries the changes that wait for live state
+//! ([`Plan::blocked`], evaluated by [`gate`]): while any waits, nothing of the revision is applied.
+//!
 //! Secret values never leave: diffs and field changes are masked ([`mask::mask_pair`]), and every
 //! error [`plan_live`] returns is scrubbed of every value of every Secret of the render and of the
 //! live objects ([`mask::Scrubber`]; server messages echo what was sent).
@@ -30,6 +33,7 @@ pub mod cluster;
 pub mod connect;
 pub mod diff;
 pub mod fields;
+pub mod gate;
 pub mod in_effect;
 pub mod mask;
 pub mod normalize;
@@ -135,7 +139,12 @@ pub struct PlanEntry {
 ///               "notes": ["..."]}],             // omitted when empty
 ///  "not_in_effect": [{"object": "KafkaNodePool/kafka-dev/brokers", "field": "spec.replicas",
 ///                     "effect": "ignored", "reason": "ScaleDownPreventionCheck", "message": "...",
-///                     "reported_by": "Kafka/kafka-dev/main"}]}  // live plans only; omitted when empty
+///                     "reported_by": "Kafka/kafka-dev/main"}],  // live plans only; omitted when empty
+///  "blocked": [{"gate": "kraft-enabled", "object": "Kafka/kafka-prod/main",
+///               "change": "strimzi.io/kraft=enabled", "needs": "kafkaMetadataState KRaftPostMigration",
+///               "live": "KRaftDualWriting",
+///               "watch": {"gvk": {...}, "namespace": "kafka-prod", "name": "main"},
+///               "watch_version": "123"}]}     // live plans only; omitted when empty
 /// ```
 ///
 /// `not_in_effect` ([`in_effect`]) says what of the live Strimzi objects the operator did not carry
@@ -151,6 +160,10 @@ pub struct Plan {
     /// What the operator did not carry out in the live objects (live plans only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_in_effect: Vec<in_effect::NotInEffect>,
+    /// Changes of this revision that wait for live state ([`gate`]; live plans of a whole cluster
+    /// only): while any is here, nothing of the revision is applied to the cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<gate::Blocked>,
 }
 
 impl Plan {
@@ -728,6 +741,7 @@ async fn plan_objects(
         revision: None,
         entries: Vec::with_capacity(planned.len()),
         not_in_effect: in_effect::collect(planned.iter().filter_map(|o| Some((&o.id, o.live.as_ref()?)))),
+        blocked: Vec::new(),
     };
     for (i, obj) in planned.iter_mut().enumerate() {
         let entry = if noop[i] {

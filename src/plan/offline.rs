@@ -101,6 +101,7 @@ pub fn compare_renders(cluster: &str, before: Vec<(ResId, Value)>, after: Vec<(R
         revision: None,
         entries,
         not_in_effect: Vec::new(),
+        blocked: Vec::new(),
     }
 }
 

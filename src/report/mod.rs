@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::apply::{ChangeSet, Outcome};
+use crate::plan::gate::Blocked;
 use crate::plan::in_effect::{Effect, NotInEffect};
 use crate::plan::{Action, FieldChange, Plan, PlanEntry};
 
@@ -70,8 +71,38 @@ pub fn plan_text(plan: &Plan) -> String {
         }
     }
     let _ = writeln!(out, "cluster {}: {}", plan.cluster, summary(plan));
+    blocked_text(&mut out, &plan.blocked);
     not_in_effect_text(&mut out, &plan.not_in_effect);
     out
+}
+
+/// The heading of the gates a revision waits for ([`crate::plan::gate`]).
+pub const WAITING_HEADING: &str =
+    "WAITING (nothing of this revision is applied until the live state allows it)";
+
+/// The gates a revision waits for, one line each (nothing when there is none).
+pub fn blocked_text(out: &mut String, blocked: &[Blocked]) {
+    if blocked.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{WAITING_HEADING}:");
+    for b in blocked {
+        let _ = writeln!(out, "  {b}");
+    }
+}
+
+fn blocked_markdown(out: &mut String, blocked: &[Blocked]) {
+    if blocked.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n#### {WAITING_HEADING}\n");
+    for b in blocked {
+        let _ = writeln!(
+            out,
+            "- `{}`: {} needs {}, live: {}",
+            b.object, b.change, b.needs, b.live
+        );
+    }
 }
 
 /// The headings of the two effects.
@@ -132,6 +163,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
     let changed: Vec<&PlanEntry> = changed(plan).collect();
     if changed.is_empty() {
         out.push_str("No changes.\n");
+        blocked_markdown(&mut out, &plan.blocked);
         not_in_effect_markdown(&mut out, &plan.not_in_effect);
         return out;
     }
@@ -155,6 +187,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
         object_markdown(&mut out, e);
         out.push_str("\n</details>\n\n");
     }
+    blocked_markdown(&mut out, &plan.blocked);
     not_in_effect_markdown(&mut out, &plan.not_in_effect);
     out
 }
@@ -376,6 +409,7 @@ mod tests {
                 compare(&id("ConfigMap", "same"), Some(&cm), Some(&cm), None),
             ],
             not_in_effect: vec![],
+            blocked: vec![],
         }
     }
 
