@@ -1,6 +1,6 @@
-//! Conformance with `kubectl kustomize`: every case under `tests/render/` is rendered and compared
-//! byte for byte with the `expected.yaml` that `kubectl kustomize` (kustomize v5.5.0) produced for it (see
-//! `tests/render/regen`). Cases under `tests/render/errors/` must fail with the message fragment in
+//! Conformance with kustomize: every case under `tests/render/` is rendered and compared byte for
+//! byte with the `expected.yaml` that the pinned kustomize v5.8.1 (`tests/tools/build-kustomize`)
+//! produced for it (see `tests/render/regen`). Cases under `tests/render/errors/` must fail with the message fragment in
 //! their `expected-error.txt`.
 //!
 //! A case is a directory tree read through a `DirTree` rooted at the case directory; the
@@ -50,7 +50,7 @@ fn render_case(case: &Path) -> Result<String, String> {
 fn unified_diff(expected: &str, actual: &str) -> String {
     similar::TextDiff::from_lines(expected, actual)
         .unified_diff()
-        .header("expected.yaml (kubectl kustomize)", "kgitops render")
+        .header("expected.yaml (kustomize v5.8.1)", "kgitops render")
         .to_string()
 }
 
@@ -89,7 +89,7 @@ fn rendered_output_matches_kubectl_kustomize() {
         };
         if actual != expected {
             let diff = unified_diff(&expected, &actual);
-            let _ = writeln!(failures, "{name}: output differs from kubectl kustomize:\n{diff}");
+            let _ = writeln!(failures, "{name}: output differs from kustomize:\n{diff}");
         }
     }
     assert!(failures.is_empty(), "conformance failures:\n{failures}");

@@ -22,21 +22,55 @@ pub struct RenderArgs {
 }
 
 pub fn run(args: RenderArgs) -> Result<Outcome, Failure> {
+    let mut outside_checkout = false;
     let (tree, dir): (Box<dyn FileTree>, TreePath) = match (&args.repo, &args.rev) {
         (Some(repo), Some(rev)) => (Box::new(GitTree::open(repo, rev)?), repo_relative(&args.path)?),
         (Some(repo), None) => (Box::new(DirTree::open(repo)?), repo_relative(&args.path)?),
         (None, _) => {
             let (root, dir) = enclosing_root(&args.path)?;
+            outside_checkout = root == Path::new("/");
             (Box::new(DirTree::open(&root)?), dir)
         }
     };
-    let objects = render(tree.as_ref(), &dir)?;
+    let objects = render(tree.as_ref(), &dir).map_err(|e| -> Failure {
+        if outside_checkout {
+            with_leading_slash(&e.to_string(), &dir).into()
+        } else {
+            Box::new(e)
+        }
+    })?;
     let mut out = std::io::stdout().lock();
     out.write_all(to_yaml_stream(&objects).as_bytes())?;
     out.flush()?;
     // The process ends here: freeing tens of thousands of objects one by one would only cost time.
     std::mem::forget(objects);
     Ok(Outcome::Clean)
+}
+
+/// An error of a render rooted at `/` (outside any git work tree) names files relative to `/`
+/// (`tmp/x/kustomization.yaml`); the user gave an absolute location, so the paths get their
+/// leading `/` back. Paths are recognised by the first component of the kustomization's directory
+/// at the start of a word (after a space, quote, backtick or parenthesis).
+fn with_leading_slash(message: &str, dir: &TreePath) -> String {
+    let Some(top) = dir.parts().next() else {
+        return message.to_string();
+    };
+    let needle = format!("{top}/");
+    let mut out = String::with_capacity(message.len() + 8);
+    let mut rest = message;
+    while let Some(at) = rest.find(&needle) {
+        let before = rest[..at].chars().next_back().or_else(|| out.chars().next_back());
+        let starts_word =
+            before.is_none_or(|c| c.is_whitespace() || matches!(c, '\'' | '"' | '`' | '(' | '['));
+        out.push_str(&rest[..at]);
+        if starts_word {
+            out.push('/');
+        }
+        out.push_str(&needle);
+        rest = &rest[at + needle.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// PATH given with `--repo`: relative to the repository root.
@@ -61,4 +95,23 @@ fn enclosing_root(path: &Path) -> Result<(PathBuf, TreePath), Failure> {
         .to_str()
         .ok_or_else(|| format!("{}: path is not UTF-8", path.display()))?;
     Ok((root, TreePath::new(rel)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_of_a_render_rooted_at_slash_get_their_leading_slash() {
+        let dir = TreePath::new("tmp/k/overlay").unwrap();
+        assert_eq!(
+            with_leading_slash(
+                "tmp/k/overlay/kustomization.yaml: resources: 'tmp/k/base' missing; see `tmp/x`",
+                &dir
+            ),
+            "/tmp/k/overlay/kustomization.yaml: resources: '/tmp/k/base' missing; see `/tmp/x`"
+        );
+        // Not at the start of a word: left alone.
+        assert_eq!(with_leading_slash("a/tmp/b xtmp/c", &dir), "a/tmp/b xtmp/c");
+    }
 }

@@ -33,13 +33,16 @@ pub struct Kustomization {
     pub api_version: Option<String>,
     pub kind: Option<String>,
     pub metadata: Option<ObjectMeta>,
+    #[serde(default, deserialize_with = "string_map")]
     pub openapi: Option<BTreeMap<String, String>>,
 
     pub name_prefix: Option<String>,
     pub name_suffix: Option<String>,
     pub namespace: Option<String>,
+    #[serde(default, deserialize_with = "string_map")]
     pub common_labels: Option<BTreeMap<String, String>>,
     pub labels: Option<Vec<Label>>,
+    #[serde(default, deserialize_with = "string_map")]
     pub common_annotations: Option<BTreeMap<String, String>>,
     pub patches_strategic_merge: Option<Vec<String>>,
     #[serde(rename = "patchesJson6902")]
@@ -78,7 +81,9 @@ pub struct Kustomization {
 pub struct ObjectMeta {
     pub name: Option<String>,
     pub namespace: Option<String>,
+    #[serde(default, deserialize_with = "string_map")]
     pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "string_map")]
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
@@ -86,6 +91,7 @@ pub struct ObjectMeta {
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Label {
+    #[serde(default, deserialize_with = "string_map")]
     pub pairs: Option<BTreeMap<String, String>>,
     pub include_selectors: Option<bool>,
     pub include_templates: Option<bool>,
@@ -130,6 +136,7 @@ pub struct Image {
 #[serde(deny_unknown_fields)]
 pub struct Replica {
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "strict_int")]
     pub count: Option<i64>,
 }
 
@@ -200,7 +207,9 @@ impl SecretArgs {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GeneratorOptions {
+    #[serde(default, deserialize_with = "string_map")]
     pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "string_map")]
     pub annotations: Option<BTreeMap<String, String>>,
     pub disable_name_suffix_hash: Option<bool>,
     pub immutable: Option<bool>,
@@ -231,6 +240,45 @@ impl GeneratorOptions {
         }
         out
     }
+}
+
+/// A `map[string]string` of kustomize: a null value (`x: ~`, `x:`) is Go's zero value `""`, as
+/// encoding/json leaves it; numbers and booleans are refused by [`parse_typed_kustomize`].
+///
+/// [`parse_typed_kustomize`]: crate::manifest::yaml::parse_typed_kustomize
+fn string_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    let map: Option<BTreeMap<String, Option<String>>> = Option::deserialize(d)?;
+    Ok(map.map(|m| m.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect()))
+}
+
+/// An `int64` of kustomize: a quoted number (`count: "2"`) is a string, which encoding/json refuses
+/// ("cannot unmarshal string into Go struct field Replica.replicas.count of type int64").
+fn strict_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct Int;
+    impl<'de> serde::de::Visitor<'de> for Int {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an integer (not a quoted string)")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom(format!("{v} does not fit an int64")))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(Int)
+        }
+    }
+    d.deserialize_any(Int)
 }
 
 /// Whether a kustomization is a `Kustomization` or a `Component`.
@@ -341,10 +389,10 @@ impl Kustomization {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::yaml::{Limits, parse_typed};
+    use crate::manifest::yaml::{Limits, parse_typed_kustomize};
 
     fn parse(text: &str) -> Result<Kustomization, String> {
-        parse_typed::<Kustomization>(text, "k/kustomization.yaml", &Limits::DEFAULT)
+        parse_typed_kustomize::<Kustomization>(text, "k/kustomization.yaml", &Limits::DEFAULT)
             .map_err(|e| e.to_string())
     }
 

@@ -12,7 +12,7 @@ use super::cache::ParseCache;
 use super::error::RenderError;
 use super::kustomization::{FILE_NAMES, KustKind, Kustomization};
 use crate::manifest::ResId;
-use crate::manifest::yaml::{Limits, YamlError, parse_documents, parse_typed};
+use crate::manifest::yaml::{Limits, YamlError, parse_documents, parse_typed_kustomize};
 use crate::source::{EntryKind, FileTree, SourceError, TreePath};
 
 /// Deepest chain of kustomizations (each listing the next under `resources` or `components`)
@@ -133,7 +133,7 @@ impl<'t> Loader<'t> {
             }
         };
         let text = self.read_text(&file)?;
-        let kust: Kustomization = parse_typed(&text, &file.to_string(), &self.limits)?;
+        let kust: Kustomization = parse_typed_kustomize(&text, &file.to_string(), &self.limits)?;
         let invalid = |message: String| RenderError::InvalidKustomization {
             file: file.clone(),
             message,
@@ -398,7 +398,17 @@ fn parse_objects(limits: &Limits, path: &TreePath, text: &str) -> Result<Vec<Val
             }
             continue;
         }
-        if let Err(e) = ResId::of(&doc) {
+        // kustomize accepts an object without `apiVersion` (empty group and version) and prints it
+        // as written; only the other parts of the identity are checked here.
+        let without_api_version = matches!(map.get("apiVersion"), None | Some(Value::Null));
+        let id = if without_api_version {
+            let mut with = map.clone();
+            with.insert("apiVersion".into(), Value::String("v1".into()));
+            ResId::of(&Value::Object(with))
+        } else {
+            ResId::of(&doc)
+        };
+        if let Err(e) = id {
             let name = map
                 .get("metadata")
                 .and_then(|m| m.get("name"))
@@ -471,11 +481,11 @@ mod tests {
             err,
             "base/x.yaml: document 1: missing `metadata.name` (kind ConfigMap)"
         );
-        let err = loader
+        // kustomize prints an object without apiVersion as it is.
+        let objects = loader
             .parse_objects(&p("x.yaml"), "kind: ConfigMap\nmetadata: {name: a}\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("missing `apiVersion`"), "{err}");
+            .unwrap();
+        assert_eq!(objects.len(), 1);
         let err = loader
             .parse_objects(&p("x.yaml"), "---\napiVersion: v1\nmetadata: {name: a}\n")
             .unwrap_err()

@@ -13,7 +13,7 @@ use super::order::Order;
 use super::resource::{Duplicate, ResMap, Resource};
 use super::transforms;
 use super::transforms::config::{ConfigFile, TransformerConfig};
-use crate::manifest::yaml::parse_typed;
+use crate::manifest::yaml::parse_typed_kustomize;
 use crate::source::TreePath;
 use std::sync::Arc;
 
@@ -110,7 +110,7 @@ fn own_config(loader: &Loader<'_>, kf: &KustFile) -> Result<Arc<TransformerConfi
     for entry in kf.kust.configurations.iter().flatten() {
         let file = loader.resolve_file(kf, "configuration", entry)?;
         let text = loader.read_text(&file)?;
-        let parsed: ConfigFile = parse_typed(&text, &file.to_string(), loader.limits())?;
+        let parsed: ConfigFile = parse_typed_kustomize(&text, &file.to_string(), loader.limits())?;
         let extra = parsed
             .config()
             .map_err(|message| RenderError::InvalidKustomization {

@@ -17,4 +17,4 @@ mod resolve;
 mod scalar;
 
 pub use emit::{to_yaml, to_yaml_stream};
-pub use parse::{Limits, YamlError, parse_documents, parse_typed};
+pub use parse::{Limits, YamlError, parse_documents, parse_typed, parse_typed_kustomize};

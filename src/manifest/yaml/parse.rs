@@ -205,6 +205,27 @@ pub fn parse_typed<T: DeserializeOwned>(
     source_name: &str,
     limits: &Limits,
 ) -> Result<T, YamlError> {
+    parse_typed_with(text, source_name, limits, false)
+}
+
+/// [`parse_typed`] with kustomize's typing of its own files (kustomization, configurations): it
+/// reads them with sigs.k8s.io/yaml (YAML 1.1 scalars turned into JSON) and then Go's encoding/json,
+/// so a plain number or boolean (`1`, `1.10`, `true`, `yes`) where a string is expected is an error
+/// ("cannot unmarshal number into Go struct field ..."), never coerced to its text.
+pub fn parse_typed_kustomize<T: DeserializeOwned>(
+    text: &str,
+    source_name: &str,
+    limits: &Limits,
+) -> Result<T, YamlError> {
+    parse_typed_with(text, source_name, limits, true)
+}
+
+fn parse_typed_with<T: DeserializeOwned>(
+    text: &str,
+    source_name: &str,
+    limits: &Limits,
+    strings_must_be_strings: bool,
+) -> Result<T, YamlError> {
     // serde-saphyr's deserializer recurses per level and expands aliases slowly: our iterative
     // reader refuses hostile input (and what kustomize could not read) first.
     let typed_limits = Limits {
@@ -221,17 +242,66 @@ pub fn parse_typed<T: DeserializeOwned>(
         },
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
         with_snippet: false,
+        // Comments are never read into typed values. With emission on, the parser buffers the
+        // comments between a key and its value and fails past a budget (32 by default: "too many
+        // buffered comments while looking ahead"); kubebuilder's config/default kustomization has
+        // ~90 commented lines after `replacements:`. Off, no comment count can fail a parse.
+        emit_comments: false,
+        no_schema: strings_must_be_strings,
     };
     serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-        let message = match e.location() {
-            Some(at) => format!("line {} column {}: {e}", at.line(), at.column()),
-            None => e.to_string(),
+        let message = match (&e, e.location()) {
+            // What kustomize says ("cannot unmarshal number into Go struct field ... of type
+            // string"), with the fix, instead of serde-saphyr's "the string value must be quoted".
+            (serde_saphyr::Error::QuotingRequired { value, .. }, Some(at)) => format!(
+                "line {} column {}: `{value}` is {} where a string is expected (kustomize refuses it: \
+                 cannot unmarshal {} into a string); quote it: \"{value}\"",
+                at.line(),
+                at.column(),
+                if is_yaml11_bool(value) {
+                    "a boolean"
+                } else {
+                    "a number"
+                },
+                if is_yaml11_bool(value) { "bool" } else { "number" },
+            ),
+            (_, Some(at)) => format!("line {} column {}: {e}", at.line(), at.column()),
+            (_, None) => e.to_string(),
         };
         YamlError::Syntax {
             source_name: source_name.to_string(),
             message,
         }
     })
+}
+
+/// The boolean spellings of YAML 1.1, which sigs.k8s.io/yaml (go-yaml v2) reads kustomization
+/// files with.
+fn is_yaml11_bool(text: &str) -> bool {
+    matches!(
+        text,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
+    )
 }
 
 /// An anchored node kept for its aliases, with what one expansion costs.
@@ -383,8 +453,14 @@ impl<'a> Builder<'a> {
                     self.stack.last(),
                     Some(Frame::Seq { flow: true, .. } | Frame::Map { flow: true, .. })
                 );
-                let parsed =
+                let mut parsed =
                     scalar(text, style, tag.as_deref(), flow).map_err(|m| self.unrepresentable(line, m))?;
+                if matches!(parsed, Scalar::Value(Value::Null)) && self.at_object_annotation_value() {
+                    // kustomize rewrites every object's `metadata.annotations` as strings (its
+                    // internal annotations go in and out), each from the scalar's text: `x:` is
+                    // "", `x: ~` is "~", `x: NULL` is "NULL".
+                    parsed = Scalar::Value(Value::String(text.to_string()));
+                }
                 if anchor != 0 {
                     let value = match &parsed {
                         Scalar::Value(v) | Scalar::NonStringText(v) => v.clone(),
@@ -559,6 +635,25 @@ impl<'a> Builder<'a> {
         self.value_done(value, line)
     }
 
+    /// Whether the next value is that of a key of a document's top-level `metadata.annotations`.
+    fn at_object_annotation_value(&self) -> bool {
+        let key_is = |frame: &Frame, name: &str| matches!(frame, Frame::Map { key: Some(Key::Str(k)), .. } if k == name);
+        match self.stack.as_slice() {
+            [root, meta, annotations] => {
+                key_is(root, "metadata")
+                    && key_is(meta, "annotations")
+                    && matches!(
+                        annotations,
+                        Frame::Map {
+                            key: Some(Key::Str(_)),
+                            ..
+                        }
+                    )
+            }
+            _ => false,
+        }
+    }
+
     fn scalar_done(&mut self, parsed: Scalar, line: usize) -> Result<(), YamlError> {
         if let Some(Frame::Map { key: None, .. }) = self.stack.last() {
             return match parsed {
@@ -675,6 +770,57 @@ mod tests {
         let err = parse("a: 1\nb: [1\n").unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("t.yaml: line "), "{text}");
+    }
+
+    #[test]
+    fn no_comment_count_fails_a_typed_parse() {
+        // kubebuilder's config/default kustomization: ~90 commented lines after `replacements:`.
+        let comments: String = (0..200).map(|i| format!("# - source: line {i}\n")).collect();
+        let text = format!("resources:\n{comments}- a.yaml\nreplacements:\n{comments}");
+        let parsed: serde_json::Value = parse_typed(&text, "kustomization.yaml", &Limits::DEFAULT).unwrap();
+        assert_eq!(parsed, json!({"resources": ["a.yaml"], "replacements": null}));
+    }
+
+    #[test]
+    fn typed_kustomize_files_refuse_numbers_and_booleans_for_strings() {
+        #[derive(serde::Deserialize, Debug)]
+        struct K {
+            #[allow(dead_code)]
+            namespace: Option<String>,
+        }
+        for text in [
+            "namespace: 123\n",
+            "namespace: true\n",
+            "namespace: yes\n",
+            "namespace: 1.10\n",
+        ] {
+            assert!(
+                parse_typed_kustomize::<K>(text, "k.yaml", &Limits::DEFAULT).is_err(),
+                "{text}"
+            );
+            // Outside kustomize's files, the lenient reading stays.
+            assert!(
+                parse_typed::<K>(text, "k.yaml", &Limits::DEFAULT).is_ok(),
+                "{text}"
+            );
+        }
+        parse_typed_kustomize::<K>("namespace: \"123\"\n", "k.yaml", &Limits::DEFAULT).unwrap();
+    }
+
+    #[test]
+    fn null_annotation_values_keep_their_text() {
+        let docs = parse_documents(
+            "kind: A\nmetadata:\n  annotations: {empty: , tilde: ~, word: null}\n  labels: {x: ~}\nspec:\n  annotations: {y: ~}\n",
+            "x.yaml",
+            &Limits::DEFAULT,
+        )
+        .unwrap();
+        assert_eq!(
+            docs[0]["metadata"]["annotations"],
+            json!({"empty": "", "tilde": "~", "word": "null"})
+        );
+        assert_eq!(docs[0]["metadata"]["labels"], json!({"x": null}));
+        assert_eq!(docs[0]["spec"]["annotations"], json!({"y": null}));
     }
 
     #[test]

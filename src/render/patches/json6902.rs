@@ -57,7 +57,26 @@ impl JsonPatch {
     /// `target` may be partly patched. For callers that drop the target on error (a render stops
     /// at its first error), where the copy [`JsonPatch::apply`] makes would be wasted.
     pub fn apply_in_place(&self, target: &mut Value) -> Result<(), PatchError> {
-        self.ops.iter().try_for_each(|op| op.apply(target))
+        // kustomize patches objects that carry its internal `config.kubernetes.io/...` annotations,
+        // so `metadata.annotations` always exists for the patch (an `add` under it works on an
+        // object without annotations) and is dropped again when nothing else is left in it.
+        let scaffold = match target.get_mut("metadata") {
+            Some(Value::Object(meta)) if !meta.contains_key("annotations") => {
+                meta.insert("annotations".into(), Value::Object(Map::new()));
+                true
+            }
+            _ => false,
+        };
+        let result = self.ops.iter().try_for_each(|op| op.apply(target));
+        if scaffold
+            && let Some(Value::Object(meta)) = target.get_mut("metadata")
+            && meta
+                .get("annotations")
+                .is_some_and(|a| a.as_object().is_some_and(Map::is_empty))
+        {
+            meta.remove("annotations");
+        }
+        result
     }
 }
 
