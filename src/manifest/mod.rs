@@ -8,6 +8,7 @@
 pub mod crd;
 pub mod id;
 pub mod yaml;
+pub mod zookeeper;
 
 pub use id::{Gvk, IdError, ResId};
 

@@ -398,39 +398,10 @@ fn roles(pool: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// The name of the ConfigMap a metrics config refers to (`metricsConfig.valueFrom.configMapKeyRef`).
-fn metrics_config_map<'v>(kafka: &'v Value, component: &str) -> Option<&'v str> {
-    kafka
-        .get("spec")?
-        .get(component)?
-        .pointer("/metricsConfig/valueFrom/configMapKeyRef/name")?
-        .as_str()
-}
-
-/// Whether `obj` (a live object in the namespace of the live `kafka`) only serves ZooKeeper: the
-/// Strimzi ZooKeeper components' names (`zoo-entrance`, `zk-exporter`, names or
-/// `app.kubernetes.io/name` labels with `zookeeper`, e.g. `<cluster>-zookeeper-...`), or the
-/// ConfigMap the Kafka's `spec.zookeeper.metricsConfig` names when `spec.kafka.metricsConfig` does
-/// not name it too. Strimzi's own ZooKeeper objects are not kgitops' (never in an inventory).
-pub fn is_zookeeper_only(id: &ResId, obj: &Value, kafka: &Value) -> bool {
-    let zk_name = |name: &str| {
-        let name = name.to_ascii_lowercase();
-        name.contains("zookeeper") || name.starts_with("zoo-entrance") || name.starts_with("zk-exporter")
-    };
-    if zk_name(&id.name) {
-        return true;
-    }
-    if obj
-        .pointer("/metadata/labels/app.kubernetes.io~1name")
-        .and_then(Value::as_str)
-        .is_some_and(zk_name)
-    {
-        return true;
-    }
-    id.gvk.group.is_empty()
-        && id.gvk.kind == "ConfigMap"
-        && metrics_config_map(kafka, "zookeeper") == Some(id.name.as_str())
-        && metrics_config_map(kafka, "kafka") != Some(id.name.as_str())
+/// Whether `obj` (a live object in the namespace of the live `kafka`) only serves ZooKeeper
+/// ([`crate::manifest::zookeeper::zookeeper_only_object`], the reading the migration rules share).
+pub fn is_zookeeper_only(obj: &Value, kafka: &Value) -> bool {
+    crate::manifest::zookeeper::zookeeper_only_object(obj, kafka).is_some()
 }
 
 /// The live Kafkas of the subjects, by namespace and name.
@@ -475,7 +446,7 @@ fn owners<'a>(class: Class, subject: &Subject<'a>, kafkas: &Kafkas<'a>) -> Vec<(
                 .iter()
                 .filter(|((kns, _), _)| *kns == ns)
                 .map(|(_, k)| *k)
-                .filter(|(_, kafka)| is_zookeeper_only(subject.id, live, kafka))
+                .filter(|(_, kafka)| is_zookeeper_only(live, kafka))
                 .collect()
         }
     }

@@ -19,6 +19,7 @@ use super::node_pools::{NodePool, Role, annotation_path, base_pool, metadata_vol
 use super::strimzi::{KRAFT_ANNOTATION, KafkaCr, KraftAnnotation, MetadataMode, int};
 use super::{Context, Hit, Snapshot};
 use crate::manifest::ResId;
+use crate::manifest::zookeeper::{zookeeper_name, zookeeper_workload};
 
 /// The name the broker pool must have when it takes over `spec.kafka.replicas`: Strimzi's virtual
 /// node pool of a Kafka without node pools is `kafka`, so only a pool of that name keeps the pods
@@ -450,66 +451,6 @@ pub(super) fn enabled_is_final(ctx: &Context<'_>) -> Vec<Hit> {
         ));
     }
     hits
-}
-
-/// A name of something that only exists for ZooKeeper: it contains `zookeeper` or `zoo-entrance`,
-/// or has a `zk` word (`zk-exporter`).
-fn zookeeper_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name.contains("zookeeper")
-        || name.contains("zoo-entrance")
-        || name.split(['-', '.', '_', '/']).any(|w| w == "zk")
-}
-
-/// A value (image, argument, environment value) that names ZooKeeper or zoo-entrance.
-fn mentions_zookeeper(value: &str) -> bool {
-    let value = value.to_ascii_lowercase();
-    value.contains("zookeeper") || value.contains("zoo-entrance")
-}
-
-/// Why a workload only serves ZooKeeper, if it does: by its name, a container image, or a container
-/// argument or environment value naming ZooKeeper (a connect string to `<cluster>-zookeeper-client`
-/// or to zoo-entrance).
-fn zookeeper_workload(w: &Value) -> Option<String> {
-    let name = w.pointer("/metadata/name").and_then(Value::as_str)?;
-    if zookeeper_name(name) {
-        return Some("its name".into());
-    }
-    let containers = w.pointer("/spec/template/spec/containers")?.as_array()?;
-    for c in containers {
-        if let Some(image) = c
-            .get("image")
-            .and_then(Value::as_str)
-            .filter(|i| mentions_zookeeper(i))
-        {
-            return Some(format!("its image {image}"));
-        }
-        if let Some(arg) = ["command", "args"]
-            .iter()
-            .filter_map(|f| c.get(*f).and_then(Value::as_array))
-            .flatten()
-            .filter_map(Value::as_str)
-            .find(|a| mentions_zookeeper(a))
-        {
-            return Some(format!("it connects to ZooKeeper: {arg}"));
-        }
-        // An environment value may carry credentials: only its name is quoted.
-        if let Some(var) = c
-            .get("env")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|e| {
-                e.get("value")
-                    .and_then(Value::as_str)
-                    .is_some_and(mentions_zookeeper)
-            })
-            .find_map(|e| e.get("name").and_then(Value::as_str))
-        {
-            return Some(format!("it connects to ZooKeeper: environment variable {var}"));
-        }
-    }
-    None
 }
 
 /// The objects of a revision that only serve the ZooKeeper of Kafka `k` (its namespace), each with
