@@ -83,10 +83,10 @@ pub fn metrics_config_map<'v>(kafka: &'v Value, component: &str) -> Option<&'v s
 /// `spec.kafka.metricsConfig` does not name it too.
 pub fn zookeeper_only_object(obj: &Value, kafka: &Value) -> Option<String> {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
-    if ["Deployment", "StatefulSet", "DaemonSet"].contains(&kind) {
-        if let Some(why) = zookeeper_workload(obj) {
-            return Some(why);
-        }
+    if ["Deployment", "StatefulSet", "DaemonSet"].contains(&kind)
+        && let Some(why) = zookeeper_workload(obj)
+    {
+        return Some(why);
     }
     let name = obj
         .pointer("/metadata/name")
