@@ -370,6 +370,51 @@ fn controllers_during_the_migration() {
 }
 
 #[test]
+fn migration_versions_not_aligned_or_below_3_7() {
+    // The seed's step 2: Kafka 3.9.2, inter.broker.protocol.version '3.9', no metadataVersion: clean.
+    assert!(findings("kraft-migration-versions", None, &step("step2")).is_empty());
+    // A protocol version behind the Kafka version: Strimzi refuses the migration.
+    let behind = with("step2", |o| {
+        set(
+            kafka(o),
+            "/spec/kafka/config/inter.broker.protocol.version",
+            json!("3.8"),
+        )
+    });
+    let got = findings("kraft-migration-versions", None, &behind);
+    assert_eq!(got.len(), 1, "{}", text(got.clone()));
+    assert_eq!(got[0].object, KAFKA);
+    assert_eq!(got[0].path, "spec.kafka.config[inter.broker.protocol.version]");
+    assert!(
+        got[0].message.contains("at 3.8 while the others are at 3.9"),
+        "{}",
+        got[0].message
+    );
+    // Kafka below 3.7.0 (every setting aligned with it).
+    let old = with("step2", |o| {
+        let k = kafka(o);
+        set(k, "/spec/kafka/version", json!("3.6.2"));
+        set(
+            k,
+            "/spec/kafka/config/inter.broker.protocol.version",
+            json!("3.6"),
+        );
+    });
+    let got = findings("kraft-migration-versions", None, &old);
+    assert_eq!(got.len(), 1, "{}", text(got.clone()));
+    assert_eq!(got[0].path, "spec.kafka.version");
+    // Before `migration` (step 1) the same settings are not this rule's business.
+    let before = with("step1", |o| {
+        set(
+            kafka(o),
+            "/spec/kafka/config/inter.broker.protocol.version",
+            json!("3.8"),
+        )
+    });
+    assert!(findings("kraft-migration-versions", None, &before).is_empty());
+}
+
+#[test]
 fn enabled_without_migration() {
     for (from, base) in [("step1", "from (none)"), ("rollback3", "from disabled")] {
         let to = with(from, |o| annotate(o, "enabled"));

@@ -166,6 +166,89 @@ pub(super) fn node_pools_first(ctx: &Context<'_>) -> Vec<Hit> {
     hits
 }
 
+/// `major.minor` of a Kafka, metadata, protocol or message format version (`3.9.2`, `3.9-IV0`, `3.9`;
+/// YAML may have read `3.9` as a number).
+fn minor_of(v: &Value) -> Option<(u32, u32)> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    let mut parts = text.split(['.', '-']);
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Strimzi's `KRaftUtils.validateVersionsForKRaftMigration` (0.45.2), checked where the resource
+/// alone decides it: a Kafka set to `migration` must run Kafka 3.7.0 or later, and its metadata
+/// version, `inter.broker.protocol.version` and `log.message.format.version` must be the same
+/// version. Unset values are the Kafka version's own (the same minor); only written values can
+/// disagree. Values of one minor with different `-IV` suffixes are left to the operator.
+pub(super) fn versions(ctx: &Context<'_>) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    for k in ctx
+        .to
+        .kafkas
+        .iter()
+        .filter(|k| has_zookeeper(k) && k.kraft_annotation() == KraftAnnotation::Migration)
+    {
+        let kafka = k.spec("/kafka/version").and_then(minor_of);
+        let version_text = k
+            .spec("/kafka/version")
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+        if let (Some(minor), Some(text)) = (kafka, &version_text)
+            && minor < (3, 7)
+        {
+            hits.push(with_fix(
+                hit(
+                    &k.display,
+                    "spec.kafka.version",
+                    format!(
+                        "{} starts the KRaft migration on Kafka {text}: Strimzi refuses a migration below Kafka \
+                         3.7.0 (InvalidResourceException \"Migration cannot be performed with Kafka version ...\")",
+                        k.display
+                    ),
+                ),
+                "upgrade Kafka (and its metadata version) to 3.7.0 or later in an earlier change, then migrate".to_string(),
+            ));
+        }
+        let written = [
+            ("spec.kafka.metadataVersion", k.spec("/kafka/metadataVersion")),
+            (
+                "spec.kafka.config[inter.broker.protocol.version]",
+                k.spec("/kafka/config/inter.broker.protocol.version"),
+            ),
+            (
+                "spec.kafka.config[log.message.format.version]",
+                k.spec("/kafka/config/log.message.format.version"),
+            ),
+        ];
+        let effective: Vec<(&str, (u32, u32))> = written
+            .iter()
+            .filter_map(|(path, v)| v.and_then(minor_of).map(|m| (*path, m)))
+            .collect();
+        let own = kafka.or_else(|| effective.first().map(|(_, m)| *m));
+        let Some(own) = own else { continue };
+        if let Some((path, (major, minor))) = effective.iter().find(|(_, m)| *m != own) {
+            hits.push(with_fix(
+                hit(
+                    &k.display,
+                    *path,
+                    format!(
+                        "{} starts the KRaft migration with {path} at {major}.{minor} while the others are at {}.{}: \
+                         Strimzi refuses a migration unless the Kafka version, metadata version, \
+                         inter.broker.protocol.version and log.message.format.version are all the same version",
+                        k.display, own.0, own.1
+                    ),
+                ),
+                "align metadataVersion, inter.broker.protocol.version and log.message.format.version with the Kafka \
+                 version (or remove them) in an earlier change, then migrate"
+                    .to_string(),
+            ));
+        }
+    }
+    hits
+}
+
 pub(super) fn controllers(ctx: &Context<'_>) -> Vec<Hit> {
     let mut hits = Vec::new();
     for k in ctx.to.kafkas.iter().filter(|k| migrating(k)) {
@@ -632,6 +715,14 @@ pub(super) fn zookeeper_components_removed(ctx: &Context<'_>) -> Vec<Hit> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn versions_minor() {
+        assert_eq!(minor_of(&json!("3.9.2")), Some((3, 9)));
+        assert_eq!(minor_of(&json!("3.7-IV4")), Some((3, 7)));
+        assert_eq!(minor_of(&json!(3.8)), Some((3, 8)));
+        assert_eq!(minor_of(&json!("latest")), None);
+    }
 
     #[test]
     fn zookeeper_names() {

@@ -773,6 +773,19 @@ pub static RULES: &[Rule] = &[
         check: Some(migration::node_pools_first),
     },
     Rule {
+        id: "kraft-migration-versions",
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "A ZooKeeper-based Kafka set to `strimzi.io/kraft: migration` whose `spec.kafka.version` is below 3.7.0, \
+               or whose written metadataVersion, `inter.broker.protocol.version` or `log.message.format.version` is \
+               another version than the others (unset values are the Kafka version's).",
+        why: "Strimzi 0.45 (`KRaftUtils.validateVersionsForKRaftMigration`) refuses to start the migration unless all \
+              four are the same version, 3.7.0 or later: the Kafka goes NotReady with InvalidResourceException and \
+              nothing migrates.",
+        fix: "Upgrade Kafka and align (or remove) the three settings in an earlier change; then set `migration`.",
+        check: Some(migration::versions),
+    },
+    Rule {
         id: "kraft-migration-controllers",
         severity: Severity::Error,
         scope: Scope::Revision,
