@@ -218,6 +218,17 @@ impl Alerter {
         self.send(alert);
     }
 
+    /// Makes `alerts` the whole set of firing alerts below `prefix`: fires each (deduplicated as
+    /// [`Alerter::fire`] does) and resolves the others below `prefix`. For kinds whose current set
+    /// is known at once (a cluster's parts not in effect, Strimzi objects paused or refused, gates).
+    pub fn fire_set(&self, prefix: &str, cluster: Option<&str>, alerts: Vec<Alert>) {
+        let keys: Vec<String> = alerts.iter().map(|a| a.key.clone()).collect();
+        for alert in alerts {
+            self.fire(alert);
+        }
+        self.resolve_except(prefix, &keys, cluster);
+    }
+
     /// Resolves the alert `key` if it is firing.
     pub fn resolve(&self, key: &str, cluster: Option<&str>, summary: String) {
         let was = self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(key);

@@ -566,27 +566,27 @@ impl Worker {
         let mut objects: Vec<&str> = blocked.iter().map(|b| b.object.as_str()).collect();
         objects.sort_unstable();
         objects.dedup();
-        let mut keys = Vec::new();
-        for object in objects {
-            let key = format!("{prefix}{object}");
-            let mut alert = Alert::firing(
-                "gate",
-                key.clone(),
-                Some(&self.cfg.name),
-                format!("{object}: revision {} waits for live state", desired.revision),
-            );
-            alert.details = blocked
-                .iter()
-                .filter(|b| b.object == object)
-                .map(|b| format!("{} needs {}", b.change, b.needs))
-                .collect();
-            alert.revision = Some(desired.revision.clone());
-            self.shared.alerter.fire(alert);
-            keys.push(key);
-        }
+        let alerts = objects
+            .into_iter()
+            .map(|object| {
+                let mut alert = Alert::firing(
+                    "gate",
+                    format!("{prefix}{object}"),
+                    Some(&self.cfg.name),
+                    format!("{object}: revision {} waits for live state", desired.revision),
+                );
+                alert.details = blocked
+                    .iter()
+                    .filter(|b| b.object == object)
+                    .map(|b| format!("{} needs {}", b.change, b.needs))
+                    .collect();
+                alert.revision = Some(desired.revision.clone());
+                alert
+            })
+            .collect();
         self.shared
             .alerter
-            .resolve_except(&prefix, &keys, Some(&self.cfg.name));
+            .fire_set(&prefix, Some(&self.cfg.name), alerts);
         self.gated = blocked;
     }
 
@@ -827,26 +827,27 @@ impl Worker {
             .status
             .cluster(&self.cfg.name, |c| c.not_in_effect = list.to_vec());
         let prefix = format!("not-in-effect/{}/", self.cfg.name);
-        let mut keys = Vec::new();
-        for n in list.iter().filter(|n| n.effect == Effect::Ignored) {
-            let key = format!("{prefix}{} {}", n.object, n.field);
-            let mut alert = Alert::firing(
-                "not-in-effect",
-                key.clone(),
-                Some(&self.cfg.name),
-                format!("{} {} is not in effect", n.object, n.field),
-            );
-            alert.details = vec![
-                format!("{}: {}", n.reason, n.message),
-                format!("reported by {}", n.reported_by),
-            ];
-            alert.revision = Some(revision.to_string());
-            self.shared.alerter.fire(alert);
-            keys.push(key);
-        }
+        let alerts = list
+            .iter()
+            .filter(|n| n.effect == Effect::Ignored)
+            .map(|n| {
+                let mut alert = Alert::firing(
+                    "not-in-effect",
+                    format!("{prefix}{} {}", n.object, n.field),
+                    Some(&self.cfg.name),
+                    format!("{} {} is not in effect", n.object, n.field),
+                );
+                alert.details = vec![
+                    format!("{}: {}", n.reason, n.message),
+                    format!("reported by {}", n.reported_by),
+                ];
+                alert.revision = Some(revision.to_string());
+                alert
+            })
+            .collect();
         self.shared
             .alerter
-            .resolve_except(&prefix, &keys, Some(&self.cfg.name));
+            .fire_set(&prefix, Some(&self.cfg.name), alerts);
     }
 
     /// An alert per Strimzi object that is paused or refused: the operator will not act on it until
@@ -855,26 +856,32 @@ impl Worker {
     /// in `/status` and the metrics.
     fn alert_final_health(&self, revision: &str, not_ready: &[apply::Health]) {
         let prefix = format!("strimzi-health/{}/", self.cfg.name);
-        let mut keys = Vec::new();
-        for h in not_ready.iter().filter(|h| h.state.is_final()) {
-            let key = format!("{prefix}{}", h.object);
-            let summary = if h.state == apply::health::HealthState::Paused {
-                format!(
-                    "{} is paused: the Strimzi operator does not reconcile it",
-                    h.object
-                )
-            } else {
-                format!("{} is refused by the Strimzi operator", h.object)
-            };
-            let mut alert = Alert::firing("strimzi-health", key.clone(), Some(&self.cfg.name), summary);
-            alert.details = vec![h.message.clone()];
-            alert.revision = Some(revision.to_string());
-            self.shared.alerter.fire(alert);
-            keys.push(key);
-        }
+        let alerts = not_ready
+            .iter()
+            .filter(|h| h.state.is_final())
+            .map(|h| {
+                let summary = if h.state == apply::health::HealthState::Paused {
+                    format!(
+                        "{} is paused: the Strimzi operator does not reconcile it",
+                        h.object
+                    )
+                } else {
+                    format!("{} is refused by the Strimzi operator", h.object)
+                };
+                let mut alert = Alert::firing(
+                    "strimzi-health",
+                    format!("{prefix}{}", h.object),
+                    Some(&self.cfg.name),
+                    summary,
+                );
+                alert.details = vec![h.message.clone()];
+                alert.revision = Some(revision.to_string());
+                alert
+            })
+            .collect();
         self.shared
             .alerter
-            .resolve_except(&prefix, &keys, Some(&self.cfg.name));
+            .fire_set(&prefix, Some(&self.cfg.name), alerts);
     }
 
     /// Starts or replaces the drift watches so they cover the applied objects.
