@@ -6,9 +6,7 @@ use std::collections::BTreeSet;
 use regex::Regex;
 use serde_json::Value;
 
-use super::node_pools::{
-    NodePool, REMOVE_NODE_IDS, Role, assign_node_ids, base_pool, ids_text, runs_brokers,
-};
+use super::node_pools::{NodePool, REMOVE_NODE_IDS, Role, assign_node_ids, base_pool, ids_text};
 use super::strimzi::{KafkaCr, MetadataMode, int};
 use super::{Context, Hit, Snapshot, namespace_of};
 use crate::manifest::ResId;
@@ -882,7 +880,7 @@ fn pool_scale_downs(from: &Snapshot<'_>, to: &Snapshot<'_>, k: &KafkaCr<'_>, hit
         let Some(old) = base_pool(from, pool).filter(|p| p.cluster == pool.cluster) else {
             continue;
         };
-        let (Some(before), Some(after)) = (runs_brokers(old), pool.replicas()) else {
+        let (Some(before), Some(after)) = (old.runs(Role::Broker), pool.replicas()) else {
             continue;
         };
         if after >= before {

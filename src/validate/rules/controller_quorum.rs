@@ -14,7 +14,7 @@
 //! rules' business), is not judged here.
 
 use super::checks::{hit, with_fix};
-use super::node_pools::{NodePool, Role, base_pool};
+use super::node_pools::{NodePool, Role, base_pool, removed_running, role_removed_from};
 use super::strimzi::KafkaCr;
 use super::{Context, Hit, Snapshot};
 
@@ -22,12 +22,6 @@ use super::{Context, Hit, Snapshot};
 const CONSEQUENCE: &str = "Strimzi runs KRaft with a static controller quorum and does not support changing it: it \
                            rewrites controller.quorum.voters and rolls the nodes, which then disagree on who votes \
                            (the quorum can be lost: downtime, or metadata that diverges)";
-
-/// The pool's controllers: controller role and at least one replica.
-fn runs_controllers(pool: &NodePool<'_>) -> Option<i64> {
-    pool.replicas()
-        .filter(|r| *r > 0 && pool.has_role(Role::Controller))
-}
 
 /// The size of a cluster's controller quorum in one revision, for messages (`?` when a replica count
 /// is unreadable).
@@ -60,16 +54,7 @@ fn running_kraft<'c, 'a>(
 pub(super) fn role_removed(ctx: &Context<'_>) -> Vec<Hit> {
     let Some(from) = &ctx.from else { return Vec::new() };
     let mut hits = Vec::new();
-    for pool in &ctx.to.pools {
-        let Some(old) = base_pool(from, pool) else {
-            continue;
-        };
-        let Some(controllers) = runs_controllers(old) else {
-            continue;
-        };
-        if pool.roles().is_none() || pool.has_role(Role::Controller) {
-            continue;
-        }
+    for (pool, old, controllers) in role_removed_from(ctx, Role::Controller) {
         let Some((kafka, base)) = running_kraft(ctx, pool) else {
             continue;
         };
@@ -98,13 +83,7 @@ pub(super) fn role_removed(ctx: &Context<'_>) -> Vec<Hit> {
 pub(super) fn pool_removed(ctx: &Context<'_>) -> Vec<Hit> {
     let Some(from) = &ctx.from else { return Vec::new() };
     let mut hits = Vec::new();
-    for old in &from.pools {
-        let Some(controllers) = runs_controllers(old) else {
-            continue;
-        };
-        if base_pool(&ctx.to, old).is_some() {
-            continue;
-        }
+    for (old, controllers) in removed_running(ctx, Role::Controller) {
         // The cluster stays: a deleted cluster takes its pools with it, which is another matter.
         let Some((kafka, base)) = running_kraft(ctx, old) else {
             continue;

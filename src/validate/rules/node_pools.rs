@@ -216,6 +216,11 @@ impl<'a> NodePool<'a> {
         self.roles().is_some_and(|r| r.contains(&role.as_str()))
     }
 
+    /// How many nodes of `role` the pool runs: the role and at least one replica.
+    pub(crate) fn runs(&self, role: Role) -> Option<i64> {
+        self.replicas().filter(|r| *r > 0 && self.has_role(role))
+    }
+
     pub(crate) fn storage(&self) -> Option<&'a Value> {
         self.spec("/storage")
     }
@@ -680,24 +685,40 @@ pub(super) fn base_pool<'s, 'a>(from: &'s Snapshot<'a>, pool: &NodePool<'_>) -> 
         .find(|p| p.name == pool.name && p.namespace == pool.namespace)
 }
 
-/// A pool that runs brokers: broker role and at least one replica.
-pub(super) fn runs_brokers(pool: &NodePool<'_>) -> Option<i64> {
-    pool.replicas().filter(|r| *r > 0 && pool.has_role(Role::Broker))
+/// The pools of the head revision that ran nodes of `role` in the base revision and no longer have
+/// that role (their roles still readable): (head pool, base pool, how many nodes ran it).
+pub(super) fn role_removed_from<'c, 'a>(
+    ctx: &'c Context<'a>,
+    role: Role,
+) -> Vec<(&'c NodePool<'a>, &'c NodePool<'a>, i64)> {
+    let Some(from) = &ctx.from else { return Vec::new() };
+    ctx.to
+        .pools
+        .iter()
+        .filter_map(|pool| {
+            let old = base_pool(from, pool)?;
+            let nodes = old.runs(role)?;
+            (pool.roles().is_some() && !pool.has_role(role)).then_some((pool, old, nodes))
+        })
+        .collect()
+}
+
+/// The pools of the base revision that ran nodes of `role` and are gone from the head revision,
+/// with how many nodes ran it.
+pub(super) fn removed_running<'c, 'a>(ctx: &'c Context<'a>, role: Role) -> Vec<(&'c NodePool<'a>, i64)> {
+    let Some(from) = &ctx.from else { return Vec::new() };
+    from.pools
+        .iter()
+        .filter_map(|old| {
+            let nodes = old.runs(role)?;
+            base_pool(&ctx.to, old).is_none().then_some((old, nodes))
+        })
+        .collect()
 }
 
 pub(super) fn broker_role_removed(ctx: &Context<'_>) -> Vec<Hit> {
-    let Some(from) = &ctx.from else { return Vec::new() };
     let mut hits = Vec::new();
-    for pool in &ctx.to.pools {
-        let Some(old) = base_pool(from, pool) else {
-            continue;
-        };
-        let Some(brokers) = runs_brokers(old) else {
-            continue;
-        };
-        if pool.roles().is_none() || pool.has_role(Role::Broker) {
-            continue;
-        }
+    for (pool, old, brokers) in role_removed_from(ctx, Role::Broker) {
         hits.push(with_fix(
             hit(
                 &pool.display,
@@ -720,13 +741,7 @@ pub(super) fn broker_role_removed(ctx: &Context<'_>) -> Vec<Hit> {
 pub(super) fn removed_with_brokers(ctx: &Context<'_>) -> Vec<Hit> {
     let Some(from) = &ctx.from else { return Vec::new() };
     let mut hits = Vec::new();
-    for old in &from.pools {
-        let Some(brokers) = runs_brokers(old) else {
-            continue;
-        };
-        if base_pool(&ctx.to, old).is_some() {
-            continue;
-        }
+    for (old, brokers) in removed_running(ctx, Role::Broker) {
         // The cluster stays: a deleted cluster takes its pools with it, which is another matter.
         let Some(k) = ctx
             .to
