@@ -17,6 +17,8 @@
 #[path = "support/alert_sink.rs"]
 mod alert_sink;
 mod common;
+#[path = "support/daemon_poll.rs"]
+mod daemon_poll;
 mod gitserver;
 #[path = "support/http_client.rs"]
 mod http_client;
@@ -28,12 +30,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alert_sink::AlertSink;
+use daemon_poll::{cluster_status, eventually, get_ok};
 use gitserver::{BareRemote, WorkRepo};
 use k8s_openapi::api::core::v1::Namespace;
 use kgitops::manifest::yaml::{Limits, parse_documents};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+/// How often the tests poll the daemon and the apiserver: often enough to measure how soon a gated
+/// step is applied.
+const POLL: Duration = Duration::from_millis(10);
 
 const RELEASE: &str = "0.45.2";
 
@@ -283,40 +290,8 @@ impl Operator {
 // ---------------------------------------------------------------------------------------------
 // The daemon.
 
-async fn http_get(addr: SocketAddr, path: &str) -> String {
-    let path = path.to_string();
-    let (code, body) = tokio::task::spawn_blocking(move || http_client::http(addr, "GET", &path, &[], b""))
-        .await
-        .unwrap();
-    assert_eq!(code, 200, "{body}");
-    body
-}
-
-async fn cluster_status(addr: SocketAddr) -> Value {
-    let s: Value = serde_json::from_str(&http_get(addr, "/status").await).unwrap();
-    s["clusters"][0].clone()
-}
-
-/// Polls `check` every 10 ms for up to 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let start = Instant::now();
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) if start.elapsed() > Duration::from_secs(30) => {
-                panic!("timed out waiting for {what}; last seen:\n{last}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    }
-}
-
 async fn applied(addr: SocketAddr, commit: &str) -> Value {
-    eventually(&format!("revision {commit} applied"), || async move {
+    eventually(&format!("revision {commit} applied"), POLL, || async move {
         let c = cluster_status(addr).await;
         if c["applied_revision"] == commit {
             Ok(c)
@@ -329,7 +304,7 @@ async fn applied(addr: SocketAddr, commit: &str) -> Value {
 
 async fn waiting(addr: SocketAddr, lines: &[String]) -> Value {
     let want = json!(lines);
-    eventually("the cluster waiting", || {
+    eventually("the cluster waiting", POLL, || {
         let want = want.clone();
         async move {
             let c = cluster_status(addr).await;
@@ -344,7 +319,7 @@ async fn waiting(addr: SocketAddr, lines: &[String]) -> Value {
 }
 
 async fn metric(addr: SocketAddr, line: &str) {
-    let metrics = http_get(addr, "/metrics").await;
+    let metrics = get_ok(addr, "/metrics").await;
     assert!(metrics.contains(line), "{line} not in:\n{metrics}");
 }
 
@@ -396,7 +371,7 @@ async fn the_daemon_follows_the_migration_and_applies_each_gated_step_by_itself(
 
     // Step 2 pushed before the operator reported the node pools would wait; it has reported them
     // by now (its next round after step 1): migration starts at once.
-    eventually("the node pools in effect", || async {
+    eventually("the node pools in effect", POLL, || async {
         let k = get(&strimzi(&client, &ns, "Kafka"), "main").await.unwrap();
         if k.pointer("/status/kafkaNodePools").is_some() {
             Ok(())
@@ -425,7 +400,7 @@ async fn the_daemon_follows_the_migration_and_applies_each_gated_step_by_itself(
     assert_eq!(c["synced"], false, "{c:#}");
     assert_eq!(c["last_result"]["revision"], c3.as_str(), "{c:#}");
     metric(addr, "kgitops_gate_waiting{cluster=\"prod\"} 1").await;
-    let alerts = eventually("one gate alert", || async {
+    let alerts = eventually("one gate alert", POLL, || async {
         let a = sink.of_kind("gate");
         if a.len() == 1 {
             Ok(a)
@@ -453,7 +428,7 @@ async fn the_daemon_follows_the_migration_and_applies_each_gated_step_by_itself(
     // Post-migration: the revision is applied by itself, no new commit.
     op.set("KRaftPostMigration");
     let reached = op.written("KRaftPostMigration").await;
-    eventually("strimzi.io/kraft=enabled applied", || async {
+    eventually("strimzi.io/kraft=enabled applied", POLL, || async {
         match kraft_annotation(&client, &ns).await.as_deref() {
             Some("enabled") => Ok(()),
             other => Err(format!("{other:?}")),
@@ -464,7 +439,7 @@ async fn the_daemon_follows_the_migration_and_applies_each_gated_step_by_itself(
     let c = applied(addr, &c3).await;
     assert_eq!(c["waiting"], json!([]), "{c:#}");
     metric(addr, "kgitops_gate_waiting{cluster=\"prod\"} 0").await;
-    eventually("the gate alert resolved", || async {
+    eventually("the gate alert resolved", POLL, || async {
         let a = sink.of_kind("gate");
         if a.len() == 2 && a[1]["state"] == "resolved" {
             Ok(())
@@ -489,7 +464,7 @@ async fn the_daemon_follows_the_migration_and_applies_each_gated_step_by_itself(
         prune_line(&format!("Service/{ns}/zoo-entrance")),
     ];
     lines.sort();
-    let c = eventually("step 4 waiting", || {
+    let c = eventually("step 4 waiting", POLL, || {
         let lines = lines.clone();
         async move {
             let c = cluster_status(addr).await;
@@ -514,7 +489,7 @@ async fn the_daemon_follows_the_migration_and_applies_each_gated_step_by_itself(
     // KRaft: applied by itself, ZooKeeper-only objects pruned.
     op.set("KRaft");
     let reached = op.written("KRaft").await;
-    eventually("zoo-entrance pruned", || async {
+    eventually("zoo-entrance pruned", POLL, || async {
         match get(&deployments, "zoo-entrance").await {
             None => Ok(()),
             Some(_) => Err("still there".to_string()),

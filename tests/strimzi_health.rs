@@ -18,10 +18,13 @@
 #[path = "support/alert_sink.rs"]
 mod alert_sink;
 mod common;
+#[path = "support/daemon_poll.rs"]
+mod daemon_poll;
 #[path = "support/http_client.rs"]
 mod http_client;
 
 use alert_sink::AlertSink;
+use daemon_poll::{cluster_status, eventually, get_ok};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -37,6 +40,9 @@ use kgitops::plan::{Cluster, Resolved};
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+/// How often the tests poll the daemon and the apiserver.
+const POLL: Duration = Duration::from_millis(100);
 
 /// Strimzi 1.2.0 `KafkaClusterCreator.revertScaleDown`.
 const SCALE_DOWN: &str = "Reverting scale-down of KafkaNodePool brokers by changing number of replicas to 3";
@@ -618,38 +624,6 @@ async fn apply_wait_and_diff_live_report_a_reverted_scale_down_as_not_in_effect(
     operator.await.unwrap();
 }
 
-async fn get(addr: SocketAddr, path: &str) -> String {
-    let path = path.to_string();
-    let (code, body) = tokio::task::spawn_blocking(move || http_client::http(addr, "GET", &path, &[], b""))
-        .await
-        .unwrap();
-    assert_eq!(code, 200, "{body}");
-    body
-}
-
-async fn cluster_status(addr: SocketAddr) -> Value {
-    let s: Value = serde_json::from_str(&get(addr, "/status").await).unwrap();
-    s["clusters"][0].clone()
-}
-
-/// Polls `check` every 100 ms for up to 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let start = Instant::now();
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) if start.elapsed() > Duration::from_secs(30) => {
-                panic!("timed out waiting for {what}; last seen:\n{last}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
 /// A daemon (cluster `health`, drift `alert`) applying a repository of `objects`, with its alerts
 /// going to an [`AlertSink`].
 struct TestDaemon {
@@ -683,7 +657,7 @@ impl TestDaemon {
         let addr = daemon.status_addr();
         let token = CancellationToken::new();
         let task = tokio::spawn(daemon.run(token.clone()));
-        eventually("the overlay applied", || async move {
+        eventually("the overlay applied", POLL, || async move {
             let c = cluster_status(addr).await;
             if c["applied_revision"].is_string() {
                 Ok(())
@@ -703,14 +677,18 @@ impl TestDaemon {
 
     /// Waits until exactly `n` alerts of `kind` arrived, the last one in `state`; returns them.
     async fn alerts(&self, kind: &str, n: usize, state: &str) -> Vec<Value> {
-        eventually(&format!("{n} {kind} alert(s), the last {state}"), || async {
-            let a = self.sink.of_kind(kind);
-            if a.len() == n && a[n - 1]["state"] == state {
-                Ok(a)
-            } else {
-                Err(format!("{a:#?}"))
-            }
-        })
+        eventually(
+            &format!("{n} {kind} alert(s), the last {state}"),
+            POLL,
+            || async {
+                let a = self.sink.of_kind(kind);
+                if a.len() == n && a[n - 1]["state"] == state {
+                    Ok(a)
+                } else {
+                    Err(format!("{a:#?}"))
+                }
+            },
+        )
         .await
     }
 
@@ -734,11 +712,15 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
     let (addr, sink) = (daemon.addr, &daemon.sink);
 
     // No operator has answered yet: both objects are progressing.
-    let c = eventually("/status lists the Strimzi objects not ready", || async move {
-        let c = cluster_status(addr).await;
-        let n = c["not_ready"].as_array().map(Vec::len).unwrap_or(0);
-        if n == 2 { Ok(c) } else { Err(c.to_string()) }
-    })
+    let c = eventually(
+        "/status lists the Strimzi objects not ready",
+        POLL,
+        || async move {
+            let c = cluster_status(addr).await;
+            let n = c["not_ready"].as_array().map(Vec::len).unwrap_or(0);
+            if n == 2 { Ok(c) } else { Err(c.to_string()) }
+        },
+    )
     .await;
     assert!(
         c["not_ready"]
@@ -748,7 +730,7 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
             .all(|h| h["state"] == "progressing"),
         "{c:#}"
     );
-    let metrics = get(addr, "/metrics").await;
+    let metrics = get_ok(addr, "/metrics").await;
     assert!(
         metrics.contains("kgitops_strimzi_objects{cluster=\"health\",state=\"progressing\"} 2"),
         "{metrics}"
@@ -774,7 +756,7 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
     )
     .await;
     let pool_name = format!("KafkaNodePool/{}/brokers", ns.name);
-    let c = eventually("/status lists the storage change", || async move {
+    let c = eventually("/status lists the storage change", POLL, || async move {
         let c = cluster_status(addr).await;
         let n = c["not_in_effect"].as_array().map(Vec::len).unwrap_or(0);
         if n == 1 { Ok(c) } else { Err(c.to_string()) }
@@ -786,12 +768,12 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
                "message": message, "reported_by": format!("Kafka/{}/main", ns.name)}),
         "{c:#}"
     );
-    let metrics = get(addr, "/metrics").await;
+    let metrics = get_ok(addr, "/metrics").await;
     assert!(
         metrics.contains("kgitops_not_in_effect{cluster=\"health\",reason=\"KafkaStorage\"} 1"),
         "{metrics}"
     );
-    eventually("both objects ready", || async move {
+    eventually("both objects ready", POLL, || async move {
         let c = cluster_status(addr).await;
         if c["not_ready"] == json!([]) {
             Ok(())
@@ -800,17 +782,17 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
         }
     })
     .await;
-    let metrics = get(addr, "/metrics").await;
+    let metrics = get_ok(addr, "/metrics").await;
     assert!(
         metrics.contains("kgitops_strimzi_objects{cluster=\"health\",state=\"ready\"} 2"),
         "{metrics}"
     );
-    let html = get(addr, "/status?format=html").await;
+    let html = get_ok(addr, "/status?format=html").await;
     assert!(
         html.contains("not in effect") && html.contains("spec.storage"),
         "{html}"
     );
-    let firing = eventually("a not-in-effect alert", || async {
+    let firing = eventually("a not-in-effect alert", POLL, || async {
         let a = sink.of_kind("not-in-effect");
         if a.len() == 1 {
             Ok(a)
@@ -839,7 +821,7 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
         json!({"observedGeneration": kg, "conditions": [ready()]}),
     )
     .await;
-    eventually("the alert resolved", || async {
+    eventually("the alert resolved", POLL, || async {
         let a = sink.of_kind("not-in-effect");
         if a.len() == 2 && a[1]["state"] == "resolved" {
             Ok(())
@@ -850,7 +832,7 @@ async fn the_daemon_reports_an_ignored_storage_change_until_it_is_gone() {
     .await;
     let c = cluster_status(addr).await;
     assert_eq!(c["not_in_effect"], json!([]), "{c:#}");
-    let metrics = get(addr, "/metrics").await;
+    let metrics = get_ok(addr, "/metrics").await;
     assert!(
         metrics.contains("kgitops_not_in_effect{cluster=\"health\",reason=\"KafkaStorage\"} 0"),
         "{metrics}"
@@ -890,7 +872,7 @@ async fn the_daemon_alerts_once_while_a_kafka_is_paused_or_refused() {
         json!({"observedGeneration": pg, "nodeIds": [0, 1, 2], "replicas": 3, "roles": ["broker"]}),
     )
     .await;
-    eventually("both objects ready", || async move {
+    eventually("both objects ready", POLL, || async move {
         let c = cluster_status(addr).await;
         if c["not_ready"] == json!([]) {
             Ok(())

@@ -1,0 +1,44 @@
+//! Reading a running daemon's `/status` and polling until a condition holds, for the tests that run
+//! `kgitops run` against the real apiserver (strimzi_health.rs, migration_gates.rs).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::http_client;
+
+/// GETs `path` from the daemon; anything but 200 fails the test.
+pub async fn get_ok(addr: SocketAddr, path: &str) -> String {
+    let path = path.to_string();
+    let (code, body) = tokio::task::spawn_blocking(move || http_client::http(addr, "GET", &path, &[], b""))
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+/// The status of the daemon's first (only) cluster.
+pub async fn cluster_status(addr: SocketAddr) -> Value {
+    let s: Value = serde_json::from_str(&get_ok(addr, "/status").await).unwrap();
+    s["clusters"][0].clone()
+}
+
+/// Polls `check` every `every` for up to 30 s; fails with `what` and the last thing `check` saw.
+pub async fn eventually<T, F, Fut>(what: &str, every: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if start.elapsed() > Duration::from_secs(30) => {
+                panic!("timed out waiting for {what}; last seen:\n{last}")
+            }
+            Err(_) => tokio::time::sleep(every).await,
+        }
+    }
+}
