@@ -12,19 +12,6 @@ use base64::Engine as _;
 
 const PASSWORD: &str = "hunter2-s3cr3t-value";
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn edit(repo: &Path, path: &str, from: &str, to: &str) {
     let path = repo.join(path);
     let text = std::fs::read_to_string(&path).unwrap();
@@ -39,9 +26,9 @@ fn repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     common::git(r, &["init", "-q", "-b", "main"]);
-    copy_dir(&common::repo_root().join("base"), &r.join("base"));
-    copy_dir(&common::repo_root().join("clusters"), &r.join("clusters"));
-    copy_dir(
+    common::copy_dir(&common::repo_root().join("base"), &r.join("base"));
+    common::copy_dir(&common::repo_root().join("clusters"), &r.join("clusters"));
+    common::copy_dir(
         &common::repo_root().join("infrastructure"),
         &r.join("infrastructure"),
     );

@@ -12,19 +12,6 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn write(repo: &Path, path: &str, text: &str) {
     let path = repo.join(path);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -49,7 +36,7 @@ fn platform_repo() -> tempfile::TempDir {
     let r = dir.path();
     common::git(r, &["init", "-q", "-b", "main"]);
     for part in ["base", "clusters", "infrastructure"] {
-        copy_dir(&common::repo_root().join(part), &r.join(part));
+        common::copy_dir(&common::repo_root().join(part), &r.join(part));
     }
     commit(r, "platform");
     dir
@@ -302,7 +289,7 @@ fn kraft_commits_that_leave_the_path_and_one_that_follows_it() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     common::git(r, &["init", "-q", "-b", "main"]);
-    copy_dir(
+    common::copy_dir(
         &common::repo_root().join("infrastructure"),
         &r.join("infrastructure"),
     );
@@ -366,7 +353,7 @@ fn leaving_051_for_12_before_the_v1_conversion_is_refused_and_after_it_passes() 
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     common::git(r, &["init", "-q", "-b", "main"]);
-    copy_dir(
+    common::copy_dir(
         &common::repo_root().join("infrastructure"),
         &r.join("infrastructure"),
     );

@@ -170,6 +170,20 @@ pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Copies the directory `from` into `to`, recursively (a test's own copy of repository files).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// Where the control plane's binaries and folders live: `KGITOPS_CONTROLPLANE_CACHE`, else
 /// `<repo>/target/controlplane` (the same rule as `tests/controlplane/build`).
 fn controlplane_cache() -> PathBuf {
