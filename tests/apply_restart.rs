@@ -281,7 +281,7 @@ async fn drift_watches_survive_an_apiserver_restart_without_relisting_storms() {
     )
     .expect("write kustomization");
     let text = format!(
-        "source:\n  path: {}\nclusters:\n  - name: dev\n    kubeconfig: {}\n    drift: heal\nserver:\n  listen: 127.0.0.1:0\n",
+        "source:\n  path: {}\nclusters:\n  - name: dev\n    kubeconfig: {}\n    drift: heal\nserver:\n  listen: 127.0.0.1:0\n  status_listen: 127.0.0.1:0\n",
         work.path().display(),
         cp.kubeconfig().display()
     );
