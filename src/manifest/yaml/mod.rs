@@ -17,4 +17,6 @@ mod resolve;
 mod scalar;
 
 pub use emit::{to_yaml, to_yaml_stream};
-pub use parse::{Limits, YamlError, parse_documents, parse_typed, parse_typed_kustomize};
+pub use parse::{
+    Limits, YamlError, parse_documents, parse_patch_documents, parse_typed, parse_typed_kustomize,
+};

@@ -168,6 +168,29 @@ fn find_disputed_char(b: &[u8]) -> Option<usize> {
 /// Parses every document of a YAML stream as kustomize reads manifests. Empty and `null` documents
 /// are dropped, as kustomize drops them.
 pub fn parse_documents(text: &str, source_name: &str, limits: &Limits) -> Result<Vec<Value>, YamlError> {
+    parse_stream(text, source_name, limits, true)
+}
+
+/// Parses the documents of a `patches` entry: as [`parse_documents`], except that a null
+/// under `metadata.annotations` stays null. kustomize turns the null annotation values of the
+/// objects it loads into their text, but not those of a patch, where `key: null` deletes the
+/// annotation. The legacy `patchesStrategicMerge` files are loaded as objects, with
+/// [`parse_documents`] (`tests/render/patch-null-annotations`).
+pub fn parse_patch_documents(
+    text: &str,
+    source_name: &str,
+    limits: &Limits,
+) -> Result<Vec<Value>, YamlError> {
+    parse_stream(text, source_name, limits, false)
+}
+
+/// [`parse_documents`]; `annotation_null_text`: whether null annotation values become their text.
+fn parse_stream(
+    text: &str,
+    source_name: &str,
+    limits: &Limits,
+    annotation_null_text: bool,
+) -> Result<Vec<Value>, YamlError> {
     precheck(text, source_name, limits)?;
     let mut options = serde_saphyr::granit_parser::Options::default();
     options.set_emit_comments(false);
@@ -177,6 +200,7 @@ pub fn parse_documents(text: &str, source_name: &str, limits: &Limits) -> Result
     // libyaml (and so kustomize) ends a block scalar at end of file without adding a line feed.
     options.block_scalar_eof_without_line_feed = true;
     let mut builder = Builder::new(text, source_name, limits);
+    builder.annotation_null_text = annotation_null_text;
     for item in Parser::new_from_str_with_options(text, options) {
         let (event, span) = item.map_err(|e| scan_error(source_name, &e))?;
         builder.event(event, &span)?;
@@ -356,6 +380,9 @@ struct Builder<'a> {
     aliases: usize,
     alias_nodes: usize,
     alias_bytes: usize,
+    /// Whether null values of a document's `metadata.annotations` become their text (objects, not
+    /// patches: [`parse_patch_documents`]).
+    annotation_null_text: bool,
 }
 
 fn describe(v: &Value) -> &'static str {
@@ -384,6 +411,7 @@ impl<'a> Builder<'a> {
             aliases: 0,
             alias_nodes: 0,
             alias_bytes: 0,
+            annotation_null_text: true,
         }
     }
 
@@ -637,6 +665,9 @@ impl<'a> Builder<'a> {
 
     /// Whether the next value is that of a key of a document's top-level `metadata.annotations`.
     fn at_object_annotation_value(&self) -> bool {
+        if !self.annotation_null_text {
+            return false;
+        }
         let key_is = |frame: &Frame, name: &str| matches!(frame, Frame::Map { key: Some(Key::Str(k)), .. } if k == name);
         match self.stack.as_slice() {
             [root, meta, annotations] => {
@@ -920,5 +951,14 @@ mod tests {
     fn block_scalar_at_end_of_file_has_no_added_line_feed() {
         assert_eq!(parse("a: |\n  text").unwrap()[0], json!({"a": "text"}));
         assert_eq!(parse("a: |\n  text\n").unwrap()[0], json!({"a": "text\n"}));
+    }
+    #[test]
+    fn patch_documents_keep_null_annotation_values() {
+        let text = "kind: A\nmetadata:\n  annotations:\n    empty:\n    tilde: ~\n    word: null\n    text: \"null\"\n";
+        let docs = parse_patch_documents(text, "patch.yaml", &Limits::DEFAULT).unwrap();
+        assert_eq!(
+            docs[0]["metadata"]["annotations"],
+            json!({"empty": null, "tilde": null, "word": null, "text": "null"})
+        );
     }
 }

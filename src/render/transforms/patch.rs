@@ -14,7 +14,7 @@
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::manifest::yaml::parse_documents;
+use crate::manifest::yaml::{parse_documents, parse_patch_documents};
 use crate::manifest::{Gvk, ResId};
 use crate::render::error::RenderError;
 use crate::render::kustomization::Patch;
@@ -208,7 +208,9 @@ fn check_strategic(doc: &Value) -> bool {
 
 /// Tells a strategic merge patch (objects) from a JSON 6902 patch (a list of operations).
 fn parse(loader: &Loader<'_>, step: &Step<'_>, source: &Source) -> Result<Parsed, RenderError> {
-    let docs = parse_documents(&source.text, &source.name, loader.limits())?;
+    // `patches` entries keep their null annotations (they delete); kustomize loads the legacy
+    // `patchesStrategicMerge` files as objects, whose null annotations become text.
+    let docs = parse_patch_documents(&source.text, &source.name, loader.limits())?;
     if let [ops @ Value::Array(_)] = docs.as_slice() {
         let patch = json6902::parse(ops).map_err(|e| step.fail(format!("{}: {e}", source.label)))?;
         return Ok(Parsed::Json(patch));
