@@ -13,8 +13,12 @@
 //! release CLI, against its target of 100 ms wall time.
 //!
 //! Arguments (after `--`): `--quick` (few runs, for trying the benchmark out), and case names to
-//! run only some: `small`, `1k`, `20k`, `fleet`, `validate`.
+//! run only some: `small`, `1k`, `20k`, `fleet`, `validate`, `corpus`.
+//!
+//! And `corpus` (issue 14): the real-world corpus of `shared/kustomize-corpus`, summed over its
+//! directories, against the pinned kustomize v5.8.1 (`corpus.rs`).
 
+mod corpus;
 mod fixtures;
 mod measure;
 
@@ -268,6 +272,10 @@ fn run(args: &[OsString]) -> Result<()> {
             kubectl: 1,
         });
         bench_fleet(&tools, &fleet, &runs)?;
+        println!("  load average now: {}", measure::load_average());
+    }
+    if options.wants("corpus") {
+        corpus::bench_corpus(&tools, options.quick)?;
         println!("  load average now: {}", measure::load_average());
     }
     if options.wants("validate") {
