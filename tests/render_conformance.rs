@@ -5,14 +5,17 @@
 //!
 //! A case is a directory tree read through a `DirTree` rooted at the case directory; the
 //! kustomization rendered is the case directory itself or, when it has no kustomization file, its
-//! `overlay/` subdirectory.
+//! `overlay/` subdirectory. A case holding a file `enable-helm` is rendered with Helm enabled and
+//! the helm binary of `tests/tools/build-helm` (built by scripts/test; the test fails, saying so,
+//! when it is missing), as `regen` runs kustomize with `--enable-helm`.
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use kgitops::manifest::yaml::to_yaml_stream;
-use kgitops::render::render;
+use kgitops::manifest::yaml::Limits;
+use kgitops::render::helm::{HelmSettings, render_with};
 use kgitops::source::{DirTree, TreePath};
 
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
@@ -40,10 +43,35 @@ fn target(case: &Path) -> &'static str {
     }
 }
 
+/// The helm binary `tests/tools/build-helm` builds (in `KGITOPS_TOOLS_CACHE`, else target/tools).
+fn helm_binary() -> Result<PathBuf, String> {
+    let cache = std::env::var_os("KGITOPS_TOOLS_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools"));
+    let helm = cache.join("bin/helm");
+    if helm.is_file() {
+        Ok(helm)
+    } else {
+        Err(format!(
+            "{} is missing: run tests/tools/build-helm (scripts/test does) for the Helm cases",
+            helm.display()
+        ))
+    }
+}
+
 fn render_case(case: &Path) -> Result<String, String> {
     let tree = DirTree::open(case).map_err(|e| e.to_string())?;
     let dir = TreePath::new(target(case)).map_err(|e| e.to_string())?;
-    let objects = render(&tree, &dir).map_err(|e| e.to_string())?;
+    let settings = if case.join("enable-helm").is_file() {
+        HelmSettings {
+            enabled: true,
+            command: helm_binary()?,
+            ..HelmSettings::default()
+        }
+    } else {
+        HelmSettings::default()
+    };
+    let objects = render_with(&tree, &dir, Limits::DEFAULT, &settings).map_err(|e| e.to_string())?;
     Ok(to_yaml_stream(&objects))
 }
 
