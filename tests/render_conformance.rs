@@ -13,10 +13,14 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kgitops::manifest::yaml::to_yaml_stream;
 use kgitops::manifest::yaml::Limits;
+use kgitops::manifest::yaml::to_yaml_stream;
 use kgitops::render::helm::{HelmSettings, render_with};
 use kgitops::source::{DirTree, TreePath};
+
+#[path = "support/helm_binary.rs"]
+mod helm_binary;
+use helm_binary::helm_binary;
 
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
@@ -40,22 +44,6 @@ fn target(case: &Path) -> &'static str {
         ""
     } else {
         "overlay"
-    }
-}
-
-/// The helm binary `tests/tools/build-helm` builds (in `KGITOPS_TOOLS_CACHE`, else target/tools).
-fn helm_binary() -> Result<PathBuf, String> {
-    let cache = std::env::var_os("KGITOPS_TOOLS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools"));
-    let helm = cache.join("bin/helm");
-    if helm.is_file() {
-        Ok(helm)
-    } else {
-        Err(format!(
-            "{} is missing: run tests/tools/build-helm (scripts/test does) for the Helm cases",
-            helm.display()
-        ))
     }
 }
 
