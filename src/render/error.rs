@@ -116,7 +116,7 @@ pub enum RenderError {
         file: TreePath,
         chart: String,
         #[source]
-        source: super::helm::HelmError,
+        source: Box<super::helm::HelmError>,
     },
     /// A transformer (namespace, prefix, labels, images, replicas, patches, replacements, name
     /// references) failed.

@@ -412,7 +412,7 @@ fn chart_error(kf: &KustFile, chart: &str, source: HelmError) -> RenderError {
     RenderError::Helm {
         file: kf.file.clone(),
         chart: chart.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 
