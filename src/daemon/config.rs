@@ -741,6 +741,26 @@ mod tests {
     }
 
     #[test]
+    fn helm_section_overrides_the_command_line() {
+        use crate::render::helm::HelmSettings;
+        let base = HelmSettings::default();
+        let c = parse("source: {path: .}\nclusters: [{name: dev}]\n").unwrap();
+        assert_eq!(c.helm.apply(base.clone()), base);
+        let c = parse(
+            "source: {path: .}\nclusters: [{name: dev}]\nhelm: {enabled: true, command: bin/helm, timeout: 2m}\n",
+        )
+        .unwrap();
+        let s = c.helm.apply(base.clone());
+        assert!(s.enabled);
+        assert_eq!(s.command, Path::new("/etc/kgitops/bin/helm"));
+        assert_eq!(s.timeout, Duration::from_secs(120));
+        // A bare name stays a name looked up on PATH.
+        let c = parse("source: {path: .}\nclusters: [{name: dev}]\nhelm: {command: helm4}\n").unwrap();
+        assert_eq!(c.helm.apply(base).command, Path::new("helm4"));
+        assert!(parse("source: {path: .}\nclusters: [{name: dev}]\nhelm: {enable: true}\n").is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_errors_naming_the_key() {
         let err = parse("source: {path: ., intervall: 5s}\nclusters: [{name: dev}]\n").unwrap_err();
         assert!(err.contains("kgitops.yaml") && err.contains("intervall"), "{err}");
