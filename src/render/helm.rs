@@ -915,6 +915,70 @@ mod tests {
         assert!(err.contains("out of scope"), "{err}");
     }
 
+    /// A stand-in helm (a shell script) in a fresh directory: `version` says v4, `template` prints
+    /// `body` with `ARGS` replaced by its arguments.
+    fn fake_helm(tag: &str, body: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kgitops-helm-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("helm");
+        let text = format!(
+            "#!/bin/sh\nif [ \"$1\" = version ]; then echo v4.3.2; exit 0; fi\ncat <<EOF\n{}\nEOF\n",
+            body.replace("ARGS", "$*")
+        );
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        script
+    }
+
+    #[test]
+    fn helm_objects_keep_their_namespace_and_output_counts_as_input() {
+        let helm = fake_helm(
+            "ns",
+            "---\n# Source: c/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: from-helm\ndata:\n  args: \"ARGS\"",
+        );
+        let files = [
+            (
+                "k/kustomization.yaml",
+                "namespace: ns\nnamePrefix: p-\nhelmCharts:\n- name: c\n  releaseName: r\n  includeCRDs: true\n",
+            ),
+            ("k/charts/c/Chart.yaml", "name: c\n"),
+            ("k/charts/c/values.yaml", "a: 1\n"),
+        ];
+        let settings = HelmSettings {
+            enabled: true,
+            command: helm.clone(),
+            timeout: DEFAULT_TIMEOUT,
+        };
+        let out = render_mem(&files, &settings).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["metadata"]["namespace"], "from-helm");
+        assert_eq!(out[0]["metadata"]["name"], "p-cm");
+        let args = out[0]["data"]["args"].as_str().unwrap();
+        assert!(
+            args.starts_with("template r /") && args.contains("/chart-home/charts/c --namespace ns -f /")
+        );
+        assert!(
+            args.ends_with("/c-kustomize-values.yaml --include-crds"),
+            "{args}"
+        );
+
+        // The output is limited like a file.
+        let tree = MemTree::new(&files);
+        let small = Limits {
+            max_bytes: 120,
+            ..Limits::DEFAULT
+        };
+        let err = render_with(&tree, &TreePath::new("k").unwrap(), small, &settings)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("k/kustomization.yaml: helmCharts \"c\": helm output is")
+                && err.contains("over the per-file limit of 120 bytes"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(helm.parent().unwrap());
+    }
+
     #[test]
     fn slow_helm_is_killed() {
         let dir = std::env::temp_dir().join(format!("kgitops-helm-test-{}", std::process::id()));
