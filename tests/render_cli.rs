@@ -5,6 +5,9 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+#[path = "support/helm_binary.rs"]
+mod helm_binary;
+
 fn kgitops(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kgitops"))
         .args(args)
@@ -120,4 +123,112 @@ fn errors_exit_2_and_name_the_file() {
 
     let out = kgitops(&["render", "--rev", "HEAD", "app"]);
     assert_eq!(out.status.code(), Some(2), "--rev needs --repo");
+}
+
+/// A Helm chart kept in the repository, rendered from a git revision with --enable-helm: the chart
+/// and values come from git objects (an uncommitted change in the work tree is not seen), values
+/// inline override the chart's, the kustomization's namespace goes to helm.
+#[test]
+fn helm_charts_render_from_git_objects_with_enable_helm() {
+    let helm = helm_binary::helm_binary().unwrap_or_else(|e| panic!("{e}"));
+    let helm = helm.to_str().expect("UTF-8 path");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let repo = git2::Repository::init(root).expect("init");
+    write(
+        root,
+        "apps/greeter/kustomization.yaml",
+        "namespace: greet\nhelmCharts:\n- name: greeter\n  releaseName: hi\n  valuesInline:\n    who: git\n",
+    );
+    write(
+        root,
+        "apps/greeter/charts/greeter/Chart.yaml",
+        "apiVersion: v2\nname: greeter\nversion: 0.1.0\n",
+    );
+    write(
+        root,
+        "apps/greeter/charts/greeter/values.yaml",
+        "who: nobody\ngreeting: hello\n",
+    );
+    write(
+        root,
+        "apps/greeter/charts/greeter/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-greeting\n  namespace: {{ .Release.Namespace }}\ndata:\n  text: {{ .Values.greeting }} {{ .Values.who }}\n",
+    );
+    commit_all(&repo, "chart");
+    write(
+        root,
+        "apps/greeter/charts/greeter/values.yaml",
+        "who: worktree\ngreeting: bye\n",
+    );
+    let repo_arg = root.to_str().expect("UTF-8 path");
+
+    let out = kgitops(&[
+        "render",
+        "--enable-helm",
+        "--helm-command",
+        helm,
+        "--repo",
+        repo_arg,
+        "--rev",
+        "HEAD",
+        "apps/greeter",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "apiVersion: v1\ndata:\n  text: hello git\nkind: ConfigMap\nmetadata:\n  name: hi-greeting\n  namespace: greet\n"
+    );
+
+    let off = kgitops(&["render", "--repo", repo_arg, "--rev", "HEAD", "apps/greeter"]);
+    assert_eq!(off.status.code(), Some(2));
+    assert!(
+        stderr(&off).contains("apps/greeter/kustomization.yaml: helmCharts \"greeter\": Helm charts are rendered only when enabled: pass --enable-helm"),
+        "{}",
+        stderr(&off)
+    );
+
+    let missing = kgitops(&[
+        "render",
+        "--enable-helm",
+        "--helm-command",
+        "/nonexistent/helm",
+        "--repo",
+        repo_arg,
+        "apps/greeter",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("cannot run the helm command \"/nonexistent/helm\"")
+            && stderr(&missing).contains("--helm-command PATH"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // A failing template: helm's own message, never the values.
+    write(
+        root,
+        "apps/greeter/charts/greeter/templates/bad.yaml",
+        "{{ required \"set secretValue\" .Values.secretValue }}\n",
+    );
+    write(
+        root,
+        "apps/greeter/charts/greeter/values.yaml",
+        "who: x\ngreeting: y\npassword: hunter2\n",
+    );
+    let failed = kgitops(&[
+        "render",
+        "--enable-helm",
+        "--helm-command",
+        helm,
+        "--repo",
+        repo_arg,
+        "apps/greeter",
+    ]);
+    assert_eq!(failed.status.code(), Some(2));
+    let err = stderr(&failed);
+    assert!(
+        err.contains("set secretValue") && !err.contains("hunter2"),
+        "{err}"
+    );
 }

@@ -5,15 +5,22 @@
 //!
 //! A case is a directory tree read through a `DirTree` rooted at the case directory; the
 //! kustomization rendered is the case directory itself or, when it has no kustomization file, its
-//! `overlay/` subdirectory.
+//! `overlay/` subdirectory. A case holding a file `enable-helm` is rendered with Helm enabled and
+//! the helm binary of `tests/tools/build-helm` (built by scripts/test; the test fails, saying so,
+//! when it is missing), as `regen` runs kustomize with `--enable-helm`.
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use kgitops::manifest::yaml::Limits;
 use kgitops::manifest::yaml::to_yaml_stream;
-use kgitops::render::render;
+use kgitops::render::helm::{HelmSettings, render_with};
 use kgitops::source::{DirTree, TreePath};
+
+#[path = "support/helm_binary.rs"]
+mod helm_binary;
+use helm_binary::helm_binary;
 
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
@@ -43,7 +50,16 @@ fn target(case: &Path) -> &'static str {
 fn render_case(case: &Path) -> Result<String, String> {
     let tree = DirTree::open(case).map_err(|e| e.to_string())?;
     let dir = TreePath::new(target(case)).map_err(|e| e.to_string())?;
-    let objects = render(&tree, &dir).map_err(|e| e.to_string())?;
+    let settings = if case.join("enable-helm").is_file() {
+        HelmSettings {
+            enabled: true,
+            command: helm_binary()?,
+            ..HelmSettings::default()
+        }
+    } else {
+        HelmSettings::default()
+    };
+    let objects = render_with(&tree, &dir, Limits::DEFAULT, &settings).map_err(|e| e.to_string())?;
     Ok(to_yaml_stream(&objects))
 }
 

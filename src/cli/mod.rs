@@ -27,6 +27,13 @@ pub struct Cli {
     /// Most git tree entries one revision may load (default 250000).
     #[arg(long, global = true, env = "KGITOPS_MAX_TREE_ENTRIES")]
     pub max_tree_entries: Option<usize>,
+    /// Render `helmCharts` by running `helm template` on charts kept in the repository (like
+    /// kustomize's --enable-helm; off by default). Used by render, diff, validate and apply.
+    #[arg(long, global = true)]
+    pub enable_helm: bool,
+    /// The helm (v3 or v4) executable for --enable-helm.
+    #[arg(long, global = true, value_name = "PATH", default_value = "helm")]
+    pub helm_command: std::path::PathBuf,
 }
 
 /// The subcommands.
@@ -100,6 +107,11 @@ pub fn run(cli: Cli) -> ExitCode {
     crate::source::limits::set(crate::source::InputLimits {
         max_render_input: cli.max_render_input.unwrap_or(defaults.max_render_input),
         max_tree_entries: cli.max_tree_entries.unwrap_or(defaults.max_tree_entries),
+    });
+    crate::render::helm::set(crate::render::helm::HelmSettings {
+        enabled: cli.enable_helm,
+        command: cli.helm_command.clone(),
+        ..crate::render::helm::HelmSettings::default()
     });
     let result = match cli.command {
         Command::Render(args) => render::run(args),

@@ -20,6 +20,7 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> Result<Outcome, Failure> {
     let config = Config::load(&args.config)?;
     crate::source::limits::set(config.limits.apply(crate::source::limits::current()));
+    crate::render::helm::set(config.helm.apply(crate::render::helm::current()));
     crate::memory::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -40,6 +40,10 @@
 //! limits:                        # optional: what one commit may make kgitops read
 //!   max_render_input: 12Mi       # bytes of files one render reads
 //!   max_tree_entries: 250000     # git tree entries one revision loads
+//! helm:                          # optional: `helmCharts` (charts kept in the repository)
+//!   enabled: false               # like kustomize's --enable-helm (default: the command line's)
+//!   command: /usr/local/bin/helm # helm v3 or v4 (default: the command line's, `helm` on PATH)
+//!   timeout: 60s                 # one `helm template` run
 //! ```
 
 use std::net::SocketAddr;
@@ -169,6 +173,32 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     #[serde(default)]
     pub limits: LimitsConfig,
+    #[serde(default)]
+    pub helm: HelmConfig,
+}
+
+/// `helm`: overrides of [`crate::render::helm::HelmSettings`]; what is not set keeps the command
+/// line's value.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelmConfig {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub command: Option<PathBuf>,
+    #[serde(default)]
+    pub timeout: Option<ConfigDuration>,
+}
+
+impl HelmConfig {
+    /// `base` with what this section sets.
+    pub fn apply(&self, base: crate::render::helm::HelmSettings) -> crate::render::helm::HelmSettings {
+        crate::render::helm::HelmSettings {
+            enabled: self.enabled.unwrap_or(base.enabled),
+            command: self.command.clone().unwrap_or(base.command),
+            timeout: self.timeout.as_ref().map(|t| t.0).unwrap_or(base.timeout),
+        }
+    }
 }
 
 /// `limits`: overrides of [`InputLimits`]; what is not set keeps the command line's value.
@@ -566,6 +596,12 @@ impl Config {
             fix_opt(&mut c.kubeconfig);
         }
         fix_opt(&mut self.server.webhook_secret_file);
+        // A bare name (`helm`) is looked up on PATH; a path is relative to the file.
+        if let Some(command) = &mut self.helm.command
+            && command.components().count() > 1
+        {
+            fix(command);
+        }
         for a in &mut self.alerts {
             fix_opt(&mut a.url_file);
         }
@@ -702,6 +738,26 @@ mod tests {
             Some(Path::new("/etc/kgitops/slack-url"))
         );
         assert_eq!(c.remote_spec().unwrap().branch, "main");
+    }
+
+    #[test]
+    fn helm_section_overrides_the_command_line() {
+        use crate::render::helm::HelmSettings;
+        let base = HelmSettings::default();
+        let c = parse("source: {path: .}\nclusters: [{name: dev}]\n").unwrap();
+        assert_eq!(c.helm.apply(base.clone()), base);
+        let c = parse(
+            "source: {path: .}\nclusters: [{name: dev}]\nhelm: {enabled: true, command: bin/helm, timeout: 2m}\n",
+        )
+        .unwrap();
+        let s = c.helm.apply(base.clone());
+        assert!(s.enabled);
+        assert_eq!(s.command, Path::new("/etc/kgitops/bin/helm"));
+        assert_eq!(s.timeout, Duration::from_secs(120));
+        // A bare name stays a name looked up on PATH.
+        let c = parse("source: {path: .}\nclusters: [{name: dev}]\nhelm: {command: helm4}\n").unwrap();
+        assert_eq!(c.helm.apply(base).command, Path::new("helm4"));
+        assert!(parse("source: {path: .}\nclusters: [{name: dev}]\nhelm: {enable: true}\n").is_err());
     }
 
     #[test]

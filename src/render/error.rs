@@ -110,6 +110,14 @@ pub enum RenderError {
         name: String,
         message: String,
     },
+    /// A Helm chart could not be rendered ([`super::helm`]).
+    #[error("{file}: helmCharts {chart:?}: {source}")]
+    Helm {
+        file: TreePath,
+        chart: String,
+        #[source]
+        source: Box<super::helm::HelmError>,
+    },
     /// A transformer (namespace, prefix, labels, images, replicas, patches, replacements, name
     /// references) failed.
     #[error("{file}: {step}: {message}")]

@@ -319,23 +319,6 @@ impl Kustomization {
         }
         let checks = [
             (set(&self.vars), "vars", "use replacements"),
-            (
-                set(&self.helm_charts),
-                "helmCharts",
-                "render the chart into manifests",
-            ),
-            (
-                set(&self.helm_chart_inflation_generator),
-                "helmChartInflationGenerator",
-                "render the chart into manifests",
-            ),
-            (
-                self.helm_globals
-                    .as_ref()
-                    .is_some_and(|g| g.as_object().is_none_or(|m| !m.is_empty())),
-                "helmGlobals",
-                "render the chart into manifests",
-            ),
             (set(&self.generators), "generators", "plugins are not run"),
             (set(&self.transformers), "transformers", "plugins are not run"),
             (set(&self.validators), "validators", "plugins are not run"),
@@ -429,8 +412,8 @@ mod tests {
                 .is_empty()
         );
         assert!(!parse("namespace: x\n").unwrap().is_empty());
-        let k = parse("resources: [a]\nhelmCharts:\n- name: x\n").unwrap();
-        assert_eq!(k.unsupported().map(|u| u.0), Some("helmCharts"));
+        let k = parse("resources: [a]\nbuildMetadata: [originAnnotations]\n").unwrap();
+        assert_eq!(k.unsupported().map(|u| u.0), Some("buildMetadata"));
         assert_eq!(parse("resources: [a]\n").unwrap().unsupported(), None);
     }
 

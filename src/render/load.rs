@@ -31,6 +31,8 @@ pub struct Loader<'t> {
     read: AtomicUsize,
     /// Parsed files shared with the other renders of the run, if any.
     cache: Option<&'t ParseCache>,
+    /// Whether and how `helmCharts` are rendered ([`super::helm`]).
+    helm: super::helm::HelmSettings,
 }
 
 /// A loaded kustomization (or component) file.
@@ -45,6 +47,9 @@ pub struct KustFile {
     /// Directories of the kustomizations being rendered that led here, outermost first, this one
     /// last: a directory containing any of them would be a cycle.
     pub chain: Vec<TreePath>,
+    /// kustomize's `helmRootNamespace`: the `namespace` of the nearest kustomization above this one
+    /// that sets it, for its Helm charts.
+    pub helm_root_namespace: Option<String>,
 }
 
 /// What a resource entry names.
@@ -88,7 +93,51 @@ impl<'t> Loader<'t> {
             budget,
             read: AtomicUsize::new(0),
             cache: None,
+            helm: super::helm::current(),
         }
+    }
+
+    /// This loader, rendering Helm charts per `helm` instead of the process-wide settings.
+    pub fn with_helm(self, helm: super::helm::HelmSettings) -> Loader<'t> {
+        Loader { helm, ..self }
+    }
+
+    /// How this render runs Helm charts.
+    pub fn helm(&self) -> super::helm::HelmSettings {
+        self.helm.clone()
+    }
+
+    /// What `path` is in the tree, if anything.
+    pub fn kind(&self, path: &TreePath) -> Result<Option<EntryKind>, RenderError> {
+        Ok(self.tree.kind(path)?)
+    }
+
+    /// The names in directory `path`.
+    pub fn list(&self, path: &TreePath) -> Result<Vec<String>, RenderError> {
+        Ok(self.tree.list(path)?)
+    }
+
+    /// Counts `size` bytes made for this render (helm's output, named after `path`) against the
+    /// per-file limit and the input budget, as if they had been read from a file.
+    pub fn account(&self, path: &TreePath, size: usize) -> Result<(), RenderError> {
+        if size > self.limits.max_bytes {
+            return Err(YamlError::TooLarge {
+                source_name: path.to_string(),
+                size,
+                limit: self.limits.max_bytes,
+            }
+            .into());
+        }
+        let before = self.read.fetch_add(size, Ordering::Relaxed);
+        if before.saturating_add(size) > self.budget {
+            return Err(RenderError::InputBudget {
+                file: path.clone(),
+                size: size as u64,
+                read: before,
+                limit: self.budget,
+            });
+        }
+        Ok(())
     }
 
     /// This loader, taking parsed files from `cache` and adding those it parses.
@@ -152,6 +201,7 @@ impl<'t> Loader<'t> {
             kust,
             kind,
             chain,
+            helm_root_namespace: None,
         })
     }
 

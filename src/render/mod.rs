@@ -18,6 +18,7 @@
 pub mod cache;
 pub mod error;
 pub mod generators;
+pub mod helm;
 pub mod kustomization;
 pub mod load;
 pub mod order;

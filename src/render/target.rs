@@ -138,6 +138,7 @@ pub fn accumulate_target(loader: &Loader<'_>, kf: &KustFile, acc: Acc) -> Result
     let own = own_config(loader, kf)?;
     acc.merge_config(kf, &own)?;
     generators::run(loader, kf, &mut acc.resources)?;
+    super::helm::run(loader, kf, kf.helm_root_namespace.as_deref(), &mut acc.resources)?;
     let mut acc = accumulate_components(loader, kf, acc)?;
     transforms::run(loader, kf, &mut acc.resources, &acc.config)?;
     Ok(acc)
@@ -214,7 +215,7 @@ fn load_named(
     entry: &str,
     dir: &TreePath,
 ) -> Result<KustFile, RenderError> {
-    loader
+    let mut sub = loader
         .load_kustomization(dir, kf.chain.clone())
         .map_err(|e| match e {
             RenderError::NoKustomization { dir } => RenderError::Entry {
@@ -227,7 +228,16 @@ fn load_named(
                 ),
             },
             other => other,
-        })
+        })?;
+    // kustomize's accumulateDirectory hands its namespace (else the inherited one) down to the
+    // Helm charts below.
+    sub.helm_root_namespace = kf
+        .kust
+        .namespace
+        .clone()
+        .filter(|ns| !ns.is_empty())
+        .or_else(|| kf.helm_root_namespace.clone());
+    Ok(sub)
 }
 
 fn accumulate_components(loader: &Loader<'_>, kf: &KustFile, mut acc: Acc) -> Result<Acc, RenderError> {

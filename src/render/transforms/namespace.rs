@@ -37,6 +37,10 @@ pub fn apply(acc: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Result<(
 }
 
 fn apply_one(r: &mut Resource, namespace: &str, specs: &[FieldSpec]) -> Result<(), String> {
+    if r.helm_generated {
+        // kustomize: "Don't apply namespace on Helm generated manifest. Helm should take care of it."
+        return Ok(());
+    }
     r.store_previous_id();
     let core_v1 = r.api_version() == "v1";
     let kind = r.kind().to_string();
