@@ -118,6 +118,19 @@ pub enum RenderError {
         step: &'static str,
         message: String,
     },
+    /// A `generators`/`transformers`/`validators` entry: a built-in plugin config that failed, or
+    /// a plugin kgitops does not run.
+    #[error("{file}: {field} entry {kind} {name:?} ({config}): {message}")]
+    Plugin {
+        /// The kustomization listing the entry.
+        file: TreePath,
+        field: &'static str,
+        /// Where the config was read from (a file, or the kustomization for inline configs).
+        config: TreePath,
+        kind: String,
+        name: String,
+        message: String,
+    },
 }
 
 impl RenderError {

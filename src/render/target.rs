@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 use serde_json::Value;
 
+use super::builtins;
 use super::error::RenderError;
 use super::generators;
 use super::kustomization::KustKind;
@@ -138,8 +139,10 @@ pub fn accumulate_target(loader: &Loader<'_>, kf: &KustFile, acc: Acc) -> Result
     let own = own_config(loader, kf)?;
     acc.merge_config(kf, &own)?;
     generators::run(loader, kf, &mut acc.resources)?;
+    builtins::run_generators(loader, kf, &mut acc.resources)?;
     let mut acc = accumulate_components(loader, kf, acc)?;
     transforms::run(loader, kf, &mut acc.resources, &acc.config)?;
+    builtins::run_transformers(loader, kf, &mut acc.resources)?;
     Ok(acc)
 }
 
