@@ -35,7 +35,10 @@ use super::transforms::config::field_spec;
 use super::transforms::fieldspec::FieldSpec;
 use super::transforms::{images, labels, names, namespace, patch, replacement, replicas};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{
+    DeserializeOwned, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
+use serde_json::Value;
 
 /// The `version` of a built-in plugin config's `apiVersion` (with an empty group).
 pub const BUILTIN_API_VERSION: &str = "builtin";
@@ -255,9 +258,108 @@ fn is_builtin_api_version(api_version: &str) -> bool {
     split_api_version(api_version) == ("", BUILTIN_API_VERSION)
 }
 
-/// Reads a config as the plugin's Go struct: unknown fields ignored, types checked.
+/// Reads a config as the plugin's Go struct: unknown fields ignored, types checked as
+/// sigs.k8s.io/yaml checks them ([`Lenient`]).
 fn read<T: DeserializeOwned>(context: &Context, config: &Resource) -> Result<T, RenderError> {
-    serde_json::from_value(config.obj.clone()).map_err(|e| context.fail(format!("invalid config: {e}")))
+    T::deserialize(Lenient(&config.obj)).map_err(|e| context.fail(format!("invalid config: {e}")))
+}
+
+/// A config value read as kustomize's `yaml.Unmarshal` (sigs.k8s.io/yaml) reads a plugin config:
+/// where the Go field is a string, a number or boolean is taken as its text (`labels: {version:
+/// 1}` is the label `"1"`), while a quoted number is still refused where a number is expected.
+/// (Kustomization files are read more strictly, see `parse_typed_kustomize`.)
+struct Lenient<'v>(&'v Value);
+
+impl<'de> Deserializer<'de> for Lenient<'_> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => visitor.visit_unit(),
+            Value::Bool(b) => visitor.visit_bool(*b),
+            Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => visitor.visit_u64(u),
+                (None, Some(i), _) => visitor.visit_i64(i),
+                (None, None, Some(f)) => visitor.visit_f64(f),
+                (None, None, None) => visitor.visit_string(n.to_string()),
+            },
+            Value::String(s) => visitor.visit_str(s),
+            Value::Array(items) => visitor.visit_seq(LenientSeq(items.iter())),
+            Value::Object(map) => visitor.visit_map(LenientMap {
+                entries: map.iter(),
+                value: None,
+            }),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Number(n) => visitor.visit_string(n.to_string()),
+            Value::Bool(b) => visitor.visit_string(b.to_string()),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf unit unit_struct
+        seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+struct LenientSeq<'v>(std::slice::Iter<'v, Value>);
+
+impl<'de> SeqAccess<'de> for LenientSeq<'_> {
+    type Error = serde_json::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Self::Error> {
+        self.0.next().map(|v| seed.deserialize(Lenient(v))).transpose()
+    }
+}
+
+struct LenientMap<'v> {
+    entries: serde_json::map::Iter<'v>,
+    value: Option<&'v Value>,
+}
+
+impl<'de> MapAccess<'de> for LenientMap<'_> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
+        let Some((key, value)) = self.entries.next() else {
+            return Ok(None);
+        };
+        self.value = Some(value);
+        seed.deserialize(key.as_str().into_deserializer()).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+        match self.value.take() {
+            Some(value) => seed.deserialize(Lenient(value)),
+            None => Err(serde::de::Error::custom("a map value without its key")),
+        }
+    }
 }
 
 /// Field specs as a config lists them (no defaults added; kustomize uses them as given).
@@ -629,7 +731,6 @@ mod tests {
     use crate::render::memtree::MemTree;
     use crate::render::target::build;
     use crate::source::TreePath;
-    use serde_json::Value;
 
     fn render(files: &[(&str, &str)]) -> Result<Vec<Value>, String> {
         let tree = MemTree::new(files);
@@ -716,12 +817,25 @@ mod tests {
 
     #[test]
     fn configs_are_typed_like_kustomize() {
-        let err = render(&[
+        // A number where a string is expected is its text; unknown fields are ignored.
+        let objs = render(&[
             ("kustomization.yaml", "resources: [cm.yaml]\ntransformers: [l.yaml]\n"),
             ("cm.yaml", CM),
             (
                 "l.yaml",
-                "apiVersion: builtin\nkind: LabelTransformer\nmetadata: {name: l}\nlabels: {a: 1}\nunknown: ignored\n",
+                "apiVersion: builtin\nkind: LabelTransformer\nmetadata: {name: l}\nlabels: {a: 1}\nunknown: ignored\n\
+                 fieldSpecs: [{path: metadata/labels, create: true}]\n",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(objs[0]["metadata"]["labels"]["a"], "1");
+        // A quoted number where a number is expected is refused.
+        let err = render(&[
+            ("kustomization.yaml", "resources: [cm.yaml]\ntransformers: [r.yaml]\n"),
+            ("cm.yaml", CM),
+            (
+                "r.yaml",
+                "apiVersion: builtin\nkind: ReplicaCountTransformer\nmetadata: {name: r}\nreplica: {name: c, count: \"2\"}\n",
             ),
         ])
         .unwrap_err();
