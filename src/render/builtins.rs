@@ -170,10 +170,13 @@ impl Context {
     fn fail(&self, message: impl Into<String>) -> RenderError {
         RenderError::Plugin {
             file: self.file.clone(),
-            field: self.field.name(),
-            config: self.config.clone(),
-            kind: self.kind.clone(),
-            name: self.name.clone(),
+            entry: format!(
+                "{} entry {} {:?} ({})",
+                self.field.name(),
+                self.kind,
+                self.name,
+                self.config
+            ),
             message: message.into(),
         }
     }

@@ -119,16 +119,13 @@ pub enum RenderError {
         message: String,
     },
     /// A `generators`/`transformers`/`validators` entry: a built-in plugin config that failed, or
-    /// a plugin kgitops does not run.
-    #[error("{file}: {field} entry {kind} {name:?} ({config}): {message}")]
+    /// a plugin kgitops does not run. `entry` names the field, the config's kind and name, and the
+    /// file it was read from.
+    #[error("{file}: {entry}: {message}")]
     Plugin {
         /// The kustomization listing the entry.
         file: TreePath,
-        field: &'static str,
-        /// Where the config was read from (a file, or the kustomization for inline configs).
-        config: TreePath,
-        kind: String,
-        name: String,
+        entry: String,
         message: String,
     },
 }
