@@ -13,8 +13,8 @@
 //!   the path entries in order.
 //! - Generators run after the kustomization's `configMapGenerator`/`secretGenerator`, transformers
 //!   after all of its own transformers, validators last (a validator that changes an object fails).
-//! - Every config is read and checked before any of them runs, as kustomize configures all plugins
-//!   before running them. Configs are read leniently (unknown fields ignored, as `yaml.Unmarshal`
+//! - Every config is read and checked before any of them runs, and before the kustomization's own
+//!   generators (transformers) run, as kustomize configures all plugins first. Configs are read leniently (unknown fields ignored, as `yaml.Unmarshal`
 //!   does) but typed strictly (a number where a string is expected is refused).
 //! - Any other apiVersion is an exec, Go or KRM-function plugin, which kgitops never runs: refused
 //!   with a message naming the kind and the file.
@@ -85,42 +85,75 @@ impl Field {
     }
 }
 
-/// Runs the kustomization's `generators` entries, absorbing what they make into `acc`.
-pub fn run_generators(loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), RenderError> {
+/// The configured `generators` entries of a kustomization, ready to run.
+pub struct Generators(Vec<(Context, Generator)>);
+
+/// The configured `transformers` (or `validators`) entries of a kustomization, ready to run.
+pub struct Transformers {
+    field: Field,
+    list: Vec<(Context, Transformer)>,
+}
+
+/// Reads and checks the kustomization's `generators` entries. kustomize configures them before
+/// running any generator, so their errors come before those of `configMapGenerator` and friends.
+pub fn configure_generators(loader: &Loader<'_>, kf: &KustFile) -> Result<Generators, RenderError> {
     let configs = configs(loader, kf, Field::Generators)?;
-    let mut generators = Vec::with_capacity(configs.len());
+    let mut list = Vec::with_capacity(configs.len());
     for config in &configs {
         let context = Context::new(kf, Field::Generators, config);
         let g = generator(&context, config)?;
-        generators.push((context, g));
+        list.push((context, g));
     }
-    for (context, g) in generators {
-        generators::generate(loader, kf, g.kind, &g.args, g.secret_type.as_deref(), None, acc)
-            .map_err(|e| context.fail(e.to_string()))?;
-    }
-    Ok(())
+    Ok(Generators(list))
 }
 
-/// Runs the kustomization's `transformers` entries over `acc`, then its `validators` (which must
-/// leave every object as it is).
-pub fn run_transformers(loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), RenderError> {
-    for field in [Field::Transformers, Field::Validators] {
-        let configs = configs(loader, kf, field)?;
-        let mut transformers = Vec::with_capacity(configs.len());
-        for config in &configs {
-            let context = Context::new(kf, field, config);
-            let t = transformer(&context, config)?;
-            transformers.push((context, t));
+impl Generators {
+    /// Runs the generators in order, absorbing what they make into `acc`.
+    pub fn run(self, loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), RenderError> {
+        for (context, g) in self.0 {
+            generators::generate(loader, kf, g.kind, &g.args, g.secret_type.as_deref(), None, acc)
+                .map_err(|e| context.fail(e.to_string()))?;
         }
-        for (context, t) in transformers {
-            if field == Field::Transformers {
-                t.run(loader, kf, acc).map_err(|e| context.fail(e))?;
-            } else {
-                validate(loader, kf, acc, &t).map_err(|e| context.fail(e))?;
-            }
-        }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Reads and checks the kustomization's `transformers` entries. kustomize configures them before
+/// running the kustomization's own transformers, so their errors come first.
+pub fn configure_transformers(loader: &Loader<'_>, kf: &KustFile) -> Result<Transformers, RenderError> {
+    configure(loader, kf, Field::Transformers)
+}
+
+/// Reads and checks the kustomization's `validators` entries (after its transformers ran, as
+/// kustomize's `runValidators`).
+pub fn configure_validators(loader: &Loader<'_>, kf: &KustFile) -> Result<Transformers, RenderError> {
+    configure(loader, kf, Field::Validators)
+}
+
+fn configure(loader: &Loader<'_>, kf: &KustFile, field: Field) -> Result<Transformers, RenderError> {
+    let configs = configs(loader, kf, field)?;
+    let mut list = Vec::with_capacity(configs.len());
+    for config in &configs {
+        let context = Context::new(kf, field, config);
+        let t = transformer(&context, config)?;
+        list.push((context, t));
+    }
+    Ok(Transformers { field, list })
+}
+
+impl Transformers {
+    /// Runs the transformers over `acc` in order; validators run on a copy that must come out
+    /// unchanged.
+    pub fn run(self, loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), RenderError> {
+        for (context, t) in self.list {
+            let result = match self.field {
+                Field::Validators => validate(loader, kf, acc, &t),
+                Field::Transformers | Field::Generators => t.run(loader, kf, acc),
+            };
+            result.map_err(|e| context.fail(e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs a transformer as a validator: on a copy, which must come out unchanged (kustomize's

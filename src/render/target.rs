@@ -138,11 +138,16 @@ pub fn accumulate_target(loader: &Loader<'_>, kf: &KustFile, acc: Acc) -> Result
     let mut acc = accumulate_resources(loader, kf, acc)?;
     let own = own_config(loader, kf)?;
     acc.merge_config(kf, &own)?;
+    // Built-in plugin configs (`generators`, `transformers`, `validators`) are read before the
+    // kustomization's own generators and transformers run, as kustomize configures them.
+    let plugin_generators = builtins::configure_generators(loader, kf)?;
     generators::run(loader, kf, &mut acc.resources)?;
-    builtins::run_generators(loader, kf, &mut acc.resources)?;
+    plugin_generators.run(loader, kf, &mut acc.resources)?;
     let mut acc = accumulate_components(loader, kf, acc)?;
+    let plugin_transformers = builtins::configure_transformers(loader, kf)?;
     transforms::run(loader, kf, &mut acc.resources, &acc.config)?;
-    builtins::run_transformers(loader, kf, &mut acc.resources)?;
+    plugin_transformers.run(loader, kf, &mut acc.resources)?;
+    builtins::configure_validators(loader, kf)?.run(loader, kf, &mut acc.resources)?;
     Ok(acc)
 }
 
