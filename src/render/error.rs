@@ -126,6 +126,16 @@ pub enum RenderError {
         step: &'static str,
         message: String,
     },
+    /// A `generators`/`transformers`/`validators` entry: a built-in plugin config that failed, or
+    /// a plugin kgitops does not run. `entry` names the field, the config's kind and name, and the
+    /// file it was read from.
+    #[error("{file}: {entry}: {message}")]
+    Plugin {
+        /// The kustomization listing the entry.
+        file: TreePath,
+        entry: String,
+        message: String,
+    },
 }
 
 impl RenderError {

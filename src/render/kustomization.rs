@@ -246,7 +246,9 @@ impl GeneratorOptions {
 /// encoding/json leaves it; numbers and booleans are refused by [`parse_typed_kustomize`].
 ///
 /// [`parse_typed_kustomize`]: crate::manifest::yaml::parse_typed_kustomize
-fn string_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+pub(crate) fn string_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
     let map: Option<BTreeMap<String, Option<String>>> = Option::deserialize(d)?;
     Ok(map.map(|m| m.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect()))
 }
@@ -319,9 +321,6 @@ impl Kustomization {
         }
         let checks = [
             (set(&self.vars), "vars", "use replacements"),
-            (set(&self.generators), "generators", "plugins are not run"),
-            (set(&self.transformers), "transformers", "plugins are not run"),
-            (set(&self.validators), "validators", "plugins are not run"),
             (
                 set(&self.crds),
                 "crds",

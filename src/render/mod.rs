@@ -12,9 +12,11 @@
 //!    ([`generators`]), apply `components`, then the transformers ([`transforms`]) in kustomize's
 //!    order: patches, namespace, prefix/suffix, labels, annotations, JSON 6902 patches, replicas,
 //!    images, replacements;
+//!    then the built-in plugin configs of `generators`/`transformers`/`validators` ([`builtins`]);
 //! 3. at the top only: content-hash suffixes for generated objects, name references updated to the
 //!    final names, `local-config` objects dropped, output [`order`].
 
+pub mod builtins;
 pub mod cache;
 pub mod error;
 pub mod generators;

@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 use serde_json::Value;
 
+use super::builtins;
 use super::error::RenderError;
 use super::generators;
 use super::kustomization::KustKind;
@@ -137,10 +138,17 @@ pub fn accumulate_target(loader: &Loader<'_>, kf: &KustFile, acc: Acc) -> Result
     let mut acc = accumulate_resources(loader, kf, acc)?;
     let own = own_config(loader, kf)?;
     acc.merge_config(kf, &own)?;
+    // Built-in plugin configs (`generators`, `transformers`, `validators`) are read before the
+    // kustomization's own generators and transformers run, as kustomize configures them.
+    let plugin_generators = builtins::configure_generators(loader, kf)?;
     generators::run(loader, kf, &mut acc.resources)?;
     super::helm::run(loader, kf, kf.helm_root_namespace.as_deref(), &mut acc.resources)?;
+    plugin_generators.run(loader, kf, &mut acc.resources)?;
     let mut acc = accumulate_components(loader, kf, acc)?;
+    let plugin_transformers = builtins::configure_transformers(loader, kf)?;
     transforms::run(loader, kf, &mut acc.resources, &acc.config)?;
+    plugin_transformers.run(loader, kf, &mut acc.resources)?;
+    builtins::configure_validators(loader, kf)?.run(loader, kf, &mut acc.resources)?;
     Ok(acc)
 }
 

@@ -31,8 +31,9 @@ pub fn encode_base64(data: &[u8]) -> String {
     out
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// What a generator makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
     ConfigMap,
     Secret,
 }
@@ -46,13 +47,15 @@ impl Kind {
     }
 }
 
-/// Builds one generated object (kustomize's `MakeConfigMap` / `MakeSecret`).
+/// Builds one generated object (kustomize's `MakeConfigMap` / `MakeSecret`); `global` is the
+/// kustomization's `generatorOptions` (none for a built-in generator config).
 fn make(
     loader: &Loader<'_>,
     kf: &KustFile,
     kind: Kind,
     args: &GeneratorArgs,
     secret_type: Option<&str>,
+    global: Option<&GeneratorOptions>,
 ) -> Result<Resource, RenderError> {
     let name = args.name.clone().unwrap_or_default();
     let error = |message: String| RenderError::Generator {
@@ -114,8 +117,7 @@ fn make(
             obj.insert("data".into(), Value::Object(data));
         }
     }
-    let options =
-        GeneratorOptions::merged_with_global(args.options.as_ref(), kf.kust.generator_options.as_ref());
+    let options = GeneratorOptions::merged_with_global(args.options.as_ref(), global);
     let mut res = Resource::new(Value::Object(obj), kf.file.clone());
     let labels: Vec<(String, String)> = options.labels.clone().unwrap_or_default().into_iter().collect();
     let annotations: Vec<(String, String)> = options
@@ -252,17 +254,33 @@ pub fn run(loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), R
         .iter()
         .flatten()
         .map(|s| (Kind::Secret, s.generator_args(), s.type_.clone()));
+    let global = kf.kust.generator_options.as_ref();
     for (kind, args, secret_type) in configmaps.chain(secrets) {
-        let res = make(loader, kf, kind, &args, secret_type.as_deref())?;
-        let name = args.name.clone().unwrap_or_default();
-        absorb(acc, res, |message| RenderError::Generator {
-            file: kf.file.clone(),
-            generator: kind.field(),
-            name: name.clone(),
-            message,
-        })?;
+        generate(loader, kf, kind, &args, secret_type.as_deref(), global, acc)?;
     }
     Ok(())
+}
+
+/// Runs one generator: builds its object from `args` (with the `global` options merged in, as
+/// the kustomization's fields have them) and absorbs it into `acc` per its `behavior`. The
+/// kustomization fields and the built-in ConfigMapGenerator/SecretGenerator configs both run here.
+pub fn generate(
+    loader: &Loader<'_>,
+    kf: &KustFile,
+    kind: Kind,
+    args: &GeneratorArgs,
+    secret_type: Option<&str>,
+    global: Option<&GeneratorOptions>,
+    acc: &mut ResMap,
+) -> Result<(), RenderError> {
+    let res = make(loader, kf, kind, args, secret_type, global)?;
+    let name = args.name.clone().unwrap_or_default();
+    absorb(acc, res, |message| RenderError::Generator {
+        file: kf.file.clone(),
+        generator: kind.field(),
+        name: name.clone(),
+        message,
+    })
 }
 
 /// Appends the content hash to the names of generated objects that want it (kustomize's

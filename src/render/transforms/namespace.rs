@@ -14,16 +14,70 @@ use serde_json::Value;
 use super::fieldspec::{Create, FieldSpec};
 use crate::render::resource::{ResMap, Resource};
 
-fn set_string(value: &str) -> impl FnMut(&mut Value) -> Result<(), String> + '_ {
+/// Which RoleBinding/ClusterRoleBinding subjects get the namespace (kustomize's
+/// `setRoleBindingSubjects`; the `namespace` field always uses `defaultOnly`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SubjectMode {
+    /// Subjects named `default`.
+    #[default]
+    DefaultOnly,
+    /// Every ServiceAccount subject.
+    AllServiceAccounts,
+    /// None.
+    None,
+}
+
+impl SubjectMode {
+    /// Reads kustomize's spelling; `""` is the default.
+    pub fn parse(s: &str) -> Result<SubjectMode, String> {
+        match s {
+            "" | "defaultOnly" => Ok(SubjectMode::DefaultOnly),
+            "allServiceAccounts" => Ok(SubjectMode::AllServiceAccounts),
+            "none" => Ok(SubjectMode::None),
+            other => Err(format!(
+                "invalid value {other:?} for setRoleBindingSubjects: must be one of \"defaultOnly\", \"none\" \
+                 or \"allServiceAccounts\""
+            )),
+        }
+    }
+}
+
+/// Options of kustomize's NamespaceTransformer beyond its field specs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Set the namespace only where the field is empty or missing (`unsetOnly`).
+    pub unset_only: bool,
+    pub subjects: SubjectMode,
+}
+
+fn set_string(value: &str, unset_only: bool) -> impl FnMut(&mut Value) -> Result<(), String> + '_ {
     move |node: &mut Value| {
-        *node = Value::String(value.to_string());
+        // kustomize's SetEntryIfEmpty: only an empty (or just created) scalar is set.
+        let empty = match node {
+            Value::Null => true,
+            Value::String(s) => s.is_empty(),
+            _ => false,
+        };
+        if !unset_only || empty {
+            *node = Value::String(value.to_string());
+        }
         Ok(())
     }
 }
 
 /// Applies `namespace` to every object; returns what went wrong.
 pub fn apply(acc: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Result<(), String> {
-    acc.try_for_each_mut(|_, r| apply_one(r, namespace, specs))?;
+    apply_with(acc, namespace, specs, Options::default())
+}
+
+/// [`apply`] with the options a built-in NamespaceTransformer config may set.
+pub fn apply_with(
+    acc: &mut ResMap,
+    namespace: &str,
+    specs: &[FieldSpec],
+    options: Options,
+) -> Result<(), String> {
+    acc.try_for_each_mut(|_, r| apply_one(r, namespace, specs, options))?;
     let mut seen = HashSet::with_capacity(acc.len());
     for r in acc.resources() {
         if !seen.insert(r.id_ref()) {
@@ -36,7 +90,7 @@ pub fn apply(acc: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Result<(
     Ok(())
 }
 
-fn apply_one(r: &mut Resource, namespace: &str, specs: &[FieldSpec]) -> Result<(), String> {
+fn apply_one(r: &mut Resource, namespace: &str, specs: &[FieldSpec], options: Options) -> Result<(), String> {
     if r.helm_generated {
         // kustomize: "Don't apply namespace on Helm generated manifest. Helm should take care of it."
         return Ok(());
@@ -44,21 +98,29 @@ fn apply_one(r: &mut Resource, namespace: &str, specs: &[FieldSpec]) -> Result<(
     r.store_previous_id();
     let core_v1 = r.api_version() == "v1";
     let kind = r.kind().to_string();
-    if !r.is_cluster_scoped() {
+    if !r.is_cluster_scoped() && (!options.unset_only || r.namespace().is_empty()) {
         r.set_namespace(namespace);
     }
     if (kind == "RoleBinding" || kind == "ClusterRoleBinding")
+        && options.subjects != SubjectMode::None
         && let Some(Value::Array(subjects)) = r.obj.get_mut("subjects")
     {
+        let mut set = set_string(namespace, options.unset_only);
         for subject in subjects.iter_mut() {
-            if let Value::Object(s) = subject
-                && s.get("name").and_then(Value::as_str) == Some("default")
-            {
-                s.insert("namespace".into(), Value::String(namespace.to_string()));
+            let Value::Object(s) = subject else { continue };
+            let wanted = match options.subjects {
+                SubjectMode::DefaultOnly => s.get("name").and_then(Value::as_str) == Some("default"),
+                SubjectMode::AllServiceAccounts => {
+                    s.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+                }
+                SubjectMode::None => false,
+            };
+            if wanted {
+                set(s.entry("namespace").or_insert(Value::Null))?;
             }
         }
     }
-    let mut set = set_string(namespace);
+    let mut set = set_string(namespace, options.unset_only);
     for fs in FieldSpec::selecting(specs, &r.obj) {
         // metadata.namespace is handled above (cluster scope); metadata.name only for v1 objects.
         if fs.path == "metadata/namespace" || (fs.path == "metadata/name" && !core_v1) {

@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 use crate::manifest::yaml::parse_documents;
 use crate::render::error::RenderError;
 use crate::render::load::{KustFile, Loader};
-use crate::render::replacements::{self, PREVIOUS_KINDS, PREVIOUS_NAMES, PREVIOUS_NAMESPACES, Replacement};
+use crate::render::replacements::{
+    self, PREVIOUS_KINDS, PREVIOUS_NAMES, PREVIOUS_NAMESPACES, Replacement, ReplacementField,
+};
 use crate::render::resource::{ResMap, Resource};
 
 fn fail(kf: &KustFile, message: String) -> RenderError {
@@ -21,10 +23,15 @@ fn fail(kf: &KustFile, message: String) -> RenderError {
     }
 }
 
-/// The replacements of a kustomization, files loaded.
-fn load(loader: &Loader<'_>, kf: &KustFile) -> Result<Vec<Replacement>, RenderError> {
+/// The replacements `fields` of a kustomization (or a built-in ReplacementTransformer config),
+/// files loaded relative to the kustomization.
+fn load(
+    loader: &Loader<'_>,
+    kf: &KustFile,
+    fields: &[ReplacementField],
+) -> Result<Vec<Replacement>, RenderError> {
     let mut out = Vec::new();
-    for field in kf.kust.replacements.iter().flatten() {
+    for field in fields {
         match field.inline().map_err(|e| fail(kf, e.to_string()))? {
             Some(inline) => out.push(inline),
             None => {
@@ -84,7 +91,23 @@ fn unannotated(mut obj: Value) -> Value {
 
 /// Runs a kustomization's replacements over every object.
 pub fn apply(loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), RenderError> {
-    let list = load(loader, kf)?;
+    apply_fields(
+        loader,
+        kf,
+        acc,
+        kf.kust.replacements.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Runs the replacements `fields` over every object (the `replacements` field and built-in
+/// ReplacementTransformer configs alike).
+pub fn apply_fields(
+    loader: &Loader<'_>,
+    kf: &KustFile,
+    acc: &mut ResMap,
+    fields: &[ReplacementField],
+) -> Result<(), RenderError> {
+    let list = load(loader, kf, fields)?;
     if list.is_empty() {
         return Ok(());
     }
