@@ -587,7 +587,7 @@ fn node_text(v: &Value) -> String {
 }
 
 /// kustomize `SmarterPathSplitter(path, ".")`: dots split, `\.` escapes, `[a.b=c.d]` stays whole.
-fn split_path(path: &str) -> Vec<String> {
+pub(crate) fn split_path(path: &str) -> Vec<String> {
     let mut parts: Vec<&str> = path.split('.').collect();
     if parts.len() > 1 && parts[0].is_empty() {
         parts.remove(0);
@@ -661,7 +661,7 @@ fn kind_noun(v: &Value) -> &'static str {
 }
 
 /// kyaml `PathGetter` (the source lookup): `Ok(None)` when something on the way is missing.
-fn lookup<'a>(obj: &'a Value, path: &[String]) -> Result<Option<&'a Value>, String> {
+pub(crate) fn lookup<'a>(obj: &'a Value, path: &[String]) -> Result<Option<&'a Value>, String> {
     let mut current = obj;
     for part in path.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
         let next = if let Some(idx) = go_atoi(part) {

@@ -161,6 +161,8 @@ pub struct Resource {
     pub behavior: Behavior,
     /// Whether the final name gets the content-hash suffix (generated objects only).
     pub needs_hash: bool,
+    /// The `vars` whose `objref` names this object (kustomize's `refVarNames`).
+    pub ref_vars: Vec<String>,
 }
 
 fn str_at<'a>(obj: &'a Value, key: &str) -> &'a str {
@@ -178,6 +180,7 @@ impl Resource {
             suffixes: Vec::new(),
             behavior: Behavior::Unspecified,
             needs_hash: false,
+            ref_vars: Vec::new(),
         }
     }
 

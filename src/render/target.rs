@@ -13,6 +13,7 @@ use super::order::Order;
 use super::resource::{Duplicate, ResMap, Resource};
 use super::transforms;
 use super::transforms::config::{ConfigFile, TransformerConfig};
+use super::vars::{VarError, VarSet};
 use crate::manifest::yaml::parse_typed_kustomize;
 use crate::source::TreePath;
 use std::sync::Arc;
@@ -32,9 +33,13 @@ pub fn build(loader: &Loader<'_>, dir: &TreePath) -> Result<Vec<Value>, RenderEr
     let Acc {
         mut resources,
         config,
+        vars,
     } = accumulate_target(loader, &kf, Acc::new())?;
     generators::add_hash_suffixes(&mut resources, &kf.file)?;
     transforms::namereference::fix(&mut resources, &config.name_reference, &kf.file)?;
+    // kustomize resolves vars once names are final, before dropping local-config objects.
+    vars.resolve(&mut resources, &config.var_reference)
+        .map_err(|e| vars_error(&kf, e))?;
     resources.retain(|r| !is_local_config(r));
     let mut resources = resources.into_resources();
     order.sort(&mut resources);
@@ -76,6 +81,8 @@ fn finish(mut obj: Value) -> Value {
 pub struct Acc {
     pub resources: ResMap,
     pub config: Arc<TransformerConfig>,
+    /// The `vars` of it and everything it includes.
+    pub vars: VarSet,
 }
 
 impl Acc {
@@ -84,6 +91,7 @@ impl Acc {
         Acc {
             resources: ResMap::new(),
             config: TransformerConfig::builtin(),
+            vars: VarSet::default(),
         }
     }
 
@@ -140,7 +148,20 @@ pub fn accumulate_target(loader: &Loader<'_>, kf: &KustFile, acc: Acc) -> Result
     generators::run(loader, kf, &mut acc.resources)?;
     let mut acc = accumulate_components(loader, kf, acc)?;
     transforms::run(loader, kf, &mut acc.resources, &acc.config)?;
+    if let Some(vars) = kf.kust.vars.as_deref() {
+        acc.vars
+            .merge_vars(vars, &mut acc.resources)
+            .map_err(|e| vars_error(kf, e))?;
+    }
     Ok(acc)
+}
+
+fn vars_error(kf: &KustFile, e: VarError) -> RenderError {
+    RenderError::Transform {
+        file: kf.file.clone(),
+        step: "vars",
+        message: e.to_string(),
+    }
 }
 
 /// Maps a duplicate id to the error naming both places.
@@ -199,6 +220,7 @@ fn accumulate_resources(loader: &Loader<'_>, kf: &KustFile, mut acc: Acc) -> Res
                     .append_all(sub_acc.resources.into_resources())
                     .map_err(duplicate_error)?;
                 acc.merge_config(kf, &sub_acc.config)?;
+                acc.vars.merge_set(sub_acc.vars).map_err(|e| vars_error(kf, e))?;
             }
         }
     }
