@@ -117,24 +117,53 @@ impl Var {
     }
 }
 
+/// Go's `%v` of a `types.Var` as written: `{NAME Kind.version.group {fieldPath}}` (the objref
+/// prints as its embedded GVK's `String`, which `apiVersion`, name and namespace are not part of).
+fn go_var_text(name: &str, kind: &str, version: &str, group: &str, field_path: &str) -> String {
+    let or = |s: &str, none: &'static str| {
+        if s.is_empty() {
+            none.to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    format!(
+        "{{{name} {}.{}.{} {{{field_path}}}}}",
+        or(kind, "[noKind]"),
+        or(version, "[noVer]"),
+        or(group, "[noGrp]"),
+    )
+}
+
+/// kustomize's `merging vars [...]` prefix: the kustomization's vars as written.
+fn written_list(vars: &[Var]) -> String {
+    let items: Vec<String> = vars
+        .iter()
+        .map(|v| {
+            let t = v.objref.clone().unwrap_or_default();
+            go_var_text(
+                v.name.as_deref().unwrap_or(""),
+                t.kind.as_deref().unwrap_or(""),
+                t.version.as_deref().unwrap_or(""),
+                t.group.as_deref().unwrap_or(""),
+                v.fieldref
+                    .as_ref()
+                    .and_then(|f| f.field_path.as_deref())
+                    .unwrap_or(""),
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(" "))
+}
+
 impl ResolvedVar {
-    /// Go's `%v` of a `types.Var`: `{NAME Kind.version.group {fieldPath}}` (the objref prints as
-    /// its embedded GVK's `String`, name and namespace are lost, as in kustomize's messages).
     fn go_display(&self, field_path: &str) -> String {
-        let or = |s: &str, none: &'static str| {
-            if s.is_empty() {
-                none.to_string()
-            } else {
-                s.to_string()
-            }
-        };
-        format!(
-            "{{{} {}.{}.{} {{{}}}}}",
-            self.name,
-            or(&self.gvk.kind, "[noKind]"),
-            or(&self.gvk.version, "[noVer]"),
-            or(&self.gvk.group, "[noGrp]"),
-            field_path
+        go_var_text(
+            &self.name,
+            &self.gvk.kind,
+            &self.gvk.version,
+            &self.gvk.group,
+            field_path,
         )
     }
 
@@ -195,6 +224,13 @@ pub enum VarError {
     FieldNotFound(String),
     #[error("{object}: {message}")]
     Field { object: String, message: String },
+    /// An error of a kustomization's own `vars`, after kustomize's prefix listing them.
+    #[error("merging vars {vars}: {source}")]
+    Merging {
+        vars: String,
+        #[source]
+        source: Box<VarError>,
+    },
 }
 
 /// The vars accumulated by a kustomization and what it includes (kustomize's `VarSet`), by name.
@@ -224,6 +260,13 @@ impl VarSet {
     /// kustomize's `ResAccumulator.MergeVars`: a kustomization's `vars`, after its transformers.
     /// Each var marks the one object it names; then the vars join the set.
     pub fn merge_vars(&mut self, vars: &[Var], acc: &mut ResMap) -> Result<(), VarError> {
+        self.merge_own(vars, acc).map_err(|e| VarError::Merging {
+            vars: written_list(vars),
+            source: Box::new(e),
+        })
+    }
+
+    fn merge_own(&mut self, vars: &[Var], acc: &mut ResMap) -> Result<(), VarError> {
         let resolved: Vec<ResolvedVar> = vars.iter().map(Var::resolved).collect();
         for v in &resolved {
             let matched: Vec<usize> = acc
