@@ -22,7 +22,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::manifest::ResId;
 use crate::render::resource::split_api_version;
-use crate::render::selector::{LabelSelector, Selector, SelectorError, null_as_empty, string_map};
+use crate::render::selector::{LabelSelector, Selector, SelectorError, anchored, null_as_empty, string_map};
 
 /// A `replacements` entry of a kustomization: inline, or `path:` to a file holding one
 /// replacement or a list of them (the caller loads it and passes it to [`parse_file`]).
@@ -35,6 +35,9 @@ pub struct ReplacementField {
     pub source: Option<SourceSelector>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<TargetSelector>>,
+    /// A static value instead of a `source` (kustomize v5.6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_value: Option<String>,
 }
 
 impl ReplacementField {
@@ -50,6 +53,7 @@ impl ReplacementField {
         Ok(Some(Replacement {
             source: self.source.clone(),
             targets: self.targets.clone(),
+            source_value: self.source_value.clone(),
         }))
     }
 }
@@ -62,6 +66,9 @@ pub struct Replacement {
     pub source: Option<SourceSelector>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<TargetSelector>>,
+    /// A static value instead of a `source` (kustomize v5.6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_value: Option<String>,
 }
 
 /// The object and field a replacement copies from.
@@ -127,6 +134,8 @@ pub enum ReplacementError {
     BadFileEntry { message: String },
     #[error("replacements[{index}]: must specify a source and at least one target")]
     Incomplete { index: usize },
+    #[error("replacements[{index}]: value and resource selectors are mutually exclusive (sourceValue and source)")]
+    ValueAndSource { index: usize },
     #[error("replacements[{index}].targets[{target}]: must specify resources to select (`select`)")]
     NoSelect { index: usize, target: usize },
     #[error("replacements[{index}]: {selector}")]
@@ -227,7 +236,11 @@ const TARGET_FIELDS: &Fields = &Fields(&[
     ("options", Some(OPTION_FIELDS)),
 ]);
 const REPLACEMENT_FIELDS: &Fields =
-    &Fields(&[("source", Some(SOURCE_FIELDS)), ("targets", Some(TARGET_FIELDS))]);
+    &Fields(&[
+        ("source", Some(SOURCE_FIELDS)),
+        ("targets", Some(TARGET_FIELDS)),
+        ("sourceValue", None),
+    ]);
 
 /// `value` without the map keys `fields` does not list (recursively; lists apply to elements).
 fn known_fields(value: &Value, fields: &Fields) -> Value {
@@ -335,6 +348,38 @@ fn same_namespace(a: &str, b: &str) -> bool {
     effective(a) == effective(b)
 }
 
+/// kustomize's `SelectorRegex` for replacement targets (v5.7): group, version, kind, name and
+/// namespace are anchored regexes, matched against an id's fields as they are (the namespace of
+/// an object without one is `""`, not `default`).
+struct IdRegex {
+    group: Option<regex::Regex>,
+    version: Option<regex::Regex>,
+    kind: Option<regex::Regex>,
+    name: Option<regex::Regex>,
+    namespace: Option<regex::Regex>,
+}
+
+impl IdRegex {
+    fn new(s: &Selector) -> Result<IdRegex, SelectorError> {
+        Ok(IdRegex {
+            group: anchored("group", &s.group)?,
+            version: anchored("version", &s.version)?,
+            kind: anchored("kind", &s.kind)?,
+            name: anchored("name", &s.name)?,
+            namespace: anchored("namespace", &s.namespace)?,
+        })
+    }
+
+    fn selects(&self, id: &Id) -> bool {
+        let ok = |re: &Option<regex::Regex>, text: &str| re.as_ref().is_none_or(|re| re.is_match(text));
+        ok(&self.group, &id.group)
+            && ok(&self.version, &id.version)
+            && ok(&self.kind, &id.kind)
+            && ok(&self.name, &id.name)
+            && ok(&self.namespace, &id.namespace)
+    }
+}
+
 /// kyaml `ResId.IsSelectedBy`: every set field equal.
 fn is_selected_by(id: &Id, group: &str, version: &str, kind: &str, name: &str, namespace: &str) -> bool {
     (name.is_empty() || name == id.name)
@@ -342,11 +387,6 @@ fn is_selected_by(id: &Id, group: &str, version: &str, kind: &str, name: &str, n
         && (group.is_empty() || group == id.group)
         && (version.is_empty() || version == id.version)
         && (kind.is_empty() || kind == id.kind)
-}
-
-fn selected_by(ids: &[Id], s: &Selector) -> bool {
-    ids.iter()
-        .any(|id| is_selected_by(id, &s.group, &s.version, &s.kind, &s.name, &s.namespace))
 }
 
 fn has_res_id(s: &Selector) -> bool {
@@ -385,10 +425,21 @@ struct SourceValue {
 const SECRET_VALUE_HIDDEN: &str = "the value does not fit (values of a Secret are never shown)";
 
 fn apply_one(objects: &mut [Value], index: usize, replacement: &Replacement) -> Result<(), ReplacementError> {
-    let (Some(source), Some(targets)) = (&replacement.source, &replacement.targets) else {
+    let Some(targets) = &replacement.targets else {
         return Err(ReplacementError::Incomplete { index });
     };
-    let value = source_value(objects, index, source)?;
+    let value = match (&replacement.source, &replacement.source_value) {
+        (None, None) => return Err(ReplacementError::Incomplete { index }),
+        (Some(_), Some(_)) => return Err(ReplacementError::ValueAndSource { index }),
+        (Some(source), None) => source_value(objects, index, source)?,
+        // A scalar node without a tag: it reads as its text reads in YAML where it replaces a
+        // map or list or is created.
+        (None, Some(text)) => SourceValue {
+            node: resolve_plain(text).unwrap_or_else(|_| Value::String(text.clone())),
+            text: text.clone(),
+            secret: false,
+        },
+    };
     for (t, target) in targets.iter().enumerate() {
         let Some(select) = &target.select else {
             return Err(ReplacementError::NoSelect { index, target: t });
@@ -416,6 +467,14 @@ fn apply_one(objects: &mut [Value], index: usize, replacement: &Replacement) -> 
             .filter(|r| !r.label_selector.is_empty() || !r.annotation_selector.is_empty())
             .map(compile)
             .collect::<Result<Vec<_>, _>>()?;
+        let select_ids = IdRegex::new(select).map_err(selector_error)?;
+        let reject_ids = target
+            .reject
+            .iter()
+            .filter(|r| has_res_id(r))
+            .map(IdRegex::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(selector_error)?;
         let default_paths = ["metadata.name".to_string()];
         let field_paths = if target.field_paths.is_empty() {
             &default_paths[..]
@@ -435,11 +494,8 @@ fn apply_one(objects: &mut [Value], index: usize, replacement: &Replacement) -> 
             if !by_labels(&select_labels) || reject_labels.iter().any(by_labels) {
                 continue;
             }
-            let rejected = target
-                .reject
-                .iter()
-                .any(|r| has_res_id(r) && selected_by(&ids, r));
-            if !selected_by(&ids, select) || rejected {
+            let rejected = reject_ids.iter().any(|r| ids.iter().any(|id| r.selects(id)));
+            if rejected || !ids.iter().any(|id| select_ids.selects(id)) {
                 continue;
             }
             for field_path in field_paths {
