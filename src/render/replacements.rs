@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
 use crate::manifest::ResId;
+use crate::manifest::yaml::Limits;
 use crate::render::resource::split_api_version;
 use crate::render::selector::{LabelSelector, Selector, SelectorError, anchored, null_as_empty, string_map};
 
@@ -134,7 +135,9 @@ pub enum ReplacementError {
     BadFileEntry { message: String },
     #[error("replacements[{index}]: must specify a source and at least one target")]
     Incomplete { index: usize },
-    #[error("replacements[{index}]: value and resource selectors are mutually exclusive (sourceValue and source)")]
+    #[error(
+        "replacements[{index}]: value and resource selectors are mutually exclusive (sourceValue and source)"
+    )]
     ValueAndSource { index: usize },
     #[error("replacements[{index}].targets[{target}]: must specify resources to select (`select`)")]
     NoSelect { index: usize, target: usize },
@@ -235,12 +238,11 @@ const TARGET_FIELDS: &Fields = &Fields(&[
     ("fieldPaths", None),
     ("options", Some(OPTION_FIELDS)),
 ]);
-const REPLACEMENT_FIELDS: &Fields =
-    &Fields(&[
-        ("source", Some(SOURCE_FIELDS)),
-        ("targets", Some(TARGET_FIELDS)),
-        ("sourceValue", None),
-    ]);
+const REPLACEMENT_FIELDS: &Fields = &Fields(&[
+    ("source", Some(SOURCE_FIELDS)),
+    ("targets", Some(TARGET_FIELDS)),
+    ("sourceValue", None),
+]);
 
 /// `value` without the map keys `fields` does not list (recursively; lists apply to elements).
 fn known_fields(value: &Value, fields: &Fields) -> Value {
@@ -718,7 +720,13 @@ fn kind_noun(v: &Value) -> &'static str {
 
 /// kyaml `PathGetter` (the source lookup): `Ok(None)` when something on the way is missing.
 pub(crate) fn lookup<'a>(obj: &'a Value, path: &[String]) -> Result<Option<&'a Value>, String> {
+    Ok(lookup_steps(obj, path)?.map(|(v, _)| v))
+}
+
+/// [`lookup`], with the steps from `obj` to the field found.
+fn lookup_steps<'a>(obj: &'a Value, path: &[String]) -> Result<Option<(&'a Value, Vec<Step>)>, String> {
     let mut current = obj;
+    let mut steps = Vec::new();
     for part in path.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
         let next = if let Some(idx) = go_atoi(part) {
             if idx < 0 {
@@ -727,12 +735,14 @@ pub(crate) fn lookup<'a>(obj: &'a Value, path: &[String]) -> Result<Option<&'a V
             let Value::Array(items) = current else {
                 return Err(format!("`{part}` indexes {}, not a list", kind_noun(current)));
             };
-            usize::try_from(idx).ok().and_then(|i| items.get(i))
+            usize::try_from(idx)
+                .ok()
+                .and_then(|i| items.get(i).map(|v| (Step::Index(i), v)))
         } else if part == "-" {
             let Value::Array(items) = current else {
                 return Err(format!("`-` indexes {}, not a list", kind_noun(current)));
             };
-            items.last()
+            items.last().map(|v| (Step::Index(items.len() - 1), v))
         } else if part == "*" {
             return Err("wildcard is not supported in a source fieldPath".into());
         } else if is_list_index(part) {
@@ -740,29 +750,33 @@ pub(crate) fn lookup<'a>(obj: &'a Value, path: &[String]) -> Result<Option<&'a V
             let Value::Array(items) = current else {
                 return Err(format!("`{part}` selects in {}, not a list", kind_noun(current)));
             };
-            if name.is_empty() {
+            let found = if name.is_empty() {
                 items
                     .iter()
-                    .find(|item| is_scalar(item) && node_text(item) == value)
+                    .position(|item| is_scalar(item) && node_text(item) == value)
             } else {
-                items.iter().find(|item| {
+                items.iter().position(|item| {
                     item.get(name)
                         .is_some_and(|v| is_scalar(v) && node_text(v) == value)
                 })
-            }
+            };
+            found.map(|i| (Step::Index(i), &items[i]))
         } else {
             match current {
-                Value::Object(map) => map.get(part),
+                Value::Object(map) => map.get(part).map(|v| (Step::Key(part.to_string()), v)),
                 Value::Null => None,
                 other => return Err(format!("`{part}` is a field of {}, not a map", kind_noun(other))),
             }
         };
         match next {
-            Some(v) => current = v,
+            Some((step, v)) => {
+                steps.push(step);
+                current = v;
+            }
             None => return Ok(None),
         }
     }
-    Ok(Some(current))
+    Ok(Some((current, steps)))
 }
 
 /// A step from a node to a child.
@@ -997,12 +1011,15 @@ fn copy_to_target(
         Value::Array(_) => Create::List,
         _ => Create::Scalar,
     });
+    let path = split_path(field_path);
+    if set_in_structured_data(obj, value, &path, create)? {
+        return Ok(());
+    }
     let mut matcher = Matcher {
         create,
         matches: Vec::new(),
         created_scalars: Vec::new(),
     };
-    let path = split_path(field_path);
     let retrieval = if create.is_some() {
         "unable to find or create field"
     } else {
@@ -1021,6 +1038,125 @@ fn copy_to_target(
         set_field_value(target, found.created, value, options, secret)?;
     }
     Ok(())
+}
+
+/// kustomize v5.8's `setValueInStructuredData`: a field path that goes on below a scalar whose
+/// text reads as YAML (the first such scalar on the path) replaces inside that embedded document
+/// and writes it back. `Ok(false)` when kustomize falls back to the plain path (no such scalar,
+/// nothing found in the document). JSON (text starting with `{` or `[`) is written back as Go's
+/// `encoding/json` does (sorted keys, indented by two spaces when the text had line breaks and
+/// double spaces); YAML documents are refused, since kustomize writes them back keeping their key
+/// order, styles and comments, which the parsed value does not keep.
+fn set_in_structured_data(
+    obj: &mut Value,
+    value: &SourceValue,
+    path: &[String],
+    create: Option<Create>,
+) -> Result<bool, String> {
+    if path.len() < 2 {
+        return Ok(false);
+    }
+    let mut found = None;
+    for i in 1..path.len() {
+        let Ok(Some((node, steps))) = lookup_steps(obj, &path[..i]) else {
+            continue;
+        };
+        if !is_scalar(node) {
+            continue;
+        }
+        let text = node_text(node);
+        if let Ok(docs) = crate::manifest::yaml::parse_documents(&text, "embedded data", &Limits::DEFAULT) {
+            found = Some((i, steps, text, docs));
+            break;
+        }
+    }
+    let Some((i, steps, original, docs)) = found else {
+        return Ok(false);
+    };
+    let Some(mut root) = docs.into_iter().next() else {
+        return Ok(false);
+    };
+    if is_scalar(&root) {
+        return Ok(false);
+    }
+    let mut matcher = Matcher {
+        create,
+        matches: Vec::new(),
+        created_scalars: Vec::new(),
+    };
+    if matcher.filter(&mut root, &path[i..], &mut Vec::new()).is_err() || matcher.matches.is_empty() {
+        return Ok(false);
+    }
+    for found in &matcher.matches {
+        let Some(target) = node_at(&mut root, &found.steps) else {
+            return Ok(false);
+        };
+        if !is_scalar(target) {
+            *target = value.node.clone();
+            continue;
+        }
+        // Only the text is copied into a scalar: it keeps its type (a created one reads as YAML).
+        let typed = if found.created || target.is_null() {
+            resolve_plain(&value.text)
+        } else {
+            typed_like(target, &value.text)
+        };
+        match typed {
+            Ok(v) => *target = v,
+            Err(_) => return Ok(false),
+        }
+    }
+    if !original.trim_start().starts_with(['{', '[']) {
+        return Err(format!(
+            "`{}` holds YAML: replacing inside YAML embedded in a string is not supported by kgitops \
+             (kustomize writes the document back keeping its key order, styles and comments); embed \
+             it as JSON or replace the whole value",
+            path[..i].join(".")
+        ));
+    }
+    let json = go_json(&root, original.contains('\n') && original.contains("  "))?;
+    match node_at(obj, &steps) {
+        Some(field) => *field = Value::String(json),
+        None => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Go's `encoding/json` text of `v` (`Marshal`, or `MarshalIndent` with two spaces): sorted keys,
+/// integral floats as integers, `<`, `>`, `&`, U+2028 and U+2029 escaped.
+fn go_json(v: &Value, pretty: bool) -> Result<String, String> {
+    fn integral(v: &mut Value) {
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                if let Some(f) = n.as_f64() {
+                    *v = float_value(f);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(integral),
+            Value::Object(map) => map.values_mut().for_each(integral),
+            _ => {}
+        }
+    }
+    let mut v = v.clone();
+    integral(&mut v);
+    let text = if pretty {
+        serde_json::to_string_pretty(&v)
+    } else {
+        serde_json::to_string(&v)
+    }
+    .map_err(|e| format!("cannot write the embedded JSON back: {e}"))?;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
 }
 
 /// kustomize `setFieldValue`; `secret` when the value or the target belongs to a Secret (a type
