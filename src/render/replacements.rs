@@ -1547,6 +1547,7 @@ mod tests {
             path: "r.yaml".into(),
             source: Some(SourceSelector::default()),
             targets: None,
+            source_value: None,
         };
         assert_eq!(both.inline().unwrap_err(), ReplacementError::PathAndInline);
         let file = json!({"source": {"kind": "X", "bogus": 1}, "targets": [{"select": {"kind": "Y", "nope": 2}}], "extra": 3});
