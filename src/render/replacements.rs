@@ -1,11 +1,14 @@
 //! Kustomize `replacements`: copy a field of one object into fields of others, with the semantics
-//! of kustomize v5 (`api/filters/replacement`), checked against `kubectl kustomize`:
+//! of kustomize v5.8.1 (`api/filters/replacement`), checked against it:
 //!
-//! - the source is selected by exact group/version/kind/name/namespace (no regexes; an object's
-//!   previous names count, as recorded in kustomize's `internal.config.kubernetes.io/previous*`
-//!   annotations) and must select exactly one object; its `fieldPath` (default `metadata.name`)
-//!   must exist and not be null or empty;
-//! - targets are selected the same way, plus label/annotation selectors, minus `reject`s;
+//! - the source is selected by exact group/version/kind/name/namespace (no regexes; `""` and
+//!   `default` are the same namespace; an object's previous names count, as recorded in
+//!   kustomize's `internal.config.kubernetes.io/previous*` annotations) and must select exactly one
+//!   object; its `fieldPath` (default `metadata.name`) must exist and not be null or empty; or,
+//!   instead of a source, `sourceValue` is a static text (v5.6);
+//! - targets are selected by group/version/kind/name/namespace as anchored regexes (v5.7),
+//!   matched against any of an object's ids as written (no namespace is `""`, not `default`),
+//!   plus label/annotation selectors, minus `reject`s (regexes too);
 //! - field paths are dotted (`spec.template.spec.containers`), `\.` escapes a dot in a key,
 //!   `[name=value]` selects list elements (in targets `value` is an unanchored regex, in the source
 //!   an exact value), `[=value]` a scalar element, `0` an index, `-` (source only) the last
@@ -15,7 +18,9 @@
 //! - `options.create` creates missing target fields; a missing target field is otherwise an error;
 //! - a scalar target keeps its type (`replicas: 1` <- `"5"` gives `5`; a string stays a string; a
 //!   value that does not fit the type is an error, as kustomize fails to print it); a created
-//!   scalar takes the type its text reads as in YAML; maps and lists are replaced by the source.
+//!   scalar takes the type its text reads as in YAML; maps and lists are replaced by the source;
+//! - a target path that goes on below a scalar replaces inside the JSON document held by that
+//!   scalar (v5.8, [`set_in_structured_data`]); YAML documents there are refused.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
