@@ -556,6 +556,67 @@ mod tests {
         assert_eq!(do_replacements("é$é$(A)", &v), json!("é$éx"));
     }
 
+    fn var(name: &str, objref: Value) -> Var {
+        serde_json::from_value(json!({"name": name, "objref": objref})).unwrap()
+    }
+
+    fn resmap(objs: &[Value]) -> ResMap {
+        let mut m = ResMap::new();
+        for o in objs {
+            m.append(Resource::new(
+                o.clone(),
+                crate::source::TreePath::new("x.yaml").unwrap(),
+            ))
+            .unwrap();
+        }
+        m
+    }
+
+    #[test]
+    fn objref_defaulting_and_matching() {
+        let v = var(
+            "A",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}),
+        )
+        .resolved();
+        assert_eq!((v.gvk.group.as_str(), v.gvk.version.as_str()), ("apps", "v1"));
+        assert_eq!(v.field_path, DEFAULT_FIELD_PATH);
+        let v = var("A", json!({"group": "g", "apiVersion": "v2", "kind": "K"})).resolved();
+        assert_eq!((v.gvk.group.as_str(), v.gvk.version.as_str()), ("g", "v2"));
+
+        let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "pre-web"}});
+        let mut acc = resmap(&[deploy]);
+        acc.resources_mut()[0].prev.push(crate::render::resource::PrevId {
+            kind: "Deployment".into(),
+            name: "web".into(),
+            namespace: "default".into(),
+        });
+        let mut set = VarSet::default();
+        // Matched by its previous name; without apiVersion the GVK does not match.
+        set.merge_vars(
+            &[
+                var("A", json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"})),
+                var("B", json!({"kind": "Deployment", "name": "web"})),
+                var("C", json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "other"})),
+            ],
+            &mut acc,
+        )
+        .unwrap();
+        assert_eq!(acc.resources()[0].ref_vars, ["A"]);
+        let err = set
+            .merge_vars(&[var("A", json!({"kind": "X", "name": "y"}))], &mut acc)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "merging vars [{A X.[noVer].[noGrp] {}}]: var 'A' already encountered"
+        );
+        let err = set.resolve(&mut acc, &builtin_var_references()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "var '{B Deployment.[noVer].[noGrp] {metadata.name}}' cannot be mapped to a field in the set of known resources"
+        );
+    }
+
     #[test]
     fn builtin_table_has_kustomizes_size() {
         assert_eq!(builtin_var_references().len(), 72);
