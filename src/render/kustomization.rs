@@ -53,7 +53,7 @@ pub struct Kustomization {
     /// Inline replacements or `{path: file}` entries.
     pub replacements: Option<Vec<ReplacementField>>,
     pub replicas: Option<Vec<Replica>>,
-    pub vars: Option<Vec<Value>>,
+    pub vars: Option<Vec<super::vars::Var>>,
     pub sort_options: Option<SortOptions>,
 
     pub resources: Option<Vec<String>>,
@@ -320,7 +320,6 @@ impl Kustomization {
             v.as_ref().is_some_and(|v| !v.is_empty())
         }
         let checks = [
-            (set(&self.vars), "vars", "use replacements"),
             (
                 set(&self.crds),
                 "crds",

@@ -31,6 +31,7 @@ pub mod scope;
 pub mod selector;
 pub mod target;
 pub mod transforms;
+pub mod vars;
 
 #[cfg(test)]
 pub(crate) mod memtree;

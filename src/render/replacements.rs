@@ -1,11 +1,14 @@
 //! Kustomize `replacements`: copy a field of one object into fields of others, with the semantics
-//! of kustomize v5 (`api/filters/replacement`), checked against `kubectl kustomize`:
+//! of kustomize v5.8.1 (`api/filters/replacement`), checked against it:
 //!
-//! - the source is selected by exact group/version/kind/name/namespace (no regexes; an object's
-//!   previous names count, as recorded in kustomize's `internal.config.kubernetes.io/previous*`
-//!   annotations) and must select exactly one object; its `fieldPath` (default `metadata.name`)
-//!   must exist and not be null or empty;
-//! - targets are selected the same way, plus label/annotation selectors, minus `reject`s;
+//! - the source is selected by exact group/version/kind/name/namespace (no regexes; `""` and
+//!   `default` are the same namespace; an object's previous names count, as recorded in
+//!   kustomize's `internal.config.kubernetes.io/previous*` annotations) and must select exactly one
+//!   object; its `fieldPath` (default `metadata.name`) must exist and not be null or empty; or,
+//!   instead of a source, `sourceValue` is a static text (v5.6);
+//! - targets are selected by group/version/kind/name/namespace as anchored regexes (v5.7),
+//!   matched against any of an object's ids as written (no namespace is `""`, not `default`),
+//!   plus label/annotation selectors, minus `reject`s (regexes too);
 //! - field paths are dotted (`spec.template.spec.containers`), `\.` escapes a dot in a key,
 //!   `[name=value]` selects list elements (in targets `value` is an unanchored regex, in the source
 //!   an exact value), `[=value]` a scalar element, `0` an index, `-` (source only) the last
@@ -15,14 +18,17 @@
 //! - `options.create` creates missing target fields; a missing target field is otherwise an error;
 //! - a scalar target keeps its type (`replicas: 1` <- `"5"` gives `5`; a string stays a string; a
 //!   value that does not fit the type is an error, as kustomize fails to print it); a created
-//!   scalar takes the type its text reads as in YAML; maps and lists are replaced by the source.
+//!   scalar takes the type its text reads as in YAML; maps and lists are replaced by the source;
+//! - a target path that goes on below a scalar replaces inside the JSON document held by that
+//!   scalar (v5.8, [`set_in_structured_data`]); YAML documents there are refused.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
 use crate::manifest::ResId;
+use crate::manifest::yaml::Limits;
 use crate::render::resource::split_api_version;
-use crate::render::selector::{LabelSelector, Selector, SelectorError, null_as_empty, string_map};
+use crate::render::selector::{LabelSelector, Selector, SelectorError, anchored, null_as_empty, string_map};
 
 /// A `replacements` entry of a kustomization: inline, or `path:` to a file holding one
 /// replacement or a list of them (the caller loads it and passes it to [`parse_file`]).
@@ -35,6 +41,9 @@ pub struct ReplacementField {
     pub source: Option<SourceSelector>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<TargetSelector>>,
+    /// A static value instead of a `source` (kustomize v5.6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_value: Option<String>,
 }
 
 impl ReplacementField {
@@ -50,6 +59,7 @@ impl ReplacementField {
         Ok(Some(Replacement {
             source: self.source.clone(),
             targets: self.targets.clone(),
+            source_value: self.source_value.clone(),
         }))
     }
 }
@@ -62,6 +72,9 @@ pub struct Replacement {
     pub source: Option<SourceSelector>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<TargetSelector>>,
+    /// A static value instead of a `source` (kustomize v5.6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_value: Option<String>,
 }
 
 /// The object and field a replacement copies from.
@@ -127,6 +140,10 @@ pub enum ReplacementError {
     BadFileEntry { message: String },
     #[error("replacements[{index}]: must specify a source and at least one target")]
     Incomplete { index: usize },
+    #[error(
+        "replacements[{index}]: value and resource selectors are mutually exclusive (sourceValue and source)"
+    )]
+    ValueAndSource { index: usize },
     #[error("replacements[{index}].targets[{target}]: must specify resources to select (`select`)")]
     NoSelect { index: usize, target: usize },
     #[error("replacements[{index}]: {selector}")]
@@ -226,8 +243,11 @@ const TARGET_FIELDS: &Fields = &Fields(&[
     ("fieldPaths", None),
     ("options", Some(OPTION_FIELDS)),
 ]);
-const REPLACEMENT_FIELDS: &Fields =
-    &Fields(&[("source", Some(SOURCE_FIELDS)), ("targets", Some(TARGET_FIELDS))]);
+const REPLACEMENT_FIELDS: &Fields = &Fields(&[
+    ("source", Some(SOURCE_FIELDS)),
+    ("targets", Some(TARGET_FIELDS)),
+    ("sourceValue", None),
+]);
 
 /// `value` without the map keys `fields` does not list (recursively; lists apply to elements).
 fn known_fields(value: &Value, fields: &Fields) -> Value {
@@ -335,6 +355,38 @@ fn same_namespace(a: &str, b: &str) -> bool {
     effective(a) == effective(b)
 }
 
+/// kustomize's `SelectorRegex` for replacement targets (v5.7): group, version, kind, name and
+/// namespace are anchored regexes, matched against an id's fields as they are (the namespace of
+/// an object without one is `""`, not `default`).
+struct IdRegex {
+    group: Option<regex::Regex>,
+    version: Option<regex::Regex>,
+    kind: Option<regex::Regex>,
+    name: Option<regex::Regex>,
+    namespace: Option<regex::Regex>,
+}
+
+impl IdRegex {
+    fn new(s: &Selector) -> Result<IdRegex, SelectorError> {
+        Ok(IdRegex {
+            group: anchored("group", &s.group)?,
+            version: anchored("version", &s.version)?,
+            kind: anchored("kind", &s.kind)?,
+            name: anchored("name", &s.name)?,
+            namespace: anchored("namespace", &s.namespace)?,
+        })
+    }
+
+    fn selects(&self, id: &Id) -> bool {
+        let ok = |re: &Option<regex::Regex>, text: &str| re.as_ref().is_none_or(|re| re.is_match(text));
+        ok(&self.group, &id.group)
+            && ok(&self.version, &id.version)
+            && ok(&self.kind, &id.kind)
+            && ok(&self.name, &id.name)
+            && ok(&self.namespace, &id.namespace)
+    }
+}
+
 /// kyaml `ResId.IsSelectedBy`: every set field equal.
 fn is_selected_by(id: &Id, group: &str, version: &str, kind: &str, name: &str, namespace: &str) -> bool {
     (name.is_empty() || name == id.name)
@@ -342,11 +394,6 @@ fn is_selected_by(id: &Id, group: &str, version: &str, kind: &str, name: &str, n
         && (group.is_empty() || group == id.group)
         && (version.is_empty() || version == id.version)
         && (kind.is_empty() || kind == id.kind)
-}
-
-fn selected_by(ids: &[Id], s: &Selector) -> bool {
-    ids.iter()
-        .any(|id| is_selected_by(id, &s.group, &s.version, &s.kind, &s.name, &s.namespace))
 }
 
 fn has_res_id(s: &Selector) -> bool {
@@ -385,10 +432,21 @@ struct SourceValue {
 const SECRET_VALUE_HIDDEN: &str = "the value does not fit (values of a Secret are never shown)";
 
 fn apply_one(objects: &mut [Value], index: usize, replacement: &Replacement) -> Result<(), ReplacementError> {
-    let (Some(source), Some(targets)) = (&replacement.source, &replacement.targets) else {
+    let Some(targets) = &replacement.targets else {
         return Err(ReplacementError::Incomplete { index });
     };
-    let value = source_value(objects, index, source)?;
+    let value = match (&replacement.source, &replacement.source_value) {
+        (None, None) => return Err(ReplacementError::Incomplete { index }),
+        (Some(_), Some(_)) => return Err(ReplacementError::ValueAndSource { index }),
+        (Some(source), None) => source_value(objects, index, source)?,
+        // A scalar node without a tag: it reads as its text reads in YAML where it replaces a
+        // map or list or is created.
+        (None, Some(text)) => SourceValue {
+            node: resolve_plain(text).unwrap_or_else(|_| Value::String(text.clone())),
+            text: text.clone(),
+            secret: false,
+        },
+    };
     for (t, target) in targets.iter().enumerate() {
         let Some(select) = &target.select else {
             return Err(ReplacementError::NoSelect { index, target: t });
@@ -416,6 +474,14 @@ fn apply_one(objects: &mut [Value], index: usize, replacement: &Replacement) -> 
             .filter(|r| !r.label_selector.is_empty() || !r.annotation_selector.is_empty())
             .map(compile)
             .collect::<Result<Vec<_>, _>>()?;
+        let select_ids = IdRegex::new(select).map_err(selector_error)?;
+        let reject_ids = target
+            .reject
+            .iter()
+            .filter(|r| has_res_id(r))
+            .map(IdRegex::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(selector_error)?;
         let default_paths = ["metadata.name".to_string()];
         let field_paths = if target.field_paths.is_empty() {
             &default_paths[..]
@@ -435,11 +501,8 @@ fn apply_one(objects: &mut [Value], index: usize, replacement: &Replacement) -> 
             if !by_labels(&select_labels) || reject_labels.iter().any(by_labels) {
                 continue;
             }
-            let rejected = target
-                .reject
-                .iter()
-                .any(|r| has_res_id(r) && selected_by(&ids, r));
-            if !selected_by(&ids, select) || rejected {
+            let rejected = reject_ids.iter().any(|r| ids.iter().any(|id| r.selects(id)));
+            if rejected || !ids.iter().any(|id| select_ids.selects(id)) {
                 continue;
             }
             for field_path in field_paths {
@@ -587,7 +650,7 @@ fn node_text(v: &Value) -> String {
 }
 
 /// kustomize `SmarterPathSplitter(path, ".")`: dots split, `\.` escapes, `[a.b=c.d]` stays whole.
-fn split_path(path: &str) -> Vec<String> {
+pub(crate) fn split_path(path: &str) -> Vec<String> {
     let mut parts: Vec<&str> = path.split('.').collect();
     if parts.len() > 1 && parts[0].is_empty() {
         parts.remove(0);
@@ -661,8 +724,14 @@ fn kind_noun(v: &Value) -> &'static str {
 }
 
 /// kyaml `PathGetter` (the source lookup): `Ok(None)` when something on the way is missing.
-fn lookup<'a>(obj: &'a Value, path: &[String]) -> Result<Option<&'a Value>, String> {
+pub(crate) fn lookup<'a>(obj: &'a Value, path: &[String]) -> Result<Option<&'a Value>, String> {
+    Ok(lookup_steps(obj, path)?.map(|(v, _)| v))
+}
+
+/// [`lookup`], with the steps from `obj` to the field found.
+fn lookup_steps<'a>(obj: &'a Value, path: &[String]) -> Result<Option<(&'a Value, Vec<Step>)>, String> {
     let mut current = obj;
+    let mut steps = Vec::new();
     for part in path.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
         let next = if let Some(idx) = go_atoi(part) {
             if idx < 0 {
@@ -671,12 +740,14 @@ fn lookup<'a>(obj: &'a Value, path: &[String]) -> Result<Option<&'a Value>, Stri
             let Value::Array(items) = current else {
                 return Err(format!("`{part}` indexes {}, not a list", kind_noun(current)));
             };
-            usize::try_from(idx).ok().and_then(|i| items.get(i))
+            usize::try_from(idx)
+                .ok()
+                .and_then(|i| items.get(i).map(|v| (Step::Index(i), v)))
         } else if part == "-" {
             let Value::Array(items) = current else {
                 return Err(format!("`-` indexes {}, not a list", kind_noun(current)));
             };
-            items.last()
+            items.last().map(|v| (Step::Index(items.len() - 1), v))
         } else if part == "*" {
             return Err("wildcard is not supported in a source fieldPath".into());
         } else if is_list_index(part) {
@@ -684,29 +755,33 @@ fn lookup<'a>(obj: &'a Value, path: &[String]) -> Result<Option<&'a Value>, Stri
             let Value::Array(items) = current else {
                 return Err(format!("`{part}` selects in {}, not a list", kind_noun(current)));
             };
-            if name.is_empty() {
+            let found = if name.is_empty() {
                 items
                     .iter()
-                    .find(|item| is_scalar(item) && node_text(item) == value)
+                    .position(|item| is_scalar(item) && node_text(item) == value)
             } else {
-                items.iter().find(|item| {
+                items.iter().position(|item| {
                     item.get(name)
                         .is_some_and(|v| is_scalar(v) && node_text(v) == value)
                 })
-            }
+            };
+            found.map(|i| (Step::Index(i), &items[i]))
         } else {
             match current {
-                Value::Object(map) => map.get(part),
+                Value::Object(map) => map.get(part).map(|v| (Step::Key(part.to_string()), v)),
                 Value::Null => None,
                 other => return Err(format!("`{part}` is a field of {}, not a map", kind_noun(other))),
             }
         };
         match next {
-            Some(v) => current = v,
+            Some((step, v)) => {
+                steps.push(step);
+                current = v;
+            }
             None => return Ok(None),
         }
     }
-    Ok(Some(current))
+    Ok(Some((current, steps)))
 }
 
 /// A step from a node to a child.
@@ -941,12 +1016,15 @@ fn copy_to_target(
         Value::Array(_) => Create::List,
         _ => Create::Scalar,
     });
+    let path = split_path(field_path);
+    if set_in_structured_data(obj, value, &path, create)? {
+        return Ok(());
+    }
     let mut matcher = Matcher {
         create,
         matches: Vec::new(),
         created_scalars: Vec::new(),
     };
-    let path = split_path(field_path);
     let retrieval = if create.is_some() {
         "unable to find or create field"
     } else {
@@ -965,6 +1043,125 @@ fn copy_to_target(
         set_field_value(target, found.created, value, options, secret)?;
     }
     Ok(())
+}
+
+/// kustomize v5.8's `setValueInStructuredData`: a field path that goes on below a scalar whose
+/// text reads as YAML (the first such scalar on the path) replaces inside that embedded document
+/// and writes it back. `Ok(false)` when kustomize falls back to the plain path (no such scalar,
+/// nothing found in the document). JSON (text starting with `{` or `[`) is written back as Go's
+/// `encoding/json` does (sorted keys, indented by two spaces when the text had line breaks and
+/// double spaces); YAML documents are refused, since kustomize writes them back keeping their key
+/// order, styles and comments, which the parsed value does not keep.
+fn set_in_structured_data(
+    obj: &mut Value,
+    value: &SourceValue,
+    path: &[String],
+    create: Option<Create>,
+) -> Result<bool, String> {
+    if path.len() < 2 {
+        return Ok(false);
+    }
+    let mut found = None;
+    for i in 1..path.len() {
+        let Ok(Some((node, steps))) = lookup_steps(obj, &path[..i]) else {
+            continue;
+        };
+        if !is_scalar(node) {
+            continue;
+        }
+        let text = node_text(node);
+        if let Ok(docs) = crate::manifest::yaml::parse_documents(&text, "embedded data", &Limits::DEFAULT) {
+            found = Some((i, steps, text, docs));
+            break;
+        }
+    }
+    let Some((i, steps, original, docs)) = found else {
+        return Ok(false);
+    };
+    let Some(mut root) = docs.into_iter().next() else {
+        return Ok(false);
+    };
+    if is_scalar(&root) {
+        return Ok(false);
+    }
+    let mut matcher = Matcher {
+        create,
+        matches: Vec::new(),
+        created_scalars: Vec::new(),
+    };
+    if matcher.filter(&mut root, &path[i..], &mut Vec::new()).is_err() || matcher.matches.is_empty() {
+        return Ok(false);
+    }
+    for found in &matcher.matches {
+        let Some(target) = node_at(&mut root, &found.steps) else {
+            return Ok(false);
+        };
+        if !is_scalar(target) {
+            *target = value.node.clone();
+            continue;
+        }
+        // Only the text is copied into a scalar: it keeps its type (a created one reads as YAML).
+        let typed = if found.created || target.is_null() {
+            resolve_plain(&value.text)
+        } else {
+            typed_like(target, &value.text)
+        };
+        match typed {
+            Ok(v) => *target = v,
+            Err(_) => return Ok(false),
+        }
+    }
+    if !original.trim_start().starts_with(['{', '[']) {
+        return Err(format!(
+            "`{}` holds YAML: replacing inside YAML embedded in a string is not supported by kgitops \
+             (kustomize writes the document back keeping its key order, styles and comments); embed \
+             it as JSON or replace the whole value",
+            path[..i].join(".")
+        ));
+    }
+    let json = go_json(&root, original.contains('\n') && original.contains("  "))?;
+    match node_at(obj, &steps) {
+        Some(field) => *field = Value::String(json),
+        None => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Go's `encoding/json` text of `v` (`Marshal`, or `MarshalIndent` with two spaces): sorted keys,
+/// integral floats as integers, `<`, `>`, `&`, U+2028 and U+2029 escaped.
+fn go_json(v: &Value, pretty: bool) -> Result<String, String> {
+    fn integral(v: &mut Value) {
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                if let Some(f) = n.as_f64() {
+                    *v = float_value(f);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(integral),
+            Value::Object(map) => map.values_mut().for_each(integral),
+            _ => {}
+        }
+    }
+    let mut v = v.clone();
+    integral(&mut v);
+    let text = if pretty {
+        serde_json::to_string_pretty(&v)
+    } else {
+        serde_json::to_string(&v)
+    }
+    .map_err(|e| format!("cannot write the embedded JSON back: {e}"))?;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
 }
 
 /// kustomize `setFieldValue`; `secret` when the value or the target belongs to a Secret (a type
@@ -1355,6 +1552,7 @@ mod tests {
             path: "r.yaml".into(),
             source: Some(SourceSelector::default()),
             targets: None,
+            source_value: None,
         };
         assert_eq!(both.inline().unwrap_err(), ReplacementError::PathAndInline);
         let file = json!({"source": {"kind": "X", "bogus": 1}, "targets": [{"select": {"kind": "Y", "nope": 2}}], "extra": 3});

@@ -113,7 +113,7 @@ impl Selector {
 }
 
 /// `^(?:pattern)$`, or nothing for an empty pattern (kustomize `anchorRegex`).
-fn anchored(field: &'static str, pattern: &str) -> Result<Option<Regex>, SelectorError> {
+pub(crate) fn anchored(field: &'static str, pattern: &str) -> Result<Option<Regex>, SelectorError> {
     if pattern.is_empty() {
         return Ok(None);
     }

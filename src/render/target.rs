@@ -14,6 +14,7 @@ use super::order::Order;
 use super::resource::{Duplicate, ResMap, Resource};
 use super::transforms;
 use super::transforms::config::{ConfigFile, TransformerConfig};
+use super::vars::{VarError, VarSet};
 use crate::manifest::yaml::parse_typed_kustomize;
 use crate::source::TreePath;
 use std::sync::Arc;
@@ -33,9 +34,13 @@ pub fn build(loader: &Loader<'_>, dir: &TreePath) -> Result<Vec<Value>, RenderEr
     let Acc {
         mut resources,
         config,
+        vars,
     } = accumulate_target(loader, &kf, Acc::new())?;
     generators::add_hash_suffixes(&mut resources, &kf.file)?;
     transforms::namereference::fix(&mut resources, &config.name_reference, &kf.file)?;
+    // kustomize resolves vars once names are final, before dropping local-config objects.
+    vars.resolve(&mut resources, &config.var_reference)
+        .map_err(|e| vars_error(&kf, e))?;
     resources.retain(|r| !is_local_config(r));
     let mut resources = resources.into_resources();
     order.sort(&mut resources);
@@ -77,6 +82,8 @@ fn finish(mut obj: Value) -> Value {
 pub struct Acc {
     pub resources: ResMap,
     pub config: Arc<TransformerConfig>,
+    /// The `vars` of it and everything it includes.
+    pub vars: VarSet,
 }
 
 impl Acc {
@@ -85,6 +92,7 @@ impl Acc {
         Acc {
             resources: ResMap::new(),
             config: TransformerConfig::builtin(),
+            vars: VarSet::default(),
         }
     }
 
@@ -149,7 +157,20 @@ pub fn accumulate_target(loader: &Loader<'_>, kf: &KustFile, acc: Acc) -> Result
     transforms::run(loader, kf, &mut acc.resources, &acc.config)?;
     plugin_transformers.run(loader, kf, &mut acc.resources)?;
     builtins::configure_validators(loader, kf)?.run(loader, kf, &mut acc.resources)?;
+    if let Some(vars) = kf.kust.vars.as_deref() {
+        acc.vars
+            .merge_vars(vars, &mut acc.resources)
+            .map_err(|e| vars_error(kf, e))?;
+    }
     Ok(acc)
+}
+
+fn vars_error(kf: &KustFile, e: VarError) -> RenderError {
+    RenderError::Transform {
+        file: kf.file.clone(),
+        step: "vars",
+        message: e.to_string(),
+    }
 }
 
 /// Maps a duplicate id to the error naming both places.
@@ -208,6 +229,7 @@ fn accumulate_resources(loader: &Loader<'_>, kf: &KustFile, mut acc: Acc) -> Res
                     .append_all(sub_acc.resources.into_resources())
                     .map_err(duplicate_error)?;
                 acc.merge_config(kf, &sub_acc.config)?;
+                acc.vars.merge_set(sub_acc.vars).map_err(|e| vars_error(kf, e))?;
             }
         }
     }

@@ -163,6 +163,7 @@ fn copy_merge_metadata(new: &mut Resource, old: &Resource) {
     new.suffixes = old.suffixes.clone();
     new.needs_hash = new.needs_hash && old.needs_hash;
     new.behavior = old.behavior;
+    new.ref_vars = old.ref_vars.clone();
 }
 
 /// Sets `field` (`data` or `binaryData`) to the merge of the old and new maps, as kustomize's

@@ -26,6 +26,8 @@ pub struct TransformerConfig {
     pub labels: Vec<FieldSpec>,
     pub images: Vec<FieldSpec>,
     pub replicas: Vec<FieldSpec>,
+    /// Where `vars` are substituted (`$(NAME)`).
+    pub var_reference: Vec<FieldSpec>,
     pub name_reference: Vec<NameBackReference>,
 }
 
@@ -452,8 +454,6 @@ pub struct ConfigFile {
     template_labels: Option<Vec<FieldSpecArgs>>,
     common_annotations: Option<Vec<FieldSpecArgs>>,
     name_reference: Option<Vec<NameReferenceArgs>>,
-    /// For `vars`, which kgitops refuses; accepted so that shared configuration files load.
-    #[allow(dead_code)]
     var_reference: Option<Vec<FieldSpecArgs>>,
     images: Option<Vec<FieldSpecArgs>>,
     replicas: Option<Vec<FieldSpecArgs>>,
@@ -501,6 +501,7 @@ impl ConfigFile {
             labels: list(&self.labels)?,
             images: list(&self.images)?,
             replicas: list(&self.replicas)?,
+            var_reference: list(&self.var_reference)?,
             name_reference,
         })
     }
@@ -534,6 +535,7 @@ impl TransformerConfig {
             (&mut out.labels, &other.labels),
             (&mut out.images, &other.images),
             (&mut out.replicas, &other.replicas),
+            (&mut out.var_reference, &other.var_reference),
         ] {
             merge_all(mine, theirs)?;
         }
@@ -601,6 +603,7 @@ impl TransformerConfig {
                         .map(|k| spec("", "", k, "spec/replicas", true))
                         .collect(),
                     labels: Vec::new(),
+                    var_reference: crate::render::vars::builtin_var_references(),
                     name_reference: name_references(),
                 })
             })
