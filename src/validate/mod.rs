@@ -69,6 +69,8 @@ pub fn check_schemas_change(
         })
     };
     let mut local = schemas.clone();
+    let crds: Vec<&Value> = objects.iter().filter(|o| schema::crd::is_crd(o)).collect();
+    local.compile_ahead(&crds);
     for (i, obj) in objects.iter().enumerate() {
         if schema::crd::is_crd(obj) {
             let name = object_name(obj, i);

@@ -110,11 +110,10 @@ fn with_release_crds(
         return Ok(None);
     }
     let mut local = schemas.clone();
-    for crd in render(tree, &dir)
-        .map_err(err)?
-        .iter()
-        .filter(|o| schema::crd::is_crd(o))
-    {
+    let objects = render(tree, &dir).map_err(err)?;
+    let crds: Vec<&Value> = objects.iter().filter(|o| schema::crd::is_crd(o)).collect();
+    local.compile_ahead(&crds);
+    for crd in crds {
         local
             .add_crd(crd, &format!("{RELEASES_DIR}/{release}"))
             .map_err(|e| err(e.into()))?;

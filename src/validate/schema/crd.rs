@@ -8,12 +8,11 @@
 //! `ObjectMeta` (so unknown metadata fields are errors too). `x-kubernetes-validations` rules are
 //! compiled here, once per rule text (see [`validations`]).
 
-use regex::RegexBuilder;
 use serde_json::Value;
 
 use super::builtin::Builtin;
 use super::validations;
-use super::{Arena, Format, ListType, Node, Ref, Types, Unlisted};
+use super::{Arena, Format, ListType, Node, Pattern, Ref, Types, Unlisted};
 
 pub(crate) use crate::manifest::crd::is_crd;
 
@@ -79,10 +78,6 @@ struct Compiler {
     arena: Arena,
     object_meta: u32,
 }
-
-/// Regexes from CRDs are ECMA-262 in theory and RE2 in practice (the apiserver compiles them with
-/// Go's regexp); this bounds the compiled size of hostile ones.
-const MAX_REGEX_SIZE: usize = 1 << 20;
 
 impl Compiler {
     fn node(&mut self, schema: &Value, resource_root: bool, at: &str) -> Result<u32, String> {
@@ -179,9 +174,7 @@ impl Compiler {
             node.enumeration = values.clone();
         }
         if let Some(pattern) = map.get("pattern").and_then(Value::as_str) {
-            // A pattern Rust's regex cannot compile (look-around) is skipped: a false "invalid"
-            // would be worse than an unchecked pattern.
-            node.pattern = RegexBuilder::new(pattern).size_limit(MAX_REGEX_SIZE).build().ok();
+            node.pattern = Some(Pattern::new(pattern));
         }
         let number = |key: &str| map.get(key).and_then(Value::as_f64);
         let count = |key: &str| map.get(key).and_then(Value::as_u64);

@@ -216,7 +216,7 @@ pub(crate) struct Node {
     pub(crate) items: Option<Ref>,
     pub(crate) list: ListType,
     pub(crate) enumeration: Vec<Value>,
-    pub(crate) pattern: Option<Regex>,
+    pub(crate) pattern: Option<Pattern>,
     pub(crate) minimum: Option<(f64, bool)>,
     pub(crate) maximum: Option<(f64, bool)>,
     pub(crate) min_length: Option<u64>,
@@ -234,6 +234,36 @@ pub(crate) struct Node {
     /// This node or a node below it (through properties, map values, items) has rules: the CEL
     /// walk skips subtrees without.
     pub(crate) cel_below: bool,
+}
+
+/// A `pattern`, compiled on its first use: CRDs carry hundreds of patterns (every `resources`
+/// block repeats the quantity pattern) and most are never reached by the objects of a render, while
+/// building a regex is the most expensive part of compiling a CRD. Clones share the compiled regex.
+#[derive(Clone, Debug)]
+pub(crate) struct Pattern(Arc<(String, std::sync::OnceLock<Option<Regex>>)>);
+
+/// Regexes from CRDs are ECMA-262 in theory and RE2 in practice (the apiserver compiles them with
+/// Go's regexp); this bounds the compiled size of hostile ones.
+const MAX_REGEX_SIZE: usize = 1 << 20;
+
+impl Pattern {
+    pub(crate) fn new(source: &str) -> Pattern {
+        Pattern(Arc::new((source.to_string(), std::sync::OnceLock::new())))
+    }
+
+    /// The compiled regex, or `None` for a pattern Rust's regex cannot compile (look-around): such
+    /// a pattern is not checked, as a false "invalid" would be worse than an unchecked pattern.
+    pub(crate) fn regex(&self) -> Option<&Regex> {
+        self.0
+            .1
+            .get_or_init(|| {
+                regex::RegexBuilder::new(&self.0.0)
+                    .size_limit(MAX_REGEX_SIZE)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
 }
 
 /// Nodes of one schema source (the built-in kinds, or one version of one CRD).
@@ -255,10 +285,95 @@ impl Arena {
 /// A compiled CRD version: the schema of one apiVersion/kind.
 #[derive(Debug)]
 struct CrdSchema {
-    arena: Arena,
+    arena: Arc<Arena>,
     root: u32,
     /// Where the CRD came from, for messages: a file, or the render.
     source: String,
+}
+
+/// What compiling one CRD gave: its served versions, or why it is invalid.
+type Compiled = Result<Vec<((String, String), Arc<Arena>, u32)>, String>;
+
+/// CRDs compiled so far, shared by every clone of a [`Schemas`]: `validate` of a repository sees the
+/// same release's CRDs in several clusters' renders (with different labels, which compiling ignores),
+/// and compiles each once. Keyed by a hash of what compiling reads (group, kind, versions); a hit is
+/// confirmed by comparing those values, so two different CRDs never share a schema.
+#[derive(Debug, Default)]
+struct CompileCache {
+    entries: std::sync::Mutex<std::collections::HashMap<u64, Vec<Arc<CacheEntry>>>>,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    /// `[group, kind, versions]` of the CRD compiled.
+    input: Value,
+    /// Filled once; concurrent callers for the same CRD wait for the first compile.
+    compiled: std::sync::OnceLock<Compiled>,
+}
+
+impl CompileCache {
+    fn compile(&self, crd: &Value, builtin: &builtin::Builtin) -> Compiled {
+        let input = Value::Array(vec![
+            crd.pointer("/spec/group").cloned().unwrap_or(Value::Null),
+            crd.pointer("/spec/names/kind").cloned().unwrap_or(Value::Null),
+            crd.pointer("/spec/versions").cloned().unwrap_or(Value::Null),
+        ]);
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        hash_value(&input, &mut hasher);
+        let key = std::hash::Hasher::finish(&hasher);
+        let entry = {
+            // A poisoned lock only means another compile panicked; the map itself is intact.
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let bucket = entries.entry(key).or_default();
+            match bucket.iter().find(|e| e.input == input) {
+                Some(entry) => entry.clone(),
+                None => {
+                    let entry = Arc::new(CacheEntry {
+                        input,
+                        compiled: std::sync::OnceLock::new(),
+                    });
+                    bucket.push(entry.clone());
+                    entry
+                }
+            }
+        };
+        entry
+            .compiled
+            .get_or_init(|| {
+                crd::compile(crd, builtin).map(|versions| {
+                    versions
+                        .into_iter()
+                        .map(|(key, arena, root)| (key, Arc::new(arena), root))
+                        .collect()
+                })
+            })
+            .clone()
+    }
+}
+
+/// Feeds a JSON value into a hasher (serde_json's `Value` has no `Hash`): kinds are tagged, so
+/// `"1"` and `1` or `[]` and `{}` differ.
+fn hash_value(value: &Value, state: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    match value {
+        Value::Null => 0u8.hash(state),
+        Value::Bool(b) => (1u8, b).hash(state),
+        Value::Number(n) => (2u8, n).hash(state),
+        Value::String(s) => (3u8, s).hash(state),
+        Value::Array(items) => {
+            (4u8, items.len()).hash(state);
+            for item in items {
+                hash_value(item, state);
+            }
+        }
+        Value::Object(map) => {
+            (5u8, map.len()).hash(state);
+            for (k, v) in map {
+                k.hash(state);
+                hash_value(v, state);
+            }
+        }
+    }
 }
 
 /// Schemas for validation: the embedded built-in kinds plus CRDs added from files or the render.
@@ -269,6 +384,7 @@ struct CrdSchema {
 pub struct Schemas {
     builtin: &'static builtin::Builtin,
     crds: BTreeMap<(String, String), Arc<CrdSchema>>,
+    compiled: Arc<CompileCache>,
 }
 
 impl Schemas {
@@ -277,6 +393,7 @@ impl Schemas {
         Ok(Schemas {
             builtin: builtin::get()?,
             crds: BTreeMap::new(),
+            compiled: Arc::default(),
         })
     }
 
@@ -285,10 +402,21 @@ impl Schemas {
         &self.builtin.version
     }
 
+    /// Compiles these CRDs in parallel (on the current rayon pool) so that the [`Schemas::add_crd`]
+    /// calls that follow, in the caller's order, find them compiled. A CRD that does not compile is
+    /// reported by its `add_crd`.
+    pub fn compile_ahead(&self, crds: &[&Value]) {
+        use rayon::prelude::*;
+        crds.par_iter().for_each(|crd| {
+            // The result is kept in the cache; add_crd reports it.
+            let _ = self.compiled.compile(crd, self.builtin);
+        });
+    }
+
     /// Adds every served version of one CustomResourceDefinition (`apiextensions.k8s.io/v1`); a later
     /// definition of the same apiVersion/kind replaces an earlier one. Returns the versions added.
     pub fn add_crd(&mut self, crd: &Value, source_name: &str) -> Result<usize, SchemaError> {
-        let versions = crd::compile(crd, self.builtin).map_err(|message| SchemaError::InvalidCrd {
+        let versions = self.compiled.compile(crd, self.builtin).map_err(|message| SchemaError::InvalidCrd {
             crd: crd::display_name(crd),
             source_name: source_name.to_string(),
             message,
@@ -647,7 +775,7 @@ impl<'a> Walk<'a> {
         }
         match value {
             Value::String(s) => {
-                if let Some(re) = &node.pattern
+                if let Some(re) = node.pattern.as_ref().and_then(Pattern::regex)
                     && !re.is_match(s)
                 {
                     let got = describe(value, self.hide_values);
