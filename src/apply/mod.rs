@@ -36,6 +36,7 @@ pub mod inventory;
 pub mod lock;
 pub mod order;
 pub mod prune;
+pub mod removed_versions;
 pub mod takeover;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -1105,10 +1106,34 @@ async fn write_object(cluster: &Cluster, o: &PlannedObject, manager: &str) -> Re
             .map_err(|e| fail("takeover from kubectl client-side apply", &e))?;
         before = Some(upgraded);
     }
-    let applied = cluster
-        .apply(r, &o.desired, manager, false)
-        .await
-        .map_err(|e| fail("apply", &e))?;
+    let applied = match cluster.apply(r, &o.desired, manager, false).await {
+        Ok(applied) => applied,
+        Err(e) => {
+            // Managed fields of a version the CRD no longer serves (removed_versions): dropped,
+            // then the same apply again.
+            let Some(version) = removed_versions::unconvertible_version(&e.message) else {
+                return Err(fail("apply", &e));
+            };
+            let live = cluster
+                .get(r, ns, &o.id.name)
+                .await
+                .map_err(|e| fail("read", &e))?;
+            let Some(patch) = live
+                .as_ref()
+                .and_then(|l| removed_versions::drop_version_patch(l, version))
+            else {
+                return Err(fail("apply", &e));
+            };
+            cluster
+                .merge_patch(r, ns, &o.id.name, &patch, manager)
+                .await
+                .map_err(|e| fail(&format!("dropping the managed fields of {version}"), &e))?;
+            cluster
+                .apply(r, &o.desired, manager, false)
+                .await
+                .map_err(|e| fail("apply", &e))?
+        }
+    };
     let mut ch = change(&o.id, outcome);
     if let Some(before) = &before {
         ch.conflicts = conflicts_between(before, &applied, manager, o.takeover);
