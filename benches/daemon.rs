@@ -201,7 +201,9 @@ fn main() {
     // Test mode (`cargo test --bench daemon`): a few rounds of the gate scenario only, on its own
     // control plane; the others need the control plane scripts/bench-daemon starts.
     if !std::env::args().any(|a| a == "--bench") {
-        println!("daemon: test mode; the full benchmark runs with scripts/bench-daemon (cargo bench --bench daemon)");
+        println!(
+            "daemon: test mode; the full benchmark runs with scripts/bench-daemon (cargo bench --bench daemon)"
+        );
         let gate = gate_latency(env_number("BENCH_GATE_ROUNDS", 3) as usize);
         print_gate_latency(&gate);
         return;
@@ -559,14 +561,28 @@ fn gate_latency(rounds: usize) -> Vec<Duration> {
     let remote = tmp.path().join("remote.git");
     let overlay = work.join("clusters/gate");
     std::fs::create_dir_all(&overlay).expect("mkdir");
-    std::fs::write(overlay.join("kustomization.yaml"), "resources:\n  - platform.yaml\n").expect("write");
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "resources:\n  - platform.yaml\n",
+    )
+    .expect("write");
     std::fs::write(overlay.join("platform.yaml"), gate_platform("disabled")).expect("write");
     git(&work, &["init", "-q", "-b", "main"]);
     git(&work, &["add", "-A"]);
     git(&work, &["commit", "-q", "-m", "platform"]);
     std::fs::create_dir_all(&remote).expect("mkdir");
     git(&remote, &["init", "-q", "--bare", "-b", "main"]);
-    let push = || git(&work, &["push", "-q", remote.to_str().expect("utf-8"), "main:refs/heads/main"]);
+    let push = || {
+        git(
+            &work,
+            &[
+                "push",
+                "-q",
+                remote.to_str().expect("utf-8"),
+                "main:refs/heads/main",
+            ],
+        )
+    };
     push();
 
     let (_, status_port) = free_ports();
@@ -614,7 +630,9 @@ fn gate_latency(rounds: usize) -> Vec<Duration> {
         }
     };
     let first = git(&work, &["rev-parse", "HEAD"]);
-    until("first revision applied", &|c| c["applied_revision"] == first.as_str());
+    until("first revision applied", &|c| {
+        c["applied_revision"] == first.as_str()
+    });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -636,7 +654,15 @@ fn gate_latency(rounds: usize) -> Vec<Duration> {
                 ("disabled", "KRaftDualWriting")
             };
             std::fs::write(overlay.join("platform.yaml"), gate_platform(kraft)).expect("write");
-            git(&work, &["commit", "-q", "-am", &format!("round {round}: strimzi.io/kraft {kraft}")]);
+            git(
+                &work,
+                &[
+                    "commit",
+                    "-q",
+                    "-am",
+                    &format!("round {round}: strimzi.io/kraft {kraft}"),
+                ],
+            );
             let sha = git(&work, &["rev-parse", "HEAD"]);
             push();
             let waiting = |c: &Value| {
@@ -647,7 +673,11 @@ fn gate_latency(rounds: usize) -> Vec<Duration> {
             let t = Instant::now();
             loop {
                 let live = kafkas.get("main").await.expect("the live Kafka");
-                if live.metadata.annotations.as_ref().and_then(|a| a.get("strimzi.io/kraft"))
+                if live
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("strimzi.io/kraft"))
                     == Some(&kraft.to_string())
                 {
                     break;

@@ -45,7 +45,9 @@ use daemon_poll::{cluster_status, eventually, eventually_within, get_ok};
 use gitserver::{BareRemote, WorkRepo};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kgitops::manifest::yaml::{Limits, parse_documents};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -66,7 +68,13 @@ fn control_plane() -> &'static common::ControlPlane {
     common::control_plane_for_release("0.45.2")
 }
 
-fn api(client: &kube::Client, group: &str, version: &str, kind: &str, ns: Option<&str>) -> Api<DynamicObject> {
+fn api(
+    client: &kube::Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    ns: Option<&str>,
+) -> Api<DynamicObject> {
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
     match ns {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
@@ -176,17 +184,29 @@ fn path_steps() -> Vec<(&'static str, Platform)> {
     let s14 = s13.clone().operator("1.2.0");
     let s15 = s14.clone().kafka_version("4.3.1");
     vec![
-        ("step 0: the seed's ZooKeeper platform on Strimzi 0.45.2", Platform::migration(0)),
+        (
+            "step 0: the seed's ZooKeeper platform on Strimzi 0.45.2",
+            Platform::migration(0),
+        ),
         ("step 1: brokers in the node pool `kafka`", Platform::migration(1)),
-        ("step 2: controller pool, strimzi.io/kraft: migration", Platform::migration(2)),
+        (
+            "step 2: controller pool, strimzi.io/kraft: migration",
+            Platform::migration(2),
+        ),
         ("step 3: strimzi.io/kraft: enabled", Platform::migration(3)),
-        ("step 4: spec.zookeeper and the ZooKeeper-only objects removed", zk_gone),
+        (
+            "step 4: spec.zookeeper and the ZooKeeper-only objects removed",
+            zk_gone,
+        ),
         ("step 5: Kafka 3.9.2 -> 3.9.1 on Strimzi 0.45.2", s5),
         ("step 6: operator Strimzi 0.45.2 -> 0.47.0", s6),
         ("step 7: Kafka 3.9.1 -> 4.0.0 on Strimzi 0.47.0", s7),
         ("step 8: operator Strimzi 0.47.0 -> 0.50.1", s8),
         ("step 9: Kafka 4.0.0 -> 4.1.1 on Strimzi 0.50.1", s9),
-        ("step 10: every Strimzi resource converted to kafka.strimzi.io/v1", s10),
+        (
+            "step 10: every Strimzi resource converted to kafka.strimzi.io/v1",
+            s10,
+        ),
         ("step 11: the Strimzi CRDs store v1 (crd-upgrade)", s11),
         ("step 12: operator Strimzi 0.50.1 -> 1.0.1", s12),
         ("step 13: Kafka 4.1.1 -> 4.2.0 on Strimzi 1.0.1", s13),
@@ -218,7 +238,8 @@ impl Repo {
             &root.join("clusters/prod-eu-west-1/operator"),
             &work.dir.join(OVERLAY).join("operator"),
         );
-        let patch = std::fs::read_to_string(root.join("tests/fixtures/migration-path/crd-storage-v1.yaml")).unwrap();
+        let patch =
+            std::fs::read_to_string(root.join("tests/fixtures/migration-path/crd-storage-v1.yaml")).unwrap();
         work.write(&format!("{OVERLAY}/operator/patches/crd-storage-v1.yaml"), &patch);
         work.write(
             &format!("{OVERLAY}/kustomization.yaml"),
@@ -251,7 +272,8 @@ impl Repo {
             .iter()
             .map(|o| format!("---\n{}\n", serde_json::to_string(o).unwrap()))
             .collect();
-        self.work.write(&format!("{OVERLAY}/kafka/platform.yaml"), &stream);
+        self.work
+            .write(&format!("{OVERLAY}/kafka/platform.yaml"), &stream);
         let mut operator = self.operator_kustomization.replace(
             "infrastructure/strimzi/0.45.2\n",
             &format!("infrastructure/strimzi/{}\n", platform.release),
@@ -264,7 +286,8 @@ impl Repo {
                  version: v1\n      kind: CustomResourceDefinition\n      labelSelector: strimzi.io/crd-install=true\n",
             );
         }
-        self.work.write(&format!("{OVERLAY}/operator/kustomization.yaml"), &operator);
+        self.work
+            .write(&format!("{OVERLAY}/operator/kustomization.yaml"), &operator);
         let commit = self.work.commit(message);
         self.remote.push(&self.work, "main");
         self.commits.push(commit.clone());
@@ -337,13 +360,20 @@ impl Operator {
 
     /// Waits until the operator has written `state`; returns when.
     async fn written(&self, state: &'static str) -> Instant {
-        eventually(&format!("the operator writing {state}"), Duration::from_millis(5), || async {
-            let inner = self.inner.lock().unwrap();
-            match inner.written.iter().rev().find(|(s, _)| *s == state) {
-                Some((_, at)) => Ok(*at),
-                None => Err(format!("{:?}", inner.written.iter().map(|(s, _)| s).collect::<Vec<_>>())),
-            }
-        })
+        eventually(
+            &format!("the operator writing {state}"),
+            Duration::from_millis(5),
+            || async {
+                let inner = self.inner.lock().unwrap();
+                match inner.written.iter().rev().find(|(s, _)| *s == state) {
+                    Some((_, at)) => Ok(*at),
+                    None => Err(format!(
+                        "{:?}",
+                        inner.written.iter().map(|(s, _)| s).collect::<Vec<_>>()
+                    )),
+                }
+            },
+        )
         .await
     }
 
@@ -374,7 +404,8 @@ impl Operator {
             }
             // The operator that runs is the one whose Deployment kgitops applied.
             let release = match deployments.get_opt("strimzi-cluster-operator").await {
-                Ok(Some(d)) => serde_json::to_value(d).unwrap()["spec"]["template"]["spec"]["containers"][0]["image"]
+                Ok(Some(d)) => serde_json::to_value(d).unwrap()["spec"]["template"]["spec"]["containers"][0]
+                    ["image"]
                     .as_str()
                     .and_then(|image| image.rsplit(':').next())
                     .unwrap_or_default()
@@ -401,13 +432,21 @@ impl Operator {
                 {
                     continue;
                 }
-                let ids: Vec<i64> = if name == "kafka" { (0..6).collect() } else { (6..9).collect() };
+                let ids: Vec<i64> = if name == "kafka" {
+                    (0..6).collect()
+                } else {
+                    (6..9).collect()
+                };
                 let status = json!({"observedGeneration": generation, "replicas": ids.len(), "nodeIds": ids,
                     "roles": p["spec"]["roles"].clone(), "clusterId": "prod-cluster-id",
                     "labelSelector": format!("strimzi.io/cluster=main,strimzi.io/name=main-{name},strimzi.io/kind=Kafka"),
                     "conditions": []});
                 let _ = pools
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+                    .patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": status})),
+                    )
                     .await;
             }
             let generation = kafka["metadata"]["generation"].as_i64().unwrap_or(0);
@@ -425,8 +464,7 @@ impl Operator {
             let node_pools = text(&kafka, "/metadata/annotations/strimzi.io~1node-pools") == Some("enabled")
                 || version == "v1";
             let kraft = state == "KRaft";
-            status["conditions"] =
-                json!([{"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-07T18:00:00.000Z"}]);
+            status["conditions"] = json!([{"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-07T18:00:00.000Z"}]);
             status["clusterId"] = json!("prod-cluster-id");
             status["operatorLastSuccessfulVersion"] = json!(release);
             status["kafkaNodePools"] = if node_pools && !names.is_empty() {
@@ -434,7 +472,11 @@ impl Operator {
             } else {
                 Value::Null
             };
-            status["kafkaMetadataState"] = if version == "v1beta2" { json!(state) } else { Value::Null };
+            status["kafkaMetadataState"] = if version == "v1beta2" {
+                json!(state)
+            } else {
+                Value::Null
+            };
             status["kafkaMetadataVersion"] = match status["kafkaVersion"].as_str() {
                 Some(v) if kraft => json!(metadata_version(v)),
                 _ => Value::Null,
@@ -453,10 +495,14 @@ impl Operator {
             if same {
                 continue;
             }
-            let pools_reported = live.get("kafkaNodePools").is_none_or(Value::is_null)
-                && !status["kafkaNodePools"].is_null();
+            let pools_reported =
+                live.get("kafkaNodePools").is_none_or(Value::is_null) && !status["kafkaNodePools"].is_null();
             if kafkas
-                .patch_status("main", &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+                .patch_status(
+                    "main",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": status})),
+                )
                 .await
                 .is_ok()
             {
@@ -501,7 +547,11 @@ async fn crd_upgrade(client: &kube::Client) {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     for crd in &strimzi {
-        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(&crd.spec.group, "v1", &crd.spec.names.kind));
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+            &crd.spec.group,
+            "v1",
+            &crd.spec.names.kind,
+        ));
         let objects: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         for mut o in objects.list(&ListParams::default()).await.unwrap().items {
             o.types = Some(kube::api::TypeMeta {
@@ -532,14 +582,19 @@ async fn crd_upgrade(client: &kube::Client) {
 // The daemon.
 
 async fn applied(addr: SocketAddr, commit: &str) -> Value {
-    let c = eventually_within(&format!("revision {commit} applied"), POLL, APPLY_LIMIT, || async move {
-        let c = cluster_status(addr).await;
-        if c["applied_revision"] == commit && c["last_result"]["revision"] == commit {
-            Ok(c)
-        } else {
-            Err(c.to_string())
-        }
-    })
+    let c = eventually_within(
+        &format!("revision {commit} applied"),
+        POLL,
+        APPLY_LIMIT,
+        || async move {
+            let c = cluster_status(addr).await;
+            if c["applied_revision"] == commit && c["last_result"]["revision"] == commit {
+                Ok(c)
+            } else {
+                Err(c.to_string())
+            }
+        },
+    )
     .await;
     // Progress, for a slow or failing run.
     eprintln!("applied {commit} in {} ms", c["last_result"]["duration_ms"]);
@@ -581,13 +636,18 @@ struct Live {
 
 impl Live {
     async fn kafka(&self, version: &str) -> Value {
-        get(&api(&self.client, "kafka.strimzi.io", version, "Kafka", Some(NS)), "main")
-            .await
-            .expect("Kafka/kafka-prod/main live")
+        get(
+            &api(&self.client, "kafka.strimzi.io", version, "Kafka", Some(NS)),
+            "main",
+        )
+        .await
+        .expect("Kafka/kafka-prod/main live")
     }
 
     async fn exists(&self, group: &str, version: &str, kind: &str, ns: Option<&str>, name: &str) -> bool {
-        get(&api(&self.client, group, version, kind, ns), name).await.is_some()
+        get(&api(&self.client, group, version, kind, ns), name)
+            .await
+            .is_some()
     }
 
     async fn pool(&self, version: &str, name: &str) -> bool {
@@ -612,10 +672,15 @@ impl Live {
     }
 
     async fn operator_image(&self) -> String {
-        let d = get(&api(&self.client, "apps", "v1", "Deployment", Some("strimzi")), "strimzi-cluster-operator")
-            .await
-            .expect("the operator Deployment");
-        text(&d, "/spec/template/spec/containers/0/image").unwrap().to_string()
+        let d = get(
+            &api(&self.client, "apps", "v1", "Deployment", Some("strimzi")),
+            "strimzi-cluster-operator",
+        )
+        .await
+        .expect("the operator Deployment");
+        text(&d, "/spec/template/spec/containers/0/image")
+            .unwrap()
+            .to_string()
     }
 
     async fn crd(&self, name: &str) -> Value {
@@ -721,7 +786,10 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     applied(addr, &c1).await;
     assert!(live.pool("v1beta2", "kafka").await);
     assert_eq!(
-        text(&live.kafka("v1beta2").await, "/metadata/annotations/strimzi.io~1node-pools"),
+        text(
+            &live.kafka("v1beta2").await,
+            "/metadata/annotations/strimzi.io~1node-pools"
+        ),
         Some("enabled")
     );
 
@@ -738,21 +806,34 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     assert_eq!(c["applied_revision"], c1.as_str(), "{c:#}");
     metric(addr, &format!("kgitops_gate_waiting{{cluster=\"{CLUSTER}\"}} 1")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!live.pool("v1beta2", "controller").await, "the controller pool applied early");
+    assert!(
+        !live.pool("v1beta2", "controller").await,
+        "the controller pool applied early"
+    );
     assert_eq!(
-        text(&live.kafka("v1beta2").await, "/metadata/annotations/strimzi.io~1kraft"),
+        text(
+            &live.kafka("v1beta2").await,
+            "/metadata/annotations/strimzi.io~1kraft"
+        ),
         None
     );
     op.pause(false);
     let reached = op.written("kafkaNodePools").await;
     eventually("the controller pool applied", POLL, || async {
-        if live.pool("v1beta2", "controller").await { Ok(()) } else { Err("not yet".to_string()) }
+        if live.pool("v1beta2", "controller").await {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
     })
     .await;
     latencies.push(reached.elapsed());
     applied(addr, &c2).await;
     assert_eq!(
-        text(&live.kafka("v1beta2").await, "/metadata/annotations/strimzi.io~1kraft"),
+        text(
+            &live.kafka("v1beta2").await,
+            "/metadata/annotations/strimzi.io~1kraft"
+        ),
         Some("migration")
     );
     op.set("KRaftMigration");
@@ -776,8 +857,15 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     eventually("a firing gate alert", POLL, || async {
         let a = gate_alerts();
         match a.last() {
-            Some(last) if last["state"] == "firing"
-                && last["details"] == json!(["strimzi.io/kraft=enabled needs kafkaMetadataState KRaftPostMigration"]) => Ok(()),
+            Some(last)
+                if last["state"] == "firing"
+                    && last["details"]
+                        == json!([
+                            "strimzi.io/kraft=enabled needs kafkaMetadataState KRaftPostMigration"
+                        ]) =>
+            {
+                Ok(())
+            }
             _ => Err(format!("{a:#?}")),
         }
     })
@@ -788,11 +876,18 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     waiting(addr, &[line("KRaftDualWriting")]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        text(&live.kafka("v1beta2").await, "/metadata/annotations/strimzi.io~1kraft"),
+        text(
+            &live.kafka("v1beta2").await,
+            "/metadata/annotations/strimzi.io~1kraft"
+        ),
         Some("migration"),
         "enabled applied early"
     );
-    assert_eq!(gate_alerts().len(), fired, "no second alert while the state moves");
+    assert_eq!(
+        gate_alerts().len(),
+        fired,
+        "no second alert while the state moves"
+    );
     assert!(live.pool("v1beta2", "controller").await && live.pool("v1beta2", "kafka").await);
     op.set("KRaftPostMigration");
     let reached = op.written("KRaftPostMigration").await;
@@ -820,7 +915,8 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
 
     // Step 4 (ZooKeeper removed) before KRaft: waits; nothing pruned.
     let c4 = repo.push(steps[4].0, &steps[4].1);
-    let prune_line = |object: &str| format!("{object}: prune needs {KAFKA} kafkaMetadataState KRaft, live: PreKRaft");
+    let prune_line =
+        |object: &str| format!("{object}: prune needs {KAFKA} kafkaMetadataState KRaft, live: PreKRaft");
     let mut lines = vec![format!(
         "{KAFKA}: spec.zookeeper removed needs kafkaMetadataState KRaft, live: PreKRaft"
     )];
@@ -832,12 +928,19 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     tokio::time::sleep(Duration::from_millis(300)).await;
     let zk = live.zookeeper_only().await;
     assert!(zk.iter().all(|(_, l)| *l), "pruned early: {zk:?}");
-    assert!(live.kafka("v1beta2").await.pointer("/spec/zookeeper").is_some(), "spec.zookeeper removed early");
+    assert!(
+        live.kafka("v1beta2").await.pointer("/spec/zookeeper").is_some(),
+        "spec.zookeeper removed early"
+    );
     op.set("KRaft");
     let reached = op.written("KRaft").await;
     eventually("the ZooKeeper-only objects pruned", POLL, || async {
         let zk = live.zookeeper_only().await;
-        if zk.iter().all(|(_, l)| !*l) { Ok(()) } else { Err(format!("{zk:?}")) }
+        if zk.iter().all(|(_, l)| !*l) {
+            Ok(())
+        } else {
+            Err(format!("{zk:?}"))
+        }
     })
     .await;
     latencies.push(reached.elapsed());
@@ -863,23 +966,42 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
         if api_version == "v1" {
             op.use_api("v1");
         }
-        assert_eq!(live.operator_image().await, format!("quay.io/strimzi/operator:{release}"));
+        assert_eq!(
+            live.operator_image().await,
+            format!("quay.io/strimzi/operator:{release}")
+        );
         let k = finished(&live, api_version, release, kafka_version).await;
         assert_eq!(k["spec"]["kafka"]["version"], kafka_version, "{}", steps[i].0);
-        assert_eq!(k["metadata"]["annotations"]["kgitops.io/strimzi-release"], release);
-        assert_eq!(k["status"]["kafkaMetadataVersion"], metadata_version(kafka_version), "{k:#}");
+        assert_eq!(
+            k["metadata"]["annotations"]["kgitops.io/strimzi-release"],
+            release
+        );
+        assert_eq!(
+            k["status"]["kafkaMetadataVersion"],
+            metadata_version(kafka_version),
+            "{k:#}"
+        );
         assert!(live.pool(api_version, "controller").await && live.pool(api_version, "kafka").await);
     }
     // The conversion moved the broker resources to the `kafka` pool (v1 has no spec.kafka.resources).
-    let kafka_pool = get(&api(&client, "kafka.strimzi.io", "v1", "KafkaNodePool", Some(NS)), "kafka")
-        .await
-        .unwrap();
-    assert_eq!(kafka_pool["spec"]["resources"]["requests"]["memory"], "32Gi", "{kafka_pool:#}");
+    let kafka_pool = get(
+        &api(&client, "kafka.strimzi.io", "v1", "KafkaNodePool", Some(NS)),
+        "kafka",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        kafka_pool["spec"]["resources"]["requests"]["memory"], "32Gi",
+        "{kafka_pool:#}"
+    );
     assert!(live.kafka("v1").await.pointer("/spec/kafka/resources").is_none());
     let (versions, stored) = live.kafka_crd_versions().await;
     assert_eq!(
         versions,
-        [("v1".to_string(), true, false), ("v1beta2".to_string(), true, true)],
+        [
+            ("v1".to_string(), true, false),
+            ("v1beta2".to_string(), true, true)
+        ],
         "0.50.1 serves both, stores v1beta2"
     );
     assert_eq!(stored, ["v1beta2"]);
@@ -888,8 +1010,18 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     let c11 = repo.push(steps[11].0, &steps[11].1);
     applied(addr, &c11).await;
     let (versions, stored) = live.kafka_crd_versions().await;
-    assert_eq!(versions, [("v1".to_string(), true, true), ("v1beta2".to_string(), true, false)]);
-    assert_eq!(stored, ["v1beta2", "v1"], "objects may still be stored as v1beta2");
+    assert_eq!(
+        versions,
+        [
+            ("v1".to_string(), true, true),
+            ("v1beta2".to_string(), true, false)
+        ]
+    );
+    assert_eq!(
+        stored,
+        ["v1beta2", "v1"],
+        "objects may still be stored as v1beta2"
+    );
 
     // Step 12 (operator 1.0.1, CRDs serving v1 only) pushed before crd-upgrade ran: refused before
     // anything is written (a stored version would be dropped), retried, applied once it ran.
@@ -912,8 +1044,16 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
         "{c:#}"
     );
     assert_eq!(c["applied_revision"], c11.as_str(), "{c:#}");
-    assert_eq!(live.operator_image().await, "quay.io/strimzi/operator:0.50.1", "applied early");
-    assert_eq!(live.kafka_crd_versions().await.0.len(), 2, "the CRD updated early");
+    assert_eq!(
+        live.operator_image().await,
+        "quay.io/strimzi/operator:0.50.1",
+        "applied early"
+    );
+    assert_eq!(
+        live.kafka_crd_versions().await.0.len(),
+        2,
+        "the CRD updated early"
+    );
     crd_upgrade(&client).await;
     let reached = Instant::now();
     applied(addr, &c12).await;
@@ -924,13 +1064,24 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     finished(&live, "v1", "1.0.1", "4.1.1").await;
 
     // Steps 13 to 15: up to Strimzi 1.2.0 and Kafka 4.3.1.
-    for (i, release, kafka_version) in [(13, "1.0.1", "4.2.0"), (14, "1.2.0", "4.2.0"), (15, "1.2.0", "4.3.1")] {
+    for (i, release, kafka_version) in [
+        (13, "1.0.1", "4.2.0"),
+        (14, "1.2.0", "4.2.0"),
+        (15, "1.2.0", "4.3.1"),
+    ] {
         let commit = repo.push(steps[i].0, &steps[i].1);
         let c = applied(addr, &commit).await;
         assert_eq!(c["waiting"], json!([]), "{}: {c:#}", steps[i].0);
-        assert_eq!(live.operator_image().await, format!("quay.io/strimzi/operator:{release}"));
+        assert_eq!(
+            live.operator_image().await,
+            format!("quay.io/strimzi/operator:{release}")
+        );
         let k = finished(&live, "v1", release, kafka_version).await;
-        assert_eq!(k["status"]["kafkaMetadataVersion"], metadata_version(kafka_version), "{k:#}");
+        assert_eq!(
+            k["status"]["kafkaMetadataVersion"],
+            metadata_version(kafka_version),
+            "{k:#}"
+        );
         assert!(live.pool("v1", "controller").await && live.pool("v1", "kafka").await);
     }
     let c = cluster_status(addr).await;
@@ -965,7 +1116,13 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     .await
     .unwrap();
     for (i, out) in outputs.0.iter().enumerate() {
-        assert_eq!(out.status.code(), Some(0), "{}: {}", steps[i + 1].0, common::output_text(out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            steps[i + 1].0,
+            common::output_text(out)
+        );
     }
     let path = common::output_text(&outputs.1);
     assert_eq!(outputs.1.status.code(), Some(0), "{path}");

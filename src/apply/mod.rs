@@ -758,7 +758,10 @@ async fn apply_plan(
         let Some((group, kind, served)) = removed_versions::served(&objects[i].desired) else {
             continue;
         };
-        for o in objects.iter().filter(|o| o.id.gvk.group == group && o.id.gvk.kind == kind) {
+        for o in objects
+            .iter()
+            .filter(|o| o.id.gvk.group == group && o.id.gvk.kind == kind)
+        {
             let stale = o
                 .live
                 .as_ref()
@@ -1082,7 +1085,10 @@ async fn drop_removed_versions(
 ) -> Result<(), ObjectFailure> {
     let fail = |e: &dyn fmt::Display| ObjectFailure {
         object: o.id.to_string(),
-        message: format!(" dropping the managed fields of {} failed: {e}", versions.join(", ")),
+        message: format!(
+            " dropping the managed fields of {} failed: {e}",
+            versions.join(", ")
+        ),
     };
     let Some(r) = &o.resolved else {
         return Ok(());

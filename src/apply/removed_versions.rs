@@ -108,11 +108,17 @@ mod tests {
         let crd = json!({"spec": {"group": "kafka.strimzi.io", "names": {"kind": "Kafka"},
             "versions": [{"name": "v1", "served": true}, {"name": "v1beta2", "served": false}]}});
         let (group, kind, versions) = served(&crd).unwrap();
-        assert_eq!((group, kind, versions.clone()), ("kafka.strimzi.io", "Kafka", vec!["v1"]));
+        assert_eq!(
+            (group, kind, versions.clone()),
+            ("kafka.strimzi.io", "Kafka", vec!["v1"])
+        );
         let live = json!({"metadata": {"managedFields": [
             {"apiVersion": "kafka.strimzi.io/v1"}, {"apiVersion": "kafka.strimzi.io/v1beta2"},
             {"apiVersion": "kafka.strimzi.io/v1beta2"}, {"apiVersion": "other.io/v1beta2"}]}});
-        assert_eq!(stale_versions(&live, group, &versions), ["kafka.strimzi.io/v1beta2"]);
+        assert_eq!(
+            stale_versions(&live, group, &versions),
+            ["kafka.strimzi.io/v1beta2"]
+        );
     }
 
     #[test]
