@@ -702,13 +702,14 @@ fn print_gate_latency(latencies: &[Duration]) {
     sorted.sort();
     println!(
         "{:<38} {:>10} {:>10} {:>14}",
-        format!("status reached -> gated step applied ({} rounds)", sorted.len()),
+        "status reached -> gated step applied",
         ms(percentile(&sorted, 0.5)),
         ms(percentile(&sorted, 0.9)),
         "p50 < 1 s"
     );
     println!(
-        "gate latencies {:?}",
+        "gate rounds: {}; latencies {:?}",
+        sorted.len(),
         latencies.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
     );
 }
