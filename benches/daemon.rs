@@ -16,7 +16,16 @@
 //! - idle steady state: requests the apiserver counts (`apiserver_request_total` by verb) while the
 //!   daemon idles for `BENCH_IDLE_SECONDS` (default 300): no writes and no list calls expected.
 //!
-//! Targets: p50 < 1 s for both latencies, peak RSS < 64 MiB, idle: 0 writes, 0 lists.
+//! - gate latency (issue 16): `BENCH_GATE_ROUNDS` (default 20) rounds of a migration step gated
+//!   on live state (`kgitops::plan::gate`): each round pushes a `strimzi.io/kraft` change the live
+//!   `kafkaMetadataState` does not allow yet (`rollback`, then `disabled`, in turn), waits until
+//!   `/status` says the revision waits, then writes the state that opens the gate through the
+//!   status subresource, as the Strimzi operator would, and measures from that write to the
+//!   annotation visible on the live Kafka: "status reached -> gated step applied", p50 and p90.
+//!   It runs on a control plane of its own with the Strimzi 0.45.2 CRDs (`tests/common`), and is
+//!   the only scenario of test mode: `cargo test --bench daemon` runs 3 rounds of it.
+//!
+//! Targets: p50 < 1 s for the three latencies, peak RSS < 64 MiB, idle: 0 writes, 0 lists.
 //!
 //! The daemon is the binary cargo builds for the benchmark, or `KGITOPS_BENCH_BIN` (the image's
 //! binary: `KGITOPS_BENCH_BIN=$(scripts/build-image-binary) scripts/bench-daemon`).
@@ -26,6 +35,8 @@
 
 #[path = "shared/apiserver.rs"]
 mod apiserver;
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "../tests/support/http_client.rs"]
 mod http_client;
 
@@ -187,9 +198,14 @@ impl Drop for Daemon {
 }
 
 fn main() {
-    // Against a control plane is not a test, so it only runs under `cargo bench`.
+    // Test mode (`cargo test --bench daemon`): a few rounds of the gate scenario only, on its own
+    // control plane; the others need the control plane scripts/bench-daemon starts.
     if !std::env::args().any(|a| a == "--bench") {
-        println!("daemon: benchmark; run it with scripts/bench-daemon (cargo bench --bench daemon)");
+        println!(
+            "daemon: test mode; the full benchmark runs with scripts/bench-daemon (cargo bench --bench daemon)"
+        );
+        let gate = gate_latency(env_number("BENCH_GATE_ROUNDS", 3) as usize);
+        print_gate_latency(&gate);
         return;
     }
     let kubeconfig = std::env::var("KUBECONFIG").ok().filter(|v| !v.is_empty()).expect(
@@ -477,11 +493,223 @@ fn main() {
         push_latency.iter().map(|d| d.as_millis()).collect::<Vec<_>>(),
         heal_latency.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
     );
-    let met = percentile(&p, 0.5) < Duration::from_secs(1)
+    drop(daemon);
+    let gate = gate_latency(env_number("BENCH_GATE_ROUNDS", 20) as usize);
+    print_gate_latency(&gate);
+    let met = percentile(&gate, 0.5) < Duration::from_secs(1)
+        && percentile(&p, 0.5) < Duration::from_secs(1)
         && percentile(&h, 0.5) < Duration::from_secs(1)
         && peak_kib < 64 * 1024
         && writes == 0
         && lists == 0
         && storm_fetches <= 2;
     println!("targets {}", if met { "met" } else { "NOT met" });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gate latency (issue 16): status reached -> gated step applied.
+
+/// The namespace of the gate scenario on its control plane.
+const GATE_NS: &str = "gate-bench";
+
+/// The gate scenario's platform: a ZooKeeper Kafka on Strimzi 0.45.2 whose brokers run in node
+/// pools, the controller pool, and `strimzi.io/kraft: kraft`.
+fn gate_platform(kraft: &str) -> String {
+    let pool = |name: &str, role: &str| {
+        json!({"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaNodePool",
+               "metadata": {"name": name, "namespace": GATE_NS, "labels": {"strimzi.io/cluster": "main"}},
+               "spec": {"replicas": 3, "roles": [role],
+                        "storage": {"type": "persistent-claim", "size": "100Gi", "deleteClaim": false}}})
+    };
+    let objects = [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": GATE_NS}}),
+        json!({"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "Kafka",
+               "metadata": {"name": "main", "namespace": GATE_NS,
+                            "annotations": {"strimzi.io/node-pools": "enabled", "strimzi.io/kraft": kraft}},
+               "spec": {"kafka": {"version": "3.9.0",
+                                  "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": false}]},
+                        "zookeeper": {"replicas": 3,
+                                      "storage": {"type": "persistent-claim", "size": "100Gi", "deleteClaim": false}}}}),
+        pool("kafka", "broker"),
+        pool("controller", "controller"),
+    ];
+    objects
+        .iter()
+        .map(|o| format!("---\n{}", kgitops::manifest::yaml::to_yaml(o)))
+        .collect()
+}
+
+/// Writes the Kafka's status as Strimzi 0.45 does at the end of a reconcile, with `state`.
+async fn write_state(kafkas: &Api<kube::api::DynamicObject>, state: &str) {
+    let kafka = kafkas.get("main").await.expect("the live Kafka");
+    let status = json!({"status": {
+        "observedGeneration": kafka.metadata.generation,
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-07T18:00:00.000Z"}],
+        "kafkaMetadataState": state, "kafkaNodePools": [{"name": "controller"}, {"name": "kafka"}],
+        "kafkaVersion": "3.9.0", "clusterId": "bench-cluster-id"}});
+    kafkas
+        .patch_status("main", &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .expect("status written");
+}
+
+/// `rounds` rounds of a gated step; returns each round's "status reached -> applied" latency.
+fn gate_latency(rounds: usize) -> Vec<Duration> {
+    let control_plane = common::control_plane_for_release("0.45.2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let work = tmp.path().join("work");
+    let remote = tmp.path().join("remote.git");
+    let overlay = work.join("clusters/gate");
+    std::fs::create_dir_all(&overlay).expect("mkdir");
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "resources:\n  - platform.yaml\n",
+    )
+    .expect("write");
+    std::fs::write(overlay.join("platform.yaml"), gate_platform("disabled")).expect("write");
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "platform"]);
+    std::fs::create_dir_all(&remote).expect("mkdir");
+    git(&remote, &["init", "-q", "--bare", "-b", "main"]);
+    let push = || {
+        git(
+            &work,
+            &[
+                "push",
+                "-q",
+                remote.to_str().expect("utf-8"),
+                "main:refs/heads/main",
+            ],
+        )
+    };
+    push();
+
+    let (_, status_port) = free_ports();
+    let status_addr: SocketAddr = format!("127.0.0.1:{status_port}").parse().expect("addr");
+    // A short fetch interval instead of webhooks: the figure starts at the status write, when the
+    // revision is already known to wait.
+    let config = format!(
+        "source:\n  url: file://{}\n  interval: 1s\nserver:\n  listen: 127.0.0.1:0\n  status_listen: 127.0.0.1:{status_port}\n\
+         cache_dir: cache\nclusters:\n  - name: gate\n    kubeconfig: {}\n",
+        remote.display(),
+        control_plane.kubeconfig().display()
+    );
+    std::fs::write(tmp.path().join("kgitops.yaml"), config).expect("config");
+    let log = std::fs::File::create(tmp.path().join("daemon.log")).expect("log");
+    let daemon = Daemon(
+        Command::new(daemon_binary())
+            .args(["run", "--config", "kgitops.yaml"])
+            .current_dir(tmp.path())
+            .env("KGITOPS_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start kgitops run"),
+    );
+    let daemon_log = || std::fs::read_to_string(tmp.path().join("daemon.log")).unwrap_or_default();
+    let cluster = |addr: SocketAddr| -> Value {
+        if std::net::TcpStream::connect(addr).is_err() {
+            return Value::Null;
+        }
+        status(addr)["clusters"][0].clone()
+    };
+    let until = |what: &str, check: &dyn Fn(&Value) -> bool| {
+        let t = Instant::now();
+        loop {
+            let c = cluster(status_addr);
+            if check(&c) {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "gate scenario: {what}: {c:#}\ndaemon log:\n{}",
+                daemon_log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let first = git(&work, &["rev-parse", "HEAD"]);
+    until("first revision applied", &|c| {
+        c["applied_revision"] == first.as_str()
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let latencies = runtime.block_on(async {
+        let client = control_plane.client().await;
+        let gvk = kube::api::GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", "Kafka");
+        let kafkas: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(client, GATE_NS, &kube::api::ApiResource::from_gvk(&gvk));
+        write_state(&kafkas, "ZooKeeper").await;
+        let mut out = Vec::new();
+        for round in 0..rounds {
+            // `rollback` needs KRaftPostMigration; `disabled` needs ZooKeeper, KRaftMigration or
+            // KRaftDualWriting (where a rollback leads): each round's change waits for the next state.
+            let (kraft, opens) = if round % 2 == 0 {
+                ("rollback", "KRaftPostMigration")
+            } else {
+                ("disabled", "KRaftDualWriting")
+            };
+            std::fs::write(overlay.join("platform.yaml"), gate_platform(kraft)).expect("write");
+            git(
+                &work,
+                &[
+                    "commit",
+                    "-q",
+                    "-am",
+                    &format!("round {round}: strimzi.io/kraft {kraft}"),
+                ],
+            );
+            let sha = git(&work, &["rev-parse", "HEAD"]);
+            push();
+            let waiting = |c: &Value| {
+                c["last_result"]["revision"] == sha.as_str() && c["last_result"]["result"] == "waiting"
+            };
+            tokio::task::block_in_place(|| until(&format!("round {round} waiting"), &waiting));
+            write_state(&kafkas, opens).await;
+            let t = Instant::now();
+            loop {
+                let live = kafkas.get("main").await.expect("the live Kafka");
+                if live
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("strimzi.io/kraft"))
+                    == Some(&kraft.to_string())
+                {
+                    break;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(60),
+                    "round {round}: {kraft} not applied after {opens}\ndaemon log:\n{}",
+                    daemon_log()
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            out.push(t.elapsed());
+        }
+        out
+    });
+    drop(daemon);
+    latencies
+}
+
+fn print_gate_latency(latencies: &[Duration]) {
+    let mut sorted = latencies.to_vec();
+    sorted.sort();
+    println!(
+        "{:<38} {:>10} {:>10} {:>14}",
+        "status reached -> gated step applied",
+        ms(percentile(&sorted, 0.5)),
+        ms(percentile(&sorted, 0.9)),
+        "p50 < 1 s"
+    );
+    println!(
+        "gate rounds: {}; latencies {:?}",
+        sorted.len(),
+        latencies.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
+    );
 }

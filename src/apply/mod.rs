@@ -36,6 +36,7 @@ pub mod inventory;
 pub mod lock;
 pub mod order;
 pub mod prune;
+pub mod removed_versions;
 pub mod takeover;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -751,6 +752,31 @@ async fn apply_plan(
             .await
             .map_err(|message| write_error("stage 1:", message, &applied))?;
     }
+    // Managed fields of versions the updated CRDs no longer serve would fail every later apply of
+    // the object, this revision's and, for an object unchanged now, the next one's dry-run.
+    for &i in &stage_one {
+        let Some((group, kind, served)) = removed_versions::served(&objects[i].desired) else {
+            continue;
+        };
+        for o in objects
+            .iter()
+            .filter(|o| o.id.gvk.group == group && o.id.gvk.kind == kind)
+        {
+            let stale = o
+                .live
+                .as_ref()
+                .map(|l| removed_versions::stale_versions(l, group, &served))
+                .unwrap_or_default();
+            if !stale.is_empty() {
+                drop_removed_versions(cluster, o, &stale, manager)
+                    .await
+                    .map_err(|f| ApplyError::Write {
+                        failures: vec![f],
+                        applied: applied.clone(),
+                    })?;
+            }
+        }
+    }
 
     // Pre-flight of what could not be dry-run before stage 1.
     if objects.iter().any(|o| o.deferred.is_some()) {
@@ -1049,6 +1075,42 @@ async fn write_all(
     .await
 }
 
+/// Drops `o`'s managed-fields entries of `versions` ([`removed_versions`]), read afresh; a
+/// concurrent write (the operator's status) makes the conditional patch fail: read and try again.
+async fn drop_removed_versions(
+    cluster: &Cluster,
+    o: &PlannedObject,
+    versions: &[String],
+    manager: &str,
+) -> Result<(), ObjectFailure> {
+    let fail = |e: &dyn fmt::Display| ObjectFailure {
+        object: o.id.to_string(),
+        message: format!(
+            " dropping the managed fields of {} failed: {e}",
+            versions.join(", ")
+        ),
+    };
+    let Some(r) = &o.resolved else {
+        return Ok(());
+    };
+    let ns = o.id.namespace.as_deref();
+    let versions: Vec<&str> = versions.iter().map(String::as_str).collect();
+    let mut attempts = 0;
+    loop {
+        let Some(live) = cluster.get(r, ns, &o.id.name).await.map_err(|e| fail(&e))? else {
+            return Ok(());
+        };
+        let Some(patch) = removed_versions::drop_versions_patch(&live, &versions) else {
+            return Ok(());
+        };
+        match cluster.merge_patch(r, ns, &o.id.name, &patch, manager).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code == 409 && attempts < 3 => attempts += 1,
+            Err(e) => return Err(fail(&e)),
+        }
+    }
+}
+
 /// Writes one object: takeover first when needed, recreate when opted in, then a forced apply.
 async fn write_object(cluster: &Cluster, o: &PlannedObject, manager: &str) -> Result<Change, ObjectFailure> {
     let fail = |what: &str, e: &dyn fmt::Display| ObjectFailure {
@@ -1105,10 +1167,34 @@ async fn write_object(cluster: &Cluster, o: &PlannedObject, manager: &str) -> Re
             .map_err(|e| fail("takeover from kubectl client-side apply", &e))?;
         before = Some(upgraded);
     }
-    let applied = cluster
-        .apply(r, &o.desired, manager, false)
-        .await
-        .map_err(|e| fail("apply", &e))?;
+    let applied = match cluster.apply(r, &o.desired, manager, false).await {
+        Ok(applied) => applied,
+        Err(e) => {
+            // Managed fields of a version the CRD no longer serves (removed_versions): dropped,
+            // then the same apply again.
+            let Some(version) = removed_versions::unconvertible_version(&e.message) else {
+                return Err(fail("apply", &e));
+            };
+            let live = cluster
+                .get(r, ns, &o.id.name)
+                .await
+                .map_err(|e| fail("read", &e))?;
+            let Some(patch) = live
+                .as_ref()
+                .and_then(|l| removed_versions::drop_version_patch(l, version))
+            else {
+                return Err(fail("apply", &e));
+            };
+            cluster
+                .merge_patch(r, ns, &o.id.name, &patch, manager)
+                .await
+                .map_err(|e| fail(&format!("dropping the managed fields of {version}"), &e))?;
+            cluster
+                .apply(r, &o.desired, manager, false)
+                .await
+                .map_err(|e| fail("apply", &e))?
+        }
+    };
     let mut ch = change(&o.id, outcome);
     if let Some(before) = &before {
         ch.conflicts = conflicts_between(before, &applied, manager, o.takeover);

@@ -26,7 +26,16 @@ pub async fn cluster_status(addr: SocketAddr) -> Value {
 }
 
 /// Polls `check` every `every` for up to 30 s; fails with `what` and the last thing `check` saw.
-pub async fn eventually<T, F, Fut>(what: &str, every: Duration, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, every: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    eventually_within(what, every, Duration::from_secs(30), check).await
+}
+
+/// [`eventually`] with another limit than 30 s (a whole operator release applied on a loaded machine).
+pub async fn eventually_within<T, F, Fut>(what: &str, every: Duration, limit: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, String>>,
@@ -35,8 +44,8 @@ where
     loop {
         match check().await {
             Ok(v) => return v,
-            Err(last) if start.elapsed() > Duration::from_secs(30) => {
-                panic!("timed out waiting for {what}; last seen:\n{last}")
+            Err(last) if start.elapsed() > limit => {
+                panic!("timed out after {limit:?} waiting for {what}; last seen:\n{last}")
             }
             Err(_) => tokio::time::sleep(every).await,
         }
