@@ -161,6 +161,10 @@ pub struct Resource {
     pub behavior: Behavior,
     /// Whether the final name gets the content-hash suffix (generated objects only).
     pub needs_hash: bool,
+    /// JSON pointers of the object's nulls written empty in its file (`key:`), which a strategic
+    /// merge patch drops as kustomize does ([`crate::manifest::yaml::Document`]). A pointer whose
+    /// value is no longer null means nothing.
+    pub empty_nulls: Vec<String>,
 }
 
 fn str_at<'a>(obj: &'a Value, key: &str) -> &'a str {
@@ -178,7 +182,15 @@ impl Resource {
             suffixes: Vec::new(),
             behavior: Behavior::Unspecified,
             needs_hash: false,
+            empty_nulls: Vec::new(),
         }
+    }
+
+    /// A resource read from the file `source`, with its empty-written nulls.
+    pub fn read(doc: crate::manifest::yaml::Document, source: TreePath) -> Resource {
+        let mut r = Resource::new(doc.value, source);
+        r.empty_nulls = doc.empty_nulls;
+        r
     }
 
     pub fn api_version(&self) -> &str {

@@ -17,4 +17,7 @@ mod resolve;
 mod scalar;
 
 pub use emit::{to_yaml, to_yaml_stream};
-pub use parse::{Limits, YamlError, parse_documents, parse_typed, parse_typed_kustomize};
+pub use parse::{
+    Document, Limits, YamlError, parse_documents, parse_documents_with_empty_nulls, parse_typed,
+    parse_typed_kustomize,
+};

@@ -14,7 +14,7 @@
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::manifest::yaml::parse_documents;
+use crate::manifest::yaml::{Document, parse_documents, parse_documents_with_empty_nulls};
 use crate::manifest::{Gvk, ResId};
 use crate::render::error::RenderError;
 use crate::render::kustomization::Patch;
@@ -29,7 +29,7 @@ use crate::render::target::duplicate_error;
 
 /// What a patch text turned out to be.
 enum Parsed {
-    Strategic(Vec<Value>),
+    Strategic(Vec<Document>),
     Json(JsonPatch),
 }
 
@@ -167,7 +167,11 @@ fn apply_json_to_targets(
         let id = r.display_id();
         // A failed patch fails the render: the half-patched object is never used.
         ops.apply_in_place(&mut r.obj)
-            .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))
+            .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))?;
+        // kustomize applies the operations to the object's JSON and reads it back: its nulls are
+        // all written `null` from then on.
+        r.empty_nulls.clear();
+        Ok(())
     })
 }
 
@@ -208,12 +212,18 @@ fn check_strategic(doc: &Value) -> bool {
 
 /// Tells a strategic merge patch (objects) from a JSON 6902 patch (a list of operations).
 fn parse(loader: &Loader<'_>, step: &Step<'_>, source: &Source) -> Result<Parsed, RenderError> {
-    let docs = parse_documents(&source.text, &source.name, loader.limits())?;
-    if let [ops @ Value::Array(_)] = docs.as_slice() {
+    let docs = parse_documents_with_empty_nulls(&source.text, &source.name, loader.limits())?;
+    if let [
+        Document {
+            value: ops @ Value::Array(_),
+            ..
+        },
+    ] = docs.as_slice()
+    {
         let patch = json6902::parse(ops).map_err(|e| step.fail(format!("{}: {e}", source.label)))?;
         return Ok(Parsed::Json(patch));
     }
-    if docs.is_empty() || !docs.iter().all(check_strategic) {
+    if docs.is_empty() || !docs.iter().all(|d| check_strategic(&d.value)) {
         return Err(step.fail(format!(
             "{}: unable to parse as a strategic merge patch (objects with kind and metadata.name) \
              or a JSON 6902 patch (a list of operations)",
@@ -227,7 +237,7 @@ fn parse(loader: &Loader<'_>, step: &Step<'_>, source: &Source) -> Result<Parsed
 fn apply_strategic(
     acc: &mut ResMap,
     at: usize,
-    doc: &Value,
+    doc: &Document,
     options: Options,
     source: &Source,
     step: &Step<'_>,
@@ -237,8 +247,14 @@ fn apply_strategic(
         r.store_previous_id();
     }
     let id = r.display_id();
-    strategic::apply_with(&mut r.obj, doc, options)
-        .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))
+    strategic::apply_marked(
+        &mut r.obj,
+        &mut r.empty_nulls,
+        &doc.value,
+        &doc.empty_nulls,
+        options,
+    )
+    .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))
 }
 
 /// Drops objects a patch deleted and checks that no two objects now share an id.
@@ -318,7 +334,7 @@ pub fn apply_patch(
                 }
                 None => {
                     for doc in &docs {
-                        let at = by_id(acc, doc, &source, &step)?;
+                        let at = by_id(acc, &doc.value, &source, &step)?;
                         apply_strategic(acc, at, doc, options, &source, &step)?;
                     }
                 }
@@ -347,15 +363,15 @@ pub fn apply_strategic_merge(
         step: "patchesStrategicMerge",
     };
     for entry in entries {
-        let inline = parse_documents(entry, &kf.file.to_string(), loader.limits())
+        let inline = parse_documents_with_empty_nulls(entry, &kf.file.to_string(), loader.limits())
             .ok()
-            .filter(|docs| !docs.is_empty() && docs.iter().all(Value::is_object));
+            .filter(|docs| !docs.is_empty() && docs.iter().all(|d| d.value.is_object()));
         let (docs, source) = match inline {
             Some(docs) => (docs, Source::inline(kf, entry)),
             None => {
                 let file = loader.resolve_file(kf, "patch", entry)?;
                 let text = loader.read_text(&file)?;
-                let docs = parse_documents(&text, &file.to_string(), loader.limits())?;
+                let docs = parse_documents_with_empty_nulls(&text, &file.to_string(), loader.limits())?;
                 (docs, Source::file(&file, text))
             }
         };
@@ -363,13 +379,13 @@ pub fn apply_strategic_merge(
             return Err(step.fail(format!("{}: patch appears to be empty", source.label)));
         }
         for doc in &docs {
-            if !check_strategic(doc) {
+            if !check_strategic(&doc.value) {
                 return Err(step.fail(format!(
                     "{}: a strategic merge patch needs kind and metadata.name",
                     source.label
                 )));
             }
-            let at = by_id(acc, doc, &source, &step)?;
+            let at = by_id(acc, &doc.value, &source, &step)?;
             apply_strategic(acc, at, doc, Options::default(), &source, &step)?;
         }
         settle(acc)?;
