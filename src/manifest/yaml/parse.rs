@@ -168,7 +168,19 @@ fn find_disputed_char(b: &[u8]) -> Option<usize> {
 /// Parses every document of a YAML stream as kustomize reads manifests. Empty and `null` documents
 /// are dropped, as kustomize drops them.
 pub fn parse_documents(text: &str, source_name: &str, limits: &Limits) -> Result<Vec<Value>, YamlError> {
-    Ok(build(text, source_name, limits, false)?.documents)
+    Ok(build(text, source_name, limits, false, false)?.documents)
+}
+
+/// [`parse_documents`] with plain scalars resolved as sigs.k8s.io/yaml's `YAMLToJSON` (go-yaml
+/// v2, YAML 1.1) reads them, which is how kustomize reads JSON 6902 operations written in YAML:
+/// `y`, `yes`, `on` are `true`, `n`, `no`, `off` are `false`, timestamps stay
+/// their text, and an empty scalar is `null` even in a flow collection.
+pub fn parse_documents_yaml11(
+    text: &str,
+    source_name: &str,
+    limits: &Limits,
+) -> Result<Vec<Value>, YamlError> {
+    Ok(build(text, source_name, limits, false, true)?.documents)
 }
 
 /// One document of a stream with where it wrote a scalar as nothing at all (`key:`, `- `,
@@ -191,7 +203,7 @@ pub fn parse_documents_with_empty_nulls(
     source_name: &str,
     limits: &Limits,
 ) -> Result<Vec<Document>, YamlError> {
-    let built = build(text, source_name, limits, true)?;
+    let built = build(text, source_name, limits, true, false)?;
     Ok(built
         .documents
         .into_iter()
@@ -211,6 +223,7 @@ fn build(
     source_name: &str,
     limits: &Limits,
     record_empty_nulls: bool,
+    yaml11: bool,
 ) -> Result<Built, YamlError> {
     precheck(text, source_name, limits)?;
     let mut options = serde_saphyr::granit_parser::Options::default();
@@ -222,6 +235,7 @@ fn build(
     options.block_scalar_eof_without_line_feed = true;
     let mut builder = Builder::new(text, source_name, limits);
     builder.record_empty_nulls = record_empty_nulls;
+    builder.yaml11 = yaml11;
     for item in Parser::new_from_str_with_options(text, options) {
         let (event, span) = item.map_err(|e| scan_error(source_name, &e))?;
         builder.event(event, &span)?;
@@ -400,6 +414,8 @@ struct Builder<'a> {
     documents: Vec<Value>,
     /// Whether to note the nulls written empty ([`Document::empty_nulls`]).
     record_empty_nulls: bool,
+    /// Whether plain scalars resolve as YAML 1.1 ([`parse_documents_yaml11`]).
+    yaml11: bool,
     /// The current document's empty-written nulls.
     empty_nulls: Vec<String>,
     /// One list per kept document, beside `documents` (only when recording).
@@ -433,6 +449,7 @@ impl<'a> Builder<'a> {
             anchors: HashMap::new(),
             documents: Vec::new(),
             record_empty_nulls: false,
+            yaml11: false,
             empty_nulls: Vec::new(),
             document_empty_nulls: Vec::new(),
             document_count: 0,
@@ -511,8 +528,8 @@ impl<'a> Builder<'a> {
                     self.stack.last(),
                     Some(Frame::Seq { flow: true, .. } | Frame::Map { flow: true, .. })
                 );
-                let mut parsed =
-                    scalar(text, style, tag.as_deref(), flow).map_err(|m| self.unrepresentable(line, m))?;
+                let mut parsed = scalar(text, style, tag.as_deref(), flow, self.yaml11)
+                    .map_err(|m| self.unrepresentable(line, m))?;
                 // kyaml holds an empty scalar as a null with text "" until it encodes the object
                 // (in a flow collection it then prints "", which is what `scalar` gives).
                 let empty_null = empty
@@ -958,6 +975,20 @@ mod tests {
 
     fn docs_values(docs: &[Document]) -> Vec<Value> {
         docs.iter().map(|d| d.value.clone()).collect()
+    }
+
+    #[test]
+    fn yaml11_reading_is_that_of_json_patches() {
+        let docs = parse_documents_yaml11(
+            "a: [y, yes, on, n, no, off, Y, 'y', 0755, 0o17, 0x1F, 1_000, 2001-12-14, ~, {e: }, true]\n",
+            "x.yaml",
+            &Limits::DEFAULT,
+        )
+        .unwrap();
+        assert_eq!(
+            docs[0]["a"],
+            json!([true, true, true, false, false, false, true, "y", 493, 15, 31, 1000, "2001-12-14", null, {"e": null}, true])
+        );
     }
 
     #[test]

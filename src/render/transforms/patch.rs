@@ -14,7 +14,7 @@
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::manifest::yaml::{Document, parse_documents, parse_documents_with_empty_nulls};
+use crate::manifest::yaml::{Document, parse_documents_with_empty_nulls, parse_documents_yaml11};
 use crate::manifest::{Gvk, ResId};
 use crate::render::error::RenderError;
 use crate::render::kustomization::Patch;
@@ -215,13 +215,12 @@ fn parse(loader: &Loader<'_>, step: &Step<'_>, source: &Source) -> Result<Parsed
     let docs = parse_documents_with_empty_nulls(&source.text, &source.name, loader.limits())?;
     if let [
         Document {
-            value: ops @ Value::Array(_),
+            value: Value::Array(_),
             ..
         },
     ] = docs.as_slice()
     {
-        let patch = json6902::parse(ops).map_err(|e| step.fail(format!("{}: {e}", source.label)))?;
-        return Ok(Parsed::Json(patch));
+        return json_operations(loader, step, source).map(Parsed::Json);
     }
     if docs.is_empty() || !docs.iter().all(|d| check_strategic(&d.value)) {
         return Err(step.fail(format!(
@@ -231,6 +230,18 @@ fn parse(loader: &Loader<'_>, step: &Step<'_>, source: &Source) -> Result<Parsed
         )));
     }
     Ok(Parsed::Strategic(docs))
+}
+
+/// Reads JSON 6902 operations as kustomize does: through sigs.k8s.io/yaml's `YAMLToJSON`, so with
+/// YAML 1.1 scalars (`value: yes` is `true`, `value: on` too).
+fn json_operations(loader: &Loader<'_>, step: &Step<'_>, source: &Source) -> Result<JsonPatch, RenderError> {
+    match parse_documents_yaml11(&source.text, &source.name, loader.limits())?.as_slice() {
+        [ops] => json6902::parse(ops).map_err(|e| step.fail(format!("{}: {e}", source.label))),
+        _ => Err(step.fail(format!(
+            "{}: expected one list of JSON 6902 operations",
+            source.label
+        ))),
+    }
 }
 
 /// Applies a strategic merge patch to the object at `at`; a deleted object becomes `Null`.
@@ -410,15 +421,6 @@ pub fn apply_json6902(
         _ => return Err(step.fail("must specify the target name")),
     };
     let source = load_source(loader, kf, &step, patch.path.as_deref(), patch.patch.as_deref())?;
-    let docs = parse_documents(&source.text, &source.name, loader.limits())?;
-    let ops = match docs.as_slice() {
-        [ops] => json6902::parse(ops).map_err(|e| step.fail(format!("{}: {e}", source.label)))?,
-        _ => {
-            return Err(step.fail(format!(
-                "{}: expected one list of JSON 6902 operations",
-                source.label
-            )));
-        }
-    };
+    let ops = json_operations(loader, &step, &source)?;
     apply_json_to_targets(acc, target, &ops, Previous::Keep, &source, &step)
 }
