@@ -10,6 +10,8 @@
 //! - `patchesStrategicMerge` entries are files or inline YAML, each document patching the object
 //!   it names. `patchesJson6902` entries need a target with a name.
 //! - `$patch: delete` at the top level removes the object.
+//! - A `patches` entry whose text holds no object and no operation (empty, blank, comments only,
+//!   `---` only, `{}`) does nothing, as in kustomize v5.8; `patchesStrategicMerge` refuses it.
 
 use rayon::prelude::*;
 use serde_json::Value;
@@ -31,6 +33,8 @@ use crate::render::target::duplicate_error;
 enum Parsed {
     Strategic(Vec<Document>),
     Json(JsonPatch),
+    /// No object and no operation (an empty or comment-only patch): kustomize does nothing.
+    Empty,
 }
 
 /// The text of a patch and where it came from.
@@ -212,7 +216,12 @@ fn check_strategic(doc: &Value) -> bool {
 
 /// Tells a strategic merge patch (objects) from a JSON 6902 patch (a list of operations).
 fn parse(loader: &Loader<'_>, step: &Step<'_>, source: &Source) -> Result<Parsed, RenderError> {
-    let docs = parse_documents_with_empty_nulls(&source.text, &source.name, loader.limits())?;
+    let mut docs = parse_documents_with_empty_nulls(&source.text, &source.name, loader.limits())?;
+    // kustomize's resource reader drops `{}` documents as it drops empty ones (IsNilOrEmpty).
+    docs.retain(|d| !d.value.as_object().is_some_and(serde_json::Map::is_empty));
+    if docs.is_empty() {
+        return Ok(Parsed::Empty);
+    }
     if let [
         Document {
             value: Value::Array(_),
@@ -222,7 +231,7 @@ fn parse(loader: &Loader<'_>, step: &Step<'_>, source: &Source) -> Result<Parsed
     {
         return json_operations(loader, step, source).map(Parsed::Json);
     }
-    if docs.is_empty() || !docs.iter().all(|d| check_strategic(&d.value)) {
+    if !docs.iter().all(|d| check_strategic(&d.value)) {
         return Err(step.fail(format!(
             "{}: unable to parse as a strategic merge patch (objects with kind and metadata.name) \
              or a JSON 6902 patch (a list of operations)",
@@ -352,6 +361,7 @@ pub fn apply_patch(
             }
             settle(acc)
         }
+        Parsed::Empty => Ok(()),
         Parsed::Json(ops) => {
             let Some(target) = &patch.target else {
                 return Err(step.fail(format!("{}: must specify a target for JSON patch", source.label)));
