@@ -228,7 +228,7 @@ fn configs(loader: &Loader<'_>, kf: &KustFile, field: Field) -> Result<Vec<Resou
         // kustomize reads an entry as YAML objects first and takes it as a path when that fails.
         match loader.parse_objects(&kf.file, entry) {
             Ok(objects) if !objects.is_empty() => acc
-                .append_all(objects.into_iter().map(|o| Resource::new(o, kf.file.clone())))
+                .append_all(objects.into_iter().map(|o| Resource::read(o, kf.file.clone())))
                 .map_err(duplicate_error)?,
             _ => paths.push(entry),
         }
@@ -237,7 +237,7 @@ fn configs(loader: &Loader<'_>, kf: &KustFile, field: Field) -> Result<Vec<Resou
         match loader.resolve_entry(kf, field.what(), entry)? {
             Entry::File(path) => {
                 let objects = loader.read_objects(&path)?;
-                acc.append_all(objects.into_iter().map(|o| Resource::new(o, path.clone())))
+                acc.append_all(objects.into_iter().map(|o| Resource::read(o, path.clone())))
                     .map_err(duplicate_error)?;
             }
             Entry::Dir(dir) => {

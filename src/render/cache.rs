@@ -17,9 +17,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use serde_json::Value;
-
-use crate::manifest::yaml::Limits;
+use crate::manifest::yaml::{Document, Limits};
 use crate::source::TreePath;
 
 /// What makes two reads the same file.
@@ -31,7 +29,7 @@ struct Key {
 }
 
 /// One file's parse: set once by the render that parsed it first; `None` when that parse failed.
-type Cell = Arc<OnceLock<Option<Arc<Vec<Value>>>>>;
+type Cell = Arc<OnceLock<Option<Arc<Vec<Document>>>>>;
 
 /// Parsed files, shared by the renders of one run (see the module docs).
 #[derive(Default)]
@@ -51,8 +49,8 @@ impl ParseCache {
         path: &TreePath,
         limits: &Limits,
         text: &str,
-        parse: impl Fn(&str) -> Result<Vec<Value>, E>,
-    ) -> Result<Vec<Value>, E> {
+        parse: impl Fn(&str) -> Result<Vec<Document>, E>,
+    ) -> Result<Vec<Document>, E> {
         let key = Key {
             path: path.clone(),
             limits: *limits,
@@ -85,6 +83,13 @@ impl ParseCache {
 mod tests {
     use super::*;
 
+    fn doc(text: &str) -> Document {
+        Document {
+            value: serde_json::Value::String(text.to_string()),
+            empty_nulls: Vec::new(),
+        }
+    }
+
     fn path(p: &str) -> TreePath {
         TreePath::new(p).expect("path")
     }
@@ -93,18 +98,18 @@ mod tests {
     fn a_file_is_parsed_once_per_path_text_and_limits() {
         let cache = ParseCache::new();
         let calls = std::sync::atomic::AtomicUsize::new(0);
-        let parse = |t: &str| -> Result<Vec<Value>, String> {
+        let parse = |t: &str| -> Result<Vec<Document>, String> {
             calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Ok(vec![Value::String(t.to_string())])
+            Ok(vec![doc(t)])
         };
         let limits = Limits::DEFAULT;
         assert_eq!(
             cache.objects(&path("a.yaml"), &limits, "x", parse),
-            Ok(vec![Value::String("x".into())])
+            Ok(vec![doc("x")])
         );
         assert_eq!(
             cache.objects(&path("a.yaml"), &limits, "x", parse),
-            Ok(vec![Value::String("x".into())])
+            Ok(vec![doc("x")])
         );
         assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
         // Another text, another path, other limits: each is another file.
@@ -128,7 +133,7 @@ mod tests {
     fn failures_are_not_kept_and_each_reader_gets_its_error() {
         let cache = ParseCache::new();
         let calls = std::sync::atomic::AtomicUsize::new(0);
-        let parse = |_: &str| -> Result<Vec<Value>, String> {
+        let parse = |_: &str| -> Result<Vec<Document>, String> {
             let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Err(format!("failure {n}"))
         };
@@ -147,10 +152,10 @@ mod tests {
     fn concurrent_readers_of_one_file_parse_it_once() {
         let cache = ParseCache::new();
         let calls = std::sync::atomic::AtomicUsize::new(0);
-        let parse = |t: &str| -> Result<Vec<Value>, String> {
+        let parse = |t: &str| -> Result<Vec<Document>, String> {
             calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             std::thread::sleep(std::time::Duration::from_millis(50));
-            Ok(vec![Value::String(t.to_string())])
+            Ok(vec![doc(t)])
         };
         std::thread::scope(|s| {
             for _ in 0..4 {

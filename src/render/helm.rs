@@ -574,7 +574,7 @@ pub fn inflate(
     Ok(objects
         .into_iter()
         .map(|obj| {
-            let mut res = Resource::new(obj, kf.file.clone());
+            let mut res = Resource::read(obj, kf.file.clone());
             res.helm_generated = true;
             res
         })

@@ -12,7 +12,9 @@ use super::cache::ParseCache;
 use super::error::RenderError;
 use super::kustomization::{FILE_NAMES, KustKind, Kustomization};
 use crate::manifest::ResId;
-use crate::manifest::yaml::{Limits, YamlError, parse_documents, parse_typed_kustomize};
+use crate::manifest::yaml::{
+    Document, Limits, YamlError, parse_documents_with_empty_nulls, parse_typed_kustomize,
+};
 use crate::source::{EntryKind, FileTree, SourceError, TreePath};
 
 /// Deepest chain of kustomizations (each listing the next under `resources` or `components`)
@@ -372,7 +374,7 @@ impl<'t> Loader<'t> {
     }
 
     /// Reads a manifest file into objects.
-    pub fn read_objects(&self, path: &TreePath) -> Result<Vec<Value>, RenderError> {
+    pub fn read_objects(&self, path: &TreePath) -> Result<Vec<Document>, RenderError> {
         let text = self.read_text(path)?;
         self.parse_file(path, &text)
     }
@@ -380,7 +382,7 @@ impl<'t> Loader<'t> {
     /// Reads the manifest files `paths` and parses them in parallel: parsing is most of a large
     /// render's time. One result per path, in order, each what [`Loader::read_objects`] returns
     /// for it. The tree is read on the calling thread, one file after the other.
-    pub fn read_objects_parallel(&self, paths: &[TreePath]) -> Vec<Result<Vec<Value>, RenderError>> {
+    pub fn read_objects_parallel(&self, paths: &[TreePath]) -> Vec<Result<Vec<Document>, RenderError>> {
         let texts: Vec<Result<String, RenderError>> = paths.iter().map(|p| self.read_text(p)).collect();
         texts
             .into_par_iter()
@@ -390,7 +392,7 @@ impl<'t> Loader<'t> {
     }
 
     /// The objects of a file's text, through the run's [`ParseCache`] when there is one.
-    fn parse_file(&self, path: &TreePath, text: &str) -> Result<Vec<Value>, RenderError> {
+    fn parse_file(&self, path: &TreePath, text: &str) -> Result<Vec<Document>, RenderError> {
         match self.cache {
             Some(cache) => cache.objects(path, &self.limits, text, |t| parse_objects(&self.limits, path, t)),
             None => parse_objects(&self.limits, path, text),
@@ -401,28 +403,29 @@ impl<'t> Loader<'t> {
     /// dropped, `*List` kinds with `items` are replaced by their items (placed after the file's
     /// other documents, as kustomize does), every object needs `apiVersion`, `kind` and
     /// `metadata.name`.
-    pub fn parse_objects(&self, path: &TreePath, text: &str) -> Result<Vec<Value>, RenderError> {
+    pub fn parse_objects(&self, path: &TreePath, text: &str) -> Result<Vec<Document>, RenderError> {
         parse_objects(&self.limits, path, text)
     }
 }
 
 /// [`Loader::parse_objects`], with `limits`.
-fn parse_objects(limits: &Limits, path: &TreePath, text: &str) -> Result<Vec<Value>, RenderError> {
-    let docs = parse_documents(text, &path.to_string(), limits)?;
-    let mut queue: std::collections::VecDeque<(usize, Value)> = docs
+fn parse_objects(limits: &Limits, path: &TreePath, text: &str) -> Result<Vec<Document>, RenderError> {
+    let docs = parse_documents_with_empty_nulls(text, &path.to_string(), limits)?;
+    let mut queue: std::collections::VecDeque<(usize, Document)> = docs
         .into_iter()
-        .filter(|d| !is_empty_doc(d))
+        .filter(|d| !is_empty_doc(&d.value))
         .enumerate()
         .map(|(i, d)| (i + 1, d))
         .collect();
     let mut out = Vec::new();
-    while let Some((index, doc)) = queue.pop_front() {
+    while let Some((index, document)) = queue.pop_front() {
+        let doc = &document.value;
         let invalid = |message: String| RenderError::InvalidObject {
             file: path.clone(),
             index,
             message,
         };
-        let Value::Object(map) = &doc else {
+        let Value::Object(map) = doc else {
             return Err(invalid(
                 "not a mapping (an object needs apiVersion, kind and metadata)".into(),
             ));
@@ -437,9 +440,28 @@ fn parse_objects(limits: &Limits, path: &TreePath, text: &str) -> Result<Vec<Val
         if kind.ends_with("List") && map.contains_key("items") {
             match map.get("items") {
                 Some(Value::Array(items)) => {
-                    for item in items {
+                    // kyaml's reader unwraps a `List` (or `ResourceList`) that is its file's only
+                    // document, keeping the items' nodes; kustomize re-reads any other list's
+                    // items from their JSON, where no scalar is written empty any more.
+                    let kyaml_unwraps =
+                        matches!(kind, "List" | "ResourceList") && !has_document_separator(text);
+                    for (i, item) in items.iter().enumerate() {
                         if !is_empty_doc(item) {
-                            queue.push_back((index, item.clone()));
+                            let mut value = item.clone();
+                            let mut empty_nulls = item_empty_nulls(&document.empty_nulls, i);
+                            if !kyaml_unwraps {
+                                // Decoded from kyaml's nodes, an empty scalar is null even in a
+                                // flow collection (where the reader gives "", as kustomize prints
+                                // it otherwise).
+                                for pointer in std::mem::take(&mut empty_nulls) {
+                                    if let Some(v) = value.pointer_mut(&pointer)
+                                        && v.as_str() == Some("")
+                                    {
+                                        *v = Value::Null;
+                                    }
+                                }
+                            }
+                            queue.push_back((index, Document { value, empty_nulls }));
                         }
                     }
                 }
@@ -456,7 +478,7 @@ fn parse_objects(limits: &Limits, path: &TreePath, text: &str) -> Result<Vec<Val
             with.insert("apiVersion".into(), Value::String("v1".into()));
             ResId::of(&Value::Object(with))
         } else {
-            ResId::of(&doc)
+            ResId::of(doc)
         };
         if let Err(e) = id {
             let name = map
@@ -470,7 +492,7 @@ fn parse_objects(limits: &Limits, path: &TreePath, text: &str) -> Result<Vec<Val
             None | Some(Value::Null) | Some(Value::String(_)) => {}
             Some(_) => return Err(invalid("`metadata.namespace` must be a string".into())),
         }
-        out.push(doc);
+        out.push(document);
     }
     Ok(out)
 }
@@ -481,6 +503,23 @@ fn describe_name(name: &str) -> String {
     } else {
         format!(", name {name}")
     }
+}
+
+/// Whether kyaml's reader splits `text` in more than one piece: a line starting with `---` after
+/// the first line, ended by a line feed (its `splitDocuments`, regexp `\n---.*\n`).
+fn has_document_separator(text: &str) -> bool {
+    text.match_indices("\n---")
+        .any(|(at, _)| text[at + 4..].contains('\n'))
+}
+
+/// The empty-written nulls of item `index` of a list document, relative to the item.
+fn item_empty_nulls(list: &[String], index: usize) -> Vec<String> {
+    let prefix = format!("/items/{index}");
+    list.iter()
+        .filter_map(|p| p.strip_prefix(&prefix))
+        .filter(|rest| rest.starts_with('/'))
+        .map(str::to_string)
+        .collect()
 }
 
 /// kustomize's `IsNilOrEmpty`: null, `{}` and `[]` documents are skipped.
@@ -506,14 +545,26 @@ mod tests {
     fn lists_are_inlined_after_the_other_documents() {
         let tree = MemTree::new(&[]);
         let loader = Loader::new(&tree, Limits::DEFAULT);
-        let text = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n\
-                    ---\n---\n{}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n";
+        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n  data:\n    k:\n\
+                    ---\n---\n{}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\ndata:\n  k:\n";
         let objs = loader.parse_objects(&p("x.yaml"), text).unwrap();
         let names: Vec<_> = objs
             .iter()
-            .map(|o| o["metadata"]["name"].as_str().unwrap())
+            .map(|o| o.value["metadata"]["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["b", "a"]);
+        // kustomize reads the items of a list in a file of several documents again from JSON,
+        // where no null is written empty; a lone `List` is unwrapped by kyaml as it is.
+        assert_eq!(objs[0].empty_nulls, ["/data/k"]);
+        assert!(objs[1].empty_nulls.is_empty());
+        let flow = "apiVersion: v1\nkind: ConfigMapList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n  data: {k: , l: \"\"}\n";
+        let objs = loader.parse_objects(&p("x.yaml"), flow).unwrap();
+        assert_eq!(objs[0].value["data"], serde_json::json!({"k": null, "l": ""}));
+        let alone = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n  data:\n    k:\n\
+                     - apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: b}\n  data:\n    k:\n    l:\n";
+        let objs = loader.parse_objects(&p("x.yaml"), alone).unwrap();
+        assert_eq!(objs[0].empty_nulls, ["/data/k"]);
+        assert_eq!(objs[1].empty_nulls, ["/data/k", "/data/l"]);
     }
 
     #[test]

@@ -166,6 +166,10 @@ pub struct Resource {
     pub helm_generated: bool,
     /// The `vars` whose `objref` names this object (kustomize's `refVarNames`).
     pub ref_vars: Vec<String>,
+    /// JSON pointers of the object's nulls written empty in its file (`key:`), which a strategic
+    /// merge patch drops as kustomize does ([`crate::manifest::yaml::Document`]). A pointer whose
+    /// value is no longer null means nothing.
+    pub empty_nulls: Vec<String>,
 }
 
 fn str_at<'a>(obj: &'a Value, key: &str) -> &'a str {
@@ -185,7 +189,15 @@ impl Resource {
             needs_hash: false,
             helm_generated: false,
             ref_vars: Vec::new(),
+            empty_nulls: Vec::new(),
         }
+    }
+
+    /// A resource read from the file `source`, with its empty-written nulls.
+    pub fn read(doc: crate::manifest::yaml::Document, source: TreePath) -> Resource {
+        let mut r = Resource::new(doc.value, source);
+        r.empty_nulls = doc.empty_nulls;
+        r
     }
 
     pub fn api_version(&self) -> &str {

@@ -211,7 +211,7 @@ fn accumulate_resources(loader: &Loader<'_>, kf: &KustFile, mut acc: Acc) -> Res
                     None => loader.read_objects(&path)?,
                 };
                 acc.resources
-                    .append_all(objects.into_iter().map(|o| Resource::new(o, path.clone())))
+                    .append_all(objects.into_iter().map(|o| Resource::read(o, path.clone())))
                     .map_err(duplicate_error)?;
             }
             Entry::Dir(dir) => {

@@ -18,5 +18,6 @@ mod scalar;
 
 pub use emit::{to_yaml, to_yaml_stream};
 pub use parse::{
-    Limits, YamlError, parse_documents, parse_patch_documents, parse_typed, parse_typed_kustomize,
+    Document, Limits, YamlError, parse_documents, parse_documents_with_empty_nulls, parse_documents_yaml11,
+    parse_patch_documents, parse_typed, parse_typed_kustomize,
 };

@@ -168,11 +168,52 @@ fn find_disputed_char(b: &[u8]) -> Option<usize> {
 /// Parses every document of a YAML stream as kustomize reads manifests. Empty and `null` documents
 /// are dropped, as kustomize drops them.
 pub fn parse_documents(text: &str, source_name: &str, limits: &Limits) -> Result<Vec<Value>, YamlError> {
-    parse_stream(text, source_name, limits, true)
+    Ok(build(text, source_name, limits, false, false, true)?.documents)
 }
 
-/// Parses the documents of a `patches` entry: as [`parse_documents`], except that a null
-/// under `metadata.annotations` stays null. kustomize turns the null annotation values of the
+/// [`parse_documents`] with plain scalars resolved as sigs.k8s.io/yaml's `YAMLToJSON` (go-yaml
+/// v2, YAML 1.1) reads them, which is how kustomize reads JSON 6902 operations written in YAML:
+/// `y`, `yes`, `on` are `true`, `n`, `no`, `off` are `false`, timestamps stay
+/// their text, and an empty scalar is `null` even in a flow collection.
+pub fn parse_documents_yaml11(
+    text: &str,
+    source_name: &str,
+    limits: &Limits,
+) -> Result<Vec<Value>, YamlError> {
+    Ok(build(text, source_name, limits, false, true, true)?.documents)
+}
+
+/// One document of a stream with where it wrote a scalar as nothing at all (`key:`, `- `,
+/// `{key: }`), which the parsed value cannot show: kustomize (kyaml) keeps that spelling in its node
+/// (a `!!null` with the text `""`), and a strategic merge patch drops such fields of the object it
+/// patches while it keeps `key: null` and `key: ~` (kyaml `Merger.VisitMap`). The value there is
+/// `null`, or `""` inside a flow collection (kustomize prints it so; to its merge it is a null).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub value: Value,
+    /// JSON pointers (RFC 6901) of the scalars written empty, in document order; usually none.
+    /// Mapping keys, top-level `metadata.annotations` values (kustomize rewrites them as
+    /// strings), merged (`<<`) values and alias copies are never listed.
+    pub empty_nulls: Vec<String>,
+}
+
+/// [`parse_documents`], keeping each document's [`Document::empty_nulls`].
+pub fn parse_documents_with_empty_nulls(
+    text: &str,
+    source_name: &str,
+    limits: &Limits,
+) -> Result<Vec<Document>, YamlError> {
+    let built = build(text, source_name, limits, true, false, true)?;
+    Ok(built
+        .documents
+        .into_iter()
+        .zip(built.empty_nulls)
+        .map(|(value, empty_nulls)| Document { value, empty_nulls })
+        .collect())
+}
+
+/// The documents of a `patches` entry: as [`parse_documents_with_empty_nulls`], except that a
+/// null under `metadata.annotations` stays null. kustomize turns the null annotation values of the
 /// objects it loads into their text, but not those of a patch, where `key: null` deletes the
 /// annotation. The legacy `patchesStrategicMerge` files are loaded as objects, with
 /// [`parse_documents`] (`tests/render/patch-null-annotations`).
@@ -180,17 +221,30 @@ pub fn parse_patch_documents(
     text: &str,
     source_name: &str,
     limits: &Limits,
-) -> Result<Vec<Value>, YamlError> {
-    parse_stream(text, source_name, limits, false)
+) -> Result<Vec<Document>, YamlError> {
+    let built = build(text, source_name, limits, true, false, false)?;
+    Ok(built
+        .documents
+        .into_iter()
+        .zip(built.empty_nulls)
+        .map(|(value, empty_nulls)| Document { value, empty_nulls })
+        .collect())
 }
 
-/// [`parse_documents`]; `annotation_null_text`: whether null annotation values become their text.
-fn parse_stream(
+/// What [`build`] read: the documents and, when asked, each one's empty-written nulls.
+struct Built {
+    documents: Vec<Value>,
+    empty_nulls: Vec<Vec<String>>,
+}
+
+fn build(
     text: &str,
     source_name: &str,
     limits: &Limits,
+    record_empty_nulls: bool,
+    yaml11: bool,
     annotation_null_text: bool,
-) -> Result<Vec<Value>, YamlError> {
+) -> Result<Built, YamlError> {
     precheck(text, source_name, limits)?;
     let mut options = serde_saphyr::granit_parser::Options::default();
     options.set_emit_comments(false);
@@ -200,12 +254,17 @@ fn parse_stream(
     // libyaml (and so kustomize) ends a block scalar at end of file without adding a line feed.
     options.block_scalar_eof_without_line_feed = true;
     let mut builder = Builder::new(text, source_name, limits);
+    builder.record_empty_nulls = record_empty_nulls;
+    builder.yaml11 = yaml11;
     builder.annotation_null_text = annotation_null_text;
     for item in Parser::new_from_str_with_options(text, options) {
         let (event, span) = item.map_err(|e| scan_error(source_name, &e))?;
         builder.event(event, &span)?;
     }
-    Ok(builder.documents)
+    Ok(Built {
+        documents: builder.documents,
+        empty_nulls: builder.document_empty_nulls,
+    })
 }
 
 fn scan_error(source_name: &str, e: &ScanError) -> YamlError {
@@ -374,15 +433,23 @@ struct Builder<'a> {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Anchored>,
     documents: Vec<Value>,
+    /// Whether to note the nulls written empty ([`Document::empty_nulls`]).
+    record_empty_nulls: bool,
+    /// Whether plain scalars resolve as YAML 1.1 ([`parse_documents_yaml11`]).
+    yaml11: bool,
+    /// Whether null values of a document's `metadata.annotations` become their text (objects, not
+    /// patches: [`parse_patch_documents`]).
+    annotation_null_text: bool,
+    /// The current document's empty-written nulls.
+    empty_nulls: Vec<String>,
+    /// One list per kept document, beside `documents` (only when recording).
+    document_empty_nulls: Vec<Vec<String>>,
     document_count: usize,
     nodes: usize,
     scalar_bytes: usize,
     aliases: usize,
     alias_nodes: usize,
     alias_bytes: usize,
-    /// Whether null values of a document's `metadata.annotations` become their text (objects, not
-    /// patches: [`parse_patch_documents`]).
-    annotation_null_text: bool,
 }
 
 fn describe(v: &Value) -> &'static str {
@@ -405,13 +472,17 @@ impl<'a> Builder<'a> {
             stack: Vec::new(),
             anchors: HashMap::new(),
             documents: Vec::new(),
+            record_empty_nulls: false,
+            yaml11: false,
+            annotation_null_text: true,
+            empty_nulls: Vec::new(),
+            document_empty_nulls: Vec::new(),
             document_count: 0,
             nodes: 0,
             scalar_bytes: 0,
             aliases: 0,
             alias_nodes: 0,
             alias_bytes: 0,
-            annotation_null_text: true,
         }
     }
 
@@ -456,6 +527,7 @@ impl<'a> Builder<'a> {
                 }
                 // Anchors are scoped to their document.
                 self.anchors.clear();
+                self.empty_nulls.clear();
             }
             Event::Scalar(value, style, anchor, tag) => {
                 self.count_node(line)?;
@@ -481,8 +553,19 @@ impl<'a> Builder<'a> {
                     self.stack.last(),
                     Some(Frame::Seq { flow: true, .. } | Frame::Map { flow: true, .. })
                 );
-                let mut parsed =
-                    scalar(text, style, tag.as_deref(), flow).map_err(|m| self.unrepresentable(line, m))?;
+                let mut parsed = scalar(text, style, tag.as_deref(), flow, self.yaml11)
+                    .map_err(|m| self.unrepresentable(line, m))?;
+                // kyaml holds an empty scalar as a null with text "" until it encodes the object
+                // (in a flow collection it then prints "", which is what `scalar` gives).
+                let empty_null = empty
+                    && match &parsed {
+                        Scalar::Value(Value::Null) => true,
+                        Scalar::Value(Value::String(s)) => flow && tag.is_none() && s.is_empty(),
+                        _ => false,
+                    };
+                if empty_null && self.record_empty_nulls && !self.at_object_annotation_value() {
+                    self.note_empty_null();
+                }
                 if matches!(parsed, Scalar::Value(Value::Null)) && self.at_object_annotation_value() {
                     // kustomize rewrites every object's `metadata.annotations` as strings (its
                     // internal annotations go in and out), each from the scalar's text: `x:` is
@@ -663,6 +746,39 @@ impl<'a> Builder<'a> {
         self.value_done(value, line)
     }
 
+    /// Notes the JSON pointer of the value being read, an empty-written null; nothing when it is a
+    /// mapping key, a whole document, or below a `<<` key (its place is elsewhere once merged).
+    fn note_empty_null(&mut self) {
+        use std::fmt::Write as _;
+        if self.stack.is_empty() || matches!(self.stack.last(), Some(Frame::Map { key: None, .. })) {
+            return;
+        }
+        let mut pointer = String::new();
+        for frame in &self.stack {
+            pointer.push('/');
+            match frame {
+                // Children join their sequence when complete: the next index is this one.
+                Frame::Seq { items, .. } => {
+                    let _ = write!(pointer, "{}", items.len());
+                }
+                Frame::Map {
+                    key: Some(Key::Str(k)),
+                    ..
+                } => {
+                    for c in k.chars() {
+                        match c {
+                            '~' => pointer.push_str("~0"),
+                            '/' => pointer.push_str("~1"),
+                            c => pointer.push(c),
+                        }
+                    }
+                }
+                Frame::Map { .. } => return,
+            }
+        }
+        self.empty_nulls.push(pointer);
+    }
+
     /// Whether the next value is that of a key of a document's top-level `metadata.annotations`.
     fn at_object_annotation_value(&self) -> bool {
         if !self.annotation_null_text {
@@ -748,8 +864,12 @@ impl<'a> Builder<'a> {
     fn value_done(&mut self, value: Value, line: usize) -> Result<(), YamlError> {
         match self.stack.last_mut() {
             None => {
+                let empty_nulls = std::mem::take(&mut self.empty_nulls);
                 if !value.is_null() {
                     self.documents.push(value);
+                    if self.record_empty_nulls {
+                        self.document_empty_nulls.push(empty_nulls);
+                    }
                 }
             }
             Some(Frame::Seq { items, .. }) => items.push(value),
@@ -855,6 +975,51 @@ mod tests {
     }
 
     #[test]
+    fn empty_written_nulls_are_noted_per_document() {
+        let docs = parse_documents_with_empty_nulls(
+            concat!(
+                "a:\nb: ~\nc: null\nd: {e: , f: [x, ~]}\n\"g/h~\":\nl:\n- \n- k:\n",
+                "base: &b\n  m:\nmerged:\n  <<: *b\n  n:\n",
+                "---\n---\nz:\nq: !!str\nmetadata:\n  annotations: {x: }\n  labels: {y: }\n",
+            ),
+            "x.yaml",
+            &Limits::DEFAULT,
+        )
+        .unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(
+            docs[0].empty_nulls,
+            ["/a", "/d/e", "/g~1h~0", "/l/0", "/l/1/k", "/base/m", "/merged/n"]
+        );
+        // Empty in a flow collection reads as "" (kyaml's encoder quotes it), and is listed.
+        assert_eq!(docs[0].value["d"], json!({"e": "", "f": ["x", null]}));
+        assert_eq!(docs[0].value["merged"], json!({"m": null, "n": null}));
+        assert_eq!(docs[1].empty_nulls, ["/z", "/metadata/labels/y"]);
+        assert_eq!(
+            parse("a:\n").unwrap(),
+            docs_values(&parse_documents_with_empty_nulls("a:\n", "x.yaml", &Limits::DEFAULT).unwrap())
+        );
+    }
+
+    fn docs_values(docs: &[Document]) -> Vec<Value> {
+        docs.iter().map(|d| d.value.clone()).collect()
+    }
+
+    #[test]
+    fn yaml11_reading_is_that_of_json_patches() {
+        let docs = parse_documents_yaml11(
+            "a: [y, yes, on, n, no, off, Y, 'y', 0755, 0o17, 0x1F, 1_000, 2001-12-14, ~, {e: }, true]\n",
+            "x.yaml",
+            &Limits::DEFAULT,
+        )
+        .unwrap();
+        assert_eq!(
+            docs[0]["a"],
+            json!([true, true, true, false, false, false, true, "y", 493, 15, 31, 1000, "2001-12-14", null, {"e": null}, true])
+        );
+    }
+
+    #[test]
     fn scalars_resolve_as_kustomize_reads_them() {
         let docs = parse(concat!(
             "yes: yes\nn: n\noct: 0755\nqoct: '0755'\nf: 1.50\ne: 1e3\nnull1: ~\nempty:\n",
@@ -952,12 +1117,13 @@ mod tests {
         assert_eq!(parse("a: |\n  text").unwrap()[0], json!({"a": "text"}));
         assert_eq!(parse("a: |\n  text\n").unwrap()[0], json!({"a": "text\n"}));
     }
+
     #[test]
     fn patch_documents_keep_null_annotation_values() {
         let text = "kind: A\nmetadata:\n  annotations:\n    empty:\n    tilde: ~\n    word: null\n    text: \"null\"\n";
         let docs = parse_patch_documents(text, "patch.yaml", &Limits::DEFAULT).unwrap();
         assert_eq!(
-            docs[0]["metadata"]["annotations"],
+            docs[0].value["metadata"]["annotations"],
             json!({"empty": null, "tilde": null, "word": null, "text": "null"})
         );
     }

@@ -143,6 +143,11 @@ fn resolve_number(tag: Option<CoreTag>, s: &str, version: Version) -> Resolved {
     Resolved::Str
 }
 
+/// How go-yaml v2 (sigs.k8s.io/yaml, YAML 1.1) reads an untagged plain scalar.
+pub(crate) fn resolve_plain_yaml11(s: &str) -> Resolved {
+    resolve(None, s, Version::V2)
+}
+
 /// How go-yaml v3 (kyaml) reads an untagged plain scalar.
 pub(crate) fn resolve_plain(s: &str) -> Resolved {
     resolve(None, s, Version::V3)

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use serde_saphyr::granit_parser::{ScalarStyle, Span, Tag};
 
-use super::resolve::{CoreTag, Resolved, resolve_plain, resolve_tagged};
+use super::resolve::{CoreTag, Resolved, resolve_plain, resolve_plain_yaml11, resolve_tagged};
 
 /// A scalar as kyaml reads it.
 pub(super) enum Scalar {
@@ -40,8 +40,9 @@ pub(super) fn scalar(
     style: ScalarStyle,
     tag: Option<&Tag>,
     flow: bool,
+    yaml11: bool,
 ) -> Result<Scalar, String> {
-    let parsed = scalar_unchecked(value, style, tag, flow)?;
+    let parsed = scalar_unchecked(value, style, tag, flow, yaml11)?;
     if let Scalar::Value(Value::String(s)) = &parsed
         && let Some(c) = unprintable_char(s)
     {
@@ -53,16 +54,39 @@ pub(super) fn scalar(
     Ok(parsed)
 }
 
+/// No tag, or the non-specific tag `!` (an empty handle with suffix `!`).
+fn non_specific_tag(tag: Option<&Tag>) -> bool {
+    tag.is_none_or(|t| t.handle().is_empty() && t.suffix() == "!")
+}
+
 fn scalar_unchecked(
     value: &str,
     style: ScalarStyle,
     tag: Option<&Tag>,
     flow: bool,
+    yaml11: bool,
 ) -> Result<Scalar, String> {
     let text = |v: &str| Scalar::Value(Value::String(v.to_string()));
+    if yaml11 && non_specific_tag(tag) && style == ScalarStyle::Plain && value != "<<" {
+        // sigs.k8s.io/yaml's YAMLToJSON (go-yaml v2): YAML 1.1 booleans, no `0o` octals, and a
+        // timestamp-like scalar decoded into an interface stays its text.
+        return Ok(match resolve_plain_yaml11(value) {
+            Resolved::Timestamp(_) | Resolved::BadTimestamp => text(value),
+            Resolved::Null => Scalar::Value(Value::Null),
+            Resolved::Bool(b) => Scalar::Value(Value::Bool(b)),
+            Resolved::Int(i) => Scalar::Value(Value::from(i)),
+            Resolved::Uint(u) => Scalar::Value(Value::from(u)),
+            Resolved::Float(f) => Scalar::Value(Value::from(f)),
+            Resolved::NonFinite => {
+                return Err(format!(
+                    "`{value}` is not a finite number, which JSON cannot represent"
+                ));
+            }
+            Resolved::Str => text(value),
+        });
+    }
     // The non-specific tag `!` comes as an empty handle with suffix `!`.
-    let non_specific = tag.is_none_or(|t| t.handle().is_empty() && t.suffix() == "!");
-    let resolved = if non_specific {
+    let resolved = if non_specific_tag(tag) {
         if style == ScalarStyle::Folded {
             return Ok(Scalar::Value(Value::String(kyaml_folded_round_trip(value))));
         }

@@ -21,9 +21,14 @@
 //!   protocol does not match a target port without one. `$setElementOrder/...`, `$retainKeys` and
 //!   `$deleteFromPrimitiveList/...` are not directives in kustomize: they are copied as plain fields.
 //!
+//! - the target's own `null`s that the patch does not touch stay when written `null` or `~`, and
+//!   are dropped when written as nothing (`key:`), wherever the merge walks (maps, elements of
+//!   merged lists; not inside replaced lists): kyaml keeps a null's text and `Merger.VisitMap`
+//!   keeps only a null with text (`MakePersistentNullNode`). The YAML reader notes where a file
+//!   wrote nulls empty ([`crate::manifest::yaml::Document`]); [`apply_marked`] takes and updates
+//!   those places. An empty null's text is `""`, which matters to merge keys (`- name:`).
+//!
 //! Known differences from `kubectl kustomize`:
-//! - the target's own `null`s that the patch does not touch stay; kustomize drops those written as
-//!   a bare `key:` (it keeps `key: null` and `key: ~`);
 //! - merge keys come from the Kubernetes v1.36 OpenAPI, kustomize's from its built-in v1.21 one:
 //!   fields added since with a merge strategy (`resourceClaims`, `schedulingGates`, webhook
 //!   `matchConditions`, ...) merge here and are replaced by kustomize.
@@ -58,6 +63,19 @@ pub fn apply(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
 
 /// [`apply`] with the `options` of the `patches` entry.
 pub fn apply_with(target: &mut Value, patch: &Value, options: Options) -> Result<(), PatchError> {
+    apply_marked(target, &mut Vec::new(), patch, &[], options)
+}
+
+/// [`apply_with`] knowing where the target and the patch wrote nulls as nothing (JSON pointers,
+/// [`crate::manifest::yaml::Document::empty_nulls`]): the merge drops those of the target that
+/// it walks, and `empty_nulls` is left holding the places of the others.
+pub fn apply_marked(
+    target: &mut Value,
+    empty_nulls: &mut Vec<String>,
+    patch: &Value,
+    patch_empty_nulls: &[String],
+    options: Options,
+) -> Result<(), PatchError> {
     let Value::Object(target_map) = &*target else {
         return Err(PatchError::NotAMapping { what: "target" });
     };
@@ -84,10 +102,17 @@ pub fn apply_with(target: &mut Value, patch: &Value, options: Options) -> Result
         arena.import(patch, 0)
     }
     .ok_or(PatchError::TooDeep { what: "patch" })?;
+    let marked =
+        arena.mark_empty_nulls(dest, empty_nulls) + arena.mark_empty_nulls(origin, patch_empty_nulls);
 
     let merged = arena.walk([Some(dest), Some(origin)], None)?;
     let mut result = match merged {
-        Some(id) if id == dest => arena.export(id),
+        Some(id) if id == dest => {
+            if marked > 0 {
+                *empty_nulls = arena.empty_null_pointers(id);
+            }
+            arena.export(id)
+        }
         // kustomize keeps the resource's own node and only looks at whether the merge deleted it:
         // a top-level `$patch: replace` (which returns the patch's node) changes nothing.
         Some(_) => target.clone(),
@@ -95,9 +120,15 @@ pub fn apply_with(target: &mut Value, patch: &Value, options: Options) -> Result
     };
     match &mut result {
         // An empty result is a deleted object too (Resource.ApplySmPatch: IsNilOrEmpty).
-        Value::Object(map) if map.is_empty() => result = Value::Null,
+        Value::Object(map) if map.is_empty() => {
+            result = Value::Null;
+            empty_nulls.clear();
+        }
         Value::Object(map) => restore_identity(map, &options, kind, name, namespace),
-        _ => result = Value::Null,
+        _ => {
+            result = Value::Null;
+            empty_nulls.clear();
+        }
     }
     *target = result;
     Ok(())
@@ -145,11 +176,23 @@ enum Node {
     /// `null`. `keep` is kyaml's persistent null: a target's own null that the patch left alone.
     Null {
         keep: bool,
+        written: Written,
     },
     /// A string, number or boolean.
     Scalar(Value),
     Map(Vec<(String, Id)>),
     Seq(Vec<Id>),
+}
+
+/// How a null was written, which kyaml keeps in its node's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Written {
+    /// `null`, `~`, or a null made by the merge.
+    Text,
+    /// Nothing at all (`key:`): text `""`.
+    Empty,
+    /// Nothing at all inside a flow collection (`{key: }`), which the YAML reader gives as `""`.
+    EmptyInFlow,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,7 +250,10 @@ impl<'t> Arena<'t> {
             return None;
         }
         let node = match value {
-            Value::Null => Node::Null { keep: false },
+            Value::Null => Node::Null {
+                keep: false,
+                written: Written::Text,
+            },
             Value::Object(map) => {
                 let mut entries = Vec::with_capacity(map.len());
                 for (k, v) in map {
@@ -229,6 +275,11 @@ impl<'t> Arena<'t> {
 
     fn export(&self, id: Id) -> Value {
         match &self.nodes[id] {
+            // kyaml's encoder quotes an empty plain scalar in a flow collection: it prints "".
+            Node::Null {
+                written: Written::EmptyInFlow,
+                ..
+            } => Value::String(String::new()),
             Node::Null { .. } => Value::Null,
             Node::Scalar(v) => v.clone(),
             Node::Map(entries) => Value::Object(
@@ -239,6 +290,62 @@ impl<'t> Arena<'t> {
             ),
             Node::Seq(ids) => Value::Array(ids.iter().map(|id| self.export(*id)).collect()),
         }
+    }
+
+    /// Marks the nulls at `pointers` below `root` as written empty; returns how many it marked.
+    /// Pointers that lead nowhere or to something else than a null (or the `""` of an empty
+    /// scalar in a flow collection) are ignored.
+    fn mark_empty_nulls(&mut self, root: Id, pointers: &[String]) -> usize {
+        let mut marked = 0;
+        for pointer in pointers {
+            let mut at = Some(root);
+            for token in pointer.split('/').skip(1) {
+                let token = token.replace("~1", "/").replace("~0", "~");
+                at = at.and_then(|id| match &self.nodes[id] {
+                    Node::Map(entries) => entries.iter().find(|(k, _)| *k == token).map(|(_, v)| *v),
+                    Node::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i).copied()),
+                    _ => None,
+                });
+            }
+            let Some(id) = at else { continue };
+            let written = match &self.nodes[id] {
+                Node::Null { .. } => Written::Empty,
+                // The reader gives an empty scalar of a flow collection as "" (what kustomize
+                // prints); to kyaml's merge it is still a null.
+                Node::Scalar(Value::String(text)) if text.is_empty() => Written::EmptyInFlow,
+                _ => continue,
+            };
+            self.nodes[id] = Node::Null { keep: false, written };
+            marked += 1;
+        }
+        marked
+    }
+
+    /// JSON pointers of the empty-written nulls left below `root`, in document order.
+    fn empty_null_pointers(&self, root: Id) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![(root, String::new())];
+        while let Some((id, path)) = stack.pop() {
+            match &self.nodes[id] {
+                Node::Null {
+                    written: Written::Empty | Written::EmptyInFlow,
+                    ..
+                } => out.push(path),
+                Node::Map(entries) => {
+                    for (k, v) in entries.iter().rev() {
+                        let token = k.replace('~', "~0").replace('/', "~1");
+                        stack.push((*v, format!("{path}/{token}")));
+                    }
+                }
+                Node::Seq(items) => {
+                    for (i, v) in items.iter().enumerate().rev() {
+                        stack.push((*v, format!("{path}/{i}")));
+                    }
+                }
+                Node::Null { .. } | Node::Scalar(_) => {}
+            }
+        }
+        out
     }
 
     // ---- node predicates, named after their kyaml counterparts ----
@@ -280,6 +387,10 @@ impl<'t> Arena<'t> {
     /// The node's text (`yaml.Node.Value`): a scalar as written, `""` for maps and lists.
     fn text(&self, id: Id) -> String {
         match &self.nodes[id] {
+            Node::Null {
+                written: Written::Empty | Written::EmptyInFlow,
+                ..
+            } => String::new(),
             Node::Null { .. } => "null".into(),
             Node::Scalar(Value::String(s)) => s.clone(),
             Node::Scalar(v) => v.to_string(),
@@ -331,7 +442,7 @@ impl<'t> Arena<'t> {
     fn set_field(&mut self, map: Id, name: &str, value: Option<Id>) {
         let clear = match value {
             None => true,
-            Some(v) => matches!(self.nodes[v], Node::Null { keep: false }),
+            Some(v) => matches!(self.nodes[v], Node::Null { keep: false, .. }),
         };
         let Node::Map(entries) = &mut self.nodes[map] else {
             return;
@@ -620,8 +731,19 @@ impl<'t> Arena<'t> {
                 return Ok(None);
             }
             if let (None, Some(dest)) = (origin, dest) {
-                // A null the target wrote itself stays when the patch does not touch it.
-                self.nodes[dest] = Node::Null { keep: true };
+                // A null the target wrote itself stays when the patch does not touch it, unless
+                // written as nothing (kyaml keeps only a null with text).
+                if let Node::Null {
+                    written: Written::Empty | Written::EmptyInFlow,
+                    ..
+                } = self.nodes[dest]
+                {
+                    return Ok(None);
+                }
+                self.nodes[dest] = Node::Null {
+                    keep: true,
+                    written: Written::Text,
+                };
                 return Ok(Some(dest));
             }
             return Ok(origin);

@@ -224,3 +224,60 @@ fn kind_change_needs_the_option() {
     apply_with(&mut target, &patch, options).unwrap();
     assert_eq!(target["kind"], "Secret");
 }
+
+/// Nulls written as nothing go wherever the merge walks and stay where it does not (inside a
+/// replaced list); `empty_nulls` then names the survivors at their new places.
+#[test]
+fn empty_written_nulls_are_dropped_where_the_merge_walks() {
+    let mut target = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {
+            "strategy": null, "paused": null,
+            "template": {"spec": {
+                "nodeSelector": {"zone": ""},
+                "containers": [
+                    {"name": "a", "args": ["x", null], "resources": null},
+                    {"name": "b", "command": null},
+                ],
+            }},
+        },
+    });
+    let mut empty = vec![
+        "/spec/strategy".to_string(),
+        "/spec/template/spec/nodeSelector/zone".to_string(),
+        "/spec/template/spec/containers/0/args/1".to_string(),
+        "/spec/template/spec/containers/0/resources".to_string(),
+        "/spec/template/spec/containers/1/command".to_string(),
+        // Stale or wrong places mean nothing.
+        "/spec/replicas".to_string(),
+        "/metadata/name".to_string(),
+    ];
+    let patch = json!({"kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"template": {"spec": {"containers": [{"name": "b", "image": "i"}]}}}});
+    apply_marked(&mut target, &mut empty, &patch, &[], Options::default()).unwrap();
+    assert_eq!(
+        target["spec"],
+        json!({
+            "paused": null,
+            "template": {"spec": {
+                "nodeSelector": {},
+                "containers": [{"name": "b", "image": "i"}, {"name": "a", "args": ["x", null]}],
+            }},
+        })
+    );
+    assert_eq!(empty, ["/spec/template/spec/containers/1/args/1"]);
+
+    // A flow-map empty in the patch deletes, as a null does.
+    let mut target = json!({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v", "l": "w"}});
+    let patch = json!({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": ""}});
+    let mut none = Vec::new();
+    apply_marked(
+        &mut target,
+        &mut none,
+        &patch,
+        &["/data/k".to_string()],
+        Options::default(),
+    )
+    .unwrap();
+    assert_eq!(target["data"], json!({"l": "w"}));
+}

@@ -10,11 +10,15 @@
 //! - `patchesStrategicMerge` entries are files or inline YAML, each document patching the object
 //!   it names. `patchesJson6902` entries need a target with a name.
 //! - `$patch: delete` at the top level removes the object.
+//! - A `patches` entry whose text holds no object and no operation (empty, blank, comments only,
+//!   `---` only, `{}`) does nothing, as in kustomize v5.8; `patchesStrategicMerge` refuses it.
 
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::manifest::yaml::{parse_documents, parse_patch_documents};
+use crate::manifest::yaml::{
+    Document, parse_documents_with_empty_nulls, parse_documents_yaml11, parse_patch_documents,
+};
 use crate::manifest::{Gvk, ResId};
 use crate::render::error::RenderError;
 use crate::render::kustomization::Patch;
@@ -29,8 +33,10 @@ use crate::render::target::duplicate_error;
 
 /// What a patch text turned out to be.
 enum Parsed {
-    Strategic(Vec<Value>),
+    Strategic(Vec<Document>),
     Json(JsonPatch),
+    /// No object and no operation (an empty or comment-only patch): kustomize does nothing.
+    Empty,
 }
 
 /// The text of a patch and where it came from.
@@ -167,7 +173,11 @@ fn apply_json_to_targets(
         let id = r.display_id();
         // A failed patch fails the render: the half-patched object is never used.
         ops.apply_in_place(&mut r.obj)
-            .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))
+            .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))?;
+        // kustomize applies the operations to the object's JSON and reads it back: its nulls are
+        // all written `null` from then on.
+        r.empty_nulls.clear();
+        Ok(())
     })
 }
 
@@ -208,14 +218,22 @@ fn check_strategic(doc: &Value) -> bool {
 
 /// Tells a strategic merge patch (objects) from a JSON 6902 patch (a list of operations).
 fn parse(loader: &Loader<'_>, step: &Step<'_>, source: &Source) -> Result<Parsed, RenderError> {
-    // `patches` entries keep their null annotations (they delete); kustomize loads the legacy
-    // `patchesStrategicMerge` files as objects, whose null annotations become text.
-    let docs = parse_patch_documents(&source.text, &source.name, loader.limits())?;
-    if let [ops @ Value::Array(_)] = docs.as_slice() {
-        let patch = json6902::parse(ops).map_err(|e| step.fail(format!("{}: {e}", source.label)))?;
-        return Ok(Parsed::Json(patch));
+    let mut docs = parse_patch_documents(&source.text, &source.name, loader.limits())?;
+    // kustomize's resource reader drops `{}` documents as it drops empty ones (IsNilOrEmpty).
+    docs.retain(|d| !d.value.as_object().is_some_and(serde_json::Map::is_empty));
+    if docs.is_empty() {
+        return Ok(Parsed::Empty);
     }
-    if docs.is_empty() || !docs.iter().all(check_strategic) {
+    if let [
+        Document {
+            value: Value::Array(_),
+            ..
+        },
+    ] = docs.as_slice()
+    {
+        return json_operations(loader, step, source).map(Parsed::Json);
+    }
+    if !docs.iter().all(|d| check_strategic(&d.value)) {
         return Err(step.fail(format!(
             "{}: unable to parse as a strategic merge patch (objects with kind and metadata.name) \
              or a JSON 6902 patch (a list of operations)",
@@ -225,11 +243,23 @@ fn parse(loader: &Loader<'_>, step: &Step<'_>, source: &Source) -> Result<Parsed
     Ok(Parsed::Strategic(docs))
 }
 
+/// Reads JSON 6902 operations as kustomize does: through sigs.k8s.io/yaml's `YAMLToJSON`, so with
+/// YAML 1.1 scalars (`value: yes` is `true`, `value: on` too).
+fn json_operations(loader: &Loader<'_>, step: &Step<'_>, source: &Source) -> Result<JsonPatch, RenderError> {
+    match parse_documents_yaml11(&source.text, &source.name, loader.limits())?.as_slice() {
+        [ops] => json6902::parse(ops).map_err(|e| step.fail(format!("{}: {e}", source.label))),
+        _ => Err(step.fail(format!(
+            "{}: expected one list of JSON 6902 operations",
+            source.label
+        ))),
+    }
+}
+
 /// Applies a strategic merge patch to the object at `at`; a deleted object becomes `Null`.
 fn apply_strategic(
     acc: &mut ResMap,
     at: usize,
-    doc: &Value,
+    doc: &Document,
     options: Options,
     source: &Source,
     step: &Step<'_>,
@@ -239,8 +269,14 @@ fn apply_strategic(
         r.store_previous_id();
     }
     let id = r.display_id();
-    strategic::apply_with(&mut r.obj, doc, options)
-        .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))
+    strategic::apply_marked(
+        &mut r.obj,
+        &mut r.empty_nulls,
+        &doc.value,
+        &doc.empty_nulls,
+        options,
+    )
+    .map_err(|e| step.fail(format!("{}: {id}: {e}", source.label)))
 }
 
 /// Drops objects a patch deleted and checks that no two objects now share an id.
@@ -320,13 +356,14 @@ pub fn apply_patch(
                 }
                 None => {
                     for doc in &docs {
-                        let at = by_id(acc, doc, &source, &step)?;
+                        let at = by_id(acc, &doc.value, &source, &step)?;
                         apply_strategic(acc, at, doc, options, &source, &step)?;
                     }
                 }
             }
             settle(acc)
         }
+        Parsed::Empty => Ok(()),
         Parsed::Json(ops) => {
             let Some(target) = &patch.target else {
                 return Err(step.fail(format!("{}: must specify a target for JSON patch", source.label)));
@@ -349,15 +386,15 @@ pub fn apply_strategic_merge(
         step: "patchesStrategicMerge",
     };
     for entry in entries {
-        let inline = parse_documents(entry, &kf.file.to_string(), loader.limits())
+        let inline = parse_documents_with_empty_nulls(entry, &kf.file.to_string(), loader.limits())
             .ok()
-            .filter(|docs| !docs.is_empty() && docs.iter().all(Value::is_object));
+            .filter(|docs| !docs.is_empty() && docs.iter().all(|d| d.value.is_object()));
         let (docs, source) = match inline {
             Some(docs) => (docs, Source::inline(kf, entry)),
             None => {
                 let file = loader.resolve_file(kf, "patch", entry)?;
                 let text = loader.read_text(&file)?;
-                let docs = parse_documents(&text, &file.to_string(), loader.limits())?;
+                let docs = parse_documents_with_empty_nulls(&text, &file.to_string(), loader.limits())?;
                 (docs, Source::file(&file, text))
             }
         };
@@ -365,13 +402,13 @@ pub fn apply_strategic_merge(
             return Err(step.fail(format!("{}: patch appears to be empty", source.label)));
         }
         for doc in &docs {
-            if !check_strategic(doc) {
+            if !check_strategic(&doc.value) {
                 return Err(step.fail(format!(
                     "{}: a strategic merge patch needs kind and metadata.name",
                     source.label
                 )));
             }
-            let at = by_id(acc, doc, &source, &step)?;
+            let at = by_id(acc, &doc.value, &source, &step)?;
             apply_strategic(acc, at, doc, Options::default(), &source, &step)?;
         }
         settle(acc)?;
@@ -396,15 +433,6 @@ pub fn apply_json6902(
         _ => return Err(step.fail("must specify the target name")),
     };
     let source = load_source(loader, kf, &step, patch.path.as_deref(), patch.patch.as_deref())?;
-    let docs = parse_documents(&source.text, &source.name, loader.limits())?;
-    let ops = match docs.as_slice() {
-        [ops] => json6902::parse(ops).map_err(|e| step.fail(format!("{}: {e}", source.label)))?,
-        _ => {
-            return Err(step.fail(format!(
-                "{}: expected one list of JSON 6902 operations",
-                source.label
-            )));
-        }
-    };
+    let ops = json_operations(loader, &step, &source)?;
     apply_json_to_targets(acc, target, &ops, Previous::Keep, &source, &step)
 }

@@ -416,11 +416,14 @@ impl Schemas {
     /// Adds every served version of one CustomResourceDefinition (`apiextensions.k8s.io/v1`); a later
     /// definition of the same apiVersion/kind replaces an earlier one. Returns the versions added.
     pub fn add_crd(&mut self, crd: &Value, source_name: &str) -> Result<usize, SchemaError> {
-        let versions = self.compiled.compile(crd, self.builtin).map_err(|message| SchemaError::InvalidCrd {
-            crd: crd::display_name(crd),
-            source_name: source_name.to_string(),
-            message,
-        })?;
+        let versions =
+            self.compiled
+                .compile(crd, self.builtin)
+                .map_err(|message| SchemaError::InvalidCrd {
+                    crd: crd::display_name(crd),
+                    source_name: source_name.to_string(),
+                    message,
+                })?;
         let n = versions.len();
         for (key, arena, root) in versions {
             let schema = CrdSchema {
