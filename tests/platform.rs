@@ -720,7 +720,13 @@ fn clusters_sharing_a_kubernetes_cluster_write_no_common_cluster_scoped_object()
 /// and the operator Deployment runs the release's image.
 #[test]
 fn vendored_releases_are_what_they_claim() {
-    for (release, served) in [("0.45.2", "v1beta2"), ("1.2.0", "v1")] {
+    for (release, served) in [
+        ("0.45.2", "v1beta2"),
+        ("0.47.0", "v1beta2"),
+        ("0.50.1", "v1"),
+        ("1.0.1", "v1"),
+        ("1.2.0", "v1"),
+    ] {
         let crds = release_crds(release);
         assert!(crds.len() >= 10, "{release}: {} CRDs", crds.len());
         for crd in &crds {

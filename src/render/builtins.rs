@@ -46,9 +46,6 @@ pub const BUILTIN_API_VERSION: &str = "builtin";
 /// Annotations that make a config a KRM function (kustomize's `fnplugin.GetFunctionSpec`).
 const FUNCTION_ANNOTATIONS: [&str; 2] = ["config.kubernetes.io/function", "config.k8s.io/function"];
 
-/// Why HelmChartInflationGenerator configs are refused, until Helm support replaces this.
-const HELM_REFUSED: &str = "Helm charts are not rendered by kgitops yet; render the chart into manifests";
-
 /// The kustomization field an entry is listed under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Field {
@@ -86,7 +83,7 @@ impl Field {
 }
 
 /// The configured `generators` entries of a kustomization, ready to run.
-pub struct Generators(Vec<(Context, Generator)>);
+pub struct Generators(Vec<(Context, PluginGenerator)>);
 
 /// The configured `transformers` (or `validators`) entries of a kustomization, ready to run.
 pub struct Transformers {
@@ -111,8 +108,18 @@ impl Generators {
     /// Runs the generators in order, absorbing what they make into `acc`.
     pub fn run(self, loader: &Loader<'_>, kf: &KustFile, acc: &mut ResMap) -> Result<(), RenderError> {
         for (context, g) in self.0 {
-            generators::generate(loader, kf, g.kind, &g.args, g.secret_type.as_deref(), None, acc)
-                .map_err(|e| context.fail(e.to_string()))?;
+            match g {
+                PluginGenerator::Data(g) => {
+                    generators::generate(loader, kf, g.kind, &g.args, g.secret_type.as_deref(), None, acc)
+                        .map_err(|e| context.fail(e.to_string()))?
+                }
+                // Helm's own errors name the chart and the kustomization already.
+                PluginGenerator::Helm(config) => {
+                    for res in super::helm::generate_from_config(loader, kf, &config)? {
+                        acc.append(res).map_err(duplicate_error)?;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -504,6 +511,14 @@ struct GeneratorConfig {
 }
 
 /// A configured built-in generator.
+/// A configured built-in generator.
+enum PluginGenerator {
+    /// ConfigMapGenerator and SecretGenerator: what `configMapGenerator`/`secretGenerator` run.
+    Data(Generator),
+    /// HelmChartInflationGenerator: the config as written, run as a `helmCharts` entry.
+    Helm(Value),
+}
+
 struct Generator {
     kind: GeneratorKind,
     args: GeneratorArgs,
@@ -592,12 +607,12 @@ fn misplaced(context: &Context, kind: &str) -> RenderError {
     }
 }
 
-fn generator(context: &Context, config: &Resource) -> Result<Generator, RenderError> {
+fn generator(context: &Context, config: &Resource) -> Result<PluginGenerator, RenderError> {
     let kind = builtin_kind(context, config)?;
     let generator_kind = match kind {
         "ConfigMapGenerator" => GeneratorKind::ConfigMap,
         "SecretGenerator" => GeneratorKind::Secret,
-        "HelmChartInflationGenerator" => return Err(context.fail(HELM_REFUSED)),
+        "HelmChartInflationGenerator" => return Ok(PluginGenerator::Helm(config.obj.clone())),
         other => return Err(misplaced(context, other)),
     };
     let c: GeneratorConfig = read(context, config)?;
@@ -613,12 +628,12 @@ fn generator(context: &Context, config: &Resource) -> Result<Generator, RenderEr
         env: c.env,
         options: c.options,
     };
-    Ok(Generator {
+    Ok(PluginGenerator::Data(Generator {
         kind: generator_kind,
         args,
         // Only SecretGenerator has a type; a ConfigMapGenerator ignores the field.
         secret_type: c.type_.filter(|_| generator_kind == GeneratorKind::Secret),
-    })
+    }))
 }
 
 fn transformer(context: &Context, config: &Resource) -> Result<Transformer, RenderError> {

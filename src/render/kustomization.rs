@@ -328,7 +328,17 @@ impl Kustomization {
             (
                 self.openapi.as_ref().is_some_and(|m| !m.is_empty()),
                 "openapi",
-                "custom OpenAPI schemas are not loaded",
+                // kustomize downloads a schema given by URL; kgitops never reads the network.
+                if self
+                    .openapi
+                    .iter()
+                    .flatten()
+                    .any(|(_, v)| v.starts_with("http://") || v.starts_with("https://"))
+                {
+                    "a remote OpenAPI schema (a URL) is not fetched, and custom schemas are not loaded"
+                } else {
+                    "custom OpenAPI schemas are not loaded"
+                },
             ),
             (
                 set(&self.build_metadata),
