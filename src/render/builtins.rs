@@ -514,7 +514,7 @@ struct GeneratorConfig {
 /// A configured built-in generator.
 enum PluginGenerator {
     /// ConfigMapGenerator and SecretGenerator: what `configMapGenerator`/`secretGenerator` run.
-    Data(Generator),
+    Data(Box<Generator>),
     /// HelmChartInflationGenerator: the config as written, run as a `helmCharts` entry.
     Helm(Value),
 }
@@ -628,12 +628,12 @@ fn generator(context: &Context, config: &Resource) -> Result<PluginGenerator, Re
         env: c.env,
         options: c.options,
     };
-    Ok(PluginGenerator::Data(Generator {
+    Ok(PluginGenerator::Data(Box::new(Generator {
         kind: generator_kind,
         args,
         // Only SecretGenerator has a type; a ConfigMapGenerator ignores the field.
         secret_type: c.type_.filter(|_| generator_kind == GeneratorKind::Secret),
-    }))
+    })))
 }
 
 fn transformer(context: &Context, config: &Resource) -> Result<Transformer, RenderError> {
