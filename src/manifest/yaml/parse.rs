@@ -203,13 +203,7 @@ pub fn parse_documents_with_empty_nulls(
     source_name: &str,
     limits: &Limits,
 ) -> Result<Vec<Document>, YamlError> {
-    let built = build(text, source_name, limits, true, false, true)?;
-    Ok(built
-        .documents
-        .into_iter()
-        .zip(built.empty_nulls)
-        .map(|(value, empty_nulls)| Document { value, empty_nulls })
-        .collect())
+    Ok(build(text, source_name, limits, true, false, true)?.into_documents())
 }
 
 /// The documents of a `patches` entry: as [`parse_documents_with_empty_nulls`], except that a
@@ -222,19 +216,24 @@ pub fn parse_patch_documents(
     source_name: &str,
     limits: &Limits,
 ) -> Result<Vec<Document>, YamlError> {
-    let built = build(text, source_name, limits, true, false, false)?;
-    Ok(built
-        .documents
-        .into_iter()
-        .zip(built.empty_nulls)
-        .map(|(value, empty_nulls)| Document { value, empty_nulls })
-        .collect())
+    Ok(build(text, source_name, limits, true, false, false)?.into_documents())
 }
 
 /// What [`build`] read: the documents and, when asked, each one's empty-written nulls.
 struct Built {
     documents: Vec<Value>,
     empty_nulls: Vec<Vec<String>>,
+}
+
+impl Built {
+    /// Each document with its empty-written nulls (recorded when `build` was asked to).
+    fn into_documents(self) -> Vec<Document> {
+        self.documents
+            .into_iter()
+            .zip(self.empty_nulls)
+            .map(|(value, empty_nulls)| Document { value, empty_nulls })
+            .collect()
+    }
 }
 
 fn build(
