@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alert_sink::AlertSink;
-use daemon_poll::{cluster_status, eventually, get_ok};
+use daemon_poll::{cluster_status, eventually, get_ok, metric, p50, waiting};
 use gitserver::{BareRemote, WorkRepo};
 use k8s_openapi::api::core::v1::Namespace;
 use kgitops::manifest::yaml::{Limits, parse_documents};
@@ -302,32 +302,6 @@ async fn applied(addr: SocketAddr, commit: &str) -> Value {
     .await
 }
 
-async fn waiting(addr: SocketAddr, lines: &[String]) -> Value {
-    let want = json!(lines);
-    eventually("the cluster waiting", POLL, || {
-        let want = want.clone();
-        async move {
-            let c = cluster_status(addr).await;
-            if c["last_result"]["result"] == "waiting" && c["waiting"] == want {
-                Ok(c)
-            } else {
-                Err(c.to_string())
-            }
-        }
-    })
-    .await
-}
-
-async fn metric(addr: SocketAddr, line: &str) {
-    let metrics = get_ok(addr, "/metrics").await;
-    assert!(metrics.contains(line), "{line} not in:\n{metrics}");
-}
-
-fn p50(mut figures: Vec<Duration>) -> Duration {
-    figures.sort();
-    figures[figures.len() / 2]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_follows_the_migration_and_applies_each_gated_step_by_itself() {
     let (ns, client) = namespace("gates-daemon").await;
@@ -395,7 +369,7 @@ async fn the_daemon_follows_the_migration_and_applies_each_gated_step_by_itself(
     let line = |live: &str| {
         format!("{kafka}: strimzi.io/kraft=enabled needs kafkaMetadataState KRaftPostMigration, live: {live}")
     };
-    let c = waiting(addr, &[line("KRaftMigration")]).await;
+    let c = waiting(addr, POLL, &[line("KRaftMigration")]).await;
     assert_eq!(c["applied_revision"], c2.as_str(), "{c:#}");
     assert_eq!(c["synced"], false, "{c:#}");
     assert_eq!(c["last_result"]["revision"], c3.as_str(), "{c:#}");
@@ -420,7 +394,7 @@ async fn the_daemon_follows_the_migration_and_applies_each_gated_step_by_itself(
     // Dual writing: still waiting (the line says so), still nothing applied, no second alert.
     tokio::time::sleep(Duration::from_millis(300)).await;
     op.set("KRaftDualWriting");
-    waiting(addr, &[line("KRaftDualWriting")]).await;
+    waiting(addr, POLL, &[line("KRaftDualWriting")]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(kraft_annotation(&client, &ns).await.as_deref(), Some("migration"));
     assert_eq!(sink.of_kind("gate").len(), 1, "{:#?}", sink.of_kind("gate"));
@@ -457,26 +431,13 @@ async fn the_daemon_follows_the_migration_and_applies_each_gated_step_by_itself(
     remote.push(&work, "main");
     let prune_line =
         |object: &str| format!("{object}: prune needs {kafka} kafkaMetadataState KRaft, live: PreKRaft");
-    let mut lines = vec![
+    let lines = vec![
         format!("{kafka}: spec.zookeeper removed needs kafkaMetadataState KRaft, live: PreKRaft"),
         prune_line(&format!("ConfigMap/{ns}/zookeeper-metrics")),
         prune_line(&format!("Deployment/{ns}/zoo-entrance")),
         prune_line(&format!("Service/{ns}/zoo-entrance")),
     ];
-    lines.sort();
-    let c = eventually("step 4 waiting", POLL, || {
-        let lines = lines.clone();
-        async move {
-            let c = cluster_status(addr).await;
-            let mut got: Vec<String> = c["waiting"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|l| l.as_str().map(str::to_string)).collect())
-                .unwrap_or_default();
-            got.sort();
-            if got == lines { Ok(c) } else { Err(c.to_string()) }
-        }
-    })
-    .await;
+    let c = waiting(addr, POLL, &lines).await;
     assert_eq!(c["applied_revision"], c3.as_str(), "{c:#}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(get(&deployments, "zoo-entrance").await.is_some(), "pruned early");

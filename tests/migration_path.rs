@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alert_sink::AlertSink;
-use daemon_poll::{cluster_status, eventually, eventually_within, get_ok};
+use daemon_poll::{cluster_status, eventually, eventually_within, get_ok, metric, p50, waiting};
 use gitserver::{BareRemote, WorkRepo};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kgitops::manifest::yaml::{Limits, parse_documents};
@@ -601,34 +601,6 @@ async fn applied(addr: SocketAddr, commit: &str) -> Value {
     c
 }
 
-/// Waits until the cluster waits with exactly `lines` (in any order); returns its status.
-async fn waiting(addr: SocketAddr, lines: &[String]) -> Value {
-    let mut want = lines.to_vec();
-    want.sort();
-    eventually("the cluster waiting", POLL, || {
-        let want = want.clone();
-        async move {
-            let c = cluster_status(addr).await;
-            let mut got: Vec<String> = c["waiting"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|l| l.as_str().map(str::to_string)).collect())
-                .unwrap_or_default();
-            got.sort();
-            if c["last_result"]["result"] == "waiting" && got == want {
-                Ok(c)
-            } else {
-                Err(c.to_string())
-            }
-        }
-    })
-    .await
-}
-
-async fn metric(addr: SocketAddr, line: &str) {
-    let metrics = get_ok(addr, "/metrics").await;
-    assert!(metrics.contains(line), "{line} not in:\n{metrics}");
-}
-
 /// The live world the assertions read.
 struct Live {
     client: kube::Client,
@@ -733,11 +705,6 @@ async fn finished(live: &Live, version: &str, release: &str, kafka_version: &str
     .await
 }
 
-fn p50(mut figures: Vec<Duration>) -> Duration {
-    figures.sort();
-    figures[figures.len() / 2]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_gated_by_live_state() {
     let started = Instant::now();
@@ -797,6 +764,7 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     let c2 = repo.push(steps[2].0, &steps[2].1);
     let c = waiting(
         addr,
+        POLL,
         &[format!(
             "{KAFKA}: strimzi.io/kraft=migration needs kafkaMetadataState ZooKeeper and strimzi.io/node-pools enabled \
              and kafkaNodePools set, live: ZooKeeper, kafkaNodePools (none)"
@@ -844,7 +812,7 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     let line = |live: &str| {
         format!("{KAFKA}: strimzi.io/kraft=enabled needs kafkaMetadataState KRaftPostMigration, live: {live}")
     };
-    let c = waiting(addr, &[line("KRaftMigration")]).await;
+    let c = waiting(addr, POLL, &[line("KRaftMigration")]).await;
     assert_eq!(c["applied_revision"], c2.as_str(), "{c:#}");
     assert_eq!(c["synced"], false, "{c:#}");
     metric(addr, &format!("kgitops_gate_waiting{{cluster=\"{CLUSTER}\"}} 1")).await;
@@ -873,7 +841,7 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     let fired = gate_alerts().len();
     tokio::time::sleep(Duration::from_millis(300)).await;
     op.set("KRaftDualWriting");
-    waiting(addr, &[line("KRaftDualWriting")]).await;
+    waiting(addr, POLL, &[line("KRaftDualWriting")]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         text(
@@ -923,7 +891,7 @@ async fn the_daemon_walks_prod_eu_west_1_from_zookeeper_on_0_45_to_kraft_on_1_2_
     for (object, _) in live.zookeeper_only().await {
         lines.push(prune_line(&object));
     }
-    let c = waiting(addr, &lines).await;
+    let c = waiting(addr, POLL, &lines).await;
     assert_eq!(c["applied_revision"], c3.as_str(), "{c:#}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let zk = live.zookeeper_only().await;

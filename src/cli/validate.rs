@@ -75,6 +75,9 @@ pub fn run(args: ValidateArgs) -> Result<Outcome, Failure> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
+    // The process exits next: freeing every parsed file one allocation at a time would only
+    // delay it (a few percent of a validate run).
+    std::mem::forget(cache);
     Ok(if report.has_errors() {
         Outcome::Changes
     } else {

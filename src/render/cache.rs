@@ -12,10 +12,16 @@
 //! render that reads it, so each gets its own error. Two renders that need the same file at the
 //! same moment parse it once: the second waits for the first.
 //!
+//! Two renders that need the same file at the same moment parse it once: the second waits for the
+//! first, and meanwhile runs other work of the renderer's thread pool (`rayon::yield_now`), so that
+//! with as many renders as threads (`validate` renders every cluster at once) a thread waiting for
+//! a shared file still helps parse the others.
+//!
 //! The cache lives as long as its owner (one command) and keeps every parsed file: it is for runs
 //! that render a bounded set of trees, not for the daemon.
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use crate::manifest::yaml::{Document, Limits};
 use crate::source::TreePath;
@@ -28,13 +34,45 @@ struct Key {
     text: String,
 }
 
-/// One file's parse: set once by the render that parsed it first; `None` when that parse failed.
-type Cell = Arc<OnceLock<Option<Arc<Vec<Document>>>>>;
+/// Where one file's parse is.
+enum State {
+    /// A render is parsing it; others wait.
+    Parsing,
+    Parsed(Arc<Vec<Document>>),
+    /// The parse failed (or the thread parsing it panicked): each render parses it again for its
+    /// own error.
+    Failed,
+}
+
+/// One file's state; `None` until a render claims it.
+type Cell = Arc<Mutex<Option<State>>>;
 
 /// Parsed files, shared by the renders of one run (see the module docs).
 #[derive(Default)]
 pub struct ParseCache {
     files: Mutex<hashbrown::HashMap<Key, Cell>>,
+}
+
+/// Marks a claimed file failed unless its parse was stored: a panic in the parse must not leave
+/// the others waiting for ever.
+struct Claim<'a> {
+    cell: &'a Mutex<Option<State>>,
+    done: bool,
+}
+
+impl Claim<'_> {
+    fn finish(mut self, state: State) {
+        *self.cell.lock().unwrap_or_else(PoisonError::into_inner) = Some(state);
+        self.done = true;
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            *self.cell.lock().unwrap_or_else(PoisonError::into_inner) = Some(State::Failed);
+        }
+    }
 }
 
 impl ParseCache {
@@ -61,20 +99,43 @@ impl ParseCache {
             let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(files.entry(key).or_default())
         };
-        // The first reader parses (outside the map's lock); readers arriving meanwhile wait here.
-        let mut failure = None;
-        let parsed = cell.get_or_init(|| match parse(text) {
-            Ok(objects) => Some(Arc::new(objects)),
-            Err(e) => {
-                failure = Some(e);
-                None
+        loop {
+            let mut state = cell.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*state {
+                None => {
+                    *state = Some(State::Parsing);
+                    drop(state);
+                    let claim = Claim {
+                        cell: &cell,
+                        done: false,
+                    };
+                    return match parse(text) {
+                        Ok(objects) => {
+                            let objects = Arc::new(objects);
+                            claim.finish(State::Parsed(Arc::clone(&objects)));
+                            // The cache keeps its copy; this render takes the other.
+                            Ok(Arc::unwrap_or_clone(objects))
+                        }
+                        Err(e) => {
+                            claim.finish(State::Failed);
+                            Err(e)
+                        }
+                    };
+                }
+                Some(State::Parsed(objects)) => return Ok(objects.as_ref().clone()),
+                // An earlier parse of this file failed: parsing it again gives this render its error.
+                Some(State::Failed) => {
+                    drop(state);
+                    return parse(text);
+                }
+                Some(State::Parsing) => {
+                    drop(state);
+                    // Help with the pool's other work while the first render parses this file.
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::thread::sleep(Duration::from_micros(100));
+                    }
+                }
             }
-        });
-        match (parsed, failure) {
-            (_, Some(e)) => Err(e),
-            (Some(objects), None) => Ok(objects.as_ref().clone()),
-            // An earlier parse of this file failed: parsing it again gives this render its error.
-            (None, None) => parse(text),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Reading a running daemon's `/status` and polling until a condition holds, for the tests that run
-//! `kgitops run` against the real apiserver (strimzi_health.rs, migration_gates.rs).
+//! `kgitops run` against the real apiserver (strimzi_health.rs, migration_gates.rs, migration_path.rs).
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -50,4 +50,40 @@ where
             Err(_) => tokio::time::sleep(every).await,
         }
     }
+}
+
+/// Waits until the cluster's last result is `waiting` on exactly `lines` (in any order: the daemon
+/// lists a revision's gates as it finds them); returns its status.
+pub async fn waiting(addr: SocketAddr, every: Duration, lines: &[String]) -> Value {
+    let mut want = lines.to_vec();
+    want.sort();
+    eventually("the cluster waiting", every, || {
+        let want = want.clone();
+        async move {
+            let c = cluster_status(addr).await;
+            let mut got: Vec<String> = c["waiting"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|l| l.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            got.sort();
+            if c["last_result"]["result"] == "waiting" && got == want {
+                Ok(c)
+            } else {
+                Err(c.to_string())
+            }
+        }
+    })
+    .await
+}
+
+/// Fails unless the daemon's `/metrics` has `line` (a whole sample: name, labels and value).
+pub async fn metric(addr: SocketAddr, line: &str) {
+    let metrics = get_ok(addr, "/metrics").await;
+    assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+}
+
+/// The median of some measured latencies (the upper one of an even count).
+pub fn p50(mut figures: Vec<Duration>) -> Duration {
+    figures.sort();
+    figures[figures.len() / 2]
 }

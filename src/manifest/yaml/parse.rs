@@ -168,7 +168,7 @@ fn find_disputed_char(b: &[u8]) -> Option<usize> {
 /// Parses every document of a YAML stream as kustomize reads manifests. Empty and `null` documents
 /// are dropped, as kustomize drops them.
 pub fn parse_documents(text: &str, source_name: &str, limits: &Limits) -> Result<Vec<Value>, YamlError> {
-    Ok(build(text, source_name, limits, false, false, true)?.documents)
+    Ok(build(text, source_name, limits, Reading::OBJECTS)?.documents)
 }
 
 /// [`parse_documents`] with plain scalars resolved as sigs.k8s.io/yaml's `YAMLToJSON` (go-yaml
@@ -180,7 +180,16 @@ pub fn parse_documents_yaml11(
     source_name: &str,
     limits: &Limits,
 ) -> Result<Vec<Value>, YamlError> {
-    Ok(build(text, source_name, limits, false, true, true)?.documents)
+    Ok(build(
+        text,
+        source_name,
+        limits,
+        Reading {
+            yaml11: true,
+            ..Reading::OBJECTS
+        },
+    )?
+    .documents)
 }
 
 /// One document of a stream with where it wrote a scalar as nothing at all (`key:`, `- `,
@@ -203,7 +212,16 @@ pub fn parse_documents_with_empty_nulls(
     source_name: &str,
     limits: &Limits,
 ) -> Result<Vec<Document>, YamlError> {
-    Ok(build(text, source_name, limits, true, false, true)?.into_documents())
+    Ok(build(
+        text,
+        source_name,
+        limits,
+        Reading {
+            record_empty_nulls: true,
+            ..Reading::OBJECTS
+        },
+    )?
+    .into_documents())
 }
 
 /// The documents of a `patches` entry: as [`parse_documents_with_empty_nulls`], except that a
@@ -216,7 +234,7 @@ pub fn parse_patch_documents(
     source_name: &str,
     limits: &Limits,
 ) -> Result<Vec<Document>, YamlError> {
-    Ok(build(text, source_name, limits, true, false, false)?.into_documents())
+    Ok(build(text, source_name, limits, Reading::PATCHES)?.into_documents())
 }
 
 /// What [`build`] read: the documents and, when asked, each one's empty-written nulls.
@@ -236,14 +254,34 @@ impl Built {
     }
 }
 
-fn build(
-    text: &str,
-    source_name: &str,
-    limits: &Limits,
+/// How [`build`] reads a stream: the differences between the ways kustomize reads objects, patches
+/// and JSON 6902 operations.
+#[derive(Clone, Copy)]
+struct Reading {
+    /// Note each document's scalars written empty ([`Document::empty_nulls`]).
     record_empty_nulls: bool,
+    /// YAML 1.1 scalars (`yes`, `on`, `y` are booleans), as sigs.k8s.io/yaml reads.
     yaml11: bool,
+    /// A null under `metadata.annotations` becomes its text, as kustomize loads objects.
     annotation_null_text: bool,
-) -> Result<Built, YamlError> {
+}
+
+impl Reading {
+    /// Objects (resources, generator output): go-yaml v3 scalars, null annotations as text.
+    const OBJECTS: Reading = Reading {
+        record_empty_nulls: false,
+        yaml11: false,
+        annotation_null_text: true,
+    };
+    /// `patches` entries: empty-written nulls noted, a null annotation stays null (it deletes).
+    const PATCHES: Reading = Reading {
+        record_empty_nulls: true,
+        yaml11: false,
+        annotation_null_text: false,
+    };
+}
+
+fn build(text: &str, source_name: &str, limits: &Limits, reading: Reading) -> Result<Built, YamlError> {
     precheck(text, source_name, limits)?;
     let mut options = serde_saphyr::granit_parser::Options::default();
     options.set_emit_comments(false);
@@ -253,9 +291,9 @@ fn build(
     // libyaml (and so kustomize) ends a block scalar at end of file without adding a line feed.
     options.block_scalar_eof_without_line_feed = true;
     let mut builder = Builder::new(text, source_name, limits);
-    builder.record_empty_nulls = record_empty_nulls;
-    builder.yaml11 = yaml11;
-    builder.annotation_null_text = annotation_null_text;
+    builder.record_empty_nulls = reading.record_empty_nulls;
+    builder.yaml11 = reading.yaml11;
+    builder.annotation_null_text = reading.annotation_null_text;
     for item in Parser::new_from_str_with_options(text, options) {
         let (event, span) = item.map_err(|e| scan_error(source_name, &e))?;
         builder.event(event, &span)?;

@@ -306,30 +306,40 @@ struct CompileCache {
 #[derive(Debug)]
 struct CacheEntry {
     /// `[group, kind, versions]` of the CRD compiled.
-    input: Value,
+    input: [Value; 3],
     /// Filled once; concurrent callers for the same CRD wait for the first compile.
     compiled: std::sync::OnceLock<Compiled>,
 }
 
 impl CompileCache {
     fn compile(&self, crd: &Value, builtin: &builtin::Builtin) -> Compiled {
-        let input = Value::Array(vec![
-            crd.pointer("/spec/group").cloned().unwrap_or(Value::Null),
-            crd.pointer("/spec/names/kind").cloned().unwrap_or(Value::Null),
-            crd.pointer("/spec/versions").cloned().unwrap_or(Value::Null),
-        ]);
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        hash_value(&input, &mut hasher);
-        let key = std::hash::Hasher::finish(&hasher);
+        // Hashed and compared by reference: the versions hold every schema of the CRD (a Strimzi
+        // `Kafka` CRD is about 1 MB of YAML), and a copy is made only for the first of its kind.
+        const NULL: Value = Value::Null;
+        let input = [
+            crd.pointer("/spec/group").unwrap_or(&NULL),
+            crd.pointer("/spec/names/kind").unwrap_or(&NULL),
+            crd.pointer("/spec/versions").unwrap_or(&NULL),
+        ];
+        let key = {
+            use std::hash::BuildHasher;
+            // The key only spreads entries (foldhash, seeded per process); a collision is caught by the
+            // comparison below.
+            let mut hasher = hashbrown::DefaultHashBuilder::default().build_hasher();
+            for part in input {
+                hash_value(part, &mut hasher);
+            }
+            std::hash::Hasher::finish(&hasher)
+        };
         let entry = {
             // A poisoned lock only means another compile panicked; the map itself is intact.
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             let bucket = entries.entry(key).or_default();
-            match bucket.iter().find(|e| e.input == input) {
+            match bucket.iter().find(|e| e.input.iter().eq(input)) {
                 Some(entry) => entry.clone(),
                 None => {
                     let entry = Arc::new(CacheEntry {
-                        input,
+                        input: input.map(Value::clone),
                         compiled: std::sync::OnceLock::new(),
                     });
                     bucket.push(entry.clone());
