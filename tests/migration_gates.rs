@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alert_sink::AlertSink;
-use daemon_poll::{cluster_status, eventually, get_ok, metric, p50, waiting};
+use daemon_poll::{cluster_status, eventually, metric, p50, waiting};
 use gitserver::{BareRemote, WorkRepo};
 use k8s_openapi::api::core::v1::Namespace;
 use kgitops::manifest::yaml::{Limits, parse_documents};

@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alert_sink::AlertSink;
-use daemon_poll::{cluster_status, eventually, eventually_within, get_ok, metric, p50, waiting};
+use daemon_poll::{cluster_status, eventually, eventually_within, metric, p50, waiting};
 use gitserver::{BareRemote, WorkRepo};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kgitops::manifest::yaml::{Limits, parse_documents};
