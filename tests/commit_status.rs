@@ -637,10 +637,15 @@ struct ChildDaemon {
 
 impl ChildDaemon {
     fn start(dir: &Path, remote: &BareRemote, host: &FakeHost) -> ChildDaemon {
+        ChildDaemon::start_with(dir, remote, host, "")
+    }
+
+    /// [`ChildDaemon::start`] with `cluster_extra` lines under the cluster.
+    fn start_with(dir: &Path, remote: &BareRemote, host: &FakeHost, cluster_extra: &str) -> ChildDaemon {
         let (port, status_port) = free_ports();
         std::fs::write(dir.join("status-token"), format!("{TOKEN}\n")).unwrap();
         let config = format!(
-            "source:\n  url: {}\n  interval: 1s\nclusters:\n  - name: dev\n    kubeconfig: {}\n\
+            "source:\n  url: {}\n  interval: 1s\nclusters:\n  - name: dev\n    kubeconfig: {}\n{cluster_extra}\
              server:\n  listen: 127.0.0.1:{port}\n  status_listen: 127.0.0.1:{status_port}\n\
              cache_dir: {}\n\
              commit_status:\n  provider: github\n  api_url: {}\n  repository: {OWNER}/{REPO}\n  \
@@ -851,4 +856,77 @@ fn a_git_host_that_never_answers_delays_no_reconcile() {
         "no status was attempted within {:?}",
         start.elapsed()
     );
+}
+
+/// Waits until the host accepted `n` statuses for `sha`; returns them as (state, description).
+fn wait_statuses_of(host: &FakeHost, sha: &str, n: usize) -> Vec<(String, String)> {
+    let start = Instant::now();
+    loop {
+        let s = statuses_of(host, sha);
+        if s.len() >= n {
+            return s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{n} statuses on {sha} not accepted: {:#?}",
+            host.accepted()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn drift_left_in_alert_mode_fails_the_applied_commit_until_it_is_gone() {
+    let ns = test_namespace("commit-status-drift");
+    let tmp = tempfile::tempdir().unwrap();
+    let work = WorkRepo::init(&tmp.path().join("work"));
+    write_platform(&work, &ns, "1");
+    let c1 = work.commit("platform");
+    let remote = BareRemote::init(&tmp.path().join("remote.git"));
+    remote.push(&work, "main");
+    let host = FakeHost::start(Provider::Github);
+    let d = ChildDaemon::start_with(tmp.path(), &remote, &host, "    drift: alert\n");
+    d.wait("c1 applied", Duration::from_secs(60), |c| {
+        c["applied_revision"] == c1.as_str()
+    });
+    wait_statuses_of(&host, &c1, 2);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let edit = |value: &'static str| {
+        let ns = ns.clone();
+        rt.block_on(async move {
+            use kube::api::{Api, Patch, PatchParams};
+            let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+                Api::namespaced(common::client().await, &ns);
+            let params = PatchParams {
+                field_manager: Some("kubectl-patch".into()),
+                ..PatchParams::default()
+            };
+            api.patch("settings", &params, &Patch::Merge(json!({"data": {"a": value}})))
+                .await
+                .unwrap();
+        })
+    };
+    edit("by-hand");
+    let s = wait_statuses_of(&host, &c1, 3);
+    assert_eq!(
+        s[2],
+        (
+            "failure".to_string(),
+            "drift: 1 object(s) differ from git (alert mode)".to_string()
+        )
+    );
+    // Put back by hand: the commit is live again.
+    edit("1");
+    let s = wait_statuses_of(&host, &c1, 4);
+    assert_eq!(
+        s[3],
+        (
+            "success".to_string(),
+            "applied; live state matches git again".to_string()
+        )
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(statuses_of(&host, &c1).len(), 4, "{:#?}", host.accepted());
+    assert!(host.refused().is_empty(), "{:#?}", host.refused());
 }
