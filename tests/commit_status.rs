@@ -930,3 +930,77 @@ fn drift_left_in_alert_mode_fails_the_applied_commit_until_it_is_gone() {
     assert_eq!(statuses_of(&host, &c1).len(), 4, "{:#?}", host.accepted());
     assert!(host.refused().is_empty(), "{:#?}", host.refused());
 }
+
+/// Sets the live Kafka `main`'s `status.kafkaMetadataState`, as the Strimzi operator would.
+fn set_metadata_state(ns: &str, state: &str) {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let gvk = GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", "Kafka");
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(common::client().await, ns, &ApiResource::from_gvk(&gvk));
+        let patch = json!({"status": {"kafkaMetadataState": state, "observedGeneration": 1}});
+        api.patch_status("main", &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap_or_else(|e| panic!("Kafka/{ns}/main status: {e}"));
+    });
+}
+
+#[test]
+fn a_revision_waiting_on_a_gate_fails_until_the_live_state_allows_it() {
+    let ns = test_namespace("commit-status-gate");
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture =
+        std::fs::read_to_string(common::repo_root().join("tests/fixtures/migration-gates/zookeeper.yaml"))
+            .unwrap()
+            .replace("NS", &ns);
+    let work = WorkRepo::init(&tmp.path().join("work"));
+    work.write(
+        "clusters/dev/kustomization.yaml",
+        "resources:\n  - platform.yaml\n",
+    )
+    .write("clusters/dev/platform.yaml", &fixture);
+    let c1 = work.commit("zookeeper platform");
+    let remote = BareRemote::init(&tmp.path().join("remote.git"));
+    remote.push(&work, "main");
+    let host = FakeHost::start(Provider::Github);
+    let d = ChildDaemon::start(tmp.path(), &remote, &host);
+    d.wait("c1 applied", Duration::from_secs(60), |c| {
+        c["applied_revision"] == c1.as_str()
+    });
+    wait_statuses_of(&host, &c1, 2);
+    set_metadata_state(&ns, "KRaftMigration");
+
+    // `strimzi.io/kraft: enabled` before post-migration: the revision waits, nothing applied.
+    let enabled = fixture.replacen(
+        "  name: main\n",
+        "  name: main\n  annotations: {strimzi.io/kraft: enabled}\n",
+        1,
+    );
+    work.write("clusters/dev/platform.yaml", &enabled);
+    let c2 = work.commit("kraft: enabled");
+    remote.push(&work, "main");
+    d.wait("c2 waiting", Duration::from_secs(30), |c| {
+        c["last_result"]["result"] == "waiting" && c["last_result"]["revision"] == c2.as_str()
+    });
+    let s2 = wait_statuses_of(&host, &c2, 2);
+    assert_eq!(s2[0].0, "pending");
+    assert_eq!(
+        s2[1],
+        (
+            "failure".to_string(),
+            format!("waiting for live state of Kafka/{ns}/main; nothing applied")
+        )
+    );
+
+    // The operator reaches post-migration: the daemon applies the waiting revision by itself.
+    set_metadata_state(&ns, "KRaftPostMigration");
+    d.wait("c2 applied", Duration::from_secs(30), |c| {
+        c["applied_revision"] == c2.as_str()
+    });
+    let s2 = wait_statuses_of(&host, &c2, 3);
+    assert_eq!(s2[2].0, "success", "{s2:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(statuses_of(&host, &c2).len(), 3, "{:#?}", host.accepted());
+    assert!(host.refused().is_empty(), "{:#?}", host.refused());
+}
