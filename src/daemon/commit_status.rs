@@ -125,13 +125,14 @@ pub struct CommitStatusConfig {
 }
 
 impl CommitStatusConfig {
-    /// Checks the values; errors name the key below `commit_status`.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the values.
+    pub fn check(&self) -> Result<(), CommitStatusError> {
+        let invalid = |key: &'static str, message: String| CommitStatusError::Config { key, message };
         let api = self.api_root()?;
         if !(api.starts_with("https://") || api.starts_with("http://")) {
-            return Err("api_url: must start with http:// or https://".into());
+            return Err(invalid("api_url", "must start with http:// or https://".into()));
         }
-        url::Url::parse(&api).map_err(|e| format!("api_url: {e}"))?;
+        url::Url::parse(&api).map_err(|e| invalid("api_url", e.to_string()))?;
         let repo = self.repository.trim();
         let segment_ok = |s: &str| {
             !s.is_empty()
@@ -144,38 +145,42 @@ impl CommitStatusConfig {
             Provider::Github | Provider::Gitea => {
                 let parts: Vec<&str> = repo.split('/').collect();
                 if parts.len() != 2 || !parts.iter().all(|p| segment_ok(p)) {
-                    return Err(format!(
-                        "repository: '{repo}' must be owner/repo for {}",
-                        self.provider.name()
+                    return Err(invalid(
+                        "repository",
+                        format!("'{repo}' must be owner/repo for {}", self.provider.name()),
                     ));
                 }
             }
             Provider::Gitlab => {
                 if !repo.split('/').all(segment_ok) {
-                    return Err(format!(
-                        "repository: '{repo}' must be a project id or path (group/project)"
+                    return Err(invalid(
+                        "repository",
+                        format!("'{repo}' must be a project id or path (group/project)"),
                     ));
                 }
             }
         }
         if let Some(t) = &self.target_url {
             if !(t.starts_with("https://") || t.starts_with("http://")) {
-                return Err("target_url: must start with http:// or https://".into());
+                return Err(invalid(
+                    "target_url",
+                    "must start with http:// or https://".into(),
+                ));
             }
-            url::Url::parse(t).map_err(|e| format!("target_url: {e}"))?;
+            url::Url::parse(t).map_err(|e| invalid("target_url", e.to_string()))?;
         }
         Ok(())
     }
 
     /// `api_url` without a trailing slash, or the provider's default.
-    fn api_root(&self) -> Result<String, String> {
+    fn api_root(&self) -> Result<String, CommitStatusError> {
         match (&self.api_url, self.provider.default_api_url()) {
             (Some(u), _) => Ok(u.trim().trim_end_matches('/').to_string()),
             (None, Some(d)) => Ok(d.to_string()),
-            (None, None) => Err(format!(
-                "api_url: required for {} (the instance's URL)",
-                self.provider.name()
-            )),
+            (None, None) => Err(CommitStatusError::Config {
+                key: "api_url",
+                message: format!("required for {} (the instance's URL)", self.provider.name()),
+            }),
         }
     }
 
@@ -190,7 +195,7 @@ impl CommitStatusConfig {
     }
 
     /// Where an update for `sha` is POSTed.
-    pub fn endpoint(&self, sha: &str) -> Result<String, String> {
+    pub fn endpoint(&self, sha: &str) -> Result<String, CommitStatusError> {
         let root = self.api_root()?;
         let repo = self.repository.trim();
         Ok(match self.provider {
@@ -419,15 +424,16 @@ impl Pending {
     }
 }
 
+/// What the reporter and its sending task share: the configuration, the queue, the counters.
 #[derive(Debug)]
-struct Shared {
+struct Queue {
     cfg: CommitStatusConfig,
     pending: Mutex<Pending>,
     wake: Notify,
     outcomes: Outcomes,
 }
 
-impl Shared {
+impl Queue {
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         // Each critical section is a few queue operations; a poisoned lock is still consistent.
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
@@ -438,7 +444,7 @@ impl Shared {
 /// call from a worker: it only queues.
 #[derive(Debug, Default)]
 pub struct Reporter {
-    shared: Option<Arc<Shared>>,
+    shared: Option<Arc<Queue>>,
 }
 
 impl Reporter {
@@ -462,7 +468,7 @@ impl Reporter {
     /// A reporter that queues without a task sending.
     fn idle(cfg: &CommitStatusConfig, outcomes: Outcomes, capacity: usize) -> Reporter {
         Reporter {
-            shared: Some(Arc::new(Shared {
+            shared: Some(Arc::new(Queue {
                 cfg: cfg.clone(),
                 pending: Mutex::new(Pending::new(capacity)),
                 wake: Notify::new(),
@@ -614,9 +620,12 @@ fn verdict(status: u16, headers: &http::HeaderMap, body: &[u8], now: jiff::Times
     Verdict::Refused(format!("HTTP {status}: {message}"))
 }
 
-/// Why an update could not be sent at all.
+/// A `commit_status` configuration that cannot be used, or why an update could not be sent at all.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitStatusError {
+    /// A value of the configuration (`key` below `commit_status`).
+    #[error("commit_status.{key}: {message}")]
+    Config { key: &'static str, message: String },
     #[error("{} (commit_status.token_file): cannot read: {source}", path.display())]
     Token {
         path: PathBuf,
@@ -625,8 +634,9 @@ pub enum CommitStatusError {
     },
     #[error("{} (commit_status.token_file): is empty", path.display())]
     EmptyToken { path: PathBuf },
-    #[error("commit_status: {0}")]
-    Request(String),
+    /// The token (or URL) has bytes an HTTP header cannot carry; the value is not shown.
+    #[error("{} (commit_status.token_file): the token cannot be sent in an HTTP header", path.display())]
+    Unsendable { path: PathBuf },
 }
 
 fn read_token(path: &std::path::Path) -> Result<String, CommitStatusError> {
@@ -651,7 +661,7 @@ async fn attempt(client: &super::alerts::NotifyClient, cfg: &CommitStatusConfig,
     };
     let url = match cfg.endpoint(&u.sha) {
         Ok(url) => url,
-        Err(e) => return Verdict::Refused(CommitStatusError::Request(e).to_string()),
+        Err(e) => return Verdict::Refused(e.to_string()),
     };
     let mut request = http::Request::post(url.as_str());
     for (k, v) in headers(cfg.provider, &token) {
@@ -662,13 +672,8 @@ async fn attempt(client: &super::alerts::NotifyClient, cfg: &CommitStatusConfig,
         Ok(r) => r,
         // Only a token with bytes a header cannot carry gets here; its value is not shown.
         Err(_) => {
-            return Verdict::Refused(
-                CommitStatusError::Request(format!(
-                    "{}: the token or URL cannot be sent in an HTTP request",
-                    cfg.token_file.display()
-                ))
-                .to_string(),
-            );
+            let path = cfg.token_file.clone();
+            return Verdict::Refused(CommitStatusError::Unsendable { path }.to_string());
         }
     };
     let answered = tokio::time::timeout(SEND_TIMEOUT, async {
@@ -694,7 +699,7 @@ async fn attempt(client: &super::alerts::NotifyClient, cfg: &CommitStatusConfig,
     }
 }
 
-async fn deliver(shared: Arc<Shared>) {
+async fn deliver(shared: Arc<Queue>) {
     let client = match notify_client() {
         Ok(c) => c,
         Err(e) => {
@@ -751,7 +756,7 @@ async fn deliver(shared: Arc<Shared>) {
     }
 }
 
-fn give_up(shared: &Shared, u: &Update, why: &str) {
+fn give_up(shared: &Queue, u: &Update, why: &str) {
     shared.outcomes.failed.inc();
     shared.pending().forget(u);
     tracing::error!(
@@ -818,7 +823,12 @@ mod tests {
         );
         let mut c = cfg(Provider::Gitea, "a/b");
         c.api_url = None;
-        assert!(c.check().unwrap_err().contains("api_url"));
+        assert!(
+            c.check()
+                .unwrap_err()
+                .to_string()
+                .starts_with("commit_status.api_url")
+        );
     }
 
     #[test]
@@ -877,15 +887,25 @@ mod tests {
             (Provider::Github, "a/b?x"),
             (Provider::Gitlab, "a//b"),
         ] {
-            let err = cfg(p, repo).check().unwrap_err();
-            assert!(err.starts_with("repository:"), "{repo}: {err}");
+            let err = cfg(p, repo).check().unwrap_err().to_string();
+            assert!(err.starts_with("commit_status.repository:"), "{repo}: {err}");
         }
         let mut c = cfg(Provider::Github, "a/b");
         c.target_url = Some("kgitops.example".into());
-        assert!(c.check().unwrap_err().starts_with("target_url"));
+        assert!(
+            c.check()
+                .unwrap_err()
+                .to_string()
+                .starts_with("commit_status.target_url")
+        );
         c.target_url = None;
         c.api_url = Some("ftp://x".into());
-        assert!(c.check().unwrap_err().starts_with("api_url"));
+        assert!(
+            c.check()
+                .unwrap_err()
+                .to_string()
+                .starts_with("commit_status.api_url")
+        );
     }
 
     #[test]

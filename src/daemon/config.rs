@@ -558,7 +558,7 @@ impl Config {
                         .into(),
                 );
             }
-            cs.check().map_err(|e| format!("commit_status.{e}"))?;
+            cs.check().map_err(|e| e.to_string())?;
         }
         let server = &self.server;
         if server.listen == server.status_listen && server.listen.port() != 0 {
