@@ -10,6 +10,10 @@
 //! `gate` alert per object), and the worker plans it again whenever a watched object changes,
 //! including a status-only change of what a gate reads ([`Signal::Status`], ignored by clusters
 //! that wait for nothing): the revision is applied by itself once the live state allows it.
+//!
+//! Each outcome is also a commit status on the revision (`pending`, `success`, `failure`, `error`)
+//! when `commit_status` is configured; the mapping is in [`super::commit_status`], which only
+//! queues: a slow git host never holds up this loop.
 
 use std::future::Future;
 use std::sync::Arc;
