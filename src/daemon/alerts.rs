@@ -281,15 +281,25 @@ fn resolved_summary(prefix: &str, object: &str) -> String {
     }
 }
 
+/// The HTTP client of what the daemon sends to third parties (alerts, commit statuses).
+pub type NotifyClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A client for [`NotifyClient`]'s uses: HTTP/1.1 over rustls with the system's root
+/// certificates, `http://` allowed (in-cluster receivers); fails without root certificates.
+pub fn notify_client() -> std::io::Result<NotifyClient> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())?;
+    Ok(Client::builder(TokioExecutor::new()).build(
+        builder
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(HttpConnector::new()),
+    ))
+}
+
 async fn deliver(receivers: Vec<Receiver>, mut rx: mpsc::UnboundedReceiver<Alert>) {
-    let http = HttpConnector::new();
-    let client = match hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-    {
-        Ok(b) => Some(
-            Client::builder(TokioExecutor::new())
-                .build(b.https_or_http().enable_http1().wrap_connector(http)),
-        ),
+    let client = match notify_client() {
+        Ok(c) => Some(c),
         Err(e) => {
             tracing::error!("alerts: no TLS root certificates ({e}); alerts are only logged");
             None

@@ -40,6 +40,12 @@
 //! limits:                        # optional: what one commit may make kgitops read
 //!   max_render_input: 12Mi       # bytes of files one render reads
 //!   max_tree_entries: 250000     # git tree entries one revision loads
+//! commit_status:                 # optional: a status per cluster on each reconciled commit
+//!   provider: github             # github | gitlab | gitea (Forgejo too)
+//!   repository: acme/platform    # owner/repo; GitLab: project id or group/project
+//!   token_file: /var/run/secrets/git-status/token
+//!   api_url: https://api.github.com  # default for github and gitlab; required for gitea
+//!   target_url: https://kgitops.example.com  # statuses link to <target_url>/status
 //! helm:                          # optional: `helmCharts` (charts kept in the repository)
 //!   enabled: false               # like kustomize's --enable-helm (default: the command line's)
 //!   command: /usr/local/bin/helm # helm v3 or v4 (default: the command line's, `helm` on PATH)
@@ -175,6 +181,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub helm: HelmConfig,
+    #[serde(default)]
+    pub commit_status: Option<super::commit_status::CommitStatusConfig>,
 }
 
 /// `helm`: overrides of [`crate::render::helm::HelmSettings`]; what is not set keeps the command
@@ -543,6 +551,15 @@ impl Config {
                 _ => {}
             }
         }
+        if let Some(cs) = &self.commit_status {
+            if self.source.url.is_none() {
+                return Err(
+                    "commit_status: needs source.url (a local working tree has no commits on a git host)"
+                        .into(),
+                );
+            }
+            cs.check().map_err(|e| e.to_string())?;
+        }
         let server = &self.server;
         if server.listen == server.status_listen && server.listen.port() != 0 {
             return Err(format!(
@@ -606,6 +623,9 @@ impl Config {
             fix_opt(&mut a.url_file);
         }
         fix_opt(&mut self.cache_dir);
+        if let Some(cs) = &mut self.commit_status {
+            fix(&mut cs.token_file);
+        }
     }
 
     /// Checks every file the configuration names, before the daemon starts: each must be a
@@ -613,6 +633,7 @@ impl Config {
     /// token would accept anyone). Returns warnings: secrets readable by every user.
     pub fn check_files(&self) -> Result<Vec<String>, ConfigError> {
         let a = &self.source.auth;
+        let commit_status_token = self.commit_status.as_ref().map(|c| c.token_file.clone());
         // Not secret: known_hosts is public, a kubeconfig is checked readable only.
         let mut files: Vec<(String, &Option<PathBuf>, bool)> = vec![
             ("source.auth.token_file".into(), &a.token_file, true),
@@ -631,6 +652,7 @@ impl Config {
         for (i, alert) in self.alerts.iter().enumerate() {
             files.push((format!("alerts[{i}].url_file"), &alert.url_file, true));
         }
+        files.push(("commit_status.token_file".into(), &commit_status_token, true));
         let mut warnings = Vec::new();
         for (key, path, secret) in files {
             let Some(path) = path.as_deref() else { continue };
@@ -953,6 +975,65 @@ mod tests {
             .unwrap_err();
         assert!(
             err.contains("kgitops.yaml") && err.contains("invalid size '2 MB'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn commit_status_is_parsed_checked_and_its_token_file_resolved() {
+        use super::super::commit_status::Provider;
+        let c = parse(
+            "source: {url: https://g.example/r.git}\nclusters: [{name: dev}]\n\
+             commit_status: {provider: gitlab, repository: infra/platform, token_file: status-token, target_url: https://k.example}\n",
+        )
+        .unwrap();
+        let cs = c.commit_status.as_ref().unwrap();
+        assert_eq!(cs.provider, Provider::Gitlab);
+        assert_eq!(cs.token_file, Path::new("/etc/kgitops/status-token"));
+        assert_eq!(cs.link().as_deref(), Some("https://k.example/status"));
+        assert!(
+            parse("source: {path: .}\nclusters: [{name: dev}]\n")
+                .unwrap()
+                .commit_status
+                .is_none()
+        );
+        for (text, expected) in [
+            (
+                "source: {path: .}\nclusters: [{name: dev}]\ncommit_status: {provider: github, repository: a/b, token_file: t}\n",
+                "commit_status: needs source.url",
+            ),
+            (
+                "source: {url: https://g.example/r.git}\nclusters: [{name: dev}]\ncommit_status: {provider: gitea, repository: a/b, token_file: t}\n",
+                "commit_status.api_url",
+            ),
+            (
+                "source: {url: https://g.example/r.git}\nclusters: [{name: dev}]\ncommit_status: {provider: github, repository: b, token_file: t}\n",
+                "commit_status.repository",
+            ),
+            (
+                "source: {url: https://g.example/r.git}\nclusters: [{name: dev}]\ncommit_status: {provider: bitbucket, repository: a/b, token_file: t}\n",
+                "bitbucket",
+            ),
+            (
+                "source: {url: https://g.example/r.git}\nclusters: [{name: dev}]\ncommit_status: {provider: github, repository: a/b, token: t}\n",
+                "token",
+            ),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("empty"), "").unwrap();
+        let c = Config::parse(
+            "source: {url: https://g.example/r.git}\nclusters: [{name: dev}]\n\
+             commit_status: {provider: github, repository: a/b, token_file: empty}\n",
+            Path::new("kgitops.yaml"),
+            dir.path(),
+        )
+        .unwrap();
+        let err = c.check_files().unwrap_err().to_string();
+        assert!(
+            err.contains("commit_status.token_file") && err.contains("is empty"),
             "{err}"
         );
     }

@@ -18,6 +18,7 @@
 //! | `kgitops_strimzi_warnings` | cluster, reason | parts of the live Strimzi specs in effect that Strimzi warns about, by reason (0 once gone) |
 //! | `kgitops_strimzi_objects` | cluster, state | Strimzi objects of the render by health state (ready, progressing, not-ready, refused, paused, missing) as of the last plan |
 //! | `kgitops_apiserver_answers_total` | cluster, result | busy answers of the cluster's apiserver: throttled (429), unavailable (503/504); each was retried with backoff |
+//! | `kgitops_commit_status_total` | result | commit statuses on the git host: sent, failed (refused, or still failing after the retries), dropped (replaced by a newer state of the same commit and cluster before it was sent) |
 
 use std::sync::{Arc, Mutex};
 
@@ -116,6 +117,7 @@ pub struct Metrics {
     /// Each cluster's client counts, read at every scrape ([`Metrics::encode`]), with the values
     /// already added to `apiserver_answers`.
     api_stats: Mutex<Vec<ApiSource>>,
+    commit_status: Family<OutcomeLabels, Counter>,
 }
 
 struct ApiSource {
@@ -228,7 +230,14 @@ impl Metrics {
             "Strimzi objects of the render by health state, as of the last plan",
             strimzi_objects.clone(),
         );
+        let commit_status = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "kgitops_commit_status",
+            "Commit statuses on the git host: sent, failed, dropped",
+            commit_status.clone(),
+        );
         Metrics {
+            commit_status,
             registry,
             apiserver_answers,
             not_in_effect,
@@ -423,6 +432,22 @@ impl Metrics {
         }
     }
 
+    /// The counters of `kgitops_commit_status_total`, each series present (at 0) from the start.
+    pub fn commit_status_outcomes(&self) -> super::commit_status::Outcomes {
+        let counter = |result: &str| {
+            self.commit_status
+                .get_or_create(&OutcomeLabels {
+                    result: result.to_string(),
+                })
+                .clone()
+        };
+        super::commit_status::Outcomes {
+            sent: counter("sent"),
+            failed: counter("failed"),
+            dropped: counter("dropped"),
+        }
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         self.collect_apiserver_answers();
@@ -446,6 +471,7 @@ mod tests {
         m.applied_revision("dev", "bbb");
         m.fetched("ok");
         m.source_state("throttled", 1_800_000_000);
+        m.commit_status_outcomes().sent.inc();
         let text = m.encode();
         for expected in [
             "kgitops_reconcile_total{cluster=\"dev\",result=\"applied\"} 1",
@@ -456,6 +482,8 @@ mod tests {
             "kgitops_source_state{state=\"throttled\"} 1",
             "kgitops_source_state{state=\"ok\"} 0",
             "kgitops_source_state_since_seconds 1800000000",
+            "kgitops_commit_status_total{result=\"sent\"} 1",
+            "kgitops_commit_status_total{result=\"dropped\"} 0",
         ] {
             assert!(text.contains(expected), "{expected} missing in\n{text}");
         }

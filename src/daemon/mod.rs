@@ -11,8 +11,8 @@
 //! - [`worker`]: one loop per cluster: render, apply, drift, retry;
 //! - [`drift`]: kube-runtime watchers over each cluster's ApplySet members;
 //! - [`leader`]: Lease-based leader election (only the leader writes);
-//! - [`http`], [`webhook`], [`deliveries`], [`status`], [`metrics`], [`alerts`]: what the daemon
-//!   serves and sends.
+//! - [`http`], [`webhook`], [`deliveries`], [`status`], [`metrics`], [`alerts`],
+//!   [`commit_status`]: what the daemon serves and sends.
 //!
 //! Shutdown (SIGTERM): the token is cancelled; the HTTP servers stop accepting and close every
 //! connection within [`http::DRAIN`], a fetch in flight is cancelled, an apply in flight gets
@@ -20,6 +20,7 @@
 //! next run converges), the Lease is released. All of it within [`SHUTDOWN_LIMIT`].
 
 pub mod alerts;
+pub mod commit_status;
 pub mod config;
 pub mod deliveries;
 pub mod drift;
@@ -63,6 +64,8 @@ pub struct Shared {
     pub status: Status,
     pub metrics: metrics::Metrics,
     pub alerter: alerts::Alerter,
+    /// Commit statuses on the git host (does nothing without `commit_status`).
+    pub commit_status: commit_status::Reporter,
     /// This replica's name (Lease holder, Event reporter instance).
     pub identity: String,
     /// Held while a cluster plans or applies: one at a time (see [`worker`]).
@@ -157,10 +160,14 @@ impl Daemon {
                 .map(|c| ClusterStatus::new(&c.name, c.drift, c.suspend))
                 .collect(),
         };
+        let metrics = metrics::Metrics::new();
+        let commit_status =
+            commit_status::Reporter::start(config.commit_status.as_ref(), metrics.commit_status_outcomes());
         let shared = Arc::new(Shared {
             status: Status::new(report),
-            metrics: metrics::Metrics::new(),
+            metrics,
             alerter: alerts::Alerter::start(&config.alerts),
+            commit_status,
             identity: identity.clone(),
             reconcile_slots: tokio::sync::Semaphore::new(1),
         });

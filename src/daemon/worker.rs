@@ -10,6 +10,10 @@
 //! `gate` alert per object), and the worker plans it again whenever a watched object changes,
 //! including a status-only change of what a gate reads ([`Signal::Status`], ignored by clusters
 //! that wait for nothing): the revision is applied by itself once the live state allows it.
+//!
+//! Each outcome is also a commit status on the revision (`pending`, `success`, `failure`, `error`)
+//! when `commit_status` is configured; the mapping is in [`super::commit_status`], which only
+//! queues: a slow git host never holds up this loop.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,6 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::Alert;
+use super::commit_status::State as CommitState;
 use super::config::{ClusterConfig, DriftMode};
 use super::drift::{DriftWatch, Signal, TargetKey, Targets};
 use super::revisions::{Latest, Revision};
@@ -323,6 +328,15 @@ impl Worker {
             Some(&self.cfg.name),
             format!("revision {} is live", desired.revision),
         );
+        self.shared.commit_status.report(
+            &self.cfg.name,
+            &desired.revision,
+            CommitState::Success,
+            &format!(
+                "render unchanged since {}; nothing to apply",
+                previous.get(..12).unwrap_or(&previous)
+            ),
+        );
     }
 
     async fn connect(&mut self) -> Result<Cluster, String> {
@@ -400,6 +414,9 @@ impl Worker {
         let Some(desired) = self.desired.clone() else {
             return Ok(());
         };
+        self.shared
+            .commit_status
+            .started(&self.cfg.name, &desired.revision);
         let started = Instant::now();
         let cluster = match self.connect().await {
             Ok(c) => c,
@@ -504,6 +521,12 @@ impl Worker {
                     Some(&self.cfg.name),
                 );
                 self.unwait(&desired.revision);
+                self.shared.commit_status.report(
+                    &self.cfg.name,
+                    &desired.revision,
+                    CommitState::Success,
+                    &format!("applied: {} changed, {unchanged} unchanged", changed.len()),
+                );
                 if set.has_changes() {
                     self.event(
                         EventType::Normal,
@@ -587,6 +610,17 @@ impl Worker {
         self.shared
             .alerter
             .fire_set(&prefix, Some(&self.cfg.name), alerts);
+        let first = blocked.first().map(|b| b.object.as_str()).unwrap_or("-");
+        let more = match objects_waited_for(&blocked) {
+            n if n > 1 => format!(" and {} more", n - 1),
+            _ => String::new(),
+        };
+        self.shared.commit_status.report(
+            &self.cfg.name,
+            &desired.revision,
+            CommitState::Failure,
+            &format!("waiting for live state of {first}{more}; nothing applied"),
+        );
         self.gated = blocked;
     }
 
@@ -650,6 +684,11 @@ impl Worker {
             .alerter
             .resolve_except(&format!("drift/{}/", self.cfg.name), &keys, Some(&self.cfg.name));
         if drifted.is_empty() {
+            self.shared.commit_status.recovered(
+                &self.cfg.name,
+                &applied.revision,
+                "applied; live state matches git again",
+            );
             self.shared.metrics.drift(self.name(), 0);
             self.shared.status.cluster(&self.cfg.name, |c| {
                 c.drifted.clear();
@@ -697,6 +736,12 @@ impl Worker {
                     }
                 }
                 self.shared.metrics.drift(self.name(), drifted.len());
+                self.shared.commit_status.report(
+                    &self.cfg.name,
+                    &applied.revision,
+                    CommitState::Failure,
+                    &format!("drift: {} object(s) differ from git (alert mode)", drifted.len()),
+                );
                 self.shared.status.cluster(&self.cfg.name, |c| {
                     c.drifted = drifted.clone();
                     c.synced = false;
@@ -741,6 +786,11 @@ impl Worker {
                             );
                         }
                         self.shared.metrics.healed(self.name());
+                        self.shared.commit_status.recovered(
+                            &self.cfg.name,
+                            &applied.revision,
+                            "applied; drift healed, live state matches git",
+                        );
                         self.shared.metrics.drift(self.name(), 0);
                         self.shared.status.cluster(&self.cfg.name, |c| {
                             c.heals += 1;
@@ -966,6 +1016,11 @@ impl Worker {
             ),
         );
         alert.details = message.lines().map(str::to_string).collect();
+        if let Some(revision) = &revision {
+            self.shared
+                .commit_status
+                .failed(&self.cfg.name, revision, step, message);
+        }
         alert.revision = revision;
         self.shared.alerter.fire(alert);
         if let Some(applied) = &self.applied {
@@ -999,6 +1054,14 @@ impl Worker {
             }
         });
     }
+}
+
+/// How many distinct objects `blocked` waits for.
+fn objects_waited_for(blocked: &[Blocked]) -> usize {
+    let mut objects: Vec<&str> = blocked.iter().map(|b| b.object.as_str()).collect();
+    objects.sort_unstable();
+    objects.dedup();
+    objects.len()
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {
