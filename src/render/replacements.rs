@@ -1075,7 +1075,18 @@ fn set_in_structured_data(
             continue;
         }
         let text = node_text(node);
-        if let Ok(docs) = crate::manifest::yaml::parse_documents(&text, "embedded data", &Limits::DEFAULT) {
+        // kustomize only asks whether the text is YAML (`yaml.Unmarshal` into a node); a document
+        // whose values our reader refuses (`!!bool on`, written back by an earlier replacement)
+        // is still one, seen through its nodes.
+        let docs = crate::manifest::yaml::parse_documents(&text, "embedded data", &Limits::DEFAULT)
+            .ok()
+            .or_else(|| {
+                crate::manifest::yaml::StyledNode::parse(&text, &Limits::DEFAULT)
+                    .ok()
+                    .flatten()
+                    .map(|node| vec![node.to_value()])
+            });
+        if let Some(docs) = docs {
             found = Some((i, steps, text, docs));
             break;
         }

@@ -8,9 +8,10 @@
 //! encoder keeps, so this module reads the same text again into [`StyledNode`]s and prints them
 //! with a port of the parts of go-yaml v3's `encode.go` (`encoder.node`) and `emitterc.go` the
 //! nodes reach: block and flow mappings and sequences, the five scalar styles with their fallbacks
-//! (`yaml_emitter_select_scalar_style`), folding at 80 columns, and v3's indentation rules
+//! (`yaml_emitter_select_scalar_style`), no folding of long lines, and v3's indentation rules
 //! (`yaml_emitter_increase_indent_compact`). Go-yaml's comment placement is not ported: a document
-//! with comments, anchors, aliases or explicit tags is refused ([`StyledError`]).
+//! with comments, anchors, aliases or tags other than the core scalar ones (`!!int`, ...) is
+//! refused ([`StyledError`]).
 
 use serde_json::Value;
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, StructureStyle};
@@ -19,8 +20,9 @@ use super::emit::{at, is_blank, is_blankz, is_break, is_printable, is_space, sta
 use super::parse::Limits;
 use super::resolve::{Resolved, resolve_plain};
 
-/// go-yaml's `best_width`.
-const BEST_WIDTH: usize = 80;
+/// go-yaml v3's `best_width`: `yaml_emitter_initialize` sets -1, which the stream start turns
+/// into `1<<31 - 1`, so kyaml's encoder never folds long lines (go-yaml v2 folds at 80).
+const BEST_WIDTH: usize = (1 << 31) - 1;
 /// kyaml's indent (`yaml.DefaultIndent`).
 const BEST_INDENT: isize = 2;
 /// Longest simple key go-yaml writes (`yaml_emitter_check_simple_key`).
@@ -74,6 +76,19 @@ impl CoreTag {
         }
     }
 
+    fn from_suffix(suffix: &str) -> Option<CoreTag> {
+        Some(match suffix {
+            "str" => CoreTag::Str,
+            "null" => CoreTag::Null,
+            "bool" => CoreTag::Bool,
+            "int" => CoreTag::Int,
+            "float" => CoreTag::Float,
+            "timestamp" => CoreTag::Timestamp,
+            "merge" => CoreTag::Merge,
+            _ => return None,
+        })
+    }
+
     fn suffix(self) -> &'static str {
         match self {
             CoreTag::Str => "str",
@@ -95,6 +110,8 @@ pub enum StyledNode {
         value: String,
         style: ScalarKind,
         tag: Option<CoreTag>,
+        /// The tag was written in the text (go-yaml's `TaggedStyle`): it is always written back.
+        explicit: bool,
     },
     Seq { items: Vec<StyledNode>, flow: bool },
     Map {
@@ -130,9 +147,13 @@ impl StyledNode {
                     if anchor != 0 {
                         return Err(StyledError::Unsupported("anchors"));
                     }
-                    if tag.is_some() {
-                        return Err(StyledError::Unsupported("explicit tags"));
-                    }
+                    let explicit = match tag.as_deref() {
+                        None => None,
+                        Some(t) if t.handle() == "tag:yaml.org,2002:" => {
+                            Some(CoreTag::from_suffix(t.suffix()).ok_or(StyledError::Unsupported("explicit tags"))?)
+                        }
+                        Some(_) => return Err(StyledError::Unsupported("explicit tags")),
+                    };
                     // The parser reports an empty node as a plain `~` with an empty span.
                     let empty = style == ScalarStyle::Plain && span.start.index() == span.end.index();
                     let value = if empty { String::new() } else { value.into_owned() };
@@ -143,7 +164,9 @@ impl StyledNode {
                         ScalarStyle::Literal => ScalarKind::Literal,
                         ScalarStyle::Folded => ScalarKind::Folded,
                     };
-                    let tag = if style == ScalarKind::Plain {
+                    let tag = if let Some(tag) = explicit {
+                        tag
+                    } else if style == ScalarKind::Plain {
                         CoreTag::of_plain(&value)
                     } else {
                         CoreTag::Str
@@ -152,6 +175,7 @@ impl StyledNode {
                         value,
                         style,
                         tag: Some(tag),
+                        explicit: explicit.is_some(),
                     }
                 }
                 Event::SequenceStart(_, anchor, tag) | Event::MappingStart(_, anchor, tag)
@@ -214,6 +238,7 @@ impl StyledNode {
             value: value.to_string(),
             style: ScalarKind::Plain,
             tag: None,
+            explicit: false,
         }
     }
 
@@ -235,6 +260,43 @@ impl StyledNode {
                     .collect(),
                 flow: false,
             },
+        }
+    }
+
+    /// The node as a JSON value, for finding fields in it: plain scalars resolved as go-yaml v3
+    /// resolves them (timestamps and non-finite floats as their text), other scalars as text.
+    pub fn to_value(&self) -> Value {
+        match self {
+            StyledNode::Scalar {
+                value, style, explicit, ..
+            } => {
+                if *style != ScalarKind::Plain || *explicit {
+                    return Value::String(value.clone());
+                }
+                match resolve_plain(value) {
+                    Resolved::Null => Value::Null,
+                    Resolved::Bool(b) => Value::Bool(b),
+                    Resolved::Int(i) => Value::from(i),
+                    Resolved::Uint(u) => Value::from(u),
+                    Resolved::Float(f) => serde_json::Number::from_f64(f).map_or_else(|| Value::String(value.clone()), Value::Number),
+                    Resolved::NonFinite | Resolved::Timestamp(_) | Resolved::BadTimestamp | Resolved::Str => {
+                        Value::String(value.clone())
+                    }
+                }
+            }
+            StyledNode::Seq { items, .. } => Value::Array(items.iter().map(StyledNode::to_value).collect()),
+            StyledNode::Map { entries, .. } => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let key = match k {
+                            StyledNode::Scalar { value, .. } => value.clone(),
+                            other => other.to_value().to_string(),
+                        };
+                        (key, v.to_value())
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -452,7 +514,12 @@ impl V3Emitter {
     /// `encoder.node` and `yaml_emitter_emit_node`.
     fn node(&mut self, node: &StyledNode, ctx: Ctx) {
         match node {
-            StyledNode::Scalar { value, style, tag } => self.scalar(value, *style, *tag, ctx),
+            StyledNode::Scalar {
+                value,
+                style,
+                tag,
+                explicit,
+            } => self.scalar(value, *style, *tag, *explicit, ctx),
             StyledNode::Seq { items, flow } => {
                 if self.flow_level > 0 || *flow || items.is_empty() {
                     self.flow_seq(items, ctx);
@@ -603,8 +670,8 @@ impl V3Emitter {
 
     /// `encoder.node` for a scalar (the tag it keeps, the style it asks for), then
     /// `yaml_emitter_emit_scalar`.
-    fn scalar(&mut self, value: &str, style: ScalarKind, tag: Option<CoreTag>, ctx: Ctx) {
-        let (tag, force_quoting) = scalar_tag(value, style, tag);
+    fn scalar(&mut self, value: &str, style: ScalarKind, tag: Option<CoreTag>, explicit: bool, ctx: Ctx) {
+        let (tag, force_quoting) = scalar_tag(value, style, tag, explicit);
         let requested = match style {
             ScalarKind::Plain if value.contains('\n') => ScalarKind::Literal,
             ScalarKind::Plain if force_quoting => ScalarKind::DoubleQuoted,
@@ -944,10 +1011,13 @@ impl V3Emitter {
 /// The tag `encoder.node` writes for a scalar, and whether it forces double quotes: a tag is
 /// dropped when the text resolves to it anyway (or the node is a quoted or block string); a
 /// `!!str` whose text would resolve otherwise is quoted instead; any other mismatch is written.
-fn scalar_tag(value: &str, style: ScalarKind, tag: Option<CoreTag>) -> (Option<CoreTag>, bool) {
+fn scalar_tag(value: &str, style: ScalarKind, tag: Option<CoreTag>, explicit: bool) -> (Option<CoreTag>, bool) {
     let Some(tag) = tag else {
         return (None, false);
     };
+    if explicit {
+        return (Some(tag), false);
+    }
     if tag == CoreTag::Str && style != ScalarKind::Plain {
         return (None, false);
     }
@@ -964,8 +1034,13 @@ fn scalar_tag(value: &str, style: ScalarKind, tag: Option<CoreTag>) -> (Option<C
 /// `yaml_emitter_check_simple_key` for a key node.
 fn simple_key(key: &StyledNode) -> bool {
     match key {
-        StyledNode::Scalar { value, style, tag } => {
-            let (tag, _) = scalar_tag(value, *style, *tag);
+        StyledNode::Scalar {
+            value,
+            style,
+            tag,
+            explicit,
+        } => {
+            let (tag, _) = scalar_tag(value, *style, *tag, *explicit);
             let tag_len = tag.map_or(0, |t| 2 + t.suffix().len());
             !analyze(value).multiline && value.len() + tag_len <= MAX_SIMPLE_KEY
         }
@@ -1008,11 +1083,14 @@ mod tests {
         doc.get_mut("a").unwrap().set_text("5");
         doc.get_mut("b").unwrap().set_text("y");
         assert_eq!(doc.to_kyaml_string(), "a: \"5\"\nb: !!int y");
+        // Written tags are kept, so the text reads back the same.
+        let again = StyledNode::parse(&doc.to_kyaml_string(), &Limits::DEFAULT).unwrap().unwrap();
+        assert_eq!(again.to_kyaml_string(), "a: \"5\"\nb: !!int y");
     }
 
     #[test]
     fn comments_anchors_and_tags_are_refused() {
-        for text in ["a: 1 # c\n", "a: &x 1\nb: *x\n", "a: !!str 1\n"] {
+        for text in ["a: 1 # c\n", "a: &x 1\nb: *x\n", "a: !foo 1\n", "a: !!map {}\n"] {
             assert!(matches!(
                 StyledNode::parse(text, &Limits::DEFAULT),
                 Err(StyledError::Unsupported(_))
