@@ -51,11 +51,22 @@ fn render_case(case: &Path) -> Result<String, String> {
     let tree = DirTree::open(case).map_err(|e| e.to_string())?;
     let dir = TreePath::new(target(case)).map_err(|e| e.to_string())?;
     let settings = if case.join("enable-helm").is_file() {
-        HelmSettings {
+        let mut settings = HelmSettings {
             enabled: true,
             command: helm_binary()?,
             ..HelmSettings::default()
+        };
+        // More of kustomize's helm flags, one per line, as `regen` passes them.
+        let flags = fs::read_to_string(case.join("enable-helm")).map_err(|e| e.to_string())?;
+        for flag in flags.lines().filter(|l| !l.is_empty()) {
+            match flag.split_once('=') {
+                Some(("--helm-kube-version", v)) => settings.kube_version = v.to_string(),
+                Some(("--helm-api-versions", v)) => settings.api_versions.push(v.to_string()),
+                None if flag == "--helm-debug" => settings.debug = true,
+                _ => return Err(format!("enable-helm: unknown flag {flag}")),
+            }
         }
+        settings
     } else {
         HelmSettings::default()
     };

@@ -35,6 +35,9 @@ pub struct Loader<'t> {
     cache: Option<&'t ParseCache>,
     /// Whether and how `helmCharts` are rendered ([`super::helm`]).
     helm: super::helm::HelmSettings,
+    /// The array behind kustomize's `--helm-api-versions` slice, which its charts share and
+    /// overwrite during this render ([`super::helm::SharedApiVersions`]).
+    helm_api_versions: std::sync::Mutex<super::helm::SharedApiVersions>,
 }
 
 /// A loaded kustomization (or component) file.
@@ -96,6 +99,7 @@ impl<'t> Loader<'t> {
             read: AtomicUsize::new(0),
             cache: None,
             helm: super::helm::current(),
+            helm_api_versions: std::sync::Mutex::default(),
         }
     }
 
@@ -107,6 +111,12 @@ impl<'t> Loader<'t> {
     /// How this render runs Helm charts.
     pub fn helm(&self) -> super::helm::HelmSettings {
         self.helm.clone()
+    }
+
+    /// The render's shared `--helm-api-versions` array (kustomize's aliasing, see
+    /// [`super::helm::SharedApiVersions`]).
+    pub fn helm_api_versions(&self) -> std::sync::MutexGuard<'_, super::helm::SharedApiVersions> {
+        self.helm_api_versions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// What `path` is in the tree, if anything.

@@ -1152,7 +1152,12 @@ fn set_in_structured_data(
 /// only; a created node, or a map or list replaced by a static `sourceValue`, is an untagged
 /// scalar. Documents with comments, anchors or tags, and maps or lists copied from an object
 /// (whose styles the parsed value has lost), are refused.
-fn write_back_yaml(original: &str, root: &Value, matches: &[Match], value: &SourceValue) -> Result<String, String> {
+fn write_back_yaml(
+    original: &str,
+    root: &Value,
+    matches: &[Match],
+    value: &SourceValue,
+) -> Result<String, String> {
     use crate::manifest::yaml::StyledNode;
     let mut doc = StyledNode::parse(original, &Limits::DEFAULT)
         .map_err(|e| e.to_string())?
@@ -1193,9 +1198,11 @@ fn write_back_yaml(original: &str, root: &Value, matches: &[Match], value: &Sour
         } else if value.static_value && is_scalar(&value.node) {
             *node = StyledNode::untagged(&value.text);
         } else {
-            return Err("copying a map or list from an object into embedded YAML is not supported by kgitops \
+            return Err(
+                "copying a map or list from an object into embedded YAML is not supported by kgitops \
                         (kustomize keeps the source's styles, which the parsed value does not)"
-                .into());
+                    .into(),
+            );
         }
     }
     Ok(doc.to_kyaml_string())

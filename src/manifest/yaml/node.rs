@@ -113,7 +113,10 @@ pub enum StyledNode {
         /// The tag was written in the text (go-yaml's `TaggedStyle`): it is always written back.
         explicit: bool,
     },
-    Seq { items: Vec<StyledNode>, flow: bool },
+    Seq {
+        items: Vec<StyledNode>,
+        flow: bool,
+    },
     Map {
         entries: Vec<(StyledNode, StyledNode)>,
         flow: bool,
@@ -125,7 +128,10 @@ impl StyledNode {
     /// `None` when the text holds no document.
     pub fn parse(text: &str, limits: &Limits) -> Result<Option<StyledNode>, StyledError> {
         if text.len() > limits.max_bytes {
-            return Err(StyledError::Syntax(format!("larger than {} bytes", limits.max_bytes)));
+            return Err(StyledError::Syntax(format!(
+                "larger than {} bytes",
+                limits.max_bytes
+            )));
         }
         let mut options = serde_saphyr::granit_parser::Options::default();
         options.set_emit_comments(true);
@@ -149,9 +155,10 @@ impl StyledNode {
                     }
                     let explicit = match tag.as_deref() {
                         None => None,
-                        Some(t) if t.handle() == "tag:yaml.org,2002:" => {
-                            Some(CoreTag::from_suffix(t.suffix()).ok_or(StyledError::Unsupported("explicit tags"))?)
-                        }
+                        Some(t) if t.handle() == "tag:yaml.org,2002:" => Some(
+                            CoreTag::from_suffix(t.suffix())
+                                .ok_or(StyledError::Unsupported("explicit tags"))?,
+                        ),
                         Some(_) => return Err(StyledError::Unsupported("explicit tags")),
                     };
                     // The parser reports an empty node as a plain `~` with an empty span.
@@ -181,7 +188,11 @@ impl StyledNode {
                 Event::SequenceStart(_, anchor, tag) | Event::MappingStart(_, anchor, tag)
                     if anchor != 0 || tag.is_some() =>
                 {
-                    return Err(StyledError::Unsupported(if anchor != 0 { "anchors" } else { "explicit tags" }));
+                    return Err(StyledError::Unsupported(if anchor != 0 {
+                        "anchors"
+                    } else {
+                        "explicit tags"
+                    }));
                 }
                 Event::SequenceStart(style, ..) | Event::MappingStart(style, ..) => {
                     let map = matches!(event, Event::MappingStart(..));
@@ -193,9 +204,15 @@ impl StyledNode {
                     }
                     let flow = style == StructureStyle::Flow;
                     stack.push(if map {
-                        StyledNode::Map { entries: Vec::new(), flow }
+                        StyledNode::Map {
+                            entries: Vec::new(),
+                            flow,
+                        }
                     } else {
-                        StyledNode::Seq { items: Vec::new(), flow }
+                        StyledNode::Seq {
+                            items: Vec::new(),
+                            flow,
+                        }
                     });
                     keys.push(None);
                     continue;
@@ -212,13 +229,18 @@ impl StyledNode {
             };
             nodes += 1;
             if nodes > limits.max_nodes {
-                return Err(StyledError::Syntax(format!("more than {} nodes", limits.max_nodes)));
+                return Err(StyledError::Syntax(format!(
+                    "more than {} nodes",
+                    limits.max_nodes
+                )));
             }
             match stack.last_mut() {
                 None => return Ok(Some(node)),
                 Some(StyledNode::Seq { items, .. }) => items.push(node),
                 Some(StyledNode::Map { entries, .. }) => {
-                    let slot = keys.last_mut().ok_or_else(|| StyledError::Syntax("unbalanced mapping".into()))?;
+                    let slot = keys
+                        .last_mut()
+                        .ok_or_else(|| StyledError::Syntax("unbalanced mapping".into()))?;
                     match slot.take() {
                         None => *slot = Some(node),
                         Some(key) => entries.push((key, node)),
@@ -268,7 +290,10 @@ impl StyledNode {
     pub fn to_value(&self) -> Value {
         match self {
             StyledNode::Scalar {
-                value, style, explicit, ..
+                value,
+                style,
+                explicit,
+                ..
             } => {
                 if *style != ScalarKind::Plain || *explicit {
                     return Value::String(value.clone());
@@ -278,7 +303,8 @@ impl StyledNode {
                     Resolved::Bool(b) => Value::Bool(b),
                     Resolved::Int(i) => Value::from(i),
                     Resolved::Uint(u) => Value::from(u),
-                    Resolved::Float(f) => serde_json::Number::from_f64(f).map_or_else(|| Value::String(value.clone()), Value::Number),
+                    Resolved::Float(f) => serde_json::Number::from_f64(f)
+                        .map_or_else(|| Value::String(value.clone()), Value::Number),
                     Resolved::NonFinite | Resolved::Timestamp(_) | Resolved::BadTimestamp | Resolved::Str => {
                         Value::String(value.clone())
                     }
@@ -395,7 +421,8 @@ fn analyze(value: &str) -> Analysis {
         flow_indicators = true;
     }
     let (mut line_breaks, mut special_characters, mut tab_characters) = (false, false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
     let (mut break_space, mut space_break) = (false, false);
     let (mut previous_space, mut previous_break) = (false, false);
     let mut preceded_by_whitespace = true;
@@ -694,7 +721,8 @@ impl V3Emitter {
         if style == ScalarKind::SingleQuoted && !a.single_quoted_allowed {
             style = ScalarKind::DoubleQuoted;
         }
-        if matches!(style, ScalarKind::Literal | ScalarKind::Folded) && (!a.block_allowed || flow || ctx.simple_key)
+        if matches!(style, ScalarKind::Literal | ScalarKind::Folded)
+            && (!a.block_allowed || flow || ctx.simple_key)
         {
             style = ScalarKind::DoubleQuoted;
         }
@@ -763,7 +791,13 @@ impl V3Emitter {
         self.whitespace = true;
     }
 
-    fn write_indicator(&mut self, indicator: &str, need_whitespace: bool, is_whitespace: bool, is_indention: bool) {
+    fn write_indicator(
+        &mut self,
+        indicator: &str,
+        need_whitespace: bool,
+        is_whitespace: bool,
+        is_indention: bool,
+    ) {
         if need_whitespace && !self.whitespace {
             self.put(' ');
         }
@@ -1011,7 +1045,12 @@ impl V3Emitter {
 /// The tag `encoder.node` writes for a scalar, and whether it forces double quotes: a tag is
 /// dropped when the text resolves to it anyway (or the node is a quoted or block string); a
 /// `!!str` whose text would resolve otherwise is quoted instead; any other mismatch is written.
-fn scalar_tag(value: &str, style: ScalarKind, tag: Option<CoreTag>, explicit: bool) -> (Option<CoreTag>, bool) {
+fn scalar_tag(
+    value: &str,
+    style: ScalarKind,
+    tag: Option<CoreTag>,
+    explicit: bool,
+) -> (Option<CoreTag>, bool) {
     let Some(tag) = tag else {
         return (None, false);
     };
@@ -1079,12 +1118,16 @@ mod tests {
 
     #[test]
     fn a_string_that_reads_otherwise_is_quoted_and_other_tags_are_written() {
-        let mut doc = StyledNode::parse("a: x\nb: 1\n", &Limits::DEFAULT).unwrap().unwrap();
+        let mut doc = StyledNode::parse("a: x\nb: 1\n", &Limits::DEFAULT)
+            .unwrap()
+            .unwrap();
         doc.get_mut("a").unwrap().set_text("5");
         doc.get_mut("b").unwrap().set_text("y");
         assert_eq!(doc.to_kyaml_string(), "a: \"5\"\nb: !!int y");
         // Written tags are kept, so the text reads back the same.
-        let again = StyledNode::parse(&doc.to_kyaml_string(), &Limits::DEFAULT).unwrap().unwrap();
+        let again = StyledNode::parse(&doc.to_kyaml_string(), &Limits::DEFAULT)
+            .unwrap()
+            .unwrap();
         assert_eq!(again.to_kyaml_string(), "a: \"5\"\nb: !!int y");
     }
 
