@@ -155,6 +155,23 @@ pub fn render_with(
     })?
 }
 
+/// [`render_with`], with the warnings of the render ([`super::render_with_warnings`]).
+pub fn render_with_warnings(
+    tree: &dyn FileTree,
+    dir: &TreePath,
+    limits: Limits,
+    settings: &HelmSettings,
+) -> (Result<Vec<Value>, RenderError>, Vec<super::RenderWarning>) {
+    match super::in_render_pool(|| {
+        let loader = Loader::new(tree, limits).with_helm(settings.clone());
+        let result = super::target::build(&loader, dir);
+        (result, loader.take_warnings())
+    }) {
+        Ok(done) => done,
+        Err(e) => (Err(e), Vec::new()),
+    }
+}
+
 /// What can go wrong with one chart.
 #[derive(Debug, thiserror::Error)]
 pub enum HelmError {
