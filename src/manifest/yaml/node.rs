@@ -9,9 +9,11 @@
 //! with a port of the parts of go-yaml v3's `encode.go` (`encoder.node`) and `emitterc.go` the
 //! nodes reach: block and flow mappings and sequences, the five scalar styles with their fallbacks
 //! (`yaml_emitter_select_scalar_style`), no folding of long lines, and v3's indentation rules
-//! (`yaml_emitter_increase_indent_compact`). Go-yaml's comment placement is not ported: a document
-//! with comments, anchors, aliases or tags other than the core scalar ones (`!!int`, ...) is
-//! refused ([`StyledError`]).
+//! (`yaml_emitter_increase_indent_compact`) and comments (`yaml_emitter_process_*_comment`). Only
+//! the comment placements of go-yaml v3's parser that are unambiguous are read (head comments right
+//! above a key or item, line comments after a scalar or a key): a document with other comments,
+//! anchors, aliases or tags other than the core scalar ones (`!!int`, ...) is refused
+//! ([`StyledError`]).
 
 use serde_json::Value;
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, StructureStyle};
@@ -112,20 +114,72 @@ pub enum StyledNode {
         tag: Option<CoreTag>,
         /// The tag was written in the text (go-yaml's `TaggedStyle`): it is always written back.
         explicit: bool,
+        comments: Comments,
     },
     Seq {
         items: Vec<StyledNode>,
         flow: bool,
+        comments: Comments,
     },
     Map {
         entries: Vec<(StyledNode, StyledNode)>,
         flow: bool,
+        comments: Comments,
     },
+}
+
+/// go-yaml's `HeadComment` and `LineComment` of a node, each line with its `#`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Comments {
+    pub head: String,
+    pub line: String,
+}
+
+/// Line and column arithmetic on the parsed text (byte offsets).
+struct Lines<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Lines { text, starts }
+    }
+
+    fn line_of(&self, at: usize) -> usize {
+        self.starts.partition_point(|&s| s <= at).saturating_sub(1)
+    }
+
+    fn column_of(&self, at: usize) -> usize {
+        at - self.starts[self.line_of(at)]
+    }
+
+    fn only_blanks_before(&self, at: usize) -> bool {
+        let start = self.starts[self.line_of(at)];
+        self.text
+            .get(start..at)
+            .is_some_and(|s| s.bytes().all(|b| b == b' ' || b == b'\t'))
+    }
+
+    /// Spaces before the first character of `line` (a `- ` counts as content).
+    fn indentation(&self, line: usize) -> usize {
+        let start = self.starts.get(line).copied().unwrap_or(self.text.len());
+        self.text[start..].bytes().take_while(|b| *b == b' ').count()
+    }
 }
 
 impl StyledNode {
     /// The first document of `text` (what go-yaml's `yaml.Unmarshal` into a `yaml.Node` reads);
     /// `None` when the text holds no document.
+    ///
+    /// Comments are kept where their place is unambiguous, and where go-yaml v3 puts them the
+    /// same way: lines of comments right above a block mapping key or a block sequence item, at
+    /// its indentation (its head comment), and a comment after a single-line scalar of a block
+    /// collection, or after a key whose value is a block below it (its line comment). Any other
+    /// comment (separated from its node by a blank line, at another indentation, at the end, in
+    /// a flow collection, after a block scalar header) is refused.
     pub fn parse(text: &str, limits: &Limits) -> Result<Option<StyledNode>, StyledError> {
         if text.len() > limits.max_bytes {
             return Err(StyledError::Syntax(format!(
@@ -135,16 +189,93 @@ impl StyledNode {
         }
         let mut options = serde_saphyr::granit_parser::Options::default();
         options.set_emit_comments(true);
+        let lines = Lines::new(text);
         let mut stack: Vec<StyledNode> = Vec::new();
         // Keys waiting for their value, one slot per open mapping.
         let mut keys: Vec<Option<StyledNode>> = Vec::new();
         let mut nodes = 0usize;
+        // Full-line comments not yet given to a node: (line, column, text with its `#`).
+        let mut pending: Vec<(usize, usize, String)> = Vec::new();
+        // The scalar just placed: its last line, and whether a comment after it is its line
+        // comment (single-line, in a block collection).
+        let mut last: Option<(usize, bool)> = None;
+        let refuse = || {
+            StyledError::Unsupported(
+                "a comment that is not right above a key or list item at its indentation, or after a \
+                 scalar on its line (go-yaml v3's placement of the others is not ported)",
+            )
+        };
         for item in Parser::new_from_str_with_options(text, options) {
             let (event, span) = item.map_err(|e| StyledError::Syntax(e.to_string()))?;
+            let start_line = lines.line_of(span.start.index());
+            // A node starts: pending comments are its head comment (or its first child's, for a
+            // block collection that is a mapping value or the document).
+            let mut head = String::new();
+            let starts_node = matches!(
+                event,
+                Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+            );
+            if starts_node && !pending.is_empty() {
+                let awaiting_value = matches!(stack.last(), Some(StyledNode::Map { .. }))
+                    && keys.last().is_some_and(Option::is_some);
+                let block_collection = matches!(
+                    event,
+                    Event::SequenceStart(StructureStyle::Block, ..)
+                        | Event::MappingStart(StructureStyle::Block, ..)
+                );
+                let defer = block_collection && (stack.is_empty() || awaiting_value);
+                if !defer {
+                    let takes_head = match stack.last() {
+                        Some(StyledNode::Map { flow: false, .. }) => !awaiting_value,
+                        Some(StyledNode::Seq { flow: false, .. }) => true,
+                        _ => false,
+                    };
+                    let indent = lines.indentation(start_line);
+                    let adjacent = pending
+                        .iter()
+                        .enumerate()
+                        .all(|(i, (line, col, _))| *col == indent && line + pending.len() - i == start_line);
+                    if !takes_head || !adjacent {
+                        return Err(refuse());
+                    }
+                    head = pending
+                        .drain(..)
+                        .map(|(_, _, c)| c)
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                }
+            }
             let node = match event {
                 Event::StreamStart | Event::DocumentStart(..) => continue,
                 Event::DocumentEnd | Event::StreamEnd => break,
-                Event::Comment(..) => return Err(StyledError::Unsupported("comments")),
+                Event::Comment(payload, _) => {
+                    let at = span.start.index();
+                    let line = lines.line_of(at);
+                    let comment = format!("#{payload}");
+                    if lines.only_blanks_before(at) {
+                        pending.push((line, lines.column_of(at), comment));
+                        continue;
+                    }
+                    match last {
+                        Some((end_line, true)) if end_line == line && pending.is_empty() => {}
+                        _ => return Err(refuse()),
+                    }
+                    // The line comment of the scalar just placed: a value, an item or a key.
+                    let target = match stack.last_mut() {
+                        Some(StyledNode::Seq { items, .. }) => items.last_mut(),
+                        Some(StyledNode::Map { entries, .. }) => match keys.last_mut() {
+                            Some(Some(key)) => Some(key),
+                            _ => entries.last_mut().map(|(_, v)| v),
+                        },
+                        _ => None,
+                    };
+                    match target {
+                        Some(node) if node.comments().line.is_empty() => node.comments_mut().line = comment,
+                        _ => return Err(refuse()),
+                    }
+                    last = None;
+                    continue;
+                }
                 Event::Alias(_) | Event::UnresolvedAlias(_) => {
                     return Err(StyledError::Unsupported("aliases"));
                 }
@@ -178,11 +309,23 @@ impl StyledNode {
                     } else {
                         CoreTag::Str
                     };
+                    let end_line = lines.line_of(span.end.index());
+                    let in_block = matches!(
+                        stack.last(),
+                        Some(StyledNode::Map { flow: false, .. } | StyledNode::Seq { flow: false, .. })
+                    );
+                    let single_line =
+                        end_line == start_line && !matches!(style, ScalarKind::Literal | ScalarKind::Folded);
+                    last = Some((end_line, in_block && single_line));
                     StyledNode::Scalar {
                         value,
                         style,
                         tag: Some(tag),
                         explicit: explicit.is_some(),
+                        comments: Comments {
+                            head,
+                            line: String::new(),
+                        },
                     }
                 }
                 Event::SequenceStart(_, anchor, tag) | Event::MappingStart(_, anchor, tag)
@@ -203,15 +346,25 @@ impl StyledNode {
                         )));
                     }
                     let flow = style == StructureStyle::Flow;
+                    // A comment after a key is its line comment only when a block follows.
+                    if flow {
+                        last = None;
+                    }
+                    let comments = Comments {
+                        head,
+                        line: String::new(),
+                    };
                     stack.push(if map {
                         StyledNode::Map {
                             entries: Vec::new(),
                             flow,
+                            comments,
                         }
                     } else {
                         StyledNode::Seq {
                             items: Vec::new(),
                             flow,
+                            comments,
                         }
                     });
                     keys.push(None);
@@ -219,6 +372,7 @@ impl StyledNode {
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
                     keys.pop();
+                    last = None;
                     match stack.pop() {
                         Some(node) => node,
                         None => return Err(StyledError::Syntax("unbalanced collection".into())),
@@ -235,7 +389,13 @@ impl StyledNode {
                 )));
             }
             match stack.last_mut() {
-                None => return Ok(Some(node)),
+                None => {
+                    // Comments after the document (foot comments) are not placed.
+                    if !pending.is_empty() {
+                        return Err(refuse());
+                    }
+                    return Ok(Some(node));
+                }
                 Some(StyledNode::Seq { items, .. }) => items.push(node),
                 Some(StyledNode::Map { entries, .. }) => {
                     let slot = keys
@@ -243,7 +403,13 @@ impl StyledNode {
                         .ok_or_else(|| StyledError::Syntax("unbalanced mapping".into()))?;
                     match slot.take() {
                         None => *slot = Some(node),
-                        Some(key) => entries.push((key, node)),
+                        Some(key) => {
+                            // A key's line comment stays only before a block below it.
+                            if !key.comments().line.is_empty() && (node.is_scalar() || node.is_flow()) {
+                                return Err(refuse());
+                            }
+                            entries.push((key, node));
+                        }
                     }
                 }
                 Some(StyledNode::Scalar { .. }) => {
@@ -261,6 +427,7 @@ impl StyledNode {
             style: ScalarKind::Plain,
             tag: None,
             explicit: false,
+            comments: Comments::default(),
         }
     }
 
@@ -274,6 +441,7 @@ impl StyledNode {
             Value::Array(items) => StyledNode::Seq {
                 items: items.iter().map(StyledNode::from_value).collect(),
                 flow: false,
+                comments: Comments::default(),
             },
             Value::Object(map) => StyledNode::Map {
                 entries: map
@@ -281,6 +449,7 @@ impl StyledNode {
                     .map(|(k, v)| (StyledNode::untagged(k), StyledNode::from_value(v)))
                     .collect(),
                 flow: false,
+                comments: Comments::default(),
             },
         }
     }
@@ -323,6 +492,31 @@ impl StyledNode {
                     })
                     .collect(),
             ),
+        }
+    }
+
+    fn comments(&self) -> &Comments {
+        match self {
+            StyledNode::Scalar { comments, .. }
+            | StyledNode::Seq { comments, .. }
+            | StyledNode::Map { comments, .. } => comments,
+        }
+    }
+
+    fn comments_mut(&mut self) -> &mut Comments {
+        match self {
+            StyledNode::Scalar { comments, .. }
+            | StyledNode::Seq { comments, .. }
+            | StyledNode::Map { comments, .. } => comments,
+        }
+    }
+
+    /// A flow collection, or an empty one (go-yaml writes those in flow style).
+    fn is_flow(&self) -> bool {
+        match self {
+            StyledNode::Scalar { .. } => false,
+            StyledNode::Seq { items, flow, .. } => *flow || items.is_empty(),
+            StyledNode::Map { entries, flow, .. } => *flow || entries.is_empty(),
         }
     }
 
@@ -378,6 +572,9 @@ impl StyledNode {
             indent: -1,
             indents: Vec::new(),
             flow_level: 0,
+            head_comment: String::new(),
+            line_comment: String::new(),
+            key_line_comment: String::new(),
         };
         e.node(self, Ctx::default());
         let trimmed = e.out.trim_end_matches('\n').len();
@@ -535,9 +732,90 @@ struct V3Emitter {
     indent: isize,
     indents: Vec<isize>,
     flow_level: usize,
+    /// Comments of the nodes started and not yet written (go-yaml's `emitter.*_comment`).
+    head_comment: String,
+    line_comment: String,
+    key_line_comment: String,
 }
 
 impl V3Emitter {
+    /// `yaml_emitter_analyze_event`'s comment part: a node's comments become pending.
+    fn analyze(&mut self, node: &StyledNode) {
+        let c = node.comments();
+        if !c.head.is_empty() {
+            self.head_comment.clone_from(&c.head);
+        }
+        if !c.line.is_empty() {
+            self.line_comment.clone_from(&c.line);
+        }
+    }
+
+    /// `yaml_emitter_process_head_comment` (no tail comments here).
+    fn process_head_comment(&mut self) {
+        if self.head_comment.is_empty() {
+            return;
+        }
+        self.write_indent();
+        let comment = std::mem::take(&mut self.head_comment);
+        self.write_comment(&comment);
+    }
+
+    /// `yaml_emitter_process_line_comment`.
+    fn process_line_comment(&mut self) {
+        if self.line_comment.is_empty() {
+            return;
+        }
+        if !self.whitespace {
+            self.put(' ');
+        }
+        let comment = std::mem::take(&mut self.line_comment);
+        self.write_comment(&comment);
+    }
+
+    /// `yaml_emitter_write_comment`.
+    fn write_comment(&mut self, comment: &str) {
+        let b = comment.as_bytes();
+        let (mut breaks, mut pound) = (false, false);
+        let mut i = 0;
+        while i < b.len() {
+            if is_break(b, i) {
+                i += self.write_break(comment, i);
+                breaks = true;
+                pound = false;
+            } else {
+                if breaks {
+                    self.write_indent();
+                }
+                if !pound {
+                    if b[i] != b'#' {
+                        self.put('#');
+                        self.put(' ');
+                    }
+                    pound = true;
+                }
+                i += self.write(comment, i);
+                self.indention = false;
+                breaks = false;
+            }
+        }
+        if !breaks {
+            self.put_break();
+        }
+        self.whitespace = true;
+    }
+
+    /// A node in a block collection and the comments processed after it: a collection only
+    /// starts there (its children come with later events), so its line comment goes first.
+    fn node_then_line_comment(&mut self, node: &StyledNode, ctx: Ctx) {
+        if node.is_scalar() {
+            self.node(node, ctx);
+            self.process_line_comment();
+        } else {
+            self.process_line_comment();
+            self.node(node, ctx);
+        }
+    }
+
     /// `encoder.node` and `yaml_emitter_emit_node`.
     fn node(&mut self, node: &StyledNode, ctx: Ctx) {
         match node {
@@ -546,15 +824,16 @@ impl V3Emitter {
                 style,
                 tag,
                 explicit,
+                ..
             } => self.scalar(value, *style, *tag, *explicit, ctx),
-            StyledNode::Seq { items, flow } => {
+            StyledNode::Seq { items, flow, .. } => {
                 if self.flow_level > 0 || *flow || items.is_empty() {
                     self.flow_seq(items, ctx);
                 } else {
                     self.block_seq(items, ctx);
                 }
             }
-            StyledNode::Map { entries, flow } => {
+            StyledNode::Map { entries, flow, .. } => {
                 if self.flow_level > 0 || *flow || entries.is_empty() {
                     self.flow_map(entries, ctx);
                 } else {
@@ -589,9 +868,11 @@ impl V3Emitter {
         let compact = ctx.mapping && (self.column == 0 || !self.indention);
         self.increase_indent(false, compact, ctx.seq_item);
         for item in items {
+            self.analyze(item);
+            self.process_head_comment();
             self.write_indent();
             self.write_indicator("-", true, false, true);
-            self.node(
+            self.node_then_line_comment(
                 item,
                 Ctx {
                     mapping: false,
@@ -611,7 +892,13 @@ impl V3Emitter {
             seq_item: false,
         };
         for (key, value) in entries {
+            self.analyze(key);
+            self.process_head_comment();
             self.write_indent();
+            if !self.line_comment.is_empty() {
+                // Line comments belong to values; a key's waits for its value.
+                self.key_line_comment = std::mem::take(&mut self.line_comment);
+            }
             if simple_key(key) {
                 self.node(
                     key,
@@ -628,7 +915,20 @@ impl V3Emitter {
                 self.write_indent();
                 self.write_indicator(":", true, false, true);
             }
-            self.node(value, value_ctx);
+            self.analyze(value);
+            if !self.key_line_comment.is_empty() {
+                if value.is_scalar() {
+                    if self.line_comment.is_empty() {
+                        self.line_comment = std::mem::take(&mut self.key_line_comment);
+                    }
+                } else if !value.is_flow() {
+                    // An indented block follows: the key's comment is written now.
+                    std::mem::swap(&mut self.line_comment, &mut self.key_line_comment);
+                    self.process_line_comment();
+                    std::mem::swap(&mut self.line_comment, &mut self.key_line_comment);
+                }
+            }
+            self.node_then_line_comment(value, value_ctx);
         }
         self.pop_indent();
     }
@@ -1078,6 +1378,7 @@ fn simple_key(key: &StyledNode) -> bool {
             style,
             tag,
             explicit,
+            ..
         } => {
             let (tag, _) = scalar_tag(value, *style, *tag, *explicit);
             let tag_len = tag.map_or(0, |t| 2 + t.suffix().len());
@@ -1117,6 +1418,15 @@ mod tests {
     }
 
     #[test]
+    fn head_and_line_comments_are_kept() {
+        let text = "# the database\ndatabase:\n    port: 5432    # the port\n    # names\n    names:   # list\n        # first\n        - a # item\n        -   b\n# other\nother: 1\n";
+        assert_eq!(
+            round_trip(text),
+            "# the database\ndatabase:\n  port: 5432 # the port\n  # names\n  names: # list\n  # first\n  - a # item\n  - b\n# other\nother: 1"
+        );
+    }
+
+    #[test]
     fn a_string_that_reads_otherwise_is_quoted_and_other_tags_are_written() {
         let mut doc = StyledNode::parse("a: x\nb: 1\n", &Limits::DEFAULT)
             .unwrap()
@@ -1133,7 +1443,15 @@ mod tests {
 
     #[test]
     fn comments_anchors_and_tags_are_refused() {
-        for text in ["a: 1 # c\n", "a: &x 1\nb: *x\n", "a: !foo 1\n", "a: !!map {}\n"] {
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "a: !foo 1\n",
+            "a: !!map {}\n",
+            "a:\n  b: 1\n  # foot\nc: 2\n",
+            "# head\n\na: 1\n",
+            "a: [1, 2] # c\n",
+            "a: 1\n# end\n",
+        ] {
             assert!(matches!(
                 StyledNode::parse(text, &Limits::DEFAULT),
                 Err(StyledError::Unsupported(_))
