@@ -1165,7 +1165,6 @@ fn write_back_yaml(
     for found in matches {
         let mut node = &mut doc;
         let mut view = root;
-        let mut created = false;
         for step in &found.steps {
             view = match step {
                 Step::Key(k) => view.get(k.as_str()),
@@ -1185,7 +1184,6 @@ fn write_back_yaml(
                 if !node.append(key, StyledNode::from_value(view)) {
                     return Err("cannot create a field below a scalar".into());
                 }
-                created = true;
             }
             node = match step {
                 Step::Key(k) => node.get_mut(k),
@@ -1193,7 +1191,7 @@ fn write_back_yaml(
             }
             .ok_or("the matched field is missing")?;
         }
-        if node.is_scalar() && !(created && !is_scalar(view)) {
+        if node.is_scalar() {
             node.set_text(&value.text);
         } else if value.static_value && is_scalar(&value.node) {
             *node = StyledNode::untagged(&value.text);
