@@ -232,3 +232,66 @@ fn helm_charts_render_from_git_objects_with_enable_helm() {
         "{err}"
     );
 }
+
+/// A conformance case of `tests/render/`, on disk.
+fn case(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/render")
+        .join(name)
+}
+
+#[test]
+fn kustomize_warnings_go_to_stderr_and_the_objects_to_stdout() {
+    let dir = case("vars-basic");
+    let out = kgitops(&["render", dir.to_str().expect("UTF-8 path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = fs::read_to_string(dir.join("expected.yaml")).expect("expected.yaml");
+    assert_eq!(stdout(&out), expected);
+    // kustomize's own stderr (deprecated `vars`, a map-valued var, unused vars), line for line.
+    let warnings = fs::read_to_string(dir.join("expected-stderr.txt")).expect("expected-stderr.txt");
+    assert_eq!(stderr(&out), warnings);
+
+    // Warnings found before a failure are printed before the error.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write(
+        tmp.path(),
+        "k/kustomization.yaml",
+        "commonLabels: {a: b}\nresources:\n- missing.yaml\n",
+    );
+    let out = kgitops(&["render", tmp.path().join("k").to_str().expect("UTF-8 path")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("# Warning: 'commonLabels' is deprecated.") && err.contains("missing.yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn helm_flags_and_replacements_into_embedded_yaml_render_like_kustomize() {
+    let helm = helm_binary::helm_binary().unwrap_or_else(|e| panic!("{e}"));
+    let dir = case("helm-cli-flags");
+    let flags = fs::read_to_string(dir.join("enable-helm")).expect("enable-helm");
+    let mut args = vec![
+        "render",
+        "--enable-helm",
+        "--helm-command",
+        helm.to_str().expect("UTF-8 path"),
+    ];
+    args.extend(flags.lines().filter(|l| !l.is_empty()));
+    args.push(dir.to_str().expect("UTF-8 path"));
+    let out = kgitops(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        fs::read_to_string(dir.join("expected.yaml")).expect("expected.yaml")
+    );
+
+    let dir = case("replacements-structured-yaml");
+    let out = kgitops(&["render", dir.to_str().expect("UTF-8 path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        fs::read_to_string(dir.join("expected.yaml")).expect("expected.yaml")
+    );
+}

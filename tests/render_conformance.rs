@@ -1,6 +1,7 @@
 //! Conformance with kustomize: every case under `tests/render/` is rendered and compared byte for
 //! byte with the `expected.yaml` that the pinned kustomize v5.8.1 (`tests/tools/build-kustomize`)
-//! produced for it (see `tests/render/regen`). Cases under `tests/render/errors/` must fail with the message fragment in
+//! produced for it (see `tests/render/regen`), and the render's warnings with what kustomize printed
+//! on stderr (`expected-stderr.txt`, none when absent). Cases under `tests/render/errors/` must fail with the message fragment in
 //! their `expected-error.txt`.
 //!
 //! A case is a directory tree read through a `DirTree` rooted at the case directory; the
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use kgitops::manifest::yaml::Limits;
 use kgitops::manifest::yaml::to_yaml_stream;
-use kgitops::render::helm::{HelmSettings, render_with};
+use kgitops::render::helm::{HelmSettings, render_with_warnings};
 use kgitops::source::{DirTree, TreePath};
 
 #[path = "support/helm_binary.rs"]
@@ -47,20 +48,34 @@ fn target(case: &Path) -> &'static str {
     }
 }
 
-fn render_case(case: &Path) -> Result<String, String> {
+/// The output and the warnings (one per line, as `kgitops render` prints them on stderr).
+fn render_case(case: &Path) -> Result<(String, String), String> {
     let tree = DirTree::open(case).map_err(|e| e.to_string())?;
     let dir = TreePath::new(target(case)).map_err(|e| e.to_string())?;
     let settings = if case.join("enable-helm").is_file() {
-        HelmSettings {
+        let mut settings = HelmSettings {
             enabled: true,
             command: helm_binary()?,
             ..HelmSettings::default()
+        };
+        // More of kustomize's helm flags, one per line, as `regen` passes them.
+        let flags = fs::read_to_string(case.join("enable-helm")).map_err(|e| e.to_string())?;
+        for flag in flags.lines().filter(|l| !l.is_empty()) {
+            match flag.split_once('=') {
+                Some(("--helm-kube-version", v)) => settings.kube_version = v.to_string(),
+                Some(("--helm-api-versions", v)) => settings.api_versions.push(v.to_string()),
+                None if flag == "--helm-debug" => settings.debug = true,
+                _ => return Err(format!("enable-helm: unknown flag {flag}")),
+            }
         }
+        settings
     } else {
         HelmSettings::default()
     };
-    let objects = render_with(&tree, &dir, Limits::DEFAULT, &settings).map_err(|e| e.to_string())?;
-    Ok(to_yaml_stream(&objects))
+    let (result, warnings) = render_with_warnings(&tree, &dir, Limits::DEFAULT, &settings);
+    let objects = result.map_err(|e| e.to_string())?;
+    let stderr: String = warnings.iter().map(|w| format!("{w}\n")).collect();
+    Ok((to_yaml_stream(&objects), stderr))
 }
 
 fn unified_diff(expected: &str, actual: &str) -> String {
@@ -96,7 +111,7 @@ fn rendered_output_matches_kubectl_kustomize() {
                 continue;
             }
         };
-        let actual = match render_case(case) {
+        let (actual, warnings) = match render_case(case) {
             Ok(a) => a,
             Err(e) => {
                 let _ = writeln!(failures, "{name}: render failed: {e}");
@@ -106,6 +121,15 @@ fn rendered_output_matches_kubectl_kustomize() {
         if actual != expected {
             let diff = unified_diff(&expected, &actual);
             let _ = writeln!(failures, "{name}: output differs from kustomize:\n{diff}");
+        }
+        // kustomize's warnings on stderr, stored by regen when there were any.
+        let stderr_path = case.join(target(case)).join("expected-stderr.txt");
+        let expected_stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+        if warnings != expected_stderr {
+            let _ = writeln!(
+                failures,
+                "{name}: warnings differ from kustomize's stderr:\n--- expected-stderr.txt\n{expected_stderr}+++ kgitops\n{warnings}"
+            );
         }
     }
     assert!(failures.is_empty(), "conformance failures:\n{failures}");
@@ -129,7 +153,7 @@ fn rejected_inputs_fail_with_a_clear_error() {
             }
         };
         match render_case(case) {
-            Ok(out) => {
+            Ok((out, _)) => {
                 let _ = writeln!(failures, "{name}: rendered without error:\n{out}");
             }
             Err(err) if err.contains(&wanted) => {}

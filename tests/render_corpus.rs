@@ -24,8 +24,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use kgitops::manifest::yaml::Limits;
 use kgitops::manifest::yaml::to_yaml_stream;
-use kgitops::render::render;
+use kgitops::render::render_with_warnings;
 use kgitops::source::{DirTree, TreePath};
 
 /// What kustomize did with one directory (from the reference cache).
@@ -150,17 +151,49 @@ fn clear_refusal(err: &str, expected: Option<ExpectedRefusal>) -> bool {
 
 /// Renders `dir` (`<owner+repo>/<path>`) with the tree rooted at its repository, as kgitops reads a
 /// checkout; the output and the time it took.
-fn render_dir(corpus: &Path, dir: &str) -> (Result<String, String>, Duration) {
+/// Also the render's warnings, one per line as `kgitops render` prints them.
+fn render_dir(corpus: &Path, dir: &str) -> (Result<String, String>, String, Duration) {
     let (repo, path) = dir.split_once('/').unwrap_or((dir, ""));
     let start = Instant::now();
+    let mut warnings = String::new();
     let result = DirTree::open(&corpus.join(repo))
         .map_err(|e| e.to_string())
         .and_then(|tree| {
             let path = TreePath::new(path).map_err(|e| e.to_string())?;
-            render(&tree, &path).map_err(|e| e.to_string())
+            let (result, found) = render_with_warnings(&tree, &path, Limits::DEFAULT);
+            warnings = found.iter().map(|w| format!("{w}\n")).collect();
+            result.map_err(|e| e.to_string())
         })
         .map(|objects| to_yaml_stream(&objects));
-    (result, start.elapsed())
+    (result, warnings, start.elapsed())
+}
+
+/// kustomize's stderr as kgitops prints warnings: without the date and time Go's `log` puts
+/// before some lines, unused vars sorted (kustomize lists them in Go's random map order).
+fn kustomize_warnings(stderr: &str) -> String {
+    let mut out = String::new();
+    for line in stderr.lines() {
+        let b = line.as_bytes();
+        let dated = b.len() > 20
+            && b[4] == b'/'
+            && b[7] == b'/'
+            && b[10] == b' '
+            && b[13] == b':'
+            && b[16] == b':'
+            && b[19] == b' ';
+        let line = if dated { &line[20..] } else { line };
+        let line = match line.strip_prefix("well-defined vars that were never replaced: ") {
+            Some(names) => {
+                let mut names: Vec<&str> = names.split(',').collect();
+                names.sort_unstable();
+                format!("well-defined vars that were never replaced: {}", names.join(","))
+            }
+            None => line.to_string(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 /// `known-differences.tsv`: directory -> (root cause, reason).
@@ -229,9 +262,10 @@ fn corpus_renders_like_kustomize() {
     let mut counts: BTreeMap<Outcome, usize> = BTreeMap::new();
     let (mut ours_total, mut theirs_total) = (Duration::ZERO, Duration::ZERO);
     let mut failures = String::new();
+    let mut warned = 0usize;
     for dir in &dirs {
         let reference = read_reference(&cache, dir);
-        let (ours, took) = render_dir(&corpus, dir);
+        let (ours, warnings, took) = render_dir(&corpus, dir);
         ours_total += took;
         theirs_total += reference.time;
         let outcome = match (&ours, reference.status == 0) {
@@ -245,6 +279,15 @@ fn corpus_renders_like_kustomize() {
         *counts.entry(outcome).or_default() += 1;
         if outcome != Outcome::Identical {
             write_detail(dir, outcome, &reference, &ours);
+        } else if warnings != kustomize_warnings(&reference.stderr) {
+            // Identical output must come with kustomize's warnings too.
+            let _ = writeln!(
+                failures,
+                "{dir}: warnings differ from kustomize's stderr:\n--- kustomize\n{}+++ kgitops\n{warnings}",
+                kustomize_warnings(&reference.stderr)
+            );
+        } else if !warnings.is_empty() {
+            warned += 1;
         }
         match (outcome.conforms(), known.get(dir)) {
             (false, None) => {
@@ -287,6 +330,7 @@ fn corpus_renders_like_kustomize() {
             outcome.label()
         );
     }
+    println!("  {warned:>4}  identical with kustomize's warnings on stderr, every identical one matching");
     let mut causes: BTreeMap<&str, usize> = BTreeMap::new();
     for (cause, _) in known.values() {
         *causes.entry(cause).or_default() += 1;

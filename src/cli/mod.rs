@@ -34,6 +34,17 @@ pub struct Cli {
     /// The helm (v3 or v4) executable for --enable-helm.
     #[arg(long, global = true, value_name = "PATH", default_value = "helm")]
     pub helm_command: std::path::PathBuf,
+    /// Kubernetes API versions helm sees as `Capabilities.APIVersions` (repeatable; kustomize's
+    /// --helm-api-versions): used for charts whose `apiVersions` is empty.
+    #[arg(long, global = true, value_name = "GROUP/VERSION")]
+    pub helm_api_versions: Vec<String>,
+    /// Kubernetes version helm sees as `Capabilities.KubeVersion` (kustomize's
+    /// --helm-kube-version): used for charts without `kubeVersion`.
+    #[arg(long, global = true, value_name = "VERSION", default_value = "")]
+    pub helm_kube_version: String,
+    /// Run `helm template` with --debug for every chart (kustomize's --helm-debug).
+    #[arg(long, global = true)]
+    pub helm_debug: bool,
 }
 
 /// The subcommands.
@@ -111,6 +122,9 @@ pub fn run(cli: Cli) -> ExitCode {
     crate::render::helm::set(crate::render::helm::HelmSettings {
         enabled: cli.enable_helm,
         command: cli.helm_command.clone(),
+        api_versions: cli.helm_api_versions.clone(),
+        kube_version: cli.helm_kube_version.clone(),
+        debug: cli.helm_debug,
         ..crate::render::helm::HelmSettings::default()
     });
     let result = match cli.command {

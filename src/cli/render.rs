@@ -4,8 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{Failure, Outcome};
+use crate::manifest::yaml::Limits;
 use crate::manifest::yaml::to_yaml_stream;
-use crate::render::render;
+use crate::render::render_with_warnings;
 use crate::source::{DirTree, FileTree, GitTree, TreePath};
 
 /// Render a kustomization to multi-document YAML on stdout.
@@ -32,7 +33,15 @@ pub fn run(args: RenderArgs) -> Result<Outcome, Failure> {
             (Box::new(DirTree::open(&root)?), dir)
         }
     };
-    let objects = render(tree.as_ref(), &dir).map_err(|e| -> Failure {
+    let (result, warnings) = render_with_warnings(tree.as_ref(), &dir, Limits::DEFAULT);
+    // kustomize's warnings go to stderr as it prints them, before the output or the error.
+    if !warnings.is_empty() {
+        let mut err = std::io::stderr().lock();
+        for warning in &warnings {
+            writeln!(err, "{warning}")?;
+        }
+    }
+    let objects = result.map_err(|e| -> Failure {
         if outside_checkout {
             with_leading_slash(&e.to_string(), &dir).into()
         } else {

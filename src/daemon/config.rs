@@ -196,6 +196,15 @@ pub struct HelmConfig {
     pub command: Option<PathBuf>,
     #[serde(default)]
     pub timeout: Option<ConfigDuration>,
+    /// kustomize's `--helm-api-versions`, for charts without `apiVersions`.
+    #[serde(default)]
+    pub api_versions: Option<Vec<String>>,
+    /// kustomize's `--helm-kube-version`, for charts without `kubeVersion`.
+    #[serde(default)]
+    pub kube_version: Option<String>,
+    /// kustomize's `--helm-debug`.
+    #[serde(default)]
+    pub debug: Option<bool>,
 }
 
 impl HelmConfig {
@@ -205,6 +214,9 @@ impl HelmConfig {
             enabled: self.enabled.unwrap_or(base.enabled),
             command: self.command.clone().unwrap_or(base.command),
             timeout: self.timeout.as_ref().map(|t| t.0).unwrap_or(base.timeout),
+            api_versions: self.api_versions.clone().unwrap_or(base.api_versions),
+            kube_version: self.kube_version.clone().unwrap_or(base.kube_version),
+            debug: self.debug.unwrap_or(base.debug),
         }
     }
 }
@@ -780,6 +792,14 @@ mod tests {
         let c = parse("source: {path: .}\nclusters: [{name: dev}]\nhelm: {command: helm4}\n").unwrap();
         assert_eq!(c.helm.apply(base).command, Path::new("helm4"));
         assert!(parse("source: {path: .}\nclusters: [{name: dev}]\nhelm: {enable: true}\n").is_err());
+        let c = parse(
+            "source: {path: .}\nclusters: [{name: dev}]\nhelm: {api_versions: [a/v1], kube_version: 1.31.0, debug: true}\n",
+        )
+        .unwrap();
+        let s = c.helm.apply(HelmSettings::default());
+        assert_eq!(s.api_versions, ["a/v1"]);
+        assert_eq!(s.kube_version, "1.31.0");
+        assert!(s.debug);
     }
 
     #[test]

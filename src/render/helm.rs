@@ -32,7 +32,7 @@ use super::error::RenderError;
 use super::load::{KustFile, Loader};
 use super::resource::{ResMap, Resource};
 use super::target::duplicate_error;
-use crate::manifest::yaml::{Limits, parse_documents};
+use crate::manifest::yaml::{Limits, parse_documents, parse_documents_yaml11};
 use crate::source::{EntryKind, FileTree, TreePath};
 
 /// kustomize's `types.HelmDefaultHome`.
@@ -52,6 +52,12 @@ pub struct HelmSettings {
     pub command: PathBuf,
     /// Longest one helm run may take; it is killed then.
     pub timeout: Duration,
+    /// kustomize's `--helm-api-versions` (repeatable): `apiVersions` of charts that set none.
+    pub api_versions: Vec<String>,
+    /// kustomize's `--helm-kube-version`: `kubeVersion` of charts that set none.
+    pub kube_version: String,
+    /// kustomize's `--helm-debug`: `--debug` for every chart.
+    pub debug: bool,
 }
 
 impl Default for HelmSettings {
@@ -60,11 +66,68 @@ impl Default for HelmSettings {
             enabled: false,
             command: PathBuf::from("helm"),
             timeout: DEFAULT_TIMEOUT,
+            api_versions: Vec::new(),
+            kube_version: String::new(),
+            debug: false,
         }
     }
 }
 
 static SETTINGS: RwLock<Option<HelmSettings>> = RwLock::new(None);
+
+/// kustomize's `--helm-api-versions` as its charts see them. Each chart's plugin `Config` sets
+/// its `ApiVersions` to the command line's slice (pflag's `StringArray`: capacity the next power
+/// of two) and then unmarshals the chart over it; Go's JSON decoder reuses that array for a
+/// chart's own `apiVersions`, so a chart's list overwrites the first elements every other chart
+/// of the render shares, and a chart whose list fits in the capacity keeps a view of the array.
+/// A kustomization's charts are all configured before any runs, so a chart sees the values the
+/// later charts of its kustomization wrote (v5.8.1; `tests/render/helm-cli-flags`).
+#[derive(Debug, Default)]
+pub struct SharedApiVersions {
+    array: Vec<String>,
+}
+
+/// What one configured chart's `ApiVersions` is.
+#[derive(Clone, Debug, PartialEq)]
+enum ApiVersionsView {
+    /// Its own list, in a fresh array (or no list).
+    Own(Option<Vec<String>>),
+    /// The first `n` elements of the shared array.
+    Shared(usize),
+}
+
+impl SharedApiVersions {
+    /// kustomize's `Config` of a chart whose own list is `own`.
+    fn configure(&mut self, cli: &[String], own: Option<&Vec<String>>) -> ApiVersionsView {
+        if cli.is_empty() {
+            return ApiVersionsView::Own(own.cloned());
+        }
+        if self.array.is_empty() {
+            self.array = cli.to_vec();
+            self.array.resize(cli.len().next_power_of_two(), String::new());
+        }
+        match own.filter(|o| !o.is_empty()) {
+            None => ApiVersionsView::Shared(cli.len()),
+            Some(own) => {
+                for (slot, v) in self.array.iter_mut().zip(own) {
+                    slot.clone_from(v);
+                }
+                if own.len() <= self.array.len() {
+                    ApiVersionsView::Shared(own.len())
+                } else {
+                    ApiVersionsView::Own(Some(own.clone()))
+                }
+            }
+        }
+    }
+
+    fn resolve(&self, view: ApiVersionsView) -> Option<Vec<String>> {
+        match view {
+            ApiVersionsView::Own(own) => own,
+            ApiVersionsView::Shared(n) => Some(self.array[..n.min(self.array.len())].to_vec()),
+        }
+    }
+}
 
 /// Sets the process-wide Helm settings.
 pub fn set(settings: HelmSettings) {
@@ -90,6 +153,23 @@ pub fn render_with(
         let loader = Loader::new(tree, limits).with_helm(settings.clone());
         super::target::build(&loader, dir)
     })?
+}
+
+/// [`render_with`], with the warnings of the render ([`super::render_with_warnings`]).
+pub fn render_with_warnings(
+    tree: &dyn FileTree,
+    dir: &TreePath,
+    limits: Limits,
+    settings: &HelmSettings,
+) -> (Result<Vec<Value>, RenderError>, Vec<super::RenderWarning>) {
+    match super::in_render_pool(|| {
+        let loader = Loader::new(tree, limits).with_helm(settings.clone());
+        let result = super::target::build(&loader, dir);
+        (result, loader.take_warnings())
+    }) {
+        Ok(done) => done,
+        Err(e) => (Err(e), Vec::new()),
+    }
 }
 
 /// What can go wrong with one chart.
@@ -253,6 +333,24 @@ fn flag(b: Option<bool>) -> bool {
 }
 
 impl HelmChart {
+    /// The chart with the command line's `--helm-api-versions`, `--helm-kube-version` and
+    /// `--helm-debug` where it sets nothing. kustomize's plugin `Config` sets them first and then
+    /// unmarshals the chart over them; the chart reaches it marshalled with `omitempty`, so a
+    /// chart's own non-empty value wins (despite kustomize's comment "CLI args takes precedence").
+    fn with_cli_defaults(&self, settings: &HelmSettings) -> HelmChart {
+        let mut chart = self.clone();
+        if !settings.api_versions.is_empty() && self.api_versions.as_ref().is_none_or(Vec::is_empty) {
+            chart.api_versions = Some(settings.api_versions.clone());
+        }
+        if !settings.kube_version.is_empty() && non_empty(&self.kube_version).is_none() {
+            chart.kube_version = Some(settings.kube_version.clone());
+        }
+        if settings.debug {
+            chart.debug = Some(true);
+        }
+        chart
+    }
+
     fn name(&self) -> &str {
         self.name.as_deref().unwrap_or("")
     }
@@ -301,10 +399,12 @@ impl HelmChart {
 
 /// The charts of a kustomization with their globals, as kustomize's `FixKustomization` combines
 /// `helmCharts`/`helmGlobals` with the deprecated `helmChartInflationGenerator`. The fields are
-/// read from the kustomization file's document as kustomize's JSON decoding sees them.
+/// read from the kustomization file's document as kustomize reads it (sigs.k8s.io/yaml's
+/// `YAMLToJSON`, YAML 1.1: `valuesInline: {enabled: yes}` is `true`), then as its JSON decoding
+/// sees them.
 fn charts_of(loader: &Loader<'_>, kf: &KustFile) -> Result<(HelmGlobals, Vec<HelmChart>), RenderError> {
     let text = loader.read_text(&kf.file)?;
-    let doc = parse_documents(&text, kf.file.as_str(), loader.limits())?
+    let doc = parse_documents_yaml11(&text, kf.file.as_str(), loader.limits())?
         .into_iter()
         .next()
         .unwrap_or(Value::Null);
@@ -370,7 +470,19 @@ pub fn run(
     if !has(&kf.kust.helm_charts) && !has(&kf.kust.helm_chart_inflation_generator) {
         return Ok(());
     }
-    let (globals, charts) = charts_of(loader, kf)?;
+    let (globals, mut charts) = charts_of(loader, kf)?;
+    // Every chart is configured before any runs (kustomize's runGenerators).
+    let cli = loader.helm().api_versions;
+    let views: Vec<ApiVersionsView> = {
+        let mut shared = loader.helm_api_versions();
+        charts
+            .iter()
+            .map(|c| shared.configure(&cli, c.api_versions.as_ref()))
+            .collect()
+    };
+    for (chart, view) in charts.iter_mut().zip(views) {
+        chart.api_versions = loader.helm_api_versions().resolve(view);
+    }
     for mut chart in charts {
         // kustomize passes its namespace to helm (issue 5566), else the inherited one (6031).
         if non_empty(&chart.namespace).is_none() {
@@ -427,6 +539,7 @@ pub fn inflate(
     let name = chart.name().to_string();
     let fail = |e: HelmError| chart_error(kf, &name, e);
     let settings = loader.helm();
+    let chart = &chart.with_cli_defaults(&settings);
     if !settings.enabled {
         return Err(fail(HelmError::NotEnabled));
     }
@@ -846,6 +959,51 @@ mod tests {
     }
 
     #[test]
+    fn charts_share_the_command_line_api_versions_array_as_in_kustomize() {
+        let cli = vec!["e/v1".to_string(), "m/v1".to_string(), "x/v1".to_string()];
+        let mut shared = SharedApiVersions::default();
+        let none = shared.configure(&cli, None);
+        let short = shared.configure(&cli, Some(&vec!["o/v2".into()]));
+        let long: Vec<String> = (0..5).map(|i| format!("l/v{i}")).collect();
+        let long_view = shared.configure(&cli, Some(&long));
+        // The array has capacity 4: the 5-element list is a fresh copy, after overwriting it.
+        assert_eq!(
+            shared.resolve(none),
+            Some(vec!["l/v0".into(), "l/v1".into(), "l/v2".into()])
+        );
+        assert_eq!(shared.resolve(short), Some(vec!["l/v0".into()]));
+        assert_eq!(shared.resolve(long_view), Some(long));
+        // Without the flag every chart keeps its own list.
+        let mut shared = SharedApiVersions::default();
+        let own = shared.configure(&[], Some(&vec!["o/v2".into()]));
+        assert_eq!(shared.resolve(own), Some(vec!["o/v2".to_string()]));
+    }
+
+    #[test]
+    fn command_line_values_apply_where_the_chart_sets_none() {
+        let settings = HelmSettings {
+            api_versions: vec!["x/v1".into()],
+            kube_version: "1.31.4".into(),
+            debug: true,
+            ..HelmSettings::default()
+        };
+        let bare = HelmChart::default().with_cli_defaults(&settings);
+        assert_eq!(bare.api_versions, Some(vec!["x/v1".to_string()]));
+        assert_eq!(bare.kube_version.as_deref(), Some("1.31.4"));
+        assert_eq!(bare.debug, Some(true));
+        let own = HelmChart {
+            api_versions: Some(vec!["own/v2".into()]),
+            kube_version: Some("1.29.3".into()),
+            ..HelmChart::default()
+        };
+        let own = own.with_cli_defaults(&settings);
+        assert_eq!(own.api_versions, Some(vec!["own/v2".to_string()]));
+        assert_eq!(own.kube_version.as_deref(), Some("1.29.3"));
+        let args = own.helm_args(Path::new("/h"), Path::new("/v.yaml"), &[]);
+        assert!(args.ends_with(&["--debug".to_string()]), "{args:?}");
+    }
+
+    #[test]
     fn args_are_kustomizes() {
         let chart = HelmChart {
             name: Some("c".into()),
@@ -891,6 +1049,7 @@ mod tests {
             enabled: true,
             command: PathBuf::from("/nonexistent/helm"),
             timeout: DEFAULT_TIMEOUT,
+            ..HelmSettings::default()
         };
         let err = render_mem(&files, &settings).unwrap_err().to_string();
         assert!(
@@ -948,6 +1107,7 @@ mod tests {
             enabled: true,
             command: helm.clone(),
             timeout: DEFAULT_TIMEOUT,
+            ..HelmSettings::default()
         };
         let out = render_mem(&files, &settings).unwrap();
         assert_eq!(out.len(), 1);
@@ -990,6 +1150,7 @@ mod tests {
             enabled: true,
             command: script,
             timeout: Duration::from_millis(200),
+            ..HelmSettings::default()
         };
         let tmp = TempDir::new().unwrap();
         let runner = Runner {

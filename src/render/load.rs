@@ -35,6 +35,11 @@ pub struct Loader<'t> {
     cache: Option<&'t ParseCache>,
     /// Whether and how `helmCharts` are rendered ([`super::helm`]).
     helm: super::helm::HelmSettings,
+    /// The array behind kustomize's `--helm-api-versions` slice, which its charts share and
+    /// overwrite during this render ([`super::helm::SharedApiVersions`]).
+    helm_api_versions: std::sync::Mutex<super::helm::SharedApiVersions>,
+    /// What kustomize would have printed on stderr so far, in its order.
+    warnings: std::sync::Mutex<Vec<super::warnings::RenderWarning>>,
 }
 
 /// A loaded kustomization (or component) file.
@@ -96,6 +101,8 @@ impl<'t> Loader<'t> {
             read: AtomicUsize::new(0),
             cache: None,
             helm: super::helm::current(),
+            helm_api_versions: std::sync::Mutex::default(),
+            warnings: std::sync::Mutex::default(),
         }
     }
 
@@ -107,6 +114,25 @@ impl<'t> Loader<'t> {
     /// How this render runs Helm charts.
     pub fn helm(&self) -> super::helm::HelmSettings {
         self.helm.clone()
+    }
+
+    /// Records a warning kustomize prints while rendering.
+    pub fn warn(&self, warning: super::warnings::RenderWarning) {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(warning);
+    }
+
+    /// The warnings recorded so far, in order.
+    pub fn take_warnings(&self) -> Vec<super::warnings::RenderWarning> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The render's shared `--helm-api-versions` array (kustomize's aliasing, see
+    /// [`super::helm::SharedApiVersions`]).
+    pub fn helm_api_versions(&self) -> std::sync::MutexGuard<'_, super::helm::SharedApiVersions> {
+        self.helm_api_versions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// What `path` is in the tree, if anything.
@@ -185,6 +211,13 @@ impl<'t> Loader<'t> {
         };
         let text = self.read_text(&file)?;
         let kust: Kustomization = parse_typed_kustomize(&text, &file.to_string(), &self.limits)?;
+        // kustomize's KustTarget.Load warns right after reading the file, before checking it.
+        for field in super::warnings::DeprecatedField::of(&kust) {
+            self.warn(super::warnings::RenderWarning::Deprecated {
+                file: file.clone(),
+                field,
+            });
+        }
         let invalid = |message: String| RenderError::InvalidKustomization {
             file: file.clone(),
             message,

@@ -32,12 +32,14 @@ pub mod selector;
 pub mod target;
 pub mod transforms;
 pub mod vars;
+pub mod warnings;
 
 #[cfg(test)]
 pub(crate) mod memtree;
 
 pub use cache::ParseCache;
 pub use error::RenderError;
+pub use warnings::RenderWarning;
 
 use serde_json::Value;
 
@@ -105,6 +107,23 @@ pub fn render_with_limits(
         let loader = load::Loader::new(tree, limits);
         target::build(&loader, dir)
     })
+}
+
+/// [`render_with_limits`] with the warnings kustomize prints on stderr while rendering, in its
+/// order; those found before a failure are returned with it.
+pub fn render_with_warnings(
+    tree: &dyn FileTree,
+    dir: &TreePath,
+    limits: Limits,
+) -> (Result<Vec<Value>, RenderError>, Vec<RenderWarning>) {
+    match pool() {
+        Err(e) => (Err(e), Vec::new()),
+        Ok(pool) => pool.install(|| {
+            let loader = load::Loader::new(tree, limits);
+            let result = target::build(&loader, dir);
+            (result, loader.take_warnings())
+        }),
+    }
 }
 
 /// [`render`], taking parsed files from `cache` and adding those it parses: for commands that

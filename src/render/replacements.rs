@@ -424,6 +424,8 @@ fn describe_source(s: &SourceSelector) -> String {
 struct SourceValue {
     node: Value,
     text: String,
+    /// A `sourceValue`: an untagged scalar where it replaces a node.
+    static_value: bool,
     /// Read from a Secret: errors never show it.
     secret: bool,
 }
@@ -444,6 +446,7 @@ fn apply_one(objects: &mut [Value], index: usize, replacement: &Replacement) -> 
         (None, Some(text)) => SourceValue {
             node: resolve_plain(text).unwrap_or_else(|_| Value::String(text.clone())),
             text: text.clone(),
+            static_value: true,
             secret: false,
         },
     };
@@ -589,6 +592,7 @@ fn source_value(
         return Ok(SourceValue {
             node: node.clone(),
             text,
+            static_value: false,
             secret,
         });
     };
@@ -621,6 +625,7 @@ fn source_value(
     Ok(SourceValue {
         node,
         text: part.to_string(),
+        static_value: false,
         secret,
     })
 }
@@ -1070,7 +1075,18 @@ fn set_in_structured_data(
             continue;
         }
         let text = node_text(node);
-        if let Ok(docs) = crate::manifest::yaml::parse_documents(&text, "embedded data", &Limits::DEFAULT) {
+        // kustomize only asks whether the text is YAML (`yaml.Unmarshal` into a node); a document
+        // whose values our reader refuses (`!!bool on`, written back by an earlier replacement)
+        // is still one, seen through its nodes.
+        let docs = crate::manifest::yaml::parse_documents(&text, "embedded data", &Limits::DEFAULT)
+            .ok()
+            .or_else(|| {
+                crate::manifest::yaml::StyledNode::parse(&text, &Limits::DEFAULT)
+                    .ok()
+                    .flatten()
+                    .map(|node| vec![node.to_value()])
+            });
+        if let Some(docs) = docs {
             found = Some((i, steps, text, docs));
             break;
         }
@@ -1092,6 +1108,16 @@ fn set_in_structured_data(
     if matcher.filter(&mut root, &path[i..], &mut Vec::new()).is_err() || matcher.matches.is_empty() {
         return Ok(false);
     }
+    if !original.trim_start().starts_with(['{', '[']) {
+        // YAML keeps the target's tag, whatever the text (kyaml then writes e.g. `!!int abc`).
+        let text = write_back_yaml(&original, &root, &matcher.matches, value)
+            .map_err(|e| format!("`{}` holds YAML: {e}", path[..i].join(".")))?;
+        match node_at(obj, &steps) {
+            Some(field) => *field = Value::String(text),
+            None => return Ok(false),
+        }
+        return Ok(true);
+    }
     for found in &matcher.matches {
         let Some(target) = node_at(&mut root, &found.steps) else {
             return Ok(false);
@@ -1111,20 +1137,73 @@ fn set_in_structured_data(
             Err(_) => return Ok(false),
         }
     }
-    if !original.trim_start().starts_with(['{', '[']) {
-        return Err(format!(
-            "`{}` holds YAML: replacing inside YAML embedded in a string is not supported by kgitops \
-             (kustomize writes the document back keeping its key order, styles and comments); embed \
-             it as JSON or replace the whole value",
-            path[..i].join(".")
-        ));
-    }
     let json = go_json(&root, original.contains('\n') && original.contains("  "))?;
     match node_at(obj, &steps) {
         Some(field) => *field = Value::String(json),
         None => return Ok(false),
     }
     Ok(true)
+}
+
+/// kustomize's `serializeAsYAML` after the replacement: the embedded document `original`, read
+/// again as nodes that keep its key order and styles, gets the matched fields (found on its JSON
+/// view `root`, where the matcher also created what `options.create` asked for) and is printed
+/// as kyaml's encoder prints it, trimmed. A scalar keeps its style and tag and takes the text
+/// only; a created node, or a map or list replaced by a static `sourceValue`, is an untagged
+/// scalar. Documents with comments, anchors or tags, and maps or lists copied from an object
+/// (whose styles the parsed value has lost), are refused.
+fn write_back_yaml(
+    original: &str,
+    root: &Value,
+    matches: &[Match],
+    value: &SourceValue,
+) -> Result<String, String> {
+    use crate::manifest::yaml::StyledNode;
+    let mut doc = StyledNode::parse(original, &Limits::DEFAULT)
+        .map_err(|e| e.to_string())?
+        .ok_or("the document is empty")?;
+    for found in matches {
+        let mut node = &mut doc;
+        let mut view = root;
+        for step in &found.steps {
+            view = match step {
+                Step::Key(k) => view.get(k.as_str()),
+                Step::Index(i) => view.get(*i),
+            }
+            .ok_or("the matched field is missing")?;
+            let exists = match step {
+                Step::Key(k) => node.get_mut(k).is_some(),
+                Step::Index(i) => node.item_mut(*i).is_some(),
+            };
+            if !exists {
+                // Created by the matcher: kyaml appends the new key or element.
+                let key = match step {
+                    Step::Key(k) => k.as_str(),
+                    Step::Index(_) => "",
+                };
+                if !node.append(key, StyledNode::from_value(view)) {
+                    return Err("cannot create a field below a scalar".into());
+                }
+            }
+            node = match step {
+                Step::Key(k) => node.get_mut(k),
+                Step::Index(i) => node.item_mut(*i),
+            }
+            .ok_or("the matched field is missing")?;
+        }
+        if node.is_scalar() {
+            node.set_text(&value.text);
+        } else if value.static_value && is_scalar(&value.node) {
+            *node = StyledNode::untagged(&value.text);
+        } else {
+            return Err(
+                "copying a map or list from an object into embedded YAML is not supported by kgitops \
+                        (kustomize keeps the source's styles, which the parsed value does not)"
+                    .into(),
+            );
+        }
+    }
+    Ok(doc.to_kyaml_string())
 }
 
 /// Go's `encoding/json` text of `v` (`Marshal`, or `MarshalIndent` with two spaces): sorted keys,

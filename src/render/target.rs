@@ -39,8 +39,22 @@ pub fn build(loader: &Loader<'_>, dir: &TreePath) -> Result<Vec<Value>, RenderEr
     generators::add_hash_suffixes(&mut resources, &kf.file)?;
     transforms::namereference::fix(&mut resources, &config.name_reference, &kf.file)?;
     // kustomize resolves vars once names are final, before dropping local-config objects.
-    vars.resolve(&mut resources, &config.var_reference)
+    let expansion = vars
+        .resolve(&mut resources, &config.var_reference)
         .map_err(|e| vars_error(&kf, e))?;
+    for (go_type, value) in expansion.bad_values {
+        loader.warn(super::warnings::RenderWarning::VarNotPrimitive {
+            file: kf.file.clone(),
+            go_type,
+            value,
+        });
+    }
+    if !expansion.unused.is_empty() {
+        loader.warn(super::warnings::RenderWarning::UnusedVars {
+            file: kf.file.clone(),
+            names: expansion.unused,
+        });
+    }
     resources.retain(|r| !is_local_config(r));
     let mut resources = resources.into_resources();
     order.sort(&mut resources);

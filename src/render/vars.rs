@@ -13,7 +13,7 @@
 //!   list plus `configurations`); `$$` escapes a `$`, an unknown `$(X)` stays as written, a field
 //!   that is exactly `$(NAME)` takes the type of the value (a number stays a number).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -292,22 +292,74 @@ impl VarSet {
 
     /// kustomize's `ResolveVars`: the value of every var, then `$(NAME)` replaced in the
     /// `var_reference` fields of every object. Nothing is done without vars.
-    pub fn resolve(&self, resources: &mut ResMap, var_reference: &[FieldSpec]) -> Result<(), VarError> {
+    /// Returns what kustomize warns about on the way ([`Expansion`]).
+    pub fn resolve(
+        &self,
+        resources: &mut ResMap,
+        var_reference: &[FieldSpec],
+    ) -> Result<Expansion, VarError> {
         if self.set.is_empty() {
-            return Ok(());
+            return Ok(Expansion::default());
         }
         let mut values: BTreeMap<&str, Value> = BTreeMap::new();
+        let mut seen = Expansion::default();
         for v in self.set.values() {
             values.insert(&v.name, value_of(v, resources.resources())?);
         }
         for res in resources.resources_mut() {
             for fs in var_reference {
                 let object = res.display_id();
-                fs.apply(&mut res.obj, Create::None, &mut |node| substitute(node, &values))
-                    .map_err(|message| VarError::Field { object, message })?;
+                fs.apply(&mut res.obj, Create::None, &mut |node| {
+                    substitute(node, &values, &mut seen)
+                })
+                .map_err(|message| VarError::Field { object, message })?;
             }
         }
-        Ok(())
+        seen.unused = values
+            .keys()
+            .filter(|name| !seen.used.contains(**name))
+            .map(|name| name.to_string())
+            .collect();
+        Ok(seen)
+    }
+}
+
+/// What kustomize logs while it expands vars.
+#[derive(Debug, Default, PartialEq)]
+pub struct Expansion {
+    /// kustomize's `replacementCounts`: vars substituted at least once.
+    used: BTreeSet<String>,
+    /// Each `$(NAME)` of a var whose value is a map or list (or null), which stays as written:
+    /// Go's `%T` and `%v` of the value, in the order met ("MakePrimitiveReplacer: bad replacement
+    /// type=... val=...").
+    pub bad_values: Vec<(String, String)>,
+    /// Vars never substituted, sorted ("well-defined vars that were never replaced").
+    pub unused: Vec<String>,
+}
+
+/// Go's `%T` of a decoded YAML value.
+fn go_type(v: &Value) -> &'static str {
+    match v {
+        Value::Object(_) => "map[string]interface {}",
+        Value::Array(_) => "[]interface {}",
+        Value::Null => "<nil>",
+        Value::String(_) => "string",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float64",
+        Value::Number(_) => "int",
+    }
+}
+
+/// Go's `%v` of a decoded YAML value (maps with sorted keys, as `fmt` prints them).
+fn go_value(v: &Value) -> String {
+    match v {
+        Value::Object(map) => {
+            let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k}:{}", go_value(v))).collect();
+            format!("map[{}]", parts.join(" "))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(go_value).collect::<Vec<_>>().join(" ")),
+        Value::Null => "<nil>".to_string(),
+        other => go_text(other),
     }
 }
 
@@ -345,16 +397,16 @@ fn convert_slice_index(parts: Vec<String>) -> Vec<String> {
 }
 
 /// refvar's `set`: strings in a scalar, a map's values or a list's items.
-fn substitute(node: &mut Value, values: &BTreeMap<&str, Value>) -> Result<(), String> {
+fn substitute(node: &mut Value, values: &BTreeMap<&str, Value>, seen: &mut Expansion) -> Result<(), String> {
     match node {
         Value::Null => Ok(()),
         Value::String(_) => {
-            replace_in(node, values);
+            replace_in(node, values, seen);
             Ok(())
         }
         Value::Object(map) => {
             for v in map.values_mut().filter(|v| v.is_string()) {
-                replace_in(v, values);
+                replace_in(v, values, seen);
             }
             Ok(())
         }
@@ -363,7 +415,7 @@ fn substitute(node: &mut Value, values: &BTreeMap<&str, Value>) -> Result<(), St
                 if !item.is_string() {
                     return Err("invalid value type expect a string".to_string());
                 }
-                replace_in(item, values);
+                replace_in(item, values, seen);
             }
             Ok(())
         }
@@ -372,11 +424,11 @@ fn substitute(node: &mut Value, values: &BTreeMap<&str, Value>) -> Result<(), St
     }
 }
 
-fn replace_in(node: &mut Value, values: &BTreeMap<&str, Value>) {
+fn replace_in(node: &mut Value, values: &BTreeMap<&str, Value>, seen: &mut Expansion) {
     if let Value::String(s) = node
         && s.contains('$')
     {
-        *node = do_replacements(s, values);
+        *node = do_replacements(s, values, seen);
     }
 }
 
@@ -422,7 +474,7 @@ fn go_float_v(f: f64) -> String {
 
 /// refvar's `DoReplacements`: `$(NAME)` replaced by the var's value, `$$` made `$`, anything else
 /// kept. A string that is exactly one `$(NAME)` of a known var takes the value itself.
-fn do_replacements(input: &str, values: &BTreeMap<&str, Value>) -> Value {
+fn do_replacements(input: &str, values: &BTreeMap<&str, Value>, seen: &mut Expansion) -> Value {
     let bytes = input.as_bytes();
     let mut out = String::with_capacity(input.len());
     let mut checkpoint = 0;
@@ -440,7 +492,14 @@ fn do_replacements(input: &str, values: &BTreeMap<&str, Value>) -> Value {
                     Some(close) => {
                         let name = &rest[1..close];
                         let whole = input.len() == close + 2 && cursor == 0;
-                        match primitive(values, name) {
+                        let found = primitive(values, name);
+                        if found.is_some() {
+                            seen.used.insert(name.to_string());
+                        } else if let Some(other) = values.get(name) {
+                            seen.bad_values
+                                .push((go_type(other).to_string(), go_value(other)));
+                        }
+                        match found {
                             Some(value) if whole => return value.clone(),
                             Some(value) => out.push_str(&go_text(value)),
                             None => {
@@ -548,12 +607,26 @@ mod tests {
     #[test]
     fn replacements_follow_kustomizes_expansion() {
         let v = vals(&[("A", json!("x")), ("P", json!(8080)), ("M", json!({"k": 1}))]);
-        assert_eq!(do_replacements("$(A)", &v), json!("x"));
-        assert_eq!(do_replacements("$(P)", &v), json!(8080));
-        assert_eq!(do_replacements("p=$(P)/$(A)", &v), json!("p=8080/x"));
-        assert_eq!(do_replacements("$$(A) $(B) $(M)", &v), json!("$(A) $(B) $(M)"));
-        assert_eq!(do_replacements("a$b $( end$", &v), json!("a$b $( end$"));
-        assert_eq!(do_replacements("é$é$(A)", &v), json!("é$éx"));
+        let mut used = Expansion::default();
+        assert_eq!(
+            do_replacements("$$(A) $(B) $(M)", &v, &mut used),
+            json!("$(A) $(B) $(M)")
+        );
+        // A map value is no replacement: M stays unused, as in kustomize's counts, and is logged.
+        assert!(used.used.is_empty());
+        assert_eq!(
+            used.bad_values,
+            [("map[string]interface {}".to_string(), "map[k:1]".to_string())]
+        );
+        assert_eq!(do_replacements("$(A)", &v, &mut used), json!("x"));
+        assert_eq!(do_replacements("$(P)", &v, &mut used), json!(8080));
+        assert_eq!(do_replacements("p=$(P)/$(A)", &v, &mut used), json!("p=8080/x"));
+        assert_eq!(
+            do_replacements("a$b $( end$", &v, &mut used),
+            json!("a$b $( end$")
+        );
+        assert_eq!(do_replacements("é$é$(A)", &v, &mut used), json!("é$éx"));
+        assert_eq!(used.used, BTreeSet::from(["A".to_string(), "P".to_string()]));
     }
 
     fn var(name: &str, objref: Value) -> Var {

@@ -110,19 +110,19 @@ struct Emitter {
 
 // Byte classes from go-yaml's yamlprivateh.go, bounds-checked (Go would read past the end only
 // on paths valid UTF-8 never reaches).
-fn at(b: &[u8], i: usize) -> u8 {
+pub(super) fn at(b: &[u8], i: usize) -> u8 {
     b.get(i).copied().unwrap_or(0)
 }
 
-fn is_space(b: &[u8], i: usize) -> bool {
+pub(super) fn is_space(b: &[u8], i: usize) -> bool {
     at(b, i) == b' '
 }
 
-fn is_blank(b: &[u8], i: usize) -> bool {
+pub(super) fn is_blank(b: &[u8], i: usize) -> bool {
     matches!(at(b, i), b' ' | b'\t')
 }
 
-fn is_break(b: &[u8], i: usize) -> bool {
+pub(super) fn is_break(b: &[u8], i: usize) -> bool {
     match at(b, i) {
         b'\r' | b'\n' => true,
         0xC2 => at(b, i + 1) == 0x85,
@@ -131,11 +131,11 @@ fn is_break(b: &[u8], i: usize) -> bool {
     }
 }
 
-fn is_blankz(b: &[u8], i: usize) -> bool {
+pub(super) fn is_blankz(b: &[u8], i: usize) -> bool {
     is_blank(b, i) || is_break(b, i) || at(b, i) == 0
 }
 
-fn is_printable(b: &[u8], i: usize) -> bool {
+pub(super) fn is_printable(b: &[u8], i: usize) -> bool {
     let c = at(b, i);
     c == 0x0A
         || (0x20..=0x7E).contains(&c)
@@ -149,11 +149,11 @@ fn is_printable(b: &[u8], i: usize) -> bool {
 }
 
 /// go-yaml's `is_bom(b, i)` looks at the start of the string whatever `i` is.
-fn starts_with_bom(b: &[u8]) -> bool {
+pub(super) fn starts_with_bom(b: &[u8]) -> bool {
     b.starts_with(&[0xEF, 0xBB, 0xBF])
 }
 
-fn width(c: u8) -> usize {
+pub(super) fn width(c: u8) -> usize {
     if c & 0x80 == 0 {
         1
     } else if c & 0xE0 == 0xC0 {
