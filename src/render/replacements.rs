@@ -1229,18 +1229,7 @@ fn go_json(v: &Value, pretty: bool) -> Result<String, String> {
         serde_json::to_string(&v)
     }
     .map_err(|e| format!("cannot write the embedded JSON back: {e}"))?;
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    Ok(out)
+    Ok(super::generators::hash::go_escape(&text))
 }
 
 /// kustomize `setFieldValue`; `secret` when the value or the target belongs to a Secret (a type

@@ -10,9 +10,15 @@ use sha2::{Digest, Sha256};
 /// Go's `json.Marshal` of a value built from maps, strings, numbers and booleans: compact, map
 /// keys sorted, and `<`, `>`, `&`, U+2028, U+2029 escaped as `\u003c`-style sequences.
 pub fn go_json(v: &Value) -> String {
-    let plain = v.to_string();
-    let mut out = String::with_capacity(plain.len());
-    for c in plain.chars() {
+    go_escape(&v.to_string())
+}
+
+/// JSON text as Go's `encoding/json` escapes it on top of serde_json: `<`, `>`, `&`, U+2028 and
+/// U+2029 as `\u003c`-style sequences (they can only occur inside strings, so the text stays
+/// valid JSON).
+pub fn go_escape(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
         match c {
             '<' => out.push_str("\\u003c"),
             '>' => out.push_str("\\u003e"),
