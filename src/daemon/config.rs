@@ -94,6 +94,9 @@ pub enum ConfigError {
         path: PathBuf,
         message: String,
     },
+    /// A trusted key file of `source.verify` cannot be used.
+    #[error("source.verify: {0}")]
+    Verify(#[from] crate::source::verify::VerifyError),
 }
 
 /// A duration written as in Go and Kubernetes (`30s`, `1m30s`, `500ms`).
@@ -257,6 +260,9 @@ pub struct SourceConfig {
     pub timeout: Option<ConfigDuration>,
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Commit signature verification (see docs/commit-verification.md).
+    #[serde(default)]
+    pub verify: Option<super::verify::VerifyConfig>,
 }
 
 /// `source.auth`: credential files, all optional.
@@ -512,6 +518,13 @@ impl Config {
             }
             _ => {}
         }
+        if self.source.verify.is_some() && self.source.path.is_some() {
+            return Err(
+                "source.verify: a local path is a working tree, which carries no signature; \
+                        verification needs source.url"
+                    .into(),
+            );
+        }
         if self.source.branch.trim().is_empty() {
             return Err("source.branch: must not be empty".into());
         }
@@ -592,6 +605,9 @@ impl Config {
         fix_opt(&mut self.source.auth.password_file);
         fix_opt(&mut self.source.auth.ssh_key_file);
         fix_opt(&mut self.source.auth.known_hosts_file);
+        if let Some(v) = &mut self.source.verify {
+            v.resolve_paths(base);
+        }
         for c in &mut self.clusters {
             fix_opt(&mut c.kubeconfig);
         }
@@ -630,6 +646,9 @@ impl Config {
         ));
         for (i, alert) in self.alerts.iter().enumerate() {
             files.push((format!("alerts[{i}].url_file"), &alert.url_file, true));
+        }
+        if let Some(v) = &self.source.verify {
+            v.load()?;
         }
         let mut warnings = Vec::new();
         for (key, path, secret) in files {

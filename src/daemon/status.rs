@@ -53,6 +53,8 @@ pub struct SourceStatus {
     pub since: Option<String>,
     /// While throttled or down: when the next attempt is made (RFC 3339).
     pub retry_at: Option<String>,
+    /// With `source.verify`: the signature verification of the newest revision.
+    pub verification: Option<super::verify::VerificationStatus>,
 }
 
 /// The git host's state (see [`SourceStatus::state`]).
