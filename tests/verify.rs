@@ -645,7 +645,8 @@ async fn the_daemon_applies_trusted_heads_only_and_says_why_it_keeps_the_last_go
     let gpg = Gpg::new(tmp.path());
     let program = gpg.program(None);
     let alice = gpg.key("Alice <alice@example.com>", "never", None);
-    let keys = gpg.export(&alice, &tmp.path().join("alice.asc"));
+    // The daemon's configuration names it relative to itself.
+    gpg.export(&alice, &tmp.path().join("alice.asc"));
     let ssh = ssh_key(tmp.path(), "bob");
     std::fs::write(
         tmp.path().join("allowed"),

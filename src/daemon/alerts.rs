@@ -271,6 +271,7 @@ fn kind_of(prefix: &str) -> &'static str {
         "not-in-effect" => "not-in-effect",
         "strimzi-health" => "strimzi-health",
         "gate" => "gate",
+        "verify" => "verify",
         _ => "failure",
     }
 }
