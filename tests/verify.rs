@@ -506,6 +506,51 @@ fn ssh_signatures_follow_allowed_signers_as_ssh_keygen_reads_it() {
 }
 
 #[test]
+fn a_merge_commit_is_judged_by_its_own_signature() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = WorkRepo::init(&tmp.path().join("work"));
+    write_platform(&work, "verify", "1");
+    let alice = ssh_key(tmp.path(), "alice");
+    let allowed = tmp.path().join("allowed");
+    std::fs::write(&allowed, format!("alice@example.com {}\n", public(&alice))).unwrap();
+    let flags = vec![
+        "--verify-ssh-allowed-signers".to_string(),
+        allowed.display().to_string(),
+    ];
+    let base = commit_ssh(&work, &alice, "signed base");
+    // A side branch with an unsigned commit, merged into main.
+    work.git(&["checkout", "-q", "-b", "side"]);
+    work.write("clusters/dev/extra.yaml", "# side\n");
+    work.commit("unsigned side commit");
+    work.git(&["checkout", "-q", "main"]);
+    work.git(&["merge", "-q", "--no-ff", "--no-edit", "side"]);
+    let unsigned_merge = work.head();
+    assert_refused(
+        &render(&work.dir, &unsigned_merge, &flags),
+        &unsigned_merge,
+        "not signed",
+    );
+    // The same merge signed by a trusted key: trusted, whatever its parents.
+    work.git(&["reset", "-q", "--hard", &base]);
+    work.git(&[
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        &format!("user.signingkey={}", alice.display()),
+        "merge",
+        "-q",
+        "--no-ff",
+        "--no-edit",
+        "-S",
+        "side",
+    ]);
+    let signed_merge = work.head();
+    // A merge: it has a second parent (git fails the test otherwise).
+    work.git(&["rev-parse", "--verify", "-q", &format!("{signed_merge}^2")]);
+    assert_trusted(&render(&work.dir, &signed_merge, &flags), "alice@example.com");
+}
+
+#[test]
 fn validate_diff_and_apply_verify_the_revision_they_read() {
     let tmp = tempfile::tempdir().unwrap();
     let work = WorkRepo::init(&tmp.path().join("work"));
