@@ -868,8 +868,7 @@ fn a_daemon_with_an_unusable_key_file_does_not_start() {
     // A local working tree has no signatures to verify.
     let text = "source:\n  path: .\n  verify:\n    openpgp_keys: [keys.asc]\nclusters:\n  - name: dev\n";
     let err = Config::parse(text, &tmp.path().join("kgitops.yaml"), tmp.path())
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(err.contains("source.verify: a local path"), "{err}");
 }

@@ -23,7 +23,7 @@ use super::Shared;
 use super::alerts::Alert;
 use super::status::now;
 use crate::source::GitRepo;
-use crate::source::verify::{Signer, TrustedKeys, Verdict, VerifyError};
+use crate::source::verify::{Refusal, Signer, TrustedKeys, Verdict, VerifyError};
 
 /// `source.verify`.
 #[derive(Clone, Debug, Deserialize)]
@@ -78,7 +78,8 @@ pub struct VerificationStatus {
     /// or revoked key, a bad signature).
     pub signer: Option<Signer>,
     /// Why the commit is refused: `unsigned`, `unknown-key`, `bad-signature`, `expired-key`,
-    /// `revoked-key`, `wrong-namespace`, `not-valid-at-commit-time`, `unsupported`, `malformed`.
+    /// `revoked-key`, `wrong-namespace`, `not-valid-at-commit-time`, `unsupported`, `malformed`,
+    /// `unreadable`.
     pub reason: Option<String>,
     pub message: Option<String>,
     /// When it was judged (RFC 3339).
@@ -125,11 +126,11 @@ impl Gate {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => Verdict::Refused {
                 signer: None,
-                refusal: crate::source::verify::Refusal::Malformed(e.to_string()),
+                refusal: Refusal::Unreadable(e.to_string()),
             },
             Err(e) => Verdict::Refused {
                 signer: None,
-                refusal: crate::source::verify::Refusal::Malformed(format!("verification task failed: {e}")),
+                refusal: Refusal::Unreadable(format!("verification task failed: {e}")),
             },
         };
         self.report(shared, sha, &verdict)

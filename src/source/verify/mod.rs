@@ -112,6 +112,10 @@ pub enum Refusal {
     Unsupported(String),
     #[error("malformed signature: {0}")]
     Malformed(String),
+    /// The commit itself could not be read to check it (refused: what cannot be checked is not
+    /// trusted).
+    #[error("cannot read the commit: {0}")]
+    Unreadable(String),
 }
 
 impl Refusal {
@@ -127,11 +131,12 @@ impl Refusal {
             Refusal::NotValidAtCommitTime(_) => "not-valid-at-commit-time",
             Refusal::Unsupported(_) => "unsupported",
             Refusal::Malformed(_) => "malformed",
+            Refusal::Unreadable(_) => "unreadable",
         }
     }
 
     /// Every value [`Refusal::reason`] can take.
-    pub const REASONS: [&'static str; 9] = [
+    pub const REASONS: [&'static str; 10] = [
         "unsigned",
         "unknown-key",
         "bad-signature",
@@ -141,6 +146,7 @@ impl Refusal {
         "not-valid-at-commit-time",
         "unsupported",
         "malformed",
+        "unreadable",
     ];
 }
 
@@ -282,14 +288,14 @@ impl TrustedKeys {
     }
 
     /// [`Self::verify`] at the current time, as a `Result`: the signer when trusted.
-    pub fn require(&self, commit: &SignedCommit) -> Result<Signer, Untrusted> {
+    pub fn require(&self, commit: &SignedCommit) -> Result<Signer, Box<Untrusted>> {
         match self.verify(commit, jiff::Timestamp::now().as_second()) {
             Verdict::Trusted(signer) => Ok(signer),
-            Verdict::Refused { signer, refusal } => Err(Untrusted {
+            Verdict::Refused { signer, refusal } => Err(Box::new(Untrusted {
                 commit: commit.sha.clone(),
                 signer,
                 refusal,
-            }),
+            })),
         }
     }
 }
@@ -355,6 +361,7 @@ mod tests {
             Refusal::NotValidAtCommitTime(String::new()),
             Refusal::Unsupported(String::new()),
             Refusal::Malformed(String::new()),
+            Refusal::Unreadable(String::new()),
         ] {
             assert!(Refusal::REASONS.contains(&r.reason()), "{r:?}");
         }
