@@ -86,6 +86,29 @@ pub struct VerificationStatus {
     pub at: String,
 }
 
+/// The verification line of the `/status` HTML page (every value escaped).
+pub fn html(v: &VerificationStatus) -> String {
+    let escape = super::status::escape;
+    let signer = v
+        .signer
+        .as_ref()
+        .map(|s| format!(", signed by {}", escape(&s.to_string())))
+        .unwrap_or_default();
+    let commit = v.commit.get(..12).unwrap_or(&v.commit);
+    if v.trusted {
+        format!(
+            "<p>Signature of <code>{}</code>: <span class=\"ok\">trusted{signer}</span></p>",
+            escape(commit)
+        )
+    } else {
+        format!(
+            "<p>Signature of <code>{}</code>: <span class=\"bad\">not trusted, not applied: {}{signer}</span></p>",
+            escape(commit),
+            escape(v.message.as_deref().unwrap_or("-"))
+        )
+    }
+}
+
 /// Judges each new head against the trusted keys.
 #[derive(Debug)]
 pub struct Gate {
@@ -199,5 +222,27 @@ mod tests {
         assert_eq!(c.openpgp_keys, vec![PathBuf::from("a.asc")]);
         assert!(serde_saphyr::from_str::<VerifyConfig>("mode: all\n").is_err());
         assert!(serde_saphyr::from_str::<VerifyConfig>("keys: [a]\n").is_err());
+    }
+
+    #[test]
+    fn the_status_page_says_why_a_head_is_refused_escaped() {
+        let v = VerificationStatus {
+            commit: "0123456789abcdef".into(),
+            trusted: false,
+            signer: Some(Signer::Ssh {
+                fingerprint: "SHA256:x".into(),
+                principal: "<eve>".into(),
+            }),
+            reason: Some("unknown-key".into()),
+            message: Some("signed by SSH key SHA256:x, which is not a trusted key".into()),
+            at: String::new(),
+        };
+        let page = html(&v);
+        assert!(page.contains("<code>0123456789ab</code>"), "{page}");
+        assert!(
+            page.contains("not trusted, not applied: signed by SSH key"),
+            "{page}"
+        );
+        assert!(page.contains("&lt;eve&gt;") && !page.contains("<eve>"), "{page}");
     }
 }
