@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{ClusterAccessArgs, Failure, Outcome, OutputFormat, RepoArgs};
+use super::{ClusterAccessArgs, Failure, Outcome, OutputFormat, RepoArgs, VerifyArgs};
 use crate::apply::{self, ApplyOptions, InventoryRef};
 use crate::plan::{Cluster, gate};
 use crate::render;
 use crate::report;
-use crate::source::{DirTree, FileTree, GitTree};
+use crate::source::{DirTree, FileTree, GitRepo};
 
 /// Server-side apply a cluster overlay.
 #[derive(Debug, clap::Args)]
@@ -59,6 +59,8 @@ pub struct ApplyArgs {
     pub output: OutputFormat,
     #[command(flatten)]
     pub access: ClusterAccessArgs,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 }
 
 /// Where the inventory (ApplySet parent ConfigMap) lives.
@@ -70,7 +72,7 @@ pub struct InventoryArgs {
 }
 
 pub fn run(args: ApplyArgs) -> Result<Outcome, Failure> {
-    let objects = render_cluster(&args.repo, args.rev.as_deref(), &args.cluster)?;
+    let objects = render_cluster(&args.repo, args.rev.as_deref(), &args.cluster, &args.verify)?;
     let inventory = inventory_for(&args.cluster, &objects, &args.inventory)?;
     let mut opts = ApplyOptions::new(&args.cluster, inventory);
     opts.prune = args.prune;
@@ -183,15 +185,23 @@ pub(super) async fn connect(access: &ClusterAccessArgs) -> Result<Cluster, Failu
 }
 
 /// Renders `clusters/<cluster>` of the repository, at `rev` (git objects, never the work tree) or
-/// from the work tree.
+/// from the work tree; with `verify` requested, only a trusted commit is rendered.
 pub(super) fn render_cluster(
     repo: &RepoArgs,
     rev: Option<&str>,
     cluster: &str,
+    verify: &VerifyArgs,
 ) -> Result<Vec<Value>, Failure> {
     let tree: Box<dyn FileTree> = match rev {
-        Some(rev) => Box::new(GitTree::open(&repo.repo, rev)?),
-        None => Box::new(DirTree::open(&repo.repo)?),
+        Some(rev) => {
+            let git = GitRepo::open(&repo.repo)?;
+            verify.check(&git, Some(rev))?;
+            Box::new(git.tree(rev)?)
+        }
+        None => {
+            verify.check_work_tree()?;
+            Box::new(DirTree::open(&repo.repo)?)
+        }
     };
     Ok(render::render_cluster(tree.as_ref(), cluster)?)
 }

@@ -1,7 +1,7 @@
 //! `kgitops diff --from REV --to REV ...` (offline) and `kgitops diff --live --cluster NAME ...`.
 
 use super::apply::{InventoryArgs, block_on, connect, inventory_for, render_cluster};
-use super::{ClusterAccessArgs, Failure, Outcome, OutputFormat, RepoArgs};
+use super::{ClusterAccessArgs, Failure, Outcome, OutputFormat, RepoArgs, VerifyArgs};
 use crate::apply::{self, ApplyOptions};
 use crate::plan::{Plan, offline};
 use crate::report;
@@ -33,6 +33,9 @@ pub struct DiffArgs {
     pub output: OutputFormat,
     #[command(flatten)]
     pub access: ClusterAccessArgs,
+    // Verifies the commit that would be applied: `--to`, or `--rev` with `--live`.
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 }
 
 pub fn run(args: DiffArgs) -> Result<Outcome, Failure> {
@@ -51,6 +54,7 @@ fn run_offline(args: &DiffArgs) -> Result<Outcome, Failure> {
     };
     // One repository for both revisions, so the two trees share its blob cache.
     let git = GitRepo::open(&args.repo.repo)?;
+    args.verify.check(&git, Some(to))?;
     let (base, head) = (git.tree(from)?, git.tree(to)?);
     let mut plans = offline::diff_revisions(&base, &head, &args.clusters)?;
     for plan in &mut plans {
@@ -78,7 +82,7 @@ fn run_live(args: &DiffArgs) -> Result<Outcome, Failure> {
     let [cluster] = args.clusters.as_slice() else {
         return Err("diff --live needs exactly one --cluster".into());
     };
-    let objects = render_cluster(&args.repo, args.rev.as_deref(), cluster)?;
+    let objects = render_cluster(&args.repo, args.rev.as_deref(), cluster, &args.verify)?;
     let inventory = inventory_for(cluster, &objects, &args.inventory)?;
     let opts = ApplyOptions::new(cluster, inventory);
     let mut plan: Plan = block_on(async {

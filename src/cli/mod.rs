@@ -158,6 +158,59 @@ pub struct RepoArgs {
     pub repo: std::path::PathBuf,
 }
 
+/// Commit signature verification of the git revision a command reads (`--rev`, or `--to` of a
+/// comparison): with any of these flags, that commit must carry a valid signature by a trusted key
+/// (see docs/commit-verification.md), else the command fails with exit 2 naming the commit, the
+/// signer and why. The work tree (no `--rev`) has no signature and is refused.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct VerifyArgs {
+    /// Trust commits signed by the OpenPGP public keys in FILE (armored; repeatable).
+    #[arg(long = "verify-openpgp-keys", value_name = "FILE")]
+    pub openpgp_keys: Vec<std::path::PathBuf>,
+    /// Trust commits signed by the SSH keys of FILE, in `allowed_signers` format (as
+    /// `ssh-keygen -Y verify` reads it; namespace `git`).
+    #[arg(long = "verify-ssh-allowed-signers", value_name = "FILE")]
+    pub ssh_allowed_signers: Option<std::path::PathBuf>,
+}
+
+impl VerifyArgs {
+    /// Whether verification was asked for.
+    pub fn requested(&self) -> bool {
+        !self.openpgp_keys.is_empty() || self.ssh_allowed_signers.is_some()
+    }
+
+    /// Checks the commit `rev` of `repo` when verification was asked for: `Ok` when it is not, or
+    /// when the commit is trusted (the signer is logged).
+    pub fn check(&self, repo: &crate::source::GitRepo, rev: Option<&str>) -> Result<(), Failure> {
+        let Some(rev) = rev else {
+            return self.check_work_tree();
+        };
+        if !self.requested() {
+            return Ok(());
+        }
+        let keys = crate::source::verify::TrustedKeys::load(
+            &self.openpgp_keys,
+            self.ssh_allowed_signers.as_deref(),
+        )?;
+        let commit = repo.signed_commit(rev)?;
+        let signer = keys.require(&commit)?;
+        tracing::info!(commit = commit.sha.as_str(), "commit signed by {signer}: trusted");
+        Ok(())
+    }
+
+    /// Reading the work tree: refused when verification was asked for (it has no signature).
+    pub fn check_work_tree(&self) -> Result<(), Failure> {
+        if self.requested() {
+            return Err(
+                "--verify-openpgp-keys/--verify-ssh-allowed-signers: verification needs a \
+                        git revision (--rev); the work tree carries no signature"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Arguments shared by every command that talks to a cluster.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterAccessArgs {

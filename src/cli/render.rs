@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, VerifyArgs};
 use crate::manifest::yaml::Limits;
 use crate::manifest::yaml::to_yaml_stream;
 use crate::render::render_with_warnings;
-use crate::source::{DirTree, FileTree, GitTree, TreePath};
+use crate::source::{DirTree, FileTree, GitRepo, GitTree, TreePath};
 
 /// Render a kustomization to multi-document YAML on stdout.
 #[derive(Debug, clap::Args)]
@@ -20,12 +20,25 @@ pub struct RenderArgs {
     pub rev: Option<String>,
     /// The kustomization directory.
     pub path: PathBuf,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 }
 
 pub fn run(args: RenderArgs) -> Result<Outcome, Failure> {
     let mut outside_checkout = false;
     let (tree, dir): (Box<dyn FileTree>, TreePath) = match (&args.repo, &args.rev) {
-        (Some(repo), Some(rev)) => (Box::new(GitTree::open(repo, rev)?), repo_relative(&args.path)?),
+        (Some(repo), Some(rev)) => {
+            let git = GitRepo::open(repo)?;
+            args.verify.check(&git, Some(rev))?;
+            (Box::new(git.tree(rev)?), repo_relative(&args.path)?)
+        }
+        _ if args.verify.requested() => {
+            return Err(
+                "--verify-openpgp-keys/--verify-ssh-allowed-signers need --repo and --rev: \
+                        only a git revision carries a signature"
+                    .into(),
+            );
+        }
         (Some(repo), None) => (Box::new(DirTree::open(repo)?), repo_relative(&args.path)?),
         (None, _) => {
             let (root, dir) = enclosing_root(&args.path)?;

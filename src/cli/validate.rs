@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{Failure, Outcome, RepoArgs};
+use super::{Failure, Outcome, RepoArgs, VerifyArgs};
 use crate::render::ParseCache;
 use crate::source::{DirTree, FileTree, GitRepo, TreePath};
 use crate::validate::{Schemas, validate_repo};
@@ -41,6 +41,9 @@ pub struct ValidateArgs {
     pub crds: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = FindingsFormat::Text)]
     pub output: FindingsFormat,
+    // Verifies the commit validated: `--rev`, or `--to` of a comparison.
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 }
 
 pub fn run(args: ValidateArgs) -> Result<Outcome, Failure> {
@@ -50,13 +53,21 @@ pub fn run(args: ValidateArgs) -> Result<Outcome, Failure> {
     }
     let repo = &args.repo.repo;
     let (from, to): (Option<Box<dyn FileTree>>, Box<dyn FileTree>) = match (&args.rev, &args.from, &args.to) {
-        (Some(rev), _, _) => (None, Box::new(GitRepo::open(repo)?.tree(rev)?)),
+        (Some(rev), _, _) => {
+            let git = GitRepo::open(repo)?;
+            args.verify.check(&git, Some(rev))?;
+            (None, Box::new(git.tree(rev)?))
+        }
         (None, Some(from), Some(to)) => {
             // One repository for both revisions, so they share its blob cache.
             let git = GitRepo::open(repo)?;
+            args.verify.check(&git, Some(to))?;
             (Some(Box::new(git.tree(from)?)), Box::new(git.tree(to)?))
         }
-        _ => (None, Box::new(DirTree::open(repo)?)),
+        _ => {
+            args.verify.check_work_tree()?;
+            (None, Box::new(DirTree::open(repo)?))
+        }
     };
     // The clusters of a platform repository share files (a vendored Strimzi release is about 1 MB
     // of CRDs): each is parsed once for the whole run.

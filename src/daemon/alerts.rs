@@ -5,7 +5,7 @@
 //!
 //! Generic webhook body (stable JSON):
 //! `{"source": "kgitops", "state": "firing" | "resolved",
-//!   "kind": "drift" | "failure" | "fetch" | "not-in-effect" | "strimzi-health" | "gate",
+//!   "kind": "drift" | "failure" | "fetch" | "not-in-effect" | "strimzi-health" | "gate" | "verify",
 //!   "key": "...", "cluster": "dev" | null, "summary": "...", "details": ["..."], "revision": "..." | null,
 //!   "at": "RFC 3339"}`.
 //! Slack: `{"text": "..."}` with the same content.
@@ -29,6 +29,10 @@
 //! on live state of that object (details: each change and what it needs; the live state, which moves
 //! while it waits, is in `/status`), and resolve when the revision is applied (see
 //! [`crate::plan::gate`]).
+//!
+//! The `verify` alert (key `verify`, no cluster) fires when `source.verify` refuses the newest head
+//! (summary `commit <sha> is not applied: <reason>`, details the refusal and the signer if any) and
+//! resolves when a trusted head follows (see [`super::verify`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -267,6 +271,7 @@ fn kind_of(prefix: &str) -> &'static str {
         "not-in-effect" => "not-in-effect",
         "strimzi-health" => "strimzi-health",
         "gate" => "gate",
+        "verify" => "verify",
         _ => "failure",
     }
 }

@@ -100,6 +100,9 @@ pub enum ConfigError {
         path: PathBuf,
         message: String,
     },
+    /// A trusted key file of `source.verify` cannot be used.
+    #[error("source.verify: {0}")]
+    Verify(#[from] crate::source::verify::VerifyError),
 }
 
 /// A duration written as in Go and Kubernetes (`30s`, `1m30s`, `500ms`).
@@ -277,6 +280,9 @@ pub struct SourceConfig {
     pub timeout: Option<ConfigDuration>,
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Commit signature verification (see docs/commit-verification.md).
+    #[serde(default)]
+    pub verify: Option<super::verify::VerifyConfig>,
 }
 
 /// `source.auth`: credential files, all optional.
@@ -532,6 +538,13 @@ impl Config {
             }
             _ => {}
         }
+        if self.source.verify.is_some() && self.source.path.is_some() {
+            return Err(
+                "source.verify: a local path is a working tree, which carries no signature; \
+                        verification needs source.url"
+                    .into(),
+            );
+        }
         if self.source.branch.trim().is_empty() {
             return Err("source.branch: must not be empty".into());
         }
@@ -621,6 +634,9 @@ impl Config {
         fix_opt(&mut self.source.auth.password_file);
         fix_opt(&mut self.source.auth.ssh_key_file);
         fix_opt(&mut self.source.auth.known_hosts_file);
+        if let Some(v) = &mut self.source.verify {
+            v.resolve_paths(base);
+        }
         for c in &mut self.clusters {
             fix_opt(&mut c.kubeconfig);
         }
@@ -665,6 +681,9 @@ impl Config {
             files.push((format!("alerts[{i}].url_file"), &alert.url_file, true));
         }
         files.push(("commit_status.token_file".into(), &commit_status_token, true));
+        if let Some(v) = &self.source.verify {
+            v.load()?;
+        }
         let mut warnings = Vec::new();
         for (key, path, secret) in files {
             let Some(path) = path.as_deref() else { continue };

@@ -2,7 +2,7 @@
 //!
 //! | metric | labels | what |
 //! |---|---|---|
-//! | `kgitops_reconcile_total` | cluster, result | reconciles by result: applied, unchanged, healed, failed, waiting |
+//! | `kgitops_reconcile_total` | cluster, result | reconciles by result: applied, unchanged, healed, failed, waiting, refused (a head refused by `source.verify`) |
 //! | `kgitops_reconcile_duration_seconds` | cluster | render + plan + apply time |
 //! | `kgitops_drift_objects` | cluster | objects that differ from git live now |
 //! | `kgitops_gate_waiting` | cluster | 1 while the newest revision waits for a gate on live state (nothing of it applied), else 0 |
@@ -17,6 +17,8 @@
 //! | `kgitops_not_in_effect` | cluster, reason | parts of the live Strimzi specs the operator accepted but did not carry out, by Strimzi's reason (0 once gone) |
 //! | `kgitops_strimzi_warnings` | cluster, reason | parts of the live Strimzi specs in effect that Strimzi warns about, by reason (0 once gone) |
 //! | `kgitops_strimzi_objects` | cluster, state | Strimzi objects of the render by health state (ready, progressing, not-ready, refused, paused, missing) as of the last plan |
+//! | `kgitops_commit_verifications_total` | result, reason | new heads judged by `source.verify`: trusted (reason empty) or refused, by reason (unsigned, unknown-key, bad-signature, expired-key, revoked-key, wrong-namespace, ...) |
+//! | `kgitops_untrusted_revision` | | 1 while the newest head is refused by `source.verify` (the clusters keep their last good revision), else 0 |
 //! | `kgitops_apiserver_answers_total` | cluster, result | busy answers of the cluster's apiserver: throttled (429), unavailable (503/504); each was retried with backoff |
 //! | `kgitops_commit_status_total` | result | commit statuses on the git host: sent, failed (refused, or still failing after the retries), dropped (replaced by a newer state of the same commit and cluster before it was sent) |
 
@@ -77,6 +79,12 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerificationLabels {
+    result: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
 }
@@ -109,6 +117,8 @@ pub struct Metrics {
     /// The revision label currently set per cluster, to remove it when it changes.
     revisions: Mutex<Vec<RevisionLabels>>,
     apiserver_answers: Family<ResultLabels, Counter>,
+    verifications: Family<VerificationLabels, Counter>,
+    untrusted: Gauge,
     not_in_effect: Family<ReasonLabels, Gauge>,
     strimzi_objects: Family<HealthLabels, Gauge>,
     strimzi_warnings: Family<ReasonLabels, Gauge>,
@@ -236,10 +246,24 @@ impl Metrics {
             "Commit statuses on the git host: sent, failed, dropped",
             commit_status.clone(),
         );
+        let verifications = Family::<VerificationLabels, Counter>::default();
+        registry.register(
+            "kgitops_commit_verifications",
+            "New heads judged by source.verify, by result (trusted, refused) and reason",
+            verifications.clone(),
+        );
+        let untrusted = Gauge::default();
+        registry.register(
+            "kgitops_untrusted_revision",
+            "1 while the newest head is refused by source.verify",
+            untrusted.clone(),
+        );
         Metrics {
             commit_status,
             registry,
             apiserver_answers,
+            verifications,
+            untrusted,
             not_in_effect,
             strimzi_objects,
             strimzi_warnings,
@@ -387,6 +411,17 @@ impl Metrics {
                 .set(i64::from(s == state));
         }
         self.source_state_since.set(since_unix);
+    }
+
+    /// A new head was judged by `source.verify`: `trusted` (empty reason) or `refused`.
+    pub fn verified(&self, result: &str, reason: &str) {
+        self.verifications
+            .get_or_create(&VerificationLabels {
+                result: result.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+        self.untrusted.set(i64::from(result != "trusted"));
     }
 
     pub fn webhook(&self, result: &str) {

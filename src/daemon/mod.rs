@@ -10,6 +10,7 @@
 //!   [`pacing`];
 //! - [`worker`]: one loop per cluster: render, apply, drift, retry;
 //! - [`drift`]: kube-runtime watchers over each cluster's ApplySet members;
+//! - [`verify`]: `source.verify`, only commits signed by trusted keys are applied;
 //! - [`leader`]: Lease-based leader election (only the leader writes);
 //! - [`http`], [`webhook`], [`deliveries`], [`status`], [`metrics`], [`alerts`],
 //!   [`commit_status`]: what the daemon serves and sends.
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod pacing;
 pub mod revisions;
 pub mod status;
+pub mod verify;
 pub mod webhook;
 pub mod worker;
 

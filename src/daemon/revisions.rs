@@ -20,6 +20,7 @@ use super::alerts::Alert;
 use super::config::Config;
 use super::pacing::{host_backoff, poll_delay};
 use super::status::{SourceState, now};
+use super::verify::Gate;
 use super::{Shared, backoff};
 use crate::source::remote::{
     FetchResult, HostState, HostTrouble, Mirror, Probe, RemoteError, RemoteSpec, probe,
@@ -37,6 +38,9 @@ pub struct Revision {
     pub tree: Arc<dyn FileTree>,
     /// History was rewritten to reach it (force-push).
     pub forced: bool,
+    /// Refused by `source.verify` (see [`super::verify`]): why, naming the commit. Workers do not
+    /// render it and keep their last good revision.
+    pub untrusted: Option<String>,
 }
 
 impl std::fmt::Debug for Revision {
@@ -44,6 +48,7 @@ impl std::fmt::Debug for Revision {
         f.debug_struct("Revision")
             .field("commit", &self.commit)
             .field("tree", &self.tree.describe())
+            .field("untrusted", &self.untrusted)
             .finish()
     }
 }
@@ -72,7 +77,23 @@ pub async fn follow(
                 interval: config.source.interval.0,
                 min_fetch_interval: config.source.min_fetch_interval.0,
             };
-            follow_remote(spec, config.cache_dir(), pacing, shared, trigger, tx, shutdown).await
+            // Fail closed: without its keys, nothing is published (so nothing is applied).
+            let gate = match config.source.verify.clone().map(Gate::new).transpose() {
+                Ok(gate) => gate,
+                Err(e) => {
+                    let message = format!("source.verify: {e}; no revision is applied");
+                    tracing::error!("{message}");
+                    shared.status.source(|s| s.error = Some(message));
+                    return;
+                }
+            };
+            let remote = RemoteSource {
+                spec,
+                cache: config.cache_dir(),
+                pacing,
+                gate,
+            };
+            follow_remote(remote, shared, trigger, tx, shutdown).await
         }
         (None, Some(path)) => follow_local(path, shared, trigger, tx, shutdown).await,
         (None, None) => {}
@@ -210,15 +231,28 @@ impl HostWatch {
     }
 }
 
-async fn follow_remote(
+/// What [`follow_remote`] follows and how.
+struct RemoteSource {
     spec: RemoteSpec,
     cache: PathBuf,
     pacing: Pacing,
+    /// `source.verify`: every new head is judged before the workers see it.
+    gate: Option<Gate>,
+}
+
+async fn follow_remote(
+    remote: RemoteSource,
     shared: Arc<Shared>,
     trigger: Arc<Notify>,
     tx: watch::Sender<Option<Arc<Revision>>>,
     shutdown: CancellationToken,
 ) {
+    let RemoteSource {
+        spec,
+        cache,
+        pacing,
+        gate,
+    } = remote;
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let cancel = cancel.clone();
@@ -274,10 +308,15 @@ async fn follow_remote(
                     if new {
                         tracing::info!(revision = f.sha.as_str(), forced = f.forced, "new revision");
                         current = Some(f.sha.clone());
+                        let untrusted = match &gate {
+                            Some(gate) => gate.judge(&shared, tree.repo(), &f.sha).await,
+                            None => None,
+                        };
                         let _ = tx.send(Some(Arc::new(Revision {
                             commit: Some(f.sha),
                             tree: Arc::new(tree),
                             forced: f.forced,
+                            untrusted,
                         })));
                     }
                 }
@@ -426,6 +465,7 @@ async fn follow_local(
                     commit: None,
                     tree: Arc::new(tree),
                     forced: false,
+                    untrusted: None,
                 })));
             }
             Err(e) => {

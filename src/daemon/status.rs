@@ -53,6 +53,8 @@ pub struct SourceStatus {
     pub since: Option<String>,
     /// While throttled or down: when the next attempt is made (RFC 3339).
     pub retry_at: Option<String>,
+    /// With `source.verify`: the signature verification of the newest revision.
+    pub verification: Option<super::verify::VerificationStatus>,
 }
 
 /// The git host's state (see [`SourceStatus::state`]).
@@ -201,7 +203,7 @@ impl Status {
     }
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -265,6 +267,9 @@ pub fn html(report: &StatusReport) -> String {
             " <span class=\"bad\">(standby: another replica leads)</span>"
         },
     );
+    if let Some(v) = &s.verification {
+        out.push_str(&super::verify::html(v));
+    }
     out.push_str(
         "<table><tr><th>cluster</th><th>applied revision</th><th>last result</th><th>drifted objects</th>\
          <th>not in effect</th><th>last changes</th></tr>",

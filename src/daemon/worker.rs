@@ -5,6 +5,9 @@
 //! backoff; a newer revision replaces a failing one. Only the leader writes, and every write holds
 //! the cluster's write lock (see [`apply::lock`]).
 //!
+//! A revision refused by `source.verify` ([`super::verify`]) is never rendered: the cluster keeps
+//! its last good revision and records `refused` (with an Event on its inventory).
+//!
 //! A revision with a gate on live state waiting ([`crate::plan::gate`]) is not applied and not a
 //! failure: the cluster is `waiting` (`/status` lists what for, metric `kgitops_gate_waiting`, one
 //! `gate` alert per object), and the worker plans it again whenever a watched object changes,
@@ -214,6 +217,10 @@ impl Worker {
 
     /// Renders `revision`; returns whether there is something new to apply.
     async fn take(&mut self, revision: &Arc<Revision>) -> bool {
+        if let Some(why) = &revision.untrusted {
+            self.refuse(revision.commit.clone(), why);
+            return false;
+        }
         let tree = revision.tree.clone();
         let name = self.cfg.name.clone();
         // One render at a time in the process: the input budget bounds one render's memory, so
@@ -290,6 +297,31 @@ impl Worker {
     fn supersede(&mut self) {
         self.desired = None;
         self.unwait("(none)");
+    }
+
+    /// A revision refused by `source.verify` (see [`super::verify`], which reported it for the
+    /// source: status, metrics, alert): not rendered, nothing of it applied; the cluster keeps its
+    /// last good revision, records `refused` and says so in an Event on its inventory. Like a
+    /// render failure it supersedes the revision wanted before it.
+    fn refuse(&mut self, revision: Option<String>, why: &str) {
+        let kept = self.applied.as_ref().map(|a| a.revision.clone());
+        tracing::warn!(
+            cluster = self.name(),
+            revision = revision.as_deref().unwrap_or("-"),
+            kept = kept.as_deref().unwrap_or("-"),
+            "{why}; the cluster keeps its last good revision"
+        );
+        self.record("refused", revision, Some(why.to_string()), Duration::ZERO);
+        if let Some(applied) = &self.applied {
+            self.event(
+                EventType::Warning,
+                "UntrustedRevision",
+                "Verify",
+                format!("{why}; not applied, keeping revision {}", applied.revision),
+                inventory_ref(&applied.inventory),
+            );
+        }
+        self.supersede();
     }
 
     /// Records `desired`, whose render equals the applied one, as the applied revision.

@@ -133,6 +133,26 @@ impl GitRepo {
         })
     }
 
+    /// The signature and signed payload of the commit `rev` names, for
+    /// [`super::verify::TrustedKeys::verify`]; an unsigned commit has no signature.
+    pub fn signed_commit(&self, rev: &str) -> Result<super::verify::SignedCommit, SourceError> {
+        let repo = self.lock();
+        let commit = self.peel(&repo, rev)?;
+        let sha = commit.id();
+        let committed_at = commit.committer().when().seconds();
+        let (signature, payload) = match repo.extract_signature(&sha, None) {
+            Ok((signature, payload)) => (Some(signature.to_vec()), payload.to_vec()),
+            Err(e) if e.code() == ErrorCode::NotFound => (None, Vec::new()),
+            Err(e) => return Err(self.rev_error(rev, &e)),
+        };
+        Ok(super::verify::SignedCommit {
+            sha: sha.to_string(),
+            signature,
+            payload,
+            committed_at,
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, Repository> {
         // A panic while holding the lock cannot leave the handle half-updated: every use is a read.
         self.shared

@@ -10,6 +10,7 @@ pub mod layout;
 pub mod limits;
 mod path;
 pub mod remote;
+pub mod verify;
 
 pub use dir::DirTree;
 pub use git::{GitRepo, GitTree};
