@@ -175,6 +175,9 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub helm: HelmConfig,
+    /// `decryption`: the age key SOPS-encrypted files are decrypted with.
+    #[serde(default)]
+    pub decryption: Option<super::decryption::DecryptionConfig>,
 }
 
 /// `helm`: overrides of [`crate::render::helm::HelmSettings`]; what is not set keeps the command

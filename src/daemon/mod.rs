@@ -21,6 +21,7 @@
 
 pub mod alerts;
 pub mod config;
+pub mod decryption;
 pub mod deliveries;
 pub mod drift;
 pub mod http;

@@ -13,6 +13,7 @@ mod controller_quorum;
 mod crd_upgrade;
 mod migration;
 mod node_pools;
+pub mod sops_plaintext;
 pub mod path;
 pub mod release;
 mod strimzi;
@@ -879,6 +880,19 @@ pub static RULES: &[Rule] = &[
               proxy, exporter, metrics and the Services in front of them are still needed.",
         fix: "Remove them in the change that removes spec.zookeeper, after `enabled` took effect.",
         check: Some(migration::zookeeper_components_removed),
+    },
+    Rule {
+        id: sops_plaintext::ID,
+        severity: Severity::Error,
+        scope: Scope::Revision,
+        what: "A Secret in plain text in a YAML or JSON file whose path matches a `creation_rules[].path_regex` \
+               of the repository's `.sops.yaml` (a rule without `path_regex` matches every file). Reported for \
+               the repository (no cluster), from its files rather than a render.",
+        why: "The repository declares those files SOPS-encrypted: a plain Secret there is a credential committed \
+              in clear, readable by everyone with access to the repository and its history.",
+        fix: "Encrypt the file with `sops encrypt --in-place FILE` (and rotate the credential: the clear \
+              text stays in git history).",
+        check: None,
     },
 ];
 

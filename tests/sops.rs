@@ -1,0 +1,440 @@
+//! SOPS-encrypted files decrypted at render (issue 17 part 1), through the binary, with files
+//! encrypted at test time by the REAL sops and age (built from Go modules by
+//! `tests/tools/build-sops` and `tests/tools/build-age`, cached in target/tools/bin; scripts/test
+//! builds them first, and this test builds them when missing): every value type, each metadata
+//! variant, YAML and JSON, secretGenerator inputs (dotenv and binary), tampered value and MAC,
+//! wrong and missing key, an SSH identity, the plaintext-under-encrypted-path validate finding,
+//! the offline diff without the key, and no secret value in any output but `render`'s.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+/// Every secret value of the fixtures: none may appear in diff, validate, apply or error output.
+const SECRETS: &[&str] = &[
+    "hunter2-typed-s3cr3t",
+    "json-s3cr3t-value",
+    "suffix-s3cr3t-value",
+    "unenc-regex-s3cr3t",
+    "mac-only-s3cr3t",
+    "default-all-s3cr3t",
+    "dotenv-s3cr3t-value",
+    "binary-s3cr3t-cert",
+    "patched-s3cr3t-value",
+    "changed-s3cr3t-value",
+];
+
+struct Tools {
+    sops: PathBuf,
+    age_keygen: PathBuf,
+}
+
+/// Builds (or finds cached) the pinned sops and age; fails loudly when they cannot be built.
+fn tools() -> &'static Tools {
+    static TOOLS: OnceLock<Tools> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let run = |script: &str| {
+            let out = Command::new(common::repo_root().join("tests/tools").join(script))
+                .output()
+                .unwrap_or_else(|e| panic!("{script}: {e}"));
+            assert!(
+                out.status.success(),
+                "{script} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        };
+        let age_dir = run("build-age");
+        Tools {
+            sops: run("build-sops"),
+            age_keygen: age_dir.join("age-keygen"),
+        }
+    })
+}
+
+/// An age identity made by age-keygen: (key file, recipient).
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let file = dir.join(name);
+    let out = Command::new(&tools().age_keygen).arg("-o").arg(&file).output().unwrap();
+    assert!(out.status.success(), "age-keygen: {}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_string();
+    (file, recipient)
+}
+
+/// `sops encrypt` of `plain` (named `name`, its extension choosing the format) with `flags`, in a
+/// directory without `.sops.yaml`.
+fn encrypt(work: &Path, name: &str, plain: &str, recipient: &str, flags: &[&str]) -> String {
+    let dir = work.join("plain");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, plain).unwrap();
+    let out = Command::new(&tools().sops)
+        .current_dir(&dir)
+        .args(["encrypt", "--age", recipient])
+        .args(flags)
+        .arg(&file)
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sops encrypt {name}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    repo: PathBuf,
+    key: PathBuf,
+    wrong_key: PathBuf,
+    recipient: String,
+    work: PathBuf,
+}
+
+const KUSTOMIZATION: &str = "\
+resources:
+  - config.yaml
+  - secrets/typed.yaml
+  - secrets/json.json
+  - secrets/suffix.yaml
+  - secrets/unencrypted-regex.yaml
+  - secrets/mac-only.yaml
+  - secrets/default.yaml
+patches:
+  - path: secrets/patch.yaml
+secretGenerator:
+  - name: generated
+    namespace: kafka
+    envs:
+      - secrets/app.env
+    files:
+      - tls.crt=secrets/tls.crt
+";
+
+/// A git repository with one cluster whose Secrets are encrypted every way sops can, and a
+/// `.sops.yaml` declaring `clusters/*/secrets/` encrypted.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().to_path_buf();
+    let repo = work.join("repo");
+    let (key, recipient) = keygen(&work, "key.txt");
+    let (wrong_key, _) = keygen(&work, "wrong.txt");
+    let r = &recipient;
+    let secret = |name: &str, body: &str| {
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: kafka\ntype: Opaque\n{body}")
+    };
+    // Every value type sops writes from YAML: str, int, float, bool; `data` stays base64 text.
+    let typed = secret(
+        "typed",
+        &format!(
+            "stringData:\n  password: hunter2-typed-s3cr3t\n  port: 9092\n  ratio: 1.5\n  enabled: true\n  \
+             empty: \"\"\ndata:\n  token: {}\n",
+            base64::engine::general_purpose::STANDARD.encode("patched-s3cr3t-value-old")
+        ),
+    );
+    let c = "secrets/";
+    let d = |f: &str| format!("clusters/dev/{c}{f}");
+    write(&repo, &d("typed.yaml"), &encrypt(&work, "typed.yaml", &typed, r, &["--encrypted-regex", "^(data|stringData)$"]));
+    let json = r#"{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "json", "namespace": "kafka"},
+ "stringData": {"password": "json-s3cr3t-value", "count": 3}}"#;
+    write(&repo, &d("json.json"), &encrypt(&work, "json.json", json, r, &["--encrypted-regex", "^stringData$"]));
+    let suffix = secret("suffix", "stringData:\n  password: suffix-s3cr3t-value\n");
+    // `Data` ends the key `stringData`: every value below it is encrypted.
+    write(&repo, &d("suffix.yaml"), &encrypt(&work, "suffix.yaml", &suffix, r, &["--encrypted-suffix", "Data"]));
+    let unenc = secret("unencrypted-regex", "stringData:\n  password: unenc-regex-s3cr3t\n");
+    write(
+        &repo,
+        &d("unencrypted-regex.yaml"),
+        &encrypt(&work, "unencrypted-regex.yaml", &unenc, r, &["--unencrypted-regex", "^(apiVersion|kind|metadata|type)$"]),
+    );
+    let mac_only = secret("mac-only", "stringData:\n  password: mac-only-s3cr3t\n");
+    write(
+        &repo,
+        &d("mac-only.yaml"),
+        &encrypt(&work, "mac-only.yaml", &mac_only, r, &["--encrypted-regex", "^stringData$", "--mac-only-encrypted"]),
+    );
+    // sops' default: everything but keys ending in _unencrypted, apiVersion and kind included.
+    let default = secret("default", "stringData:\n  password: default-all-s3cr3t\n  note_unencrypted: visible\n");
+    write(&repo, &d("default.yaml"), &encrypt(&work, "default.yaml", &default, r, &[]));
+    // An encrypted strategic-merge patch of a Secret.
+    let patch = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: typed\n  namespace: kafka\nstringData:\n  extra: patched-s3cr3t-value\n";
+    write(&repo, &d("patch.yaml"), &encrypt(&work, "patch.yaml", patch, r, &["--encrypted-regex", "^stringData$"]));
+    // secretGenerator inputs: dotenv and binary, by extension as sops and Flux tell them.
+    write(&repo, &d("app.env"), &encrypt(&work, "app.env", "USER=admin\nPASSWORD=dotenv-s3cr3t-value\n", r, &[]));
+    write(&repo, &d("tls.crt"), &encrypt(&work, "tls.crt", "binary-s3cr3t-cert\n", r, &[]));
+    write(
+        &repo,
+        "clusters/dev/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\n  namespace: kafka\ndata:\n  a: b\n",
+    );
+    write(&repo, "clusters/dev/kustomization.yaml", KUSTOMIZATION);
+    write(
+        &repo,
+        ".sops.yaml",
+        &format!("creation_rules:\n  - path_regex: clusters/.*/secrets/.*\n    age: {recipient}\n"),
+    );
+    common::git(&repo, &["init", "-q", "-b", "main"]);
+    common::git(&repo, &["add", "."]);
+    common::git(&repo, &["commit", "-qm", "encrypted platform"]);
+    Fixture {
+        _dir: dir,
+        repo,
+        key,
+        wrong_key,
+        recipient,
+        work,
+    }
+}
+
+fn kgitops(repo: &Path, key: Option<&Path>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kgitops"));
+    cmd.args(args).arg("--repo").arg(repo).env_remove("SOPS_AGE_KEY_FILE");
+    if let Some(key) = key {
+        cmd.arg("--age-key-file").arg(key);
+    }
+    cmd.output().expect("kgitops runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// No secret value, plain or base64, anywhere in `text`.
+fn assert_no_secret(text: &str) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for s in SECRETS {
+        assert!(!text.contains(s), "secret value {s:?} leaked:\n{text}");
+        assert!(!text.contains(&b64.encode(s)), "base64 of {s:?} leaked:\n{text}");
+        assert!(!text.contains(&b64.encode(format!("{s}\n"))), "base64 of {s:?} leaked:\n{text}");
+    }
+}
+
+fn render(f: &Fixture, key: Option<&Path>) -> Output {
+    kgitops(&f.repo, key, &["render", "--rev", "HEAD", "clusters/dev"])
+}
+
+fn objects(out: &Output) -> Vec<Value> {
+    assert!(out.status.success(), "{}", text(out));
+    let yaml = String::from_utf8(out.stdout.clone()).unwrap();
+    kgitops::manifest::yaml::parse_documents(&yaml, "out", &kgitops::manifest::yaml::Limits::DEFAULT).unwrap()
+}
+
+fn named<'a>(objects: &'a [Value], name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["metadata"]["name"].as_str().is_some_and(|n| n == name || n.starts_with(&format!("{name}-"))))
+        .unwrap_or_else(|| panic!("no object {name}"))
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn render_decrypts_every_type_variant_format_patch_and_generator_input() {
+    let f = fixture();
+    let objs = objects(&render(&f, Some(&f.key)));
+    let typed = named(&objs, "typed");
+    assert_eq!(typed["stringData"]["password"], "hunter2-typed-s3cr3t");
+    assert_eq!(typed["stringData"]["port"], 9092);
+    assert_eq!(typed["stringData"]["ratio"], 1.5);
+    assert_eq!(typed["stringData"]["enabled"], true);
+    assert_eq!(typed["stringData"]["empty"], "");
+    assert_eq!(typed["stringData"]["extra"], "patched-s3cr3t-value", "the encrypted patch applied");
+    assert_eq!(typed["data"]["token"], b64("patched-s3cr3t-value-old"));
+    assert!(typed.get("sops").is_none());
+    assert_eq!(named(&objs, "json")["stringData"]["password"], "json-s3cr3t-value");
+    assert_eq!(named(&objs, "json")["stringData"]["count"], 3);
+    assert_eq!(named(&objs, "suffix")["stringData"]["password"], "suffix-s3cr3t-value");
+    assert_eq!(named(&objs, "unencrypted-regex")["stringData"]["password"], "unenc-regex-s3cr3t");
+    assert_eq!(named(&objs, "mac-only")["stringData"]["password"], "mac-only-s3cr3t");
+    let default = named(&objs, "default");
+    assert_eq!(default["stringData"]["password"], "default-all-s3cr3t");
+    assert_eq!(default["stringData"]["note_unencrypted"], "visible");
+    assert_eq!(default["kind"], "Secret");
+    let generated = named(&objs, "generated");
+    assert_eq!(generated["data"]["PASSWORD"], b64("dotenv-s3cr3t-value"));
+    assert_eq!(generated["data"]["USER"], b64("admin"));
+    assert_eq!(generated["data"]["tls.crt"], b64("binary-s3cr3t-cert\n"));
+    assert_eq!(named(&objs, "plain")["data"]["a"], "b");
+}
+
+#[test]
+fn an_ssh_ed25519_key_decrypts_as_age_supports_it() {
+    let f = fixture();
+    let ssh_key = f.work.join("id_ed25519");
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "kgitops-test", "-f"])
+        .arg(&ssh_key)
+        .output()
+        .expect("ssh-keygen runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let public = std::fs::read_to_string(ssh_key.with_extension("pub")).unwrap();
+    let public = public.trim();
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ssh\n  namespace: kafka\nstringData:\n  password: hunter2-typed-s3cr3t\n";
+    write(
+        &f.repo,
+        "clusters/dev/secrets/ssh.yaml",
+        &encrypt(&f.work, "ssh.yaml", secret, public, &["--encrypted-regex", "^stringData$"]),
+    );
+    write(&f.repo, "clusters/dev/kustomization.yaml", "resources:\n  - secrets/ssh.yaml\n");
+    common::git(&f.repo, &["add", "."]);
+    common::git(&f.repo, &["commit", "-qm", "ssh"]);
+    let objs = objects(&render(&f, Some(&ssh_key)));
+    assert_eq!(named(&objs, "ssh")["stringData"]["password"], "hunter2-typed-s3cr3t");
+}
+
+#[test]
+fn missing_wrong_and_unsupported_keys_are_errors_without_values() {
+    let f = fixture();
+    let out = render(&f, None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("secrets/") && t.contains("SOPS-encrypted, but no age key was given"), "{t}");
+    assert_no_secret(&t);
+
+    let out = render(&f, Some(&f.wrong_key));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains(&format!("SOPS-encrypted for {}; no identity of", f.recipient)), "{t}");
+    assert!(t.contains("wrong.txt matches"), "{t}");
+    assert_no_secret(&t);
+
+    // A post-quantum hybrid identity (age-keygen -pq): a clear "unsupported key type".
+    let pq = f.work.join("pq.txt");
+    let out = Command::new(&tools().age_keygen).arg("-pq").arg("-o").arg(&pq).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = render(&f, Some(&pq));
+    assert_eq!(out.status.code(), Some(2));
+    let t = text(&out);
+    assert!(t.contains("pq.txt: line 3: unsupported key type: post-quantum hybrid age identity"), "{t}");
+    let key_text = std::fs::read_to_string(&pq).unwrap();
+    let secret_line = key_text.lines().find(|l| l.starts_with("AGE-SECRET-KEY")).unwrap();
+    assert!(!t.contains(&secret_line[20..]), "the key leaked: {t}");
+}
+
+/// Replaces the first `ENC[...]` data after `marker` with other base64 of the same length.
+fn tamper_after(text: &str, marker: &str) -> String {
+    let at = text.find(marker).unwrap_or_else(|| panic!("{marker} not in {text}"));
+    let data = at + text[at..].find("data:").unwrap() + 5;
+    let mut bytes = text.as_bytes().to_vec();
+    bytes[data] = if bytes[data] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn tampered_values_macs_and_cleartext_are_errors_naming_the_file() {
+    let f = fixture();
+    let file = f.repo.join("clusters/dev/secrets/typed.yaml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let cases = [
+        (tamper_after(&original, "password: ENC["), "SOPS value at \"stringData:password\" cannot be decrypted: authentication failed"),
+        (tamper_after(&original, "mac: ENC["), "SOPS MAC cannot be decrypted"),
+        // The namespace is not encrypted but MACed.
+        (original.replacen("namespace: kafka", "namespace: other", 1), "SOPS MAC mismatch"),
+    ];
+    for (i, (tampered, expected)) in cases.iter().enumerate() {
+        std::fs::write(&file, tampered).unwrap();
+        common::git(&f.repo, &["commit", "-qam", &format!("tamper {i}")]);
+        for args in [
+            &["render", "--rev", "HEAD", "clusters/dev"][..],
+            &["diff", "--from", "HEAD~1", "--to", "HEAD"][..],
+            &["validate", "--rev", "HEAD"][..],
+        ] {
+            let out = kgitops(&f.repo, Some(&f.key), args);
+            let t = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {t}");
+            assert!(t.contains(&format!("clusters/dev/secrets/typed.yaml: {expected}")), "{args:?}: {t}");
+            assert_no_secret(&t);
+        }
+        std::fs::write(&file, &original).unwrap();
+        common::git(&f.repo, &["commit", "-qam", &format!("restore {i}")]);
+    }
+}
+
+#[test]
+fn diff_and_validate_never_print_a_decrypted_value() {
+    let f = fixture();
+    // Change one value with `sops set`: the other values keep their ciphertext.
+    let file = f.repo.join("clusters/dev/secrets/typed.yaml");
+    let out = Command::new(&tools().sops)
+        .current_dir(&f.repo)
+        .args(["set"])
+        .arg(&file)
+        .args(["[\"stringData\"][\"password\"]", "\"changed-s3cr3t-value\""])
+        .env("SOPS_AGE_KEY_FILE", &f.key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sops set: {}", String::from_utf8_lossy(&out.stderr));
+    common::git(&f.repo, &["commit", "-qam", "rotate the password"]);
+
+    for key in [Some(f.key.as_path()), None] {
+        for output in ["text", "markdown", "json"] {
+            let out = kgitops(&f.repo, key, &["diff", "--from", "HEAD~1", "--to", "HEAD", "--output", output]);
+            let t = text(&out);
+            assert_eq!(out.status.code(), Some(1), "key {key:?} {output}: {t}");
+            assert!(t.contains("Secret/kafka/typed") || t.contains("typed"), "{t}");
+            assert_no_secret(&t);
+            if key.is_none() {
+                // Without the key: which keys' ciphertexts changed, never values.
+                assert!(t.contains("encrypted, keys changed: password"), "{output}: {t}");
+            }
+        }
+        let out = kgitops(&f.repo, key, &["validate", "--rev", "HEAD"]);
+        assert_no_secret(&text(&out));
+        let out = kgitops(&f.repo, key, &["validate", "--from", "HEAD~1", "--to", "HEAD", "--output", "json"]);
+        assert_no_secret(&text(&out));
+    }
+}
+
+#[test]
+fn a_plain_secret_under_an_encrypted_path_is_a_validate_error() {
+    let f = fixture();
+    let out = kgitops(&f.repo, Some(&f.key), &["validate", "--rev", "HEAD"]);
+    let t = text(&out);
+    assert!(!t.contains("sops-plaintext-secret"), "{t}");
+
+    write(
+        &f.repo,
+        "clusters/dev/secrets/leaked.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: leaked\n  namespace: kafka\nstringData:\n  password: hunter2-typed-s3cr3t\n",
+    );
+    // A plain ConfigMap under the same path is not a finding: only Secrets must be encrypted.
+    write(&f.repo, "clusters/dev/secrets/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n");
+    common::git(&f.repo, &["add", "."]);
+    common::git(&f.repo, &["commit", "-qm", "plain secret"]);
+    for key in [Some(f.key.as_path()), None] {
+        let out = kgitops(&f.repo, key, &["validate", "--rev", "HEAD", "--output", "json"]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let hits: Vec<&Value> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "sops-plaintext-secret")
+            .collect();
+        assert_eq!(hits.len(), 1, "{t}");
+        assert_eq!(hits[0]["object"], "clusters/dev/secrets/leaked.yaml");
+        assert_eq!(hits[0]["severity"], "error");
+        assert_no_secret(&t);
+    }
+}
