@@ -60,8 +60,16 @@ fn tools() -> &'static Tools {
 /// An age identity made by age-keygen: (key file, recipient).
 fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     let file = dir.join(name);
-    let out = Command::new(&tools().age_keygen).arg("-o").arg(&file).output().unwrap();
-    assert!(out.status.success(), "age-keygen: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&tools().age_keygen)
+        .arg("-o")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "age-keygen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     let recipient = text
         .lines()
@@ -78,15 +86,26 @@ fn encrypt(work: &Path, name: &str, plain: &str, recipient: &str, flags: &[&str]
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(name);
     std::fs::write(&file, plain).unwrap();
-    let out = Command::new(&tools().sops)
-        .current_dir(&dir)
-        .args(["encrypt", "--age", recipient])
-        .args(flags)
-        .arg(&file)
-        .env_remove("SOPS_AGE_KEY_FILE")
-        .output()
+    let mut cmd = Command::new(&tools().sops);
+    cmd.current_dir(&dir);
+    // `mac_only_encrypted` has no command-line flag: it comes from a creation rule.
+    if flags == ["--mac-only-encrypted"] {
+        let config = work.join("mac-only.sops.yaml");
+        std::fs::write(
+            &config,
+            format!("creation_rules:\n  - age: {recipient}\n    encrypted_regex: ^stringData$\n    mac_only_encrypted: true\n"),
+        )
         .unwrap();
-    assert!(out.status.success(), "sops encrypt {name}: {}", String::from_utf8_lossy(&out.stderr));
+        cmd.arg("--config").arg(&config).arg("encrypt");
+    } else {
+        cmd.args(["encrypt", "--age", recipient]).args(flags);
+    }
+    let out = cmd.arg(&file).env_remove("SOPS_AGE_KEY_FILE").output().unwrap();
+    assert!(
+        out.status.success(),
+        "sops encrypt {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -135,7 +154,9 @@ fn fixture() -> Fixture {
     let (wrong_key, _) = keygen(&work, "wrong.txt");
     let r = &recipient;
     let secret = |name: &str, body: &str| {
-        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: kafka\ntype: Opaque\n{body}")
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: kafka\ntype: Opaque\n{body}"
+        )
     };
     // Every value type sops writes from YAML: str, int, float, bool; `data` stays base64 text.
     let typed = secret(
@@ -148,34 +169,98 @@ fn fixture() -> Fixture {
     );
     let c = "secrets/";
     let d = |f: &str| format!("clusters/dev/{c}{f}");
-    write(&repo, &d("typed.yaml"), &encrypt(&work, "typed.yaml", &typed, r, &["--encrypted-regex", "^(data|stringData)$"]));
+    write(
+        &repo,
+        &d("typed.yaml"),
+        &encrypt(
+            &work,
+            "typed.yaml",
+            &typed,
+            r,
+            &["--encrypted-regex", "^(data|stringData)$"],
+        ),
+    );
     let json = r#"{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "json", "namespace": "kafka"},
  "stringData": {"password": "json-s3cr3t-value", "count": 3}}"#;
-    write(&repo, &d("json.json"), &encrypt(&work, "json.json", json, r, &["--encrypted-regex", "^stringData$"]));
+    write(
+        &repo,
+        &d("json.json"),
+        &encrypt(
+            &work,
+            "json.json",
+            json,
+            r,
+            &["--encrypted-regex", "^stringData$"],
+        ),
+    );
     let suffix = secret("suffix", "stringData:\n  password: suffix-s3cr3t-value\n");
     // `Data` ends the key `stringData`: every value below it is encrypted.
-    write(&repo, &d("suffix.yaml"), &encrypt(&work, "suffix.yaml", &suffix, r, &["--encrypted-suffix", "Data"]));
-    let unenc = secret("unencrypted-regex", "stringData:\n  password: unenc-regex-s3cr3t\n");
+    write(
+        &repo,
+        &d("suffix.yaml"),
+        &encrypt(&work, "suffix.yaml", &suffix, r, &["--encrypted-suffix", "Data"]),
+    );
+    let unenc = secret(
+        "unencrypted-regex",
+        "stringData:\n  password: unenc-regex-s3cr3t\n",
+    );
     write(
         &repo,
         &d("unencrypted-regex.yaml"),
-        &encrypt(&work, "unencrypted-regex.yaml", &unenc, r, &["--unencrypted-regex", "^(apiVersion|kind|metadata|type)$"]),
+        &encrypt(
+            &work,
+            "unencrypted-regex.yaml",
+            &unenc,
+            r,
+            &["--unencrypted-regex", "^(apiVersion|kind|metadata|type)$"],
+        ),
     );
     let mac_only = secret("mac-only", "stringData:\n  password: mac-only-s3cr3t\n");
     write(
         &repo,
         &d("mac-only.yaml"),
-        &encrypt(&work, "mac-only.yaml", &mac_only, r, &["--encrypted-regex", "^stringData$", "--mac-only-encrypted"]),
+        &encrypt(&work, "mac-only.yaml", &mac_only, r, &["--mac-only-encrypted"]),
     );
     // sops' default: everything but keys ending in _unencrypted, apiVersion and kind included.
-    let default = secret("default", "stringData:\n  password: default-all-s3cr3t\n  note_unencrypted: visible\n");
-    write(&repo, &d("default.yaml"), &encrypt(&work, "default.yaml", &default, r, &[]));
+    let default = secret(
+        "default",
+        "stringData:\n  password: default-all-s3cr3t\n  note_unencrypted: visible\n",
+    );
+    write(
+        &repo,
+        &d("default.yaml"),
+        &encrypt(&work, "default.yaml", &default, r, &[]),
+    );
     // An encrypted strategic-merge patch of a Secret.
     let patch = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: typed\n  namespace: kafka\nstringData:\n  extra: patched-s3cr3t-value\n";
-    write(&repo, &d("patch.yaml"), &encrypt(&work, "patch.yaml", patch, r, &["--encrypted-regex", "^stringData$"]));
+    write(
+        &repo,
+        &d("patch.yaml"),
+        &encrypt(
+            &work,
+            "patch.yaml",
+            patch,
+            r,
+            &["--encrypted-regex", "^stringData$"],
+        ),
+    );
     // secretGenerator inputs: dotenv and binary, by extension as sops and Flux tell them.
-    write(&repo, &d("app.env"), &encrypt(&work, "app.env", "USER=admin\nPASSWORD=dotenv-s3cr3t-value\n", r, &[]));
-    write(&repo, &d("tls.crt"), &encrypt(&work, "tls.crt", "binary-s3cr3t-cert\n", r, &[]));
+    write(
+        &repo,
+        &d("app.env"),
+        &encrypt(
+            &work,
+            "app.env",
+            "USER=admin\nPASSWORD=dotenv-s3cr3t-value\n",
+            r,
+            &[],
+        ),
+    );
+    write(
+        &repo,
+        &d("tls.crt"),
+        &encrypt(&work, "tls.crt", "binary-s3cr3t-cert\n", r, &[]),
+    );
     write(
         &repo,
         "clusters/dev/config.yaml",
@@ -202,7 +287,10 @@ fn fixture() -> Fixture {
 
 fn kgitops(repo: &Path, key: Option<&Path>, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kgitops"));
-    cmd.args(args).arg("--repo").arg(repo).env_remove("SOPS_AGE_KEY_FILE");
+    cmd.args(args)
+        .arg("--repo")
+        .arg(repo)
+        .env_remove("SOPS_AGE_KEY_FILE");
     if let Some(key) = key {
         cmd.arg("--age-key-file").arg(key);
     }
@@ -223,7 +311,10 @@ fn assert_no_secret(text: &str) {
     for s in SECRETS {
         assert!(!text.contains(s), "secret value {s:?} leaked:\n{text}");
         assert!(!text.contains(&b64.encode(s)), "base64 of {s:?} leaked:\n{text}");
-        assert!(!text.contains(&b64.encode(format!("{s}\n"))), "base64 of {s:?} leaked:\n{text}");
+        assert!(
+            !text.contains(&b64.encode(format!("{s}\n"))),
+            "base64 of {s:?} leaked:\n{text}"
+        );
     }
 }
 
@@ -240,7 +331,11 @@ fn objects(out: &Output) -> Vec<Value> {
 fn named<'a>(objects: &'a [Value], name: &str) -> &'a Value {
     objects
         .iter()
-        .find(|o| o["metadata"]["name"].as_str().is_some_and(|n| n == name || n.starts_with(&format!("{name}-"))))
+        .find(|o| {
+            o["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n == name || n.starts_with(&format!("{name}-")))
+        })
         .unwrap_or_else(|| panic!("no object {name}"))
 }
 
@@ -258,14 +353,29 @@ fn render_decrypts_every_type_variant_format_patch_and_generator_input() {
     assert_eq!(typed["stringData"]["ratio"], 1.5);
     assert_eq!(typed["stringData"]["enabled"], true);
     assert_eq!(typed["stringData"]["empty"], "");
-    assert_eq!(typed["stringData"]["extra"], "patched-s3cr3t-value", "the encrypted patch applied");
+    assert_eq!(
+        typed["stringData"]["extra"], "patched-s3cr3t-value",
+        "the encrypted patch applied"
+    );
     assert_eq!(typed["data"]["token"], b64("patched-s3cr3t-value-old"));
     assert!(typed.get("sops").is_none());
-    assert_eq!(named(&objs, "json")["stringData"]["password"], "json-s3cr3t-value");
+    assert_eq!(
+        named(&objs, "json")["stringData"]["password"],
+        "json-s3cr3t-value"
+    );
     assert_eq!(named(&objs, "json")["stringData"]["count"], 3);
-    assert_eq!(named(&objs, "suffix")["stringData"]["password"], "suffix-s3cr3t-value");
-    assert_eq!(named(&objs, "unencrypted-regex")["stringData"]["password"], "unenc-regex-s3cr3t");
-    assert_eq!(named(&objs, "mac-only")["stringData"]["password"], "mac-only-s3cr3t");
+    assert_eq!(
+        named(&objs, "suffix")["stringData"]["password"],
+        "suffix-s3cr3t-value"
+    );
+    assert_eq!(
+        named(&objs, "unencrypted-regex")["stringData"]["password"],
+        "unenc-regex-s3cr3t"
+    );
+    assert_eq!(
+        named(&objs, "mac-only")["stringData"]["password"],
+        "mac-only-s3cr3t"
+    );
     let default = named(&objs, "default");
     assert_eq!(default["stringData"]["password"], "default-all-s3cr3t");
     assert_eq!(default["stringData"]["note_unencrypted"], "visible");
@@ -293,13 +403,26 @@ fn an_ssh_ed25519_key_decrypts_as_age_supports_it() {
     write(
         &f.repo,
         "clusters/dev/secrets/ssh.yaml",
-        &encrypt(&f.work, "ssh.yaml", secret, public, &["--encrypted-regex", "^stringData$"]),
+        &encrypt(
+            &f.work,
+            "ssh.yaml",
+            secret,
+            public,
+            &["--encrypted-regex", "^stringData$"],
+        ),
     );
-    write(&f.repo, "clusters/dev/kustomization.yaml", "resources:\n  - secrets/ssh.yaml\n");
+    write(
+        &f.repo,
+        "clusters/dev/kustomization.yaml",
+        "resources:\n  - secrets/ssh.yaml\n",
+    );
     common::git(&f.repo, &["add", "."]);
     common::git(&f.repo, &["commit", "-qm", "ssh"]);
     let objs = objects(&render(&f, Some(&ssh_key)));
-    assert_eq!(named(&objs, "ssh")["stringData"]["password"], "hunter2-typed-s3cr3t");
+    assert_eq!(
+        named(&objs, "ssh")["stringData"]["password"],
+        "hunter2-typed-s3cr3t"
+    );
 }
 
 #[test]
@@ -308,32 +431,51 @@ fn missing_wrong_and_unsupported_keys_are_errors_without_values() {
     let out = render(&f, None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("secrets/") && t.contains("SOPS-encrypted, but no age key was given"), "{t}");
+    assert!(
+        t.contains("secrets/") && t.contains("SOPS-encrypted, but no age key was given"),
+        "{t}"
+    );
     assert_no_secret(&t);
 
     let out = render(&f, Some(&f.wrong_key));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains(&format!("SOPS-encrypted for {}; no identity of", f.recipient)), "{t}");
+    assert!(
+        t.contains(&format!("SOPS-encrypted for {}; no identity of", f.recipient)),
+        "{t}"
+    );
     assert!(t.contains("wrong.txt matches"), "{t}");
     assert_no_secret(&t);
 
     // A post-quantum hybrid identity (age-keygen -pq): a clear "unsupported key type".
     let pq = f.work.join("pq.txt");
-    let out = Command::new(&tools().age_keygen).arg("-pq").arg("-o").arg(&pq).output().unwrap();
+    let out = Command::new(&tools().age_keygen)
+        .arg("-pq")
+        .arg("-o")
+        .arg(&pq)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = render(&f, Some(&pq));
     assert_eq!(out.status.code(), Some(2));
     let t = text(&out);
-    assert!(t.contains("pq.txt: line 3: unsupported key type: post-quantum hybrid age identity"), "{t}");
+    assert!(
+        t.contains("pq.txt: line 3: unsupported key type: post-quantum hybrid age identity"),
+        "{t}"
+    );
     let key_text = std::fs::read_to_string(&pq).unwrap();
-    let secret_line = key_text.lines().find(|l| l.starts_with("AGE-SECRET-KEY")).unwrap();
+    let secret_line = key_text
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY"))
+        .unwrap();
     assert!(!t.contains(&secret_line[20..]), "the key leaked: {t}");
 }
 
 /// Replaces the first `ENC[...]` data after `marker` with other base64 of the same length.
 fn tamper_after(text: &str, marker: &str) -> String {
-    let at = text.find(marker).unwrap_or_else(|| panic!("{marker} not in {text}"));
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in {text}"));
     let data = at + text[at..].find("data:").unwrap() + 5;
     let mut bytes = text.as_bytes().to_vec();
     bytes[data] = if bytes[data] == b'A' { b'B' } else { b'A' };
@@ -346,10 +488,19 @@ fn tampered_values_macs_and_cleartext_are_errors_naming_the_file() {
     let file = f.repo.join("clusters/dev/secrets/typed.yaml");
     let original = std::fs::read_to_string(&file).unwrap();
     let cases = [
-        (tamper_after(&original, "password: ENC["), "SOPS value at \"stringData:password\" cannot be decrypted: authentication failed"),
-        (tamper_after(&original, "mac: ENC["), "SOPS MAC cannot be decrypted"),
+        (
+            tamper_after(&original, "password: ENC["),
+            "SOPS value at \"stringData:password\" cannot be decrypted: authentication failed",
+        ),
+        (
+            tamper_after(&original, "mac: ENC["),
+            "SOPS MAC cannot be decrypted",
+        ),
         // The namespace is not encrypted but MACed.
-        (original.replacen("namespace: kafka", "namespace: other", 1), "SOPS MAC mismatch"),
+        (
+            original.replacen("namespace: kafka", "namespace: other", 1),
+            "SOPS MAC mismatch",
+        ),
     ];
     for (i, (tampered, expected)) in cases.iter().enumerate() {
         std::fs::write(&file, tampered).unwrap();
@@ -362,7 +513,10 @@ fn tampered_values_macs_and_cleartext_are_errors_naming_the_file() {
             let out = kgitops(&f.repo, Some(&f.key), args);
             let t = text(&out);
             assert_eq!(out.status.code(), Some(2), "{args:?}: {t}");
-            assert!(t.contains(&format!("clusters/dev/secrets/typed.yaml: {expected}")), "{args:?}: {t}");
+            assert!(
+                t.contains(&format!("clusters/dev/secrets/typed.yaml: {expected}")),
+                "{args:?}: {t}"
+            );
             assert_no_secret(&t);
         }
         std::fs::write(&file, &original).unwrap();
@@ -373,6 +527,17 @@ fn tampered_values_macs_and_cleartext_are_errors_naming_the_file() {
 #[test]
 fn diff_and_validate_never_print_a_decrypted_value() {
     let f = fixture();
+    // Without the key, an object whose identity is encrypted (sops' default: every value) cannot
+    // be rendered: a clear error, without values.
+    let out = kgitops(&f.repo, None, &["diff", "--from", "HEAD", "--to", "HEAD"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("clusters/dev/secrets/default.yaml: document 1: its apiVersion, kind or metadata are SOPS-encrypted"),
+        "{t}"
+    );
+    assert_no_secret(&t);
+    without_default(&f);
     // Change one value with `sops set`: the other values keep their ciphertext.
     let file = f.repo.join("clusters/dev/secrets/typed.yaml");
     let out = Command::new(&tools().sops)
@@ -383,12 +548,20 @@ fn diff_and_validate_never_print_a_decrypted_value() {
         .env("SOPS_AGE_KEY_FILE", &f.key)
         .output()
         .unwrap();
-    assert!(out.status.success(), "sops set: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sops set: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     common::git(&f.repo, &["commit", "-qam", "rotate the password"]);
 
     for key in [Some(f.key.as_path()), None] {
         for output in ["text", "markdown", "json"] {
-            let out = kgitops(&f.repo, key, &["diff", "--from", "HEAD~1", "--to", "HEAD", "--output", output]);
+            let out = kgitops(
+                &f.repo,
+                key,
+                &["diff", "--from", "HEAD~1", "--to", "HEAD", "--output", output],
+            );
             let t = text(&out);
             assert_eq!(out.status.code(), Some(1), "key {key:?} {output}: {t}");
             assert!(t.contains("Secret/kafka/typed") || t.contains("typed"), "{t}");
@@ -400,14 +573,30 @@ fn diff_and_validate_never_print_a_decrypted_value() {
         }
         let out = kgitops(&f.repo, key, &["validate", "--rev", "HEAD"]);
         assert_no_secret(&text(&out));
-        let out = kgitops(&f.repo, key, &["validate", "--from", "HEAD~1", "--to", "HEAD", "--output", "json"]);
+        let out = kgitops(
+            &f.repo,
+            key,
+            &["validate", "--from", "HEAD~1", "--to", "HEAD", "--output", "json"],
+        );
         assert_no_secret(&text(&out));
     }
+}
+
+/// Drops the fully encrypted `default.yaml` (unreadable without the key) from the overlay.
+fn without_default(f: &Fixture) {
+    write(
+        &f.repo,
+        "clusters/dev/kustomization.yaml",
+        &KUSTOMIZATION.replace("  - secrets/default.yaml\n", ""),
+    );
+    common::git(&f.repo, &["rm", "-q", "clusters/dev/secrets/default.yaml"]);
+    common::git(&f.repo, &["commit", "-qam", "no fully encrypted file"]);
 }
 
 #[test]
 fn a_plain_secret_under_an_encrypted_path_is_a_validate_error() {
     let f = fixture();
+    without_default(&f);
     let out = kgitops(&f.repo, Some(&f.key), &["validate", "--rev", "HEAD"]);
     let t = text(&out);
     assert!(!t.contains("sops-plaintext-secret"), "{t}");
@@ -418,7 +607,11 @@ fn a_plain_secret_under_an_encrypted_path_is_a_validate_error() {
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: leaked\n  namespace: kafka\nstringData:\n  password: hunter2-typed-s3cr3t\n",
     );
     // A plain ConfigMap under the same path is not a finding: only Secrets must be encrypted.
-    write(&f.repo, "clusters/dev/secrets/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n");
+    write(
+        &f.repo,
+        "clusters/dev/secrets/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n",
+    );
     common::git(&f.repo, &["add", "."]);
     common::git(&f.repo, &["commit", "-qm", "plain secret"]);
     for key in [Some(f.key.as_path()), None] {

@@ -19,11 +19,18 @@ const SECRETS: usize = 100;
 const TARGET_MS: f64 = 20.0;
 
 fn tool(script: &str) -> Result<PathBuf> {
-    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools").join(script))
-        .output()
-        .with_context(|| format!("running tests/tools/{script}"))?;
+    let out = Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/tools")
+            .join(script),
+    )
+    .output()
+    .with_context(|| format!("running tests/tools/{script}"))?;
     if !out.status.success() {
-        bail!("tests/tools/{script} failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "tests/tools/{script} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
@@ -35,7 +42,10 @@ fn fixture(dir: &Path) -> Result<PathBuf> {
     let age_dir = tool("build-age")?;
     fs::create_dir_all(dir)?;
     let key = dir.join("key.txt");
-    let out = Command::new(age_dir.join("age-keygen")).arg("-o").arg(&key).output()?;
+    let out = Command::new(age_dir.join("age-keygen"))
+        .arg("-o")
+        .arg(&key)
+        .output()?;
     if !out.status.success() {
         bail!("age-keygen: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -58,7 +68,14 @@ fn fixture(dir: &Path) -> Result<PathBuf> {
         fs::write(dir.join("plain").join(&name), &text)?;
         let out = Command::new(&sops)
             .current_dir(dir.join("plain"))
-            .args(["encrypt", "--age", &recipient, "--encrypted-regex", "^(data|stringData)$", &name])
+            .args([
+                "encrypt",
+                "--age",
+                &recipient,
+                "--encrypted-regex",
+                "^(data|stringData)$",
+                &name,
+            ])
             .output()?;
         if !out.status.success() {
             bail!("sops encrypt: {}", String::from_utf8_lossy(&out.stderr));
@@ -73,7 +90,9 @@ fn fixture(dir: &Path) -> Result<PathBuf> {
 }
 
 pub fn bench_sops(dir: &Path, quick: bool) -> Result<()> {
-    println!("sops (issue 17): an overlay of {SECRETS} Secrets, plain and SOPS-encrypted (age), library in-process");
+    println!(
+        "sops (issue 17): an overlay of {SECRETS} Secrets, plain and SOPS-encrypted (age), library in-process"
+    );
     let key = fixture(dir)?;
     keys::set(Decryption::Keys(Arc::new(Keys::from_file(&key)?)));
     let tree = DirTree::open(dir)?;
@@ -87,7 +106,11 @@ pub fn bench_sops(dir: &Path, quick: bool) -> Result<()> {
     let plain = time_median(runs, || Ok(render(&tree, &plain_dir)?))?;
     let encrypted = time_median(runs, || Ok(render(&tree, &enc_dir)?))?;
     let added = encrypted.wall.saturating_sub(plain.wall);
-    println!("    plain       {}  (cpu {})   median of {runs}", fmt_duration(plain.wall), fmt_duration(plain.cpu));
+    println!(
+        "    plain       {}  (cpu {})   median of {runs}",
+        fmt_duration(plain.wall),
+        fmt_duration(plain.cpu)
+    );
     println!(
         "    encrypted   {}  (cpu {})   median of {runs}",
         fmt_duration(encrypted.wall),

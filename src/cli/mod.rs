@@ -121,7 +121,9 @@ pub fn run(cli: Cli) -> ExitCode {
     });
     if let Some(file) = &cli.age_key_file {
         match crate::render::sops::Keys::from_file(file) {
-            Ok(keys) => crate::render::sops::keys::set(crate::render::sops::Decryption::Keys(std::sync::Arc::new(keys))),
+            Ok(keys) => crate::render::sops::keys::set(crate::render::sops::Decryption::Keys(
+                std::sync::Arc::new(keys),
+            )),
             Err(err) => {
                 eprintln!("error: {err}");
                 return ExitCode::from(2);

@@ -22,7 +22,9 @@ impl DecryptionConfig {
     /// no file (then `--age-key-file` / `SOPS_AGE_KEY_FILE` of the command line apply).
     pub fn load(&self) -> Result<Option<Decryption>, KeyError> {
         match &self.age_key_file {
-            Some(file) => Ok(Some(Decryption::Keys(std::sync::Arc::new(Keys::from_file(file)?)))),
+            Some(file) => Ok(Some(Decryption::Keys(std::sync::Arc::new(Keys::from_file(
+                file,
+            )?)))),
             None => Ok(None),
         }
     }

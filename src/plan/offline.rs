@@ -142,7 +142,10 @@ fn encrypted_note(before: Option<&Value>, after: Option<&Value>) -> Option<Strin
     Some(if changed.is_empty() {
         "encrypted, no key changed".to_string()
     } else {
-        format!("encrypted, keys changed: {}", changed.into_iter().collect::<Vec<_>>().join(", "))
+        format!(
+            "encrypted, keys changed: {}",
+            changed.into_iter().collect::<Vec<_>>().join(", ")
+        )
     })
 }
 

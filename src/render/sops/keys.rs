@@ -118,7 +118,8 @@ impl Keys {
         let identity =
             age::ssh::Identity::from_buffer(text.as_bytes(), None).map_err(|_| KeyError::UnsupportedSsh {
                 file: file.to_path_buf(),
-                what: "not an OpenSSH private key age can use (age reads ssh-ed25519 and ssh-rsa keys)".into(),
+                what: "not an OpenSSH private key age can use (age reads ssh-ed25519 and ssh-rsa keys)"
+                    .into(),
             })?;
         match &identity {
             age::ssh::Identity::Unencrypted(_) => {}
@@ -208,15 +209,24 @@ mod tests {
         assert_eq!(keys.identities().count(), 1);
 
         let bad = format!("{secret}x\n");
-        let e = Keys::parse(Path::new("k.txt"), bad.as_bytes()).unwrap_err().to_string();
-        assert_eq!(e, "k.txt: line 1: not an age identity (expected AGE-SECRET-KEY-1...)");
+        let e = Keys::parse(Path::new("k.txt"), bad.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "k.txt: line 1: not an age identity (expected AGE-SECRET-KEY-1...)"
+        );
         assert!(!e.contains(&secret[20..]));
 
         let pq = "AGE-SECRET-KEY-PQ-1QQQQ\n";
-        let e = Keys::parse(Path::new("k.txt"), pq.as_bytes()).unwrap_err().to_string();
+        let e = Keys::parse(Path::new("k.txt"), pq.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unsupported key type: post-quantum"), "{e}");
 
-        let e = Keys::parse(Path::new("k.txt"), b"# nothing\n").unwrap_err().to_string();
+        let e = Keys::parse(Path::new("k.txt"), b"# nothing\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "k.txt: no age identity in the file");
     }
 }

@@ -51,8 +51,8 @@ type SopsGcm = AesGcm<Aes256, U32>;
 /// `sops.MACOnlyEncryptedInitialization`: hashed first when only encrypted values are MACed, so
 /// that such a MAC never equals the MAC over all values.
 const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
-    0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b, 0x0b, 0x97,
-    0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
+    0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b, 0x0b,
+    0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 ];
 
 /// Placeholders of [`Decryption::Placeholders`] start with this text (base64-encoded where the
@@ -106,6 +106,11 @@ pub enum SopsError {
         index: usize,
         kind: String,
     },
+    #[error(
+        "{file}: document {index}: its apiVersion, kind or metadata are SOPS-encrypted, so it cannot be rendered \
+         without the age key (pass --age-key-file, or encrypt only the values: encrypted_regex: ^(data|stringData)$)"
+    )]
+    EncryptedIdentity { file: TreePath, index: usize },
     #[error(
         "{file}: SOPS-encrypted Helm values are not supported (helm reads values from disk, and decrypted \
          values are never written to disk); put secret values in an encrypted Secret instead"
@@ -179,7 +184,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
         while let Some(key) = map.next_key::<Node>()? {
             let Node::Str(key) = key else {
                 // sops: "Tree contains a non-string key ... Only string keys are supported".
-                return Err(de::Error::custom("a mapping key that is not a string (sops supports only string keys)"));
+                return Err(de::Error::custom(
+                    "a mapping key that is not a string (sops supports only string keys)",
+                ));
             };
             let value = map.next_value::<Node>()?;
             items.push((key, value));
@@ -195,7 +202,9 @@ impl Node {
             Node::Seq(items) => Value::Array(items.into_iter().map(Node::into_json).collect()),
             Node::Str(s) => Value::String(s),
             Node::Int(i) => Value::from(i),
-            Node::Float(f) => serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
+            Node::Float(f) => serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             Node::Bool(b) => Value::Bool(b),
             Node::Null => Value::Null,
         }
@@ -293,7 +302,12 @@ struct Parsed {
 }
 
 /// Parses `bytes`; `None` when there is no top-level `sops` mapping (not a SOPS file).
-fn parse(file: &TreePath, bytes: &[u8], format: Format, limits: &Limits) -> Result<Option<Parsed>, SopsError> {
+fn parse(
+    file: &TreePath,
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> Result<Option<Parsed>, SopsError> {
     let parse_err = |message: String| SopsError::Parse {
         file: file.clone(),
         message,
@@ -323,6 +337,9 @@ fn parse(file: &TreePath, bytes: &[u8], format: Format, limits: &Limits) -> Resu
                 duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
                 with_snippet: false,
                 emit_comments: false,
+                // go-yaml v3 (sops' reader) resolves only YAML 1.2's true/false spellings as
+                // booleans: `yes`, `n`, `on` stay strings, in keys and in the MAC.
+                strict_booleans: true,
             };
             serde_saphyr::from_str_multiple_with_options::<Node, _>(text, options)
                 .map_err(|e| parse_err(e.to_string()))?
@@ -512,10 +529,11 @@ impl Rule {
 }
 
 fn metadata(file: &TreePath, node: &Node) -> Result<(Metadata, Rule), SopsError> {
-    let meta: Metadata = serde_json::from_value(node.clone().into_json()).map_err(|e| SopsError::Metadata {
-        file: file.clone(),
-        message: e.to_string(),
-    })?;
+    let meta: Metadata =
+        serde_json::from_value(node.clone().into_json()).map_err(|e| SopsError::Metadata {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
     if !meta.unencrypted_comment_regex.is_empty() || !meta.encrypted_comment_regex.is_empty() {
         return Err(SopsError::Unsupported {
             file: file.clone(),
@@ -564,19 +582,24 @@ fn lastmodified_aad(file: &TreePath, text: &str) -> Result<String, SopsError> {
         .map_err(|_| meta_err(file, "lastmodified is not an RFC 3339 time"))?;
     let offset_part = &text[text.len().saturating_sub(6)..];
     let (sign, rest) = offset_part.split_at(1);
-    let zoned_offset = if text.ends_with('Z') || text.ends_with('z') || offset_part == "+00:00" || offset_part == "-00:00" {
-        None
-    } else if (sign == "+" || sign == "-") && rest.len() == 5 && &rest[2..3] == ":" {
-        Some(offset_part.to_string())
-    } else {
-        return Err(meta_err(file, "lastmodified is not an RFC 3339 time"));
-    };
+    let zoned_offset =
+        if text.ends_with('Z') || text.ends_with('z') || offset_part == "+00:00" || offset_part == "-00:00" {
+            None
+        } else if (sign == "+" || sign == "-") && rest.len() == 5 && &rest[2..3] == ":" {
+            Some(offset_part.to_string())
+        } else {
+            return Err(meta_err(file, "lastmodified is not an RFC 3339 time"));
+        };
     match zoned_offset {
         None => Ok(ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
         Some(off) => {
             let offset: jiff::tz::Offset = {
-                let hours: i8 = off[1..3].parse().map_err(|_| meta_err(file, "bad lastmodified offset"))?;
-                let minutes: i32 = off[4..6].parse().map_err(|_| meta_err(file, "bad lastmodified offset"))?;
+                let hours: i8 = off[1..3]
+                    .parse()
+                    .map_err(|_| meta_err(file, "bad lastmodified offset"))?;
+                let minutes: i32 = off[4..6]
+                    .parse()
+                    .map_err(|_| meta_err(file, "bad lastmodified offset"))?;
                 let secs = i32::from(hours) * 3600 + minutes * 60;
                 jiff::tz::Offset::from_seconds(if sign == "-" { -secs } else { secs })
                     .map_err(|_| meta_err(file, "bad lastmodified offset"))?
@@ -596,7 +619,11 @@ fn data_key(file: &TreePath, meta: &Metadata, keys: &Keys) -> Result<Zeroizing<V
         });
     }
     let _ = &meta.shamir_threshold;
-    let stanzas: Vec<&AgeKey> = meta.age.iter().chain(meta.key_groups.iter().flat_map(|g| g.age.iter())).collect();
+    let stanzas: Vec<&AgeKey> = meta
+        .age
+        .iter()
+        .chain(meta.key_groups.iter().flat_map(|g| g.age.iter()))
+        .collect();
     if stanzas.is_empty() {
         return Err(SopsError::Unsupported {
             file: file.clone(),
@@ -620,7 +647,11 @@ fn data_key(file: &TreePath, meta: &Metadata, keys: &Keys) -> Result<Zeroizing<V
     }
     Err(SopsError::NoMatchingKey {
         file: file.clone(),
-        recipients: stanzas.iter().map(|s| s.recipient.as_str()).collect::<Vec<_>>().join(", "),
+        recipients: stanzas
+            .iter()
+            .map(|s| s.recipient.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         key_file: keys.file().display().to_string(),
     })
 }
@@ -653,7 +684,10 @@ fn decrypt_value(text: &str, key: &[u8], aad: &str) -> Result<(Zeroizing<Vec<u8>
     }
     let enc = parse_enc(text)?;
     if enc.iv.len() != 32 {
-        return Err(format!("unsupported IV length {} (sops writes 32 bytes)", enc.iv.len()));
+        return Err(format!(
+            "unsupported IV length {} (sops writes 32 bytes)",
+            enc.iv.len()
+        ));
     }
     let cipher = SopsGcm::new_from_slice(key).map_err(|_| "bad data key length".to_string())?;
     let mut sealed = enc.data;
@@ -696,8 +730,16 @@ fn typed(plain: &[u8], kind: &str) -> Result<(Node, Zeroizing<Vec<u8>>), String>
     let text = || std::str::from_utf8(plain).map_err(|_| format!("type {kind}: not UTF-8"));
     let node = match kind {
         "str" | "bytes" | "time" => Node::Str(text()?.to_string()),
-        "int" => Node::Int(text()?.parse().map_err(|_| "type int: not an integer".to_string())?),
-        "float" => Node::Float(text()?.parse().map_err(|_| "type float: not a number".to_string())?),
+        "int" => Node::Int(
+            text()?
+                .parse()
+                .map_err(|_| "type int: not an integer".to_string())?,
+        ),
+        "float" => Node::Float(
+            text()?
+                .parse()
+                .map_err(|_| "type float: not a number".to_string())?,
+        ),
         "bool" => Node::Bool(go_bool(text()?).ok_or("type bool: not a boolean")?),
         "comment" => return Err("an encrypted comment where a value is expected".into()),
         other => return Err(format!("unknown type {other:?}")),
@@ -796,7 +838,11 @@ pub fn placeholder(ciphertext: &str) -> String {
 
 /// Decrypts (or replaces) every value, verifies the MAC, and writes the result in the file's
 /// format.
-fn decrypt_parsed(file: &TreePath, mut parsed: Parsed, decryption: &Decryption) -> Result<Vec<u8>, SopsError> {
+fn decrypt_parsed(
+    file: &TreePath,
+    mut parsed: Parsed,
+    decryption: &Decryption,
+) -> Result<Vec<u8>, SopsError> {
     let (meta, rule) = metadata(file, &parsed.metadata)?;
     let key = match decryption {
         Decryption::NoKey => return Err(SopsError::NoKey { file: file.clone() }),
@@ -812,13 +858,21 @@ fn decrypt_parsed(file: &TreePath, mut parsed: Parsed, decryption: &Decryption) 
         hash.update(MAC_ONLY_ENCRYPTED_INIT);
     }
     for doc in &mut parsed.documents {
-        walk(file, doc, &mut Vec::new(), &rule, meta.mac_only_encrypted, &mode, &mut hash)?;
+        walk(
+            file,
+            doc,
+            &mut Vec::new(),
+            &rule,
+            meta.mac_only_encrypted,
+            &mode,
+            &mut hash,
+        )?;
     }
     if let Some(key) = &key {
         let computed = hex::encode_upper(hash.finalize());
         let aad = lastmodified_aad(file, &meta.lastmodified)?;
-        let (stored, _) =
-            decrypt_value(&meta.mac, key, &aad).map_err(|_| SopsError::MacUndecryptable { file: file.clone() })?;
+        let (stored, _) = decrypt_value(&meta.mac, key, &aad)
+            .map_err(|_| SopsError::MacUndecryptable { file: file.clone() })?;
         if !bool::from(subtle::ConstantTimeEq::ct_eq(&stored[..], computed.as_bytes())) {
             return Err(SopsError::MacMismatch { file: file.clone() });
         }
@@ -889,6 +943,16 @@ fn encode_placeholders_in_secret_data(mut values: Vec<Value>, placeholders: bool
 /// (a patch list, a values file) is left to the reader that parses it.
 fn check_secrets(file: &TreePath, values: &[Value]) -> Result<(), SopsError> {
     for (i, v) in values.iter().enumerate() {
+        let placeholder_in = |field: &str| {
+            v.get(field)
+                .is_some_and(|f| serde_json::to_string(f).is_ok_and(|t| t.contains(PLACEHOLDER_PREFIX)))
+        };
+        if ["apiVersion", "kind", "metadata"].into_iter().any(placeholder_in) {
+            return Err(SopsError::EncryptedIdentity {
+                file: file.clone(),
+                index: i + 1,
+            });
+        }
         let Some(kind) = v.get("kind").and_then(Value::as_str) else {
             continue;
         };

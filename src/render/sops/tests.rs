@@ -52,34 +52,54 @@ fn sops_file(identity: &age::x25519::Identity, values: &[(&str, &str, &str)], ma
         hash.update(plain.as_bytes());
     }
     let lastmodified = "2026-12-08T00:00:00Z";
-    let mac = encrypt(&hex::encode_upper(hash.finalize()), "str", &key, lastmodified, [9u8; 32]);
+    let mac = encrypt(
+        &hex::encode_upper(hash.finalize()),
+        "str",
+        &key,
+        lastmodified,
+        [9u8; 32],
+    );
     let recipient = identity.to_public();
     let armored = {
         let mut out = Vec::new();
-        let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient)).unwrap();
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient)).unwrap();
         let mut w = encryptor
-            .wrap_output(age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).unwrap())
+            .wrap_output(
+                age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).unwrap(),
+            )
             .unwrap();
         std::io::Write::write_all(&mut w, &key).unwrap();
         w.finish().unwrap().finish().unwrap();
         String::from_utf8(out).unwrap()
     };
-    let enc_yaml: String = armored.lines().map(|l| format!("          {l}\n")).collect();
+    let enc_yaml: String = armored.lines().map(|l| format!("            {l}\n")).collect();
     // The metadata marks only `data` encrypted, as `--encrypted-regex '^data$'` does.
     format!(
         "{body}sops:\n    age:\n        - recipient: {recipient}\n          enc: |\n{enc_yaml}    lastmodified: \"{lastmodified}\"\n    mac: {mac}\n    encrypted_regex: ^data$\n{}    version: 3.13.3\n",
-        if mac_only { "    mac_only_encrypted: true\n" } else { "" }
+        if mac_only {
+            "    mac_only_encrypted: true\n"
+        } else {
+            ""
+        }
     )
 }
 
 fn keys_of(identity: &age::x25519::Identity) -> Decryption {
     use age::secrecy::ExposeSecret;
     let text = identity.to_string().expose_secret().to_string();
-    Decryption::Keys(std::sync::Arc::new(Keys::parse(std::path::Path::new("key.txt"), text.as_bytes()).unwrap()))
+    Decryption::Keys(std::sync::Arc::new(
+        Keys::parse(std::path::Path::new("key.txt"), text.as_bytes()).unwrap(),
+    ))
 }
 
 fn read(file: &str, text: &str, decryption: &Decryption) -> Result<String, SopsError> {
-    let r = decrypt_if_encrypted(&path(file), text.as_bytes().to_vec(), decryption, &Limits::DEFAULT)?;
+    let r = decrypt_if_encrypted(
+        &path(file),
+        text.as_bytes().to_vec(),
+        decryption,
+        &Limits::DEFAULT,
+    )?;
     assert!(r.encrypted);
     Ok(String::from_utf8(r.bytes).unwrap())
 }
@@ -87,13 +107,18 @@ fn read(file: &str, text: &str, decryption: &Decryption) -> Result<String, SopsE
 #[test]
 fn decrypts_every_value_type_and_checks_the_mac() {
     let id = age::x25519::Identity::generate();
-    let values = [("a", "YWJj", "str"), ("n", "42", "int"), ("f", "1.5", "float"), ("b", "True", "bool")];
+    let values = [
+        ("a", "YWJj", "str"),
+        ("n", "42", "int"),
+        ("f", "1.5", "float"),
+        ("b", "True", "bool"),
+    ];
     for mac_only in [false, true] {
         let file = sops_file(&id, &values, mac_only);
         let out = read("s.yaml", &file, &keys_of(&id)).unwrap();
         assert_eq!(
             out,
-            "apiVersion: v1\ndata:\n  a: YWJj\n  b: true\n  f: 1.5\n  n: 42\nkind: Secret\nmetadata:\n  name: s\n",
+            "apiVersion: v1\ndata:\n  a: YWJj\n  b: true\n  f: 1.5\n  \"n\": 42\nkind: Secret\nmetadata:\n  name: s\n",
             "mac_only_encrypted: {mac_only}"
         );
     }
@@ -120,8 +145,13 @@ fn a_moved_or_tampered_value_fails_authentication_naming_its_path_not_its_value(
     let mut swapped: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
     swapped[a] = format!("    a: {}", &lines[a + 1][7..]);
     swapped[a + 1] = format!("    b: {}", &lines[a][7..]);
-    let e = read("s.yaml", &(swapped.join("\n") + "\n"), &keys_of(&id)).unwrap_err().to_string();
-    assert!(e.contains("at \"data:a\" cannot be decrypted: authentication failed"), "{e}");
+    let e = read("s.yaml", &(swapped.join("\n") + "\n"), &keys_of(&id))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("at \"data:a\" cannot be decrypted: authentication failed"),
+        "{e}"
+    );
     assert!(!e.contains("c2VjcmV0"));
 }
 
@@ -133,10 +163,16 @@ fn wrong_or_missing_key_is_an_error_naming_the_file_and_recipients() {
     let e = read("s.yaml", &file, &keys_of(&other)).unwrap_err().to_string();
     assert_eq!(
         e,
-        format!("s.yaml: SOPS-encrypted for {}; no identity of key.txt matches", id.to_public())
+        format!(
+            "s.yaml: SOPS-encrypted for {}; no identity of key.txt matches",
+            id.to_public()
+        )
     );
     let e = read("s.yaml", &file, &Decryption::NoKey).unwrap_err().to_string();
-    assert!(e.starts_with("s.yaml: SOPS-encrypted, but no age key was given"), "{e}");
+    assert!(
+        e.starts_with("s.yaml: SOPS-encrypted, but no age key was given"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -144,7 +180,9 @@ fn placeholders_follow_the_ciphertext_and_stay_base64_under_data() {
     let id = age::x25519::Identity::generate();
     let file = sops_file(&id, &[("a", "YWJj", "str")], false);
     let out = read("s.yaml", &file, &Decryption::Placeholders).unwrap();
-    let v: Value = crate::manifest::yaml::parse_documents(&out, "x", &Limits::DEFAULT).unwrap().remove(0);
+    let v: Value = crate::manifest::yaml::parse_documents(&out, "x", &Limits::DEFAULT)
+        .unwrap()
+        .remove(0);
     assert!(is_placeholder(&v["data"]["a"], true), "{out}");
     assert!(!out.contains("YWJj"));
 }
@@ -152,7 +190,13 @@ fn placeholders_follow_the_ciphertext_and_stay_base64_under_data() {
 #[test]
 fn plain_files_are_untouched_and_other_kinds_are_refused() {
     let plain = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lastmodified-sops}\n";
-    let r = decrypt_if_encrypted(&path("c.yaml"), plain.as_bytes().to_vec(), &Decryption::NoKey, &Limits::DEFAULT).unwrap();
+    let r = decrypt_if_encrypted(
+        &path("c.yaml"),
+        plain.as_bytes().to_vec(),
+        &Decryption::NoKey,
+        &Limits::DEFAULT,
+    )
+    .unwrap();
     assert!(!r.encrypted);
     assert_eq!(r.bytes, plain.as_bytes());
 
@@ -172,10 +216,22 @@ fn go_formats() {
     assert_eq!(go_bool("True"), Some(true));
     assert_eq!(go_bool("yes"), None);
     let p = path("x.yaml");
-    assert_eq!(lastmodified_aad(&p, "2026-12-08T00:00:00Z").unwrap(), "2026-12-08T00:00:00Z");
-    assert_eq!(lastmodified_aad(&p, "2026-12-08T00:00:00.123Z").unwrap(), "2026-12-08T00:00:00Z");
-    assert_eq!(lastmodified_aad(&p, "2026-12-08T01:00:00+00:00").unwrap(), "2026-12-08T01:00:00Z");
-    assert_eq!(lastmodified_aad(&p, "2026-12-08T01:00:00+02:00").unwrap(), "2026-12-08T01:00:00+02:00");
+    assert_eq!(
+        lastmodified_aad(&p, "2026-12-08T00:00:00Z").unwrap(),
+        "2026-12-08T00:00:00Z"
+    );
+    assert_eq!(
+        lastmodified_aad(&p, "2026-12-08T00:00:00.123Z").unwrap(),
+        "2026-12-08T00:00:00Z"
+    );
+    assert_eq!(
+        lastmodified_aad(&p, "2026-12-08T01:00:00+00:00").unwrap(),
+        "2026-12-08T01:00:00Z"
+    );
+    assert_eq!(
+        lastmodified_aad(&p, "2026-12-08T01:00:00+02:00").unwrap(),
+        "2026-12-08T01:00:00+02:00"
+    );
 }
 
 #[test]
@@ -212,10 +268,17 @@ fn decrypts_a_file_written_by_sops() {
     );
     // Any byte of the MAC's ciphertext changed: refused.
     let tampered = file.replace("mac: ENC[AES256_GCM,data:nw1o", "mac: ENC[AES256_GCM,data:nw1p");
-    let e = read("secret.sops.yaml", &tampered, &keys).unwrap_err().to_string();
-    assert!(e.starts_with("secret.sops.yaml: SOPS MAC cannot be decrypted"), "{e}");
+    let e = read("secret.sops.yaml", &tampered, &keys)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("secret.sops.yaml: SOPS MAC cannot be decrypted"),
+        "{e}"
+    );
     // An unencrypted value changed (the MAC covers it): refused.
     let tampered = file.replace("namespace: kafka", "namespace: other");
-    let e = read("secret.sops.yaml", &tampered, &keys).unwrap_err().to_string();
+    let e = read("secret.sops.yaml", &tampered, &keys)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("secret.sops.yaml: SOPS MAC mismatch"), "{e}");
 }

@@ -60,7 +60,12 @@ pub fn check(tree: &dyn FileTree) -> Vec<Finding> {
         let pattern = rule.path_regex.as_deref().unwrap_or("");
         match regex::Regex::new(pattern) {
             Ok(r) => regexes.push(r),
-            Err(e) => return vec![finding(".sops.yaml".into(), format!("path_regex {pattern:?}: {e}"))],
+            Err(e) => {
+                return vec![finding(
+                    ".sops.yaml".into(),
+                    format!("path_regex {pattern:?}: {e}"),
+                )];
+            }
         }
     }
     if regexes.is_empty() {
@@ -71,7 +76,9 @@ pub fn check(tree: &dyn FileTree) -> Vec<Finding> {
     collect_files(tree, TreePath::root(), 0, &mut files);
     for path in files.into_iter().take(MAX_FILES) {
         let name = path.to_string();
-        if !(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")) || name == ".sops.yaml" {
+        if !(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
+            || name == ".sops.yaml"
+        {
             continue;
         }
         if !regexes.iter().any(|r| r.is_match(&name)) {
@@ -90,7 +97,10 @@ pub fn check(tree: &dyn FileTree) -> Vec<Finding> {
             continue;
         };
         for doc in docs.iter().filter(|d| crate::manifest::is_secret(d)) {
-            let secret = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+            let secret = doc
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
             findings.push(finding(
                 name.clone(),
                 format!(
