@@ -609,6 +609,9 @@ impl Config {
             fix_opt(&mut a.url_file);
         }
         fix_opt(&mut self.cache_dir);
+        if let Some(d) = &mut self.decryption {
+            fix_opt(&mut d.age_key_file);
+        }
     }
 
     /// Checks every file the configuration names, before the daemon starts: each must be a

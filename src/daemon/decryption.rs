@@ -29,3 +29,49 @@ impl DecryptionConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::daemon::Config;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(
+            text,
+            Path::new("/etc/kgitops/kgitops.yaml"),
+            Path::new("/etc/kgitops"),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn decryption_names_a_key_file_relative_to_the_configuration() {
+        let c = parse("source: {path: .}\nclusters: [{name: dev}]\n").unwrap();
+        assert_eq!(c.decryption, None);
+        let c =
+            parse("source: {path: .}\nclusters: [{name: dev}]\ndecryption: {age_key_file: sops/keys.txt}\n")
+                .unwrap();
+        assert_eq!(
+            c.decryption.unwrap().age_key_file.as_deref(),
+            Some(Path::new("/etc/kgitops/sops/keys.txt"))
+        );
+        let err =
+            parse("source: {path: .}\nclusters: [{name: dev}]\ndecryption: {age_keyfile: k}\n").unwrap_err();
+        assert!(err.contains("age_keyfile"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_key_file_is_an_error_naming_it() {
+        let d = DecryptionConfig {
+            age_key_file: Some("/nonexistent/keys.txt".into()),
+        };
+        let err = d.load().unwrap_err().to_string();
+        assert!(
+            err.starts_with("/nonexistent/keys.txt: cannot read the age key file"),
+            "{err}"
+        );
+        assert!(DecryptionConfig::default().load().unwrap().is_none());
+    }
+}
