@@ -631,3 +631,95 @@ fn a_plain_secret_under_an_encrypted_path_is_a_validate_error() {
         assert_no_secret(&t);
     }
 }
+
+/// `apply` and `diff --live` on the real apiserver: the Secret is written decrypted, refused
+/// without the key, and no output shows a value (a changed value is `(masked, ...)`).
+#[tokio::test]
+async fn apply_writes_the_decrypted_secret_and_prints_no_value() {
+    use k8s_openapi::api::core::v1::Secret;
+    let ns = common::namespace("sops").await;
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let (key, recipient) = keygen(work, "key.txt");
+    let repo = work.join("repo");
+    let secret = |password: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: kafka-admin\n  namespace: {}\ntype: Opaque\n\
+             stringData:\n  password: {password}\n",
+            ns.name
+        )
+    };
+    let encrypted = |password: &str| {
+        encrypt(
+            work,
+            "secret.yaml",
+            &secret(password),
+            &recipient,
+            &["--encrypted-regex", "^(data|stringData)$"],
+        )
+    };
+    write(
+        &repo,
+        "clusters/dev/secret.yaml",
+        &encrypted("hunter2-typed-s3cr3t"),
+    );
+    write(
+        &repo,
+        "clusters/dev/kustomization.yaml",
+        "resources:\n  - secret.yaml\n",
+    );
+    let cp = common::control_plane();
+    let key = key.to_str().unwrap();
+
+    let out = cp.kgitops_in(&repo, &["apply", "--cluster", "dev"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("clusters/dev/secret.yaml: SOPS-encrypted, but no age key"),
+        "{}",
+        text(&out)
+    );
+    let secrets: kube::Api<Secret> = ns.api();
+    assert!(secrets.get_opt("kafka-admin").await.unwrap().is_none());
+
+    let out = cp.kgitops_in(&repo, &["apply", "--cluster", "dev", "--age-key-file", key]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_no_secret(&text(&out));
+    let live = secrets.get("kafka-admin").await.unwrap();
+    assert_eq!(live.data.unwrap()["password"].0, b"hunter2-typed-s3cr3t");
+
+    let out = cp.kgitops_in(
+        &repo,
+        &["diff", "--live", "--cluster", "dev", "--age-key-file", key],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    write(
+        &repo,
+        "clusters/dev/secret.yaml",
+        &encrypted("changed-s3cr3t-value"),
+    );
+    for output in ["text", "json", "markdown"] {
+        let out = cp.kgitops_in(
+            &repo,
+            &[
+                "diff",
+                "--live",
+                "--cluster",
+                "dev",
+                "--age-key-file",
+                key,
+                "--output",
+                output,
+            ],
+        );
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        assert!(t.contains("masked"), "{t}");
+        assert_no_secret(&t);
+    }
+    let out = cp.kgitops_in(&repo, &["apply", "--cluster", "dev", "--age-key-file", key]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_no_secret(&text(&out));
+    let live = secrets.get("kafka-admin").await.unwrap();
+    assert_eq!(live.data.unwrap()["password"].0, b"changed-s3cr3t-value");
+}
