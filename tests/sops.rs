@@ -7,6 +7,10 @@
 //! the offline diff without the key, and no secret value in any output but `render`'s.
 
 mod common;
+#[path = "support/daemon_poll.rs"]
+mod daemon_poll;
+#[path = "support/http_client.rs"]
+mod http_client;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -722,4 +726,106 @@ async fn apply_writes_the_decrypted_secret_and_prints_no_value() {
     assert_no_secret(&text(&out));
     let live = secrets.get("kafka-admin").await.unwrap();
     assert_eq!(live.data.unwrap()["password"].0, b"changed-s3cr3t-value");
+}
+
+/// The daemon (in this process, configured as `kgitops run` is) with `decryption.age_key_file`,
+/// a watched directory as source and the real apiserver: the encrypted Secret is applied
+/// decrypted; a tampered file is a failed reconcile naming the file; `/status` and `/metrics`
+/// never show a value.
+#[tokio::test]
+async fn the_daemon_decrypts_with_its_configured_key_and_reports_without_values() {
+    use k8s_openapi::api::core::v1::Secret;
+    let ns = common::namespace("sops-daemon").await;
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let (_key, recipient) = keygen(work, "keys.txt");
+    let repo = work.join("repo");
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: kafka-admin\n  namespace: {}\ntype: Opaque\n\
+         stringData:\n  password: hunter2-typed-s3cr3t\n",
+        ns.name
+    );
+    let encrypted = encrypt(
+        work,
+        "secret.yaml",
+        &secret,
+        &recipient,
+        &["--encrypted-regex", "^(data|stringData)$"],
+    );
+    write(&repo, "clusters/dev/secret.yaml", &encrypted);
+    write(
+        &repo,
+        "clusters/dev/kustomization.yaml",
+        "resources:\n  - secret.yaml\n",
+    );
+    let text = format!(
+        "source:\n  path: repo\nclusters:\n  - name: dev\n    kubeconfig: {}\nserver:\n  listen: 127.0.0.1:0\n  \
+         status_listen: 127.0.0.1:0\ncache_dir: {}\ndecryption:\n  age_key_file: keys.txt\n",
+        common::control_plane().kubeconfig().display(),
+        work.join("cache").display()
+    );
+    let config = kgitops::daemon::Config::parse(&text, &work.join("kgitops.yaml"), work).unwrap();
+    // What `kgitops run` does with the section (src/cli/run.rs).
+    let decryption = config.decryption.as_ref().unwrap().load().unwrap().unwrap();
+    kgitops::render::sops::keys::set(decryption);
+    let daemon = kgitops::daemon::Daemon::bind(config).await.unwrap();
+    let addr = daemon.status_addr();
+    let token = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(daemon.run(token.clone()));
+
+    let secrets: kube::Api<Secret> = ns.api();
+    daemon_poll::eventually_within(
+        "the decrypted Secret applied",
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(60),
+        || async {
+            match secrets.get_opt("kafka-admin").await {
+                Ok(Some(s))
+                    if s.data
+                        .as_ref()
+                        .is_some_and(|d| d["password"].0 == b"hunter2-typed-s3cr3t") =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("{:?}", other.map(|s| s.map(|s| s.metadata.name)))),
+            }
+        },
+    )
+    .await;
+
+    // Tampered (a MACed, unencrypted value changed): the reconcile fails naming the file.
+    write(
+        &repo,
+        "clusters/dev/secret.yaml",
+        &encrypted.replacen("name: kafka-admin", "name: kafka-admln", 1),
+    );
+    let failed = daemon_poll::eventually_within(
+        "the tampered file reported",
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(60),
+        || async {
+            let c = daemon_poll::cluster_status(addr).await;
+            let message = c["last_result"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if message.contains("clusters/dev/secret.yaml: SOPS MAC mismatch") {
+                Ok(c)
+            } else {
+                Err(c.to_string())
+            }
+        },
+    )
+    .await;
+    assert_eq!(failed["last_result"]["result"], "failed", "{failed:#}");
+    for path in ["/status", "/metrics", "/status?format=html"] {
+        let body = daemon_poll::get_ok(addr, path).await;
+        assert_no_secret(&body);
+    }
+    token.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("the daemon stops")
+        .unwrap()
+        .unwrap();
 }
