@@ -392,6 +392,25 @@ fn render_decrypts_every_type_variant_format_patch_and_generator_input() {
 }
 
 #[test]
+fn a_config_map_generator_may_not_read_an_encrypted_file() {
+    let f = fixture();
+    write(
+        &f.repo,
+        "clusters/dev/kustomization.yaml",
+        "configMapGenerator:\n  - name: leaky\n    envs:\n      - secrets/app.env\n",
+    );
+    common::git(&f.repo, &["commit", "-qam", "configmap from an encrypted file"]);
+    let out = render(&f, Some(&f.key));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("is SOPS-encrypted: only a secretGenerator may read encrypted files"),
+        "{t}"
+    );
+    assert_no_secret(&t);
+}
+
+#[test]
 fn an_ssh_ed25519_key_decrypts_as_age_supports_it() {
     let f = fixture();
     let ssh_key = f.work.join("id_ed25519");

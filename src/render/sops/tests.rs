@@ -282,3 +282,26 @@ fn decrypts_a_file_written_by_sops() {
         .to_string();
     assert!(e.starts_with("secret.sops.yaml: SOPS MAC mismatch"), "{e}");
 }
+
+/// Helm values (and chart files) are copied to disk for helm: an encrypted one is refused, a plain
+/// one read as it is.
+#[test]
+fn files_for_disk_refuse_encrypted_content() {
+    use crate::render::load::Loader;
+    use crate::render::memtree::MemTree;
+    let file = include_str!("testdata/secret.sops.yaml");
+    let tree = MemTree::new(&[("chart/values.yaml", file), ("chart/plain.yaml", "a: 1\n")]);
+    let loader = Loader::new(&tree, Limits::DEFAULT).with_decryption(Decryption::Placeholders);
+    let e = loader
+        .read_bytes_for_disk(&path("chart/values.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("chart/values.yaml: SOPS-encrypted Helm values are not supported"),
+        "{e}"
+    );
+    assert_eq!(
+        loader.read_bytes_for_disk(&path("chart/plain.yaml")).unwrap(),
+        b"a: 1\n"
+    );
+}
