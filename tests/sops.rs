@@ -848,3 +848,54 @@ async fn the_daemon_decrypts_with_its_configured_key_and_reports_without_values(
         .unwrap()
         .unwrap();
 }
+
+/// The benchmark's scenario (benches/render/sops.rs) as a test: 100 Secrets with multi-line values
+/// render identically plain and encrypted; the time each took is printed (a debug build: the
+/// figure that counts is the benchmark's, in release).
+#[test]
+fn a_hundred_encrypted_secrets_render_as_their_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let (key, recipient) = keygen(work, "key.txt");
+    let repo = work.join("repo");
+    let mut kustomization = String::from("resources:\n");
+    for i in 0..100 {
+        let name = format!("secret-{i:03}.yaml");
+        let text = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app-{i:03}\n  namespace: kafka\ntype: Opaque\n\
+             stringData:\n  password: p4ssw0rd-{i}\n  config.properties: |\n    sasl.mechanism=SCRAM-SHA-512\n    \
+             security.protocol=SASL_SSL\n"
+        );
+        write(&repo, &format!("plain/{name}"), &text);
+        let enc = encrypt(
+            work,
+            &name,
+            &text,
+            &recipient,
+            &["--encrypted-regex", "^(data|stringData)$"],
+        );
+        write(&repo, &format!("encrypted/{name}"), &enc);
+        kustomization.push_str(&format!("  - {name}\n"));
+    }
+    write(&repo, "plain/kustomization.yaml", &kustomization);
+    write(&repo, "encrypted/kustomization.yaml", &kustomization);
+    let run = |dir: &str| {
+        let start = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_kgitops"))
+            .arg("render")
+            .arg(repo.join(dir))
+            .arg("--age-key-file")
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        (out.stdout, start.elapsed())
+    };
+    let (plain, plain_time) = run("plain");
+    let (encrypted, encrypted_time) = run("encrypted");
+    assert_eq!(
+        String::from_utf8(encrypted).unwrap(),
+        String::from_utf8(plain).unwrap()
+    );
+    println!("100 Secrets, debug build, CLI process: plain {plain_time:?}, encrypted {encrypted_time:?}");
+}
