@@ -305,3 +305,4 @@ fn files_for_disk_refuse_encrypted_content() {
         b"a: 1\n"
     );
 }
+
