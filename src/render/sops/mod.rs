@@ -244,10 +244,16 @@ impl Format {
 }
 
 /// Cheap test run on every file a render reads: sops writes `lastmodified` in every format's
-/// metadata (`sops_lastmodified=` in dotenv), and a file without it is returned untouched.
+/// metadata (`sops_lastmodified=` in dotenv), and a file without it and the metadata key is
+/// returned untouched.
 fn may_be_sops(bytes: &[u8]) -> bool {
     // memchr's SIMD search: every file of every render passes here (CRD bundles of megabytes).
-    memchr::memmem::find(bytes, b"lastmodified").is_some() && memchr::memmem::find(bytes, b"sops").is_some()
+    let has = |needle: &[u8]| memchr::memmem::find(bytes, needle).is_some();
+    // The metadata key as each store writes it: a top-level `sops:` in YAML, `"sops"` in JSON
+    // (and the binary store), `sops_mac=` in dotenv. A large file that merely mentions both words
+    // is then rarely parsed a second time.
+    has(b"lastmodified")
+        && (bytes.starts_with(b"sops:") || has(b"\nsops:") || has(b"\"sops\"") || has(b"sops_mac="))
 }
 
 /// What a render reads for a file: its bytes, decrypted when it is a SOPS file.

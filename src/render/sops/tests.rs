@@ -305,4 +305,3 @@ fn files_for_disk_refuse_encrypted_content() {
         b"a: 1\n"
     );
 }
-
