@@ -891,7 +891,7 @@ pub static RULES: &[Rule] = &[
         scope: Scope::Repository,
         what: "A Secret in plain text in a YAML or JSON file whose path matches a `creation_rules[].path_regex` \
                of the repository's `.sops.yaml` (a rule without `path_regex` matches every file). Reported for \
-               the repository (no cluster), from its files rather than a render.",
+               the cluster `(repository)`, from its files rather than a render.",
         why: "The repository declares those files SOPS-encrypted: a plain Secret there is a credential committed \
               in clear, readable by everyone with access to the repository and its history.",
         fix: "Encrypt the file with `sops encrypt --in-place FILE` (and rotate the credential: the clear \

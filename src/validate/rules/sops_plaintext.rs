@@ -13,6 +13,9 @@ use crate::source::{EntryKind, FileTree, TreePath};
 /// The rule's id in the table.
 pub const ID: &str = "sops-plaintext-secret";
 
+/// What a finding of this rule names as its cluster.
+pub const REPOSITORY: &str = "(repository)";
+
 /// The part of `.sops.yaml` this rule reads.
 #[derive(Debug, serde::Deserialize)]
 struct SopsConfig {
@@ -37,7 +40,8 @@ pub fn check(tree: &dyn FileTree) -> Vec<Finding> {
     let finding = |object: String, message: String| Finding {
         severity: Severity::Error,
         rule: ID.to_string(),
-        cluster: String::new(),
+        // About the repository, not one cluster's render.
+        cluster: REPOSITORY.to_string(),
         object,
         path: String::new(),
         message,
