@@ -42,7 +42,7 @@ fn every_rule_is_tested_here() {
     // Release-aware rules are tested per API generation in validate_release.rs, the node-pool rules
     // in validate_node_pools.rs (the controller-quorum ones in validate_controller_quorum.rs), the
     // CRD upgrade rules in crd_upgrade.rs, the ZooKeeper-to-KRaft migration rules in validate_migration.rs, the
-    // upgrade-path rules in strimzi_path.rs.
+    // upgrade-path rules in strimzi_path.rs, the repository rule sops-plaintext-secret in sops.rs.
     let source = concat!(
         include_str!("validate_rules.rs"),
         include_str!("validate_release.rs"),
@@ -50,7 +50,8 @@ fn every_rule_is_tested_here() {
         include_str!("validate_controller_quorum.rs"),
         include_str!("crd_upgrade.rs"),
         include_str!("validate_migration.rs"),
-        include_str!("strimzi_path.rs")
+        include_str!("strimzi_path.rs"),
+        include_str!("sops.rs")
     );
     for rule in RULES.iter().filter(|r| r.scope != Scope::Schema) {
         assert!(

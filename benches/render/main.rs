@@ -13,7 +13,8 @@
 //! release CLI, against its target of 100 ms wall time.
 //!
 //! Arguments (after `--`): `--quick` (few runs, for trying the benchmark out), and case names to
-//! run only some: `small`, `1k`, `20k`, `fleet`, `validate`, `corpus`.
+//! run only some: `small`, `1k`, `20k`, `fleet`, `validate`, `corpus`, `sops` (issue 17: a
+//! 100-Secret overlay plain and SOPS-encrypted, `sops.rs`).
 //!
 //! And `corpus` (issue 14): the real-world corpus of `shared/kustomize-corpus`, summed over its
 //! directories, against the pinned kustomize v5.8.1 (`corpus.rs`).
@@ -21,6 +22,7 @@
 mod corpus;
 mod fixtures;
 mod measure;
+mod sops;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -272,6 +274,10 @@ fn run(args: &[OsString]) -> Result<()> {
             kubectl: 1,
         });
         bench_fleet(&tools, &fleet, &runs)?;
+        println!("  load average now: {}", measure::load_average());
+    }
+    if options.wants("sops") {
+        sops::bench_sops(&temp_path.join("sops"), options.quick)?;
         println!("  load average now: {}", measure::load_average());
     }
     if options.wants("corpus") {

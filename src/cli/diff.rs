@@ -52,6 +52,7 @@ fn run_offline(args: &DiffArgs) -> Result<Outcome, Failure> {
     let (Some(from), Some(to)) = (args.from.as_deref(), args.to.as_deref()) else {
         return Err("diff needs either --live or both --from REV and --to REV".into());
     };
+    crate::render::sops::keys::placeholders_without_key();
     // One repository for both revisions, so the two trees share its blob cache.
     let git = GitRepo::open(&args.repo.repo)?;
     args.verify.check(&git, Some(to))?;

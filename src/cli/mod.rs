@@ -45,6 +45,12 @@ pub struct Cli {
     /// Run `helm template` with --debug for every chart (kustomize's --helm-debug).
     #[arg(long, global = true)]
     pub helm_debug: bool,
+    /// age identities (X25519 `AGE-SECRET-KEY-1...` lines, or an unencrypted OpenSSH ed25519/RSA
+    /// key) that decrypt SOPS-encrypted files when a render reads them (same meaning as sops'
+    /// SOPS_AGE_KEY_FILE). Without it, `diff --from/--to` and `validate` read encrypted values as
+    /// placeholders; other commands refuse encrypted files.
+    #[arg(long, global = true, value_name = "PATH", env = "SOPS_AGE_KEY_FILE")]
+    pub age_key_file: Option<std::path::PathBuf>,
 }
 
 /// The subcommands.
@@ -127,6 +133,17 @@ pub fn run(cli: Cli) -> ExitCode {
         debug: cli.helm_debug,
         ..crate::render::helm::HelmSettings::default()
     });
+    if let Some(file) = &cli.age_key_file {
+        match crate::render::sops::Keys::from_file(file) {
+            Ok(keys) => crate::render::sops::keys::set(crate::render::sops::Decryption::Keys(
+                std::sync::Arc::new(keys),
+            )),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let result = match cli.command {
         Command::Render(args) => render::run(args),
         Command::Diff(args) => diff::run(args),

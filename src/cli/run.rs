@@ -21,6 +21,15 @@ pub fn run(args: RunArgs) -> Result<Outcome, Failure> {
     let config = Config::load(&args.config)?;
     crate::source::limits::set(config.limits.apply(crate::source::limits::current()));
     crate::render::helm::set(config.helm.apply(crate::render::helm::current()));
+    if let Some(decryption) = config
+        .decryption
+        .as_ref()
+        .map(|d| d.load())
+        .transpose()?
+        .flatten()
+    {
+        crate::render::sops::keys::set(decryption);
+    }
     crate::memory::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

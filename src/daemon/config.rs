@@ -186,6 +186,9 @@ pub struct Config {
     pub helm: HelmConfig,
     #[serde(default)]
     pub commit_status: Option<super::commit_status::CommitStatusConfig>,
+    /// `decryption`: the age key SOPS-encrypted files are decrypted with.
+    #[serde(default)]
+    pub decryption: Option<super::decryption::DecryptionConfig>,
 }
 
 /// `helm`: overrides of [`crate::render::helm::HelmSettings`]; what is not set keeps the command
@@ -653,6 +656,9 @@ impl Config {
         fix_opt(&mut self.cache_dir);
         if let Some(cs) = &mut self.commit_status {
             fix(&mut cs.token_file);
+        }
+        if let Some(d) = &mut self.decryption {
+            fix_opt(&mut d.age_key_file);
         }
     }
 

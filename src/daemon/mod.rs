@@ -23,6 +23,7 @@
 pub mod alerts;
 pub mod commit_status;
 pub mod config;
+pub mod decryption;
 pub mod deliveries;
 pub mod drift;
 pub mod http;

@@ -91,10 +91,14 @@ pub fn compare_renders(cluster: &str, before: Vec<(ResId, Value)>, after: Vec<(R
     let mut entries = Vec::with_capacity(after.len() + before.len());
     for (id, obj) in &after {
         let old = before.remove(id);
-        entries.push(compare(id, old.as_ref(), Some(obj), None));
+        let mut entry = compare(id, old.as_ref(), Some(obj), None);
+        entry.notes.extend(encrypted_note(old.as_ref(), Some(obj)));
+        entries.push(entry);
     }
     for (id, obj) in &before {
-        entries.push(compare(id, Some(obj), None, None));
+        let mut entry = compare(id, Some(obj), None, None);
+        entry.notes.extend(encrypted_note(Some(obj), None));
+        entries.push(entry);
     }
     Plan {
         cluster: cluster.to_string(),
@@ -103,6 +107,46 @@ pub fn compare_renders(cluster: &str, before: Vec<(ResId, Value)>, after: Vec<(R
         not_in_effect: Vec::new(),
         blocked: Vec::new(),
     }
+}
+
+/// For a SOPS-encrypted Secret rendered without the key ([`crate::render::sops::Decryption::Placeholders`]):
+/// `encrypted, keys changed: a, b`, the keys whose ciphertext differs between the sides (values
+/// are never known). sops keeps a value's ciphertext when `sops edit` leaves it unchanged and
+/// writes a new one when it changes or the file is encrypted anew, so a listed key may hold the
+/// same value; an unlisted key is certainly unchanged.
+fn encrypted_note(before: Option<&Value>, after: Option<&Value>) -> Option<String> {
+    use crate::render::sops::is_placeholder;
+    let fields = [("data", true), ("stringData", false)];
+    let encrypted = |obj: Option<&Value>| {
+        obj.filter(|o| crate::manifest::is_secret(o)).is_some_and(|o| {
+            fields.iter().any(|(field, b64)| {
+                o.get(*field)
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| m.values().any(|v| is_placeholder(v, *b64)))
+            })
+        })
+    };
+    if !encrypted(before) && !encrypted(after) {
+        return None;
+    }
+    let mut changed = BTreeSet::new();
+    for (field, _) in fields {
+        let side = |o: Option<&Value>| o.and_then(|o| o.get(field)).and_then(Value::as_object).cloned();
+        let (b, a) = (side(before).unwrap_or_default(), side(after).unwrap_or_default());
+        for key in b.keys().chain(a.keys()) {
+            if b.get(key) != a.get(key) {
+                changed.insert(key.clone());
+            }
+        }
+    }
+    Some(if changed.is_empty() {
+        "encrypted, no key changed".to_string()
+    } else {
+        format!(
+            "encrypted, keys changed: {}",
+            changed.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    })
 }
 
 /// The plans of the named clusters (all clusters of either revision when `clusters` is empty)

@@ -13,6 +13,9 @@ pub enum RenderError {
     /// A file is not valid YAML, too large, or too deeply nested (names the file and line).
     #[error(transparent)]
     Yaml(#[from] YamlError),
+    /// A SOPS-encrypted file cannot be decrypted, or is refused ([`super::sops`]).
+    #[error(transparent)]
+    Sops(#[from] super::sops::SopsError),
     /// A directory used as a kustomization has no kustomization file.
     #[error(
         "{dir}: no kustomization file in this directory (looked for kustomization.yaml, kustomization.yml, Kustomization)"

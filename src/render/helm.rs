@@ -617,7 +617,7 @@ pub fn inflate(
     let tmp_home = tmp.path().join("chart-home").join(&home_rel);
     copy_dir(loader, kf, &chart_rel, &chart_dir, &tmp_home.join(&name))?;
 
-    let values_bytes = loader.read_bytes(&values_path)?;
+    let values_bytes = loader.read_bytes_for_disk(&values_path)?;
     let values_bytes = match chart.values_inline.as_ref().filter(|m| !m.is_empty()) {
         None => values_bytes,
         Some(inline) => {
@@ -651,7 +651,7 @@ pub fn inflate(
         let dir = tmp.path().join("values").join(i.to_string());
         std::fs::create_dir_all(&dir).map_err(io)?;
         let file = dir.join(path.file_name());
-        std::fs::write(&file, loader.read_bytes(path)?).map_err(io)?;
+        std::fs::write(&file, loader.read_bytes_for_disk(path)?).map_err(io)?;
         additional_files.push(file);
     }
 
@@ -758,7 +758,7 @@ fn copy_dir(
             Some(EntryKind::Dir) => copy_dir(loader, kf, &child_rel, &child, &to.join(&name))?,
             Some(EntryKind::File) => {
                 let path = loader.resolve_file(kf, "helm chart file", &child_rel)?;
-                std::fs::write(to.join(&name), loader.read_bytes(&path)?).map_err(io)?;
+                std::fs::write(to.join(&name), loader.read_bytes_for_disk(&path)?).map_err(io)?;
             }
             None => {}
         }

@@ -40,6 +40,8 @@ pub struct Loader<'t> {
     helm_api_versions: std::sync::Mutex<super::helm::SharedApiVersions>,
     /// What kustomize would have printed on stderr so far, in its order.
     warnings: std::sync::Mutex<Vec<super::warnings::RenderWarning>>,
+    /// How SOPS-encrypted files are read ([`super::sops`]).
+    decryption: super::sops::Decryption,
 }
 
 /// A loaded kustomization (or component) file.
@@ -103,7 +105,14 @@ impl<'t> Loader<'t> {
             helm: super::helm::current(),
             helm_api_versions: std::sync::Mutex::default(),
             warnings: std::sync::Mutex::default(),
+            decryption: super::sops::keys::current(),
         }
+    }
+
+    /// This loader, reading SOPS-encrypted files per `decryption` instead of the process-wide
+    /// setting.
+    pub fn with_decryption(self, decryption: super::sops::Decryption) -> Loader<'t> {
+        Loader { decryption, ..self }
     }
 
     /// This loader, rendering Helm charts per `helm` instead of the process-wide settings.
@@ -367,8 +376,35 @@ impl<'t> Loader<'t> {
     }
 
     /// The bytes of a file, within the per-file limit and what is left of the render's input
-    /// budget; both are checked from the file's size before its content is read.
+    /// budget; both are checked from the file's size before its content is read. A SOPS-encrypted
+    /// file is decrypted ([`super::sops`]).
     pub fn read_bytes(&self, path: &TreePath) -> Result<Vec<u8>, RenderError> {
+        Ok(self.read_decrypted(path)?.bytes)
+    }
+
+    /// [`Loader::read_bytes`], saying whether the file was SOPS-encrypted.
+    pub fn read_decrypted(&self, path: &TreePath) -> Result<super::sops::Read, RenderError> {
+        let raw = self.read_raw(path)?;
+        Ok(super::sops::decrypt_if_encrypted(
+            path,
+            raw,
+            &self.decryption,
+            &self.limits,
+        )?)
+    }
+
+    /// The bytes of a file that is copied to disk (Helm values and charts): a SOPS-encrypted file
+    /// is refused, since decrypted values are never written to disk.
+    pub fn read_bytes_for_disk(&self, path: &TreePath) -> Result<Vec<u8>, RenderError> {
+        let raw = self.read_raw(path)?;
+        if super::sops::is_encrypted(path, &raw, &self.limits) {
+            return Err(super::sops::SopsError::HelmValues { file: path.clone() }.into());
+        }
+        Ok(raw)
+    }
+
+    /// The bytes of a file as they are in the tree.
+    fn read_raw(&self, path: &TreePath) -> Result<Vec<u8>, RenderError> {
         let read = self.read.load(Ordering::Relaxed);
         let left = self.budget.saturating_sub(read);
         let over_budget = |size: u64, read: usize| RenderError::InputBudget {
@@ -400,35 +436,49 @@ impl<'t> Loader<'t> {
 
     /// The text of a file, which must be UTF-8.
     pub fn read_text(&self, path: &TreePath) -> Result<String, RenderError> {
-        String::from_utf8(self.read_bytes(path)?).map_err(|e| RenderError::NotText {
+        Ok(self.read_text_flagged(path)?.0)
+    }
+
+    /// [`Loader::read_text`], with whether the file was SOPS-encrypted.
+    fn read_text_flagged(&self, path: &TreePath) -> Result<(String, bool), RenderError> {
+        let read = self.read_decrypted(path)?;
+        let text = String::from_utf8(read.bytes).map_err(|e| RenderError::NotText {
             file: path.clone(),
             message: e.to_string(),
-        })
+        })?;
+        Ok((text, read.encrypted))
     }
 
     /// Reads a manifest file into objects.
     pub fn read_objects(&self, path: &TreePath) -> Result<Vec<Document>, RenderError> {
-        let text = self.read_text(path)?;
-        self.parse_file(path, &text)
+        let (text, encrypted) = self.read_text_flagged(path)?;
+        self.parse_file(path, &text, encrypted)
     }
 
     /// Reads the manifest files `paths` and parses them in parallel: parsing is most of a large
     /// render's time. One result per path, in order, each what [`Loader::read_objects`] returns
     /// for it. The tree is read on the calling thread, one file after the other.
     pub fn read_objects_parallel(&self, paths: &[TreePath]) -> Vec<Result<Vec<Document>, RenderError>> {
-        let texts: Vec<Result<String, RenderError>> = paths.iter().map(|p| self.read_text(p)).collect();
+        let texts: Vec<Result<(String, bool), RenderError>> =
+            paths.iter().map(|p| self.read_text_flagged(p)).collect();
         texts
             .into_par_iter()
             .zip(paths)
-            .map(|(text, path)| self.parse_file(path, &text?))
+            .map(|(text, path)| {
+                let (text, encrypted) = text?;
+                self.parse_file(path, &text, encrypted)
+            })
             .collect()
     }
 
-    /// The objects of a file's text, through the run's [`ParseCache`] when there is one.
-    fn parse_file(&self, path: &TreePath, text: &str) -> Result<Vec<Document>, RenderError> {
+    /// The objects of a file's text, through the run's [`ParseCache`] when there is one. A
+    /// decrypted file never goes into the cache: its cleartext is dropped with the render.
+    fn parse_file(&self, path: &TreePath, text: &str, encrypted: bool) -> Result<Vec<Document>, RenderError> {
         match self.cache {
-            Some(cache) => cache.objects(path, &self.limits, text, |t| parse_objects(&self.limits, path, t)),
-            None => parse_objects(&self.limits, path, text),
+            Some(cache) if !encrypted => {
+                cache.objects(path, &self.limits, text, |t| parse_objects(&self.limits, path, t))
+            }
+            _ => parse_objects(&self.limits, path, text),
         }
     }
 

@@ -29,6 +29,7 @@ pub mod replacements;
 pub mod resource;
 pub mod scope;
 pub mod selector;
+pub mod sops;
 pub mod target;
 pub mod transforms;
 pub mod vars;

@@ -203,6 +203,8 @@ pub fn validate_repo(
     for cluster in per_cluster {
         findings.extend(cluster?);
     }
+    // Repository-wide: Secrets in plain text where `.sops.yaml` declares files encrypted.
+    findings.extend(super::rules::sops_plaintext::check(to));
     Ok(Report::new(selected, findings))
 }
 

@@ -117,12 +117,27 @@ pub fn load(
         entry: entry.to_string(),
         message: format!("(generator {name:?}) {message}"),
     };
+    // Only a Secret's values are masked in every output: a configMapGenerator may not read a
+    // SOPS-encrypted file (its cleartext would be printed by diffs).
+    let read = |path: &crate::source::TreePath, what: &'static str, entry: &str| {
+        let read = loader.read_decrypted(path)?;
+        if read.encrypted && !secret {
+            return Err(entry_error(
+                what,
+                entry,
+                "is SOPS-encrypted: only a secretGenerator may read encrypted files (a ConfigMap's values \
+                 are printed in clear)"
+                    .into(),
+            ));
+        }
+        Ok(read.bytes)
+    };
     let mut pairs = Vec::new();
     let mut envs = args.envs.clone().unwrap_or_default();
     envs.extend(args.env.clone().filter(|e| !e.is_empty()));
     for env in &envs {
         let path = loader.resolve_file(kf, "env file", env)?;
-        let content = loader.read_bytes(&path)?;
+        let content = read(&path, "env file", env)?;
         pairs.extend(parse_env(&content, secret).map_err(|e| entry_error("env file", env, e))?);
     }
     for (i, literal) in args.literals.iter().flatten().enumerate() {
@@ -142,7 +157,7 @@ pub fn load(
         let path = loader.resolve_file(kf, "file", &file)?;
         pairs.push(Pair {
             key,
-            value: loader.read_bytes(&path)?,
+            value: read(&path, "file", &file)?,
         });
     }
     Ok(pairs)

@@ -15,6 +15,7 @@ mod migration;
 mod node_pools;
 pub mod path;
 pub mod release;
+pub mod sops_plaintext;
 mod strimzi;
 mod upgrade_path;
 mod versions;
@@ -33,6 +34,9 @@ pub enum Scope {
     Revision,
     /// Base and head revisions together (`--from/--to`, the PR diff).
     Change,
+    /// The repository's files rather than a render (reported by their own walk, like schema rules
+    /// by the schema walker): [`sops_plaintext`].
+    Repository,
 }
 
 impl Scope {
@@ -41,6 +45,7 @@ impl Scope {
             Scope::Schema => "schema",
             Scope::Revision => "revision",
             Scope::Change => "change",
+            Scope::Repository => "repository",
         }
     }
 }
@@ -880,6 +885,19 @@ pub static RULES: &[Rule] = &[
         fix: "Remove them in the change that removes spec.zookeeper, after `enabled` took effect.",
         check: Some(migration::zookeeper_components_removed),
     },
+    Rule {
+        id: sops_plaintext::ID,
+        severity: Severity::Error,
+        scope: Scope::Repository,
+        what: "A Secret in plain text in a YAML or JSON file whose path matches a `creation_rules[].path_regex` \
+               of the repository's `.sops.yaml` (a rule without `path_regex` matches every file). Reported for \
+               the cluster `(repository)`, from its files rather than a render.",
+        why: "The repository declares those files SOPS-encrypted: a plain Secret there is a credential committed \
+              in clear, readable by everyone with access to the repository and its history.",
+        fix: "Encrypt the file with `sops encrypt --in-place FILE` (and rotate the credential: the clear \
+              text stays in git history).",
+        check: None,
+    },
 ];
 
 /// The rule with this id.
@@ -934,7 +952,8 @@ pub fn rules_markdown() -> String {
          (`Kafka/kafka-dev/main`), the field path (`spec.kafka.replicas`), a message and how to fix it.\n\
          Errors make it exit 1, warnings do not. *Scope* says what a rule looks at: `schema` each object\n\
          against its schema, `revision` the validated revision alone, `change` the base and head revisions\n\
-         of `--from/--to` together (and the offline PR diff).\n\n",
+         of `--from/--to` together (and the offline PR diff), `repository` the files of the validated\n\
+         revision (not a render).\n\n",
     );
     out.push_str("| id | severity | scope | what | why | fix |\n| --- | --- | --- | --- | --- | --- |\n");
     for r in RULES {
@@ -1048,7 +1067,12 @@ mod tests {
             assert_eq!(r.scope, Scope::Schema);
         }
         for r in RULES {
-            assert_eq!(r.check.is_none(), r.scope == Scope::Schema, "{}", r.id);
+            assert_eq!(
+                r.check.is_none(),
+                matches!(r.scope, Scope::Schema | Scope::Repository),
+                "{}",
+                r.id
+            );
         }
     }
 
