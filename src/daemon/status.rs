@@ -124,6 +124,11 @@ pub struct ClusterStatus {
     pub last_changes: Vec<String>,
     pub last_changes_revision: Option<String>,
     pub heals: u64,
+    /// Whether this replica reconciles the cluster: always without `sharding`; with it, while
+    /// this replica holds the cluster's Lease (see [`super::fleet`]).
+    pub owned: bool,
+    /// With `sharding`: the replica holding the cluster's Lease as this one last saw it.
+    pub owner: Option<String>,
 }
 
 impl ClusterStatus {
@@ -143,6 +148,8 @@ impl ClusterStatus {
             last_changes: Vec::new(),
             last_changes_revision: None,
             heals: 0,
+            owned: true,
+            owner: None,
         }
     }
 }
@@ -194,10 +201,10 @@ impl Status {
         }
     }
 
-    /// Whether every cluster is synced (`/readyz`).
+    /// Whether every cluster this replica owns is synced (`/readyz`).
     pub fn ready(&self) -> bool {
         let guard = self.lock();
-        guard.clusters.iter().all(|c| c.synced)
+        guard.clusters.iter().filter(|c| c.owned).all(|c| c.synced)
     }
 }
 
