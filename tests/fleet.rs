@@ -8,10 +8,8 @@
 //! owners, revisions and health; and all along, no write lock was ever taken for a cluster by a
 //! replica that did not hold the cluster's Lease at that moment (a monitor samples both Leases).
 
-#[allow(dead_code)]
 mod common;
 mod gitserver;
-#[allow(dead_code)]
 #[path = "support/http_client.rs"]
 mod http_client;
 

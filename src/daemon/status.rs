@@ -363,10 +363,15 @@ pub fn html(report: &StatusReport) -> String {
         };
         let _ = write!(
             out,
-            "<tr><td>{}<br><span class=\"{class}\">{state}</span>{}</td><td><code>{}</code></td><td>{result}</td>\
+            "<tr><td>{}<br><span class=\"{class}\">{state}</span>{}{}</td><td><code>{}</code></td><td>{result}</td>\
              <td>{drifted}</td><td>{not_in_effect}</td><td>{changes}</td></tr>",
             escape(&c.name),
             if c.suspended { " (suspended)" } else { "" },
+            match (&c.owner, c.owned) {
+                (_, true) => String::new(),
+                (Some(owner), false) => format!(" (owned by {})", escape(owner)),
+                (None, false) => " (no owner)".to_string(),
+            },
             escape(&short(c.applied_revision.as_deref())),
         );
     }

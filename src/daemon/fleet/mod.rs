@@ -336,6 +336,52 @@ pub fn text(status: &FleetStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::Config;
+    use std::path::Path;
+
+    fn parse(extra: &str) -> Result<Config, String> {
+        let text = format!("source: {{path: .}}\nclusters: [{{name: dev}}, {{name: prod}}]\n{extra}");
+        Config::parse(&text, Path::new("kgitops.yaml"), Path::new(".")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_sharding_section_is_checked() {
+        let config =
+            parse("sharding: {namespace: kgitops, lease_duration: 3s, replica_id: r0, cluster: prod}\n")
+                .unwrap();
+        let sharding = config.sharding.as_ref().unwrap();
+        assert_eq!(sharding.lease_duration.0, Duration::from_secs(3));
+        assert_eq!(sharding.lease_cluster(&config.clusters).unwrap().name, "prod");
+        let defaults = parse("sharding: {namespace: kgitops}\n").unwrap();
+        let sharding = defaults.sharding.unwrap();
+        assert_eq!(sharding.lease_duration.0, DEFAULT_LEASE_DURATION);
+        assert_eq!(sharding.lease_cluster(&defaults.clusters).unwrap().name, "dev");
+        for (extra, expected) in [
+            ("sharding: {namespace: k, replicas: 3}\n", "replicas"),
+            (
+                "sharding: {namespace: k, cluster: nope}\n",
+                "sharding.cluster: 'nope'",
+            ),
+            (
+                "sharding: {namespace: k, lease_duration: 1s}\n",
+                "sharding.lease_duration",
+            ),
+            (
+                "sharding: {namespace: k, replica_id: ''}\n",
+                "sharding.replica_id",
+            ),
+            (
+                "sharding: {namespace: k}\nleader_election: {namespace: k}\n",
+                "sharding and leader_election",
+            ),
+        ] {
+            let err = parse(extra).unwrap_err();
+            assert!(
+                err.contains("kgitops.yaml") && err.contains(expected),
+                "{extra}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn lease_names_are_dns_labels_and_distinct() {

@@ -49,6 +49,16 @@ struct Owned {
     releasing: bool,
 }
 
+/// One cluster Lease's claim round, run concurrently with the others.
+struct ClaimJob {
+    cluster: String,
+    lease: String,
+    current: Option<Lease>,
+    observed: Option<Observed>,
+    annotations: BTreeMap<String, String>,
+    round: Option<Round>,
+}
+
 /// The fleet state of this replica.
 struct Fleet {
     api: Api<Lease>,
@@ -207,7 +217,7 @@ impl Fleet {
                 renew.push(c.name.clone());
             }
         }
-        let renewed = self.claim_all(&renew, &by_name, true).await;
+        let renewed = self.claim_all(&renew, &by_name).await;
         for (cluster, round) in renewed {
             match round {
                 Some(Round::Leading) => self.hold(&cluster, started),
@@ -281,7 +291,7 @@ impl Fleet {
             orphaned: &orphaned,
         });
         if !decision.take.is_empty() {
-            let taken = self.claim_all(&decision.take, &by_name, true).await;
+            let taken = self.claim_all(&decision.take, &by_name).await;
             for (cluster, round) in taken {
                 if round == Some(Round::Leading) {
                     tracing::info!(
@@ -321,69 +331,61 @@ impl Fleet {
         }
     }
 
-    /// Runs a claim round on each cluster's Lease (at most [`RENEWALS_IN_FLIGHT`] at once);
-    /// `None` for a cluster whose request failed (logged).
+    /// Runs a claim round on each cluster's Lease, taking it when free (at most
+    /// [`RENEWALS_IN_FLIGHT`] at once); `None` for a cluster whose request failed (logged).
     async fn claim_all(
         &mut self,
         clusters: &[String],
         listed: &BTreeMap<String, Lease>,
-        acquire: bool,
     ) -> Vec<(String, Option<Round>)> {
         let cluster_labels = labels(LeaseKind::Cluster);
-        let jobs: Vec<(
-            String,
-            String,
-            Option<Lease>,
-            Option<Observed>,
-            BTreeMap<String, String>,
-        )> = clusters
+        let jobs: Vec<ClaimJob> = clusters
             .iter()
             .map(|c| {
                 let lease = lease_name(LeaseKind::Cluster, c);
-                let observed = self.observed.remove(&lease).flatten();
-                (
-                    c.clone(),
-                    lease.clone(),
-                    listed.get(&lease).cloned(),
-                    observed,
-                    self.annotations(c),
-                )
+                ClaimJob {
+                    cluster: c.clone(),
+                    current: listed.get(&lease).cloned(),
+                    observed: self.observed.remove(&lease).flatten(),
+                    annotations: self.annotations(c),
+                    lease,
+                    round: None,
+                }
             })
             .collect();
         let (api, identity, duration) = (&self.api, self.identity.as_str(), self.duration);
         let labels = &cluster_labels;
-        let results: Vec<(String, String, Option<Observed>, Option<Round>)> = futures::stream::iter(jobs)
-            .map(
-                |(cluster, lease, current, mut observed, annotations)| async move {
-                    let claim = Claim {
-                        identity,
-                        duration,
-                        acquire,
-                        labels,
-                        annotations: &annotations,
-                    };
-                    let round = match leader::claim_round(api, &lease, current, &claim, &mut observed).await {
+        let done: Vec<ClaimJob> = futures::stream::iter(jobs)
+            .map(|mut job| async move {
+                let claim = Claim {
+                    identity,
+                    duration,
+                    acquire: true,
+                    labels,
+                    annotations: &job.annotations,
+                };
+                let current = job.current.take();
+                job.round =
+                    match leader::claim_round(api, &job.lease, current, &claim, &mut job.observed).await {
                         Ok(r) => Some(r),
                         Err(e) => {
                             tracing::warn!(
-                                cluster = cluster.as_str(),
-                                lease = lease.as_str(),
+                                cluster = job.cluster.as_str(),
+                                lease = job.lease.as_str(),
                                 "fleet: Lease: {e}"
                             );
                             None
                         }
                     };
-                    (cluster, lease, observed, round)
-                },
-            )
+                job
+            })
             .buffer_unordered(RENEWALS_IN_FLIGHT)
             .collect()
             .await;
-        results
-            .into_iter()
-            .map(|(cluster, lease, observed, round)| {
-                self.observed.insert(lease, observed);
-                (cluster, round)
+        done.into_iter()
+            .map(|job| {
+                self.observed.insert(job.lease, job.observed);
+                (job.cluster, job.round)
             })
             .collect()
     }
