@@ -5,7 +5,7 @@
 //! ⌈7/3⌉+1, and within one of each other once settled), each cluster written once; `kill -9` of
 //! one replica: its clusters are taken over within the lease duration + 5 s and a new commit is
 //! applied by the new owners; restarted, it gets its share back; `kgitops fleet status` shows
-//! owners, revisions and health; and all along, no write lock was ever taken for a cluster by a
+//! owners, revisions and health; SIGTERM releases its Leases; and all along, no write lock was ever taken for a cluster by a
 //! replica that did not hold the cluster's Lease at that moment (a monitor samples both Leases).
 
 mod common;
@@ -157,6 +157,25 @@ impl Replica {
 
     fn metrics(&self) -> String {
         http(self.addr, "GET", "/metrics", &[], b"").1
+    }
+
+    /// Sends SIGTERM; returns the exit code and how long the process took (killed after 20 s).
+    #[allow(unsafe_code)] // SIGTERM to our own child: no memory effects (SAFETY)
+    fn terminate(&mut self) -> (Option<i32>, Duration) {
+        let stopping = Instant::now();
+        // SAFETY: kill(2) with a child's pid and SIGTERM has no memory effects.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), stopping.elapsed());
+            }
+            if stopping.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                panic!("still running 20 s after SIGTERM; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     #[allow(unsafe_code)] // SIGKILL of our own child: no memory effects (SAFETY)
@@ -491,6 +510,41 @@ async fn three_replicas_share_seven_clusters_take_over_a_killed_one_and_rebalanc
     assert!(
         back >= 2,
         "the restarted replica got {back} clusters back: {owners3:?}"
+    );
+
+    // SIGTERM: exit 0, the cluster Leases released (taken by the others at their next round, not
+    // after a lease duration) and the replica Lease deleted.
+    let mine: Vec<String> = owners3
+        .iter()
+        .filter(|(_, o)| **o == replicas[victim].id)
+        .map(|(c, _)| c.clone())
+        .collect();
+    let (code, took) = replicas[victim].terminate();
+    assert_eq!(code, Some(0), "{}", replicas[victim].log());
+    assert!(took < Duration::from_secs(10), "exited {took:?} after SIGTERM");
+    let replica_lease = format!("kgitops-replica-{}", replicas[victim].id);
+    assert!(
+        leases.get_opt(&replica_lease).await.unwrap().is_none(),
+        "{replica_lease} left behind"
+    );
+    let exited = Instant::now();
+    loop {
+        let holders = lease_holders(&leases).await;
+        if mine
+            .iter()
+            .all(|c| holders[c].as_deref().is_some_and(|h| h != replicas[victim].id))
+        {
+            break;
+        }
+        assert!(
+            exited.elapsed() < Duration::from_secs(LEASE_SECONDS + 5),
+            "{mine:?} not taken after SIGTERM: {holders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "{mine:?} released at SIGTERM, taken {:?} after exit",
+        exited.elapsed()
     );
 
     stop.cancel();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DeleteParams, ListParams, Preconditions};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -135,7 +135,7 @@ pub async fn run(
         fleet.enforce_deadlines(deadline);
         if let Some(since) = stopping
             && (fleet.owned.values().all(|o| o.task.is_finished())
-                || since.elapsed() > SHUTDOWN_LIMIT.saturating_sub(Duration::from_secs(2)))
+                || since.elapsed() > SHUTDOWN_LIMIT.saturating_sub(Duration::from_secs(3)))
         {
             // Bounded: a shutdown must not wait on an unreachable apiserver.
             let _ = tokio::time::timeout(Duration::from_secs(2), fleet.release_all()).await;
@@ -485,24 +485,44 @@ impl Fleet {
         }
     }
 
-    /// Releases every Lease this replica holds (shutdown): the others take over at once.
+    /// Releases every cluster Lease this replica holds (shutdown): the others take over at their
+    /// next round. Its replica Lease is deleted (pod names change at every rollout: released
+    /// ones would pile up); a killed replica leaves its own, expired and ignored.
     async fn release_all(&mut self) {
         for o in self.owned.values() {
             o.writing.send_replace(false);
             o.stop.cancel();
         }
-        let mut leases: Vec<String> = self
+        let leases: Vec<String> = self
             .owned
             .keys()
             .map(|c| lease_name(LeaseKind::Cluster, c))
             .collect();
-        leases.push(lease_name(LeaseKind::Replica, &self.identity));
         let (api, identity) = (&self.api, self.identity.as_str());
         futures::stream::iter(leases)
             .for_each_concurrent(RENEWALS_IN_FLIGHT, |lease| async move {
                 leader::release(api, &lease, identity).await;
             })
             .await;
+        let replica = lease_name(LeaseKind::Replica, identity);
+        if let Ok(Some(lease)) = api.get_opt(&replica).await
+            && lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(identity)
+        {
+            // Only the version this replica wrote: a newer holder's Lease stays.
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    resource_version: lease.metadata.resource_version.clone(),
+                    uid: None,
+                }),
+                ..DeleteParams::default()
+            };
+            if let Err(e) = api.delete(&replica, &params).await {
+                tracing::warn!(
+                    lease = replica.as_str(),
+                    "fleet: cannot delete this replica's Lease: {e}"
+                );
+            }
+        }
         let clusters: Vec<String> = self.owned.keys().cloned().collect();
         for c in clusters {
             self.owned.remove(&c);
