@@ -58,16 +58,24 @@ struct Replica {
 }
 
 impl Replica {
-    fn start(dir: &Path, id: &str, remote: &BareRemote, lease_ns: &str) -> Replica {
+    /// Replica `id` of a fleet of `n` clusters, all reached through `kubeconfig` (the Leases too).
+    fn start(
+        dir: &Path,
+        id: &str,
+        remote: &BareRemote,
+        lease_ns: &str,
+        n: usize,
+        kubeconfig: &Path,
+    ) -> Replica {
         let dir = dir.join(id);
         std::fs::create_dir_all(&dir).unwrap();
         let (port, status_port) = free_ports();
-        let kubeconfig = common::control_plane().kubeconfig().display().to_string();
+        let kubeconfig = kubeconfig.display().to_string();
         let mut text = format!(
             "source:\n  url: {}\n  interval: 1s\nclusters:\n",
             remote.file_url()
         );
-        for i in 0..CLUSTERS {
+        for i in 0..n {
             text.push_str(&format!(
                 "  - name: {}\n    kubeconfig: {kubeconfig}\n",
                 cluster(i)
@@ -195,9 +203,9 @@ impl Drop for Replica {
 }
 
 /// The holders of the cluster Leases (`None`: missing or released).
-async fn lease_holders(leases: &Api<Lease>) -> BTreeMap<String, Option<String>> {
+async fn lease_holders(leases: &Api<Lease>, n: usize) -> BTreeMap<String, Option<String>> {
     let all = leases.list(&ListParams::default()).await.unwrap().items;
-    (0..CLUSTERS)
+    (0..n)
         .map(|i| {
             let name = format!("kgitops-cluster-{}", cluster(i));
             let holder = all
@@ -216,12 +224,13 @@ async fn lease_holders(leases: &Api<Lease>) -> BTreeMap<String, Option<String>> 
 async fn wait_settled(
     replicas: &[&Replica],
     leases: &Api<Lease>,
+    n: usize,
     revision: &str,
     limit: Duration,
 ) -> BTreeMap<String, String> {
     let start = Instant::now();
     loop {
-        let holders = lease_holders(leases).await;
+        let holders = lease_holders(leases, n).await;
         let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut counts = Vec::new();
         let mut applied = true;
@@ -237,7 +246,7 @@ async fn wait_settled(
                 owners.entry(name).or_default().push(r.id.clone());
             }
         }
-        let single = owners.len() == CLUSTERS && owners.values().all(|o| o.len() == 1);
+        let single = owners.len() == n && owners.values().all(|o| o.len() == 1);
         let agree = single
             && owners
                 .iter()
@@ -392,11 +401,15 @@ async fn three_replicas_share_seven_clusters_take_over_a_killed_one_and_rebalanc
 
     let mut replicas: Vec<Replica> = ["r0", "r1", "r2"]
         .iter()
-        .map(|id| Replica::start(tmp.path(), id, &remote, &lease_ns.name))
+        .map(|id| {
+            let kubeconfig = common::control_plane().kubeconfig();
+            Replica::start(tmp.path(), id, &remote, &lease_ns.name, CLUSTERS, kubeconfig)
+        })
         .collect();
     let owners = wait_settled(
         &replicas.iter().collect::<Vec<_>>(),
         &leases,
+        CLUSTERS,
         &c1,
         Duration::from_secs(90),
     )
@@ -463,7 +476,7 @@ async fn three_replicas_share_seven_clusters_take_over_a_killed_one_and_rebalanc
     let killed = Instant::now();
     remote.push(&work, "main");
     let taken = loop {
-        let holders = lease_holders(&leases).await;
+        let holders = lease_holders(&leases, CLUSTERS).await;
         if lost
             .iter()
             .all(|c| holders[c].as_deref().is_some_and(|h| h != replicas[victim].id))
@@ -490,7 +503,7 @@ async fn three_replicas_share_seven_clusters_take_over_a_killed_one_and_rebalanc
         .filter(|(i, _)| *i != victim)
         .map(|(_, r)| r)
         .collect();
-    let owners2 = wait_settled(&survivors, &leases, &c2, Duration::from_secs(90)).await;
+    let owners2 = wait_settled(&survivors, &leases, CLUSTERS, &c2, Duration::from_secs(90)).await;
     for c in &lost {
         assert_ne!(owners2[c], replicas[victim].id);
     }
@@ -502,6 +515,7 @@ async fn three_replicas_share_seven_clusters_take_over_a_killed_one_and_rebalanc
     let owners3 = wait_settled(
         &replicas.iter().collect::<Vec<_>>(),
         &leases,
+        CLUSTERS,
         &c2,
         Duration::from_secs(90),
     )
@@ -529,7 +543,7 @@ async fn three_replicas_share_seven_clusters_take_over_a_killed_one_and_rebalanc
     );
     let exited = Instant::now();
     loop {
-        let holders = lease_holders(&leases).await;
+        let holders = lease_holders(&leases, CLUSTERS).await;
         if mine
             .iter()
             .all(|c| holders[c].as_deref().is_some_and(|h| h != replicas[victim].id))
@@ -571,4 +585,171 @@ async fn three_replicas_share_seven_clusters_take_over_a_killed_one_and_rebalanc
     for r in &replicas {
         assert!(!r.log().contains("panicked"), "{}", r.log());
     }
+}
+
+/// A TCP proxy to the apiserver that the test can partition (as in tests/daemon.rs): frozen, it
+/// forwards nothing and holds every connection open (requests hang, as to a cut-off peer); healed,
+/// it closes what it held and forwards new connections again.
+struct Partition {
+    port: u16,
+    state: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Partition {
+    async fn start(upstream: SocketAddr) -> Partition {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(tokio::sync::watch::Sender::new(false));
+        let frozen = state.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let frozen = frozen.clone();
+                tokio::spawn(async move {
+                    let healed = || {
+                        let mut rx = frozen.subscribe();
+                        async move {
+                            let _ = rx.wait_for(|f| !*f).await;
+                        }
+                    };
+                    if *frozen.borrow() {
+                        healed().await;
+                        return;
+                    }
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let mut rx = frozen.subscribe();
+                    let freezes = async move {
+                        let _ = rx.wait_for(|f| *f).await;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                        _ = freezes => {}
+                    }
+                    healed().await;
+                });
+            }
+        });
+        Partition { port, state }
+    }
+
+    fn freeze(&self) {
+        self.state.send_replace(true);
+    }
+
+    fn heal(&self) {
+        self.state.send_replace(false);
+    }
+
+    /// A copy of the test control plane's kubeconfig that goes through this proxy, in `dir`.
+    fn kubeconfig(&self, dir: &Path) -> PathBuf {
+        let text = std::fs::read_to_string(common::control_plane().kubeconfig()).unwrap();
+        let re = regex::Regex::new(r"server: https://127\.0\.0\.1:\d+").unwrap();
+        assert!(re.is_match(&text), "{text}");
+        let text = re.replace(&text, format!("server: https://127.0.0.1:{}", self.port).as_str());
+        let path = dir.join("kubeconfig-partitioned");
+        std::fs::write(&path, text.as_ref()).unwrap();
+        path
+    }
+}
+
+fn apiserver_addr() -> SocketAddr {
+    let text = std::fs::read_to_string(common::control_plane().kubeconfig()).unwrap();
+    let re = regex::Regex::new(r"server: https://(127\.0\.0\.1:\d+)").unwrap();
+    re.captures(&text).unwrap()[1].parse().unwrap()
+}
+
+/// A replica cut off from the apiserver (its Lease renewals and its writes hang alike) stops
+/// owning, hence writing, its clusters at the renew deadline, before the other replica may take
+/// them: at no sampled moment do both say they own a cluster. The other one takes them over and
+/// applies a new commit; back on the network, the cut-off one gets its share back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_cut_off_stops_writing_before_its_clusters_are_taken_over() {
+    const N: usize = 4;
+    let lease_ns = common::namespace("fleet-part-leases").await;
+    let mut namespaces = Vec::new();
+    for i in 0..N {
+        namespaces.push(
+            common::namespace(&format!("fleet-part-{}", cluster(i)))
+                .await
+                .name,
+        );
+    }
+    let leases: Api<Lease> = lease_ns.api();
+    let tmp = tempfile::tempdir().unwrap();
+    let work = WorkRepo::init(&tmp.path().join("work"));
+    write_overlays(&work, &namespaces, "1");
+    let c1 = work.commit("four clusters");
+    let remote = BareRemote::init(&tmp.path().join("remote.git"));
+    remote.push(&work, "main");
+    let partition = Partition::start(apiserver_addr()).await;
+    let cut = partition.kubeconfig(tmp.path());
+    let a = Replica::start(tmp.path(), "ra", &remote, &lease_ns.name, N, &cut);
+    let b = Replica::start(
+        tmp.path(),
+        "rb",
+        &remote,
+        &lease_ns.name,
+        N,
+        common::control_plane().kubeconfig(),
+    );
+    let owners = wait_settled(&[&a, &b], &leases, N, &c1, Duration::from_secs(90)).await;
+    assert_eq!(
+        owners.values().filter(|o| *o == "ra").count(),
+        N / 2,
+        "{owners:?}"
+    );
+
+    write_overlays(&work, &namespaces, "2");
+    let c2 = work.commit("a: 2");
+    partition.freeze();
+    let frozen = Instant::now();
+    remote.push(&work, "main");
+    let mut a_stopped = None;
+    loop {
+        let (sa, sb) = (a.owned().unwrap(), b.owned().unwrap());
+        for c in sa.keys() {
+            assert!(
+                !sb.contains_key(c),
+                "both own {c} {:?} after the partition:\n{sa:?}\n{sb:?}",
+                frozen.elapsed()
+            );
+        }
+        if sa.is_empty() && a_stopped.is_none() {
+            a_stopped = Some(frozen.elapsed());
+        }
+        if sb.len() == N
+            && sb
+                .values()
+                .all(|c| c["applied_revision"] == c2.as_str() && c["synced"] == true)
+        {
+            break;
+        }
+        assert!(
+            frozen.elapsed() < Duration::from_secs(60),
+            "rb did not take over and apply:\n{sa:?}\n{sb:?}\n{}",
+            tail(&b.log(), 30)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let a_stopped = a_stopped.expect("ra never stopped owning");
+    eprintln!(
+        "ra stopped owning {a_stopped:?} after the partition; rb applied c2 at {:?}",
+        frozen.elapsed()
+    );
+    assert!(
+        a_stopped < Duration::from_secs(LEASE_SECONDS),
+        "ra owned its clusters for {a_stopped:?} without renewing"
+    );
+    let after = settings(&namespaces).await;
+    assert!(after.iter().all(|(v, _)| v.as_deref() == Some("2")), "{after:?}");
+
+    // Back on the network: ra sees rb hold everything and gets its share back.
+    partition.heal();
+    let owners = wait_settled(&[&a, &b], &leases, N, &c2, Duration::from_secs(90)).await;
+    assert_eq!(
+        owners.values().filter(|o| *o == "ra").count(),
+        N / 2,
+        "{owners:?}"
+    );
 }
