@@ -5,8 +5,10 @@
 //! ⌈7/3⌉+1, and within one of each other once settled), each cluster written once; `kill -9` of
 //! one replica: its clusters are taken over within the lease duration + 5 s and a new commit is
 //! applied by the new owners; restarted, it gets its share back; `kgitops fleet status` shows
-//! owners, revisions and health; SIGTERM releases its Leases; and all along, no write lock was ever taken for a cluster by a
-//! replica that did not hold the cluster's Lease at that moment (a monitor samples both Leases).
+//! owners, revisions and health; SIGTERM releases its Leases; and all along, no write lock was
+//! ever taken for a cluster by a replica that did not hold the cluster's Lease at that moment (a
+//! watch on every Lease of the apiserver). A second test cuts one replica off the apiserver: it
+//! stops owning at the renew deadline, before the other one takes its clusters over.
 
 mod common;
 mod gitserver;
