@@ -129,8 +129,8 @@ mod tests {
                     orphaned: &BTreeSet::new(),
                 });
                 for c in d.take {
-                    if !holders.contains_key(&c) {
-                        holders.insert(c, me.to_string());
+                    if let std::collections::btree_map::Entry::Vacant(e) = holders.entry(c) {
+                        e.insert(me.to_string());
                         changed = true;
                     }
                 }
