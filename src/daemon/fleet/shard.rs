@@ -73,6 +73,9 @@ struct Fleet {
     observed: BTreeMap<String, Option<Observed>>,
     /// Per free cluster: since when this replica has seen it free.
     free_since: BTreeMap<String, Instant>,
+    /// Clusters this replica gave up for balance, and when: not taken back within a lease
+    /// duration (the replica it was meant for would lose the race to it again and again).
+    given_up: BTreeMap<String, Instant>,
     /// The owners as last published to /status.
     published: BTreeMap<String, Option<String>>,
 }
@@ -100,6 +103,7 @@ pub async fn run(
         owned: BTreeMap::new(),
         observed: BTreeMap::new(),
         free_since: BTreeMap::new(),
+        given_up: BTreeMap::new(),
         published: BTreeMap::new(),
     };
     for c in &fleet.clusters {
@@ -283,13 +287,18 @@ impl Fleet {
         if !taking {
             return;
         }
-        let decision = balance::decide(&View {
+        let duration = self.duration;
+        self.given_up.retain(|_, at| at.elapsed() < duration);
+        let mut decision = balance::decide(&View {
             me: &self.identity,
             clusters: &names,
             live: &live,
             holders: &holders,
             orphaned: &orphaned,
         });
+        decision
+            .take
+            .retain(|c| !self.given_up.contains_key(c) || orphaned.contains(c));
         if !decision.take.is_empty() {
             let taken = self.claim_all(&decision.take, &by_name).await;
             for (cluster, round) in taken {
@@ -327,6 +336,7 @@ impl Fleet {
             self.owned.remove(&cluster);
             let lease = lease_name(LeaseKind::Cluster, &cluster);
             leader::release(&self.api, &lease, &self.identity).await;
+            self.given_up.insert(cluster.clone(), Instant::now());
             self.owned_changed(&cluster, false);
         }
     }
