@@ -1429,7 +1429,7 @@ fn the_configuration_shipped_in_deploy_is_valid() {
         ["dev", "staging"]
     );
     assert!(config.server.webhook_secret_file.is_some());
-    assert!(config.leader_election.is_some());
+    assert!(config.sharding.is_some() && config.leader_election.is_none());
     // The webhook port is public, status and metrics are on their own port (the NetworkPolicy's).
     assert_eq!(config.server.listen.port(), 9464);
     assert_eq!(config.server.status_listen.port(), 9465);

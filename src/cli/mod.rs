@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod diff;
+pub mod fleet;
 pub mod render;
 pub mod run;
 pub mod strimzi;
@@ -68,6 +69,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Strimzi release tooling: `strimzi path`, a cluster's upgrade path to a release.
     Strimzi(strimzi::StrimziArgs),
+    /// Sharded daemons (`sharding:`): `fleet status`, every cluster's owner, revision and health.
+    Fleet(fleet::FleetArgs),
 }
 
 /// Log line format.
@@ -151,6 +154,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Run(args) => run::run(args),
         Command::Strimzi(args) => strimzi::run(args),
+        Command::Fleet(args) => fleet::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::from(0),

@@ -37,6 +37,11 @@
 //!   - {type: slack, url_file: /var/run/secrets/slack/url}
 //! leader_election:               # optional: several replicas, one writes
 //!   namespace: kgitops-system
+//! sharding:                      # optional, instead of leader_election: replicas share the clusters
+//!   namespace: kgitops-system    # Leases kgitops-cluster-<name>, kgitops-replica-<id> (docs/fleet.md)
+//!   lease_duration: 15s
+//!   replica_id: kgitops-0        # default: $POD_NAME, else host name and process id
+//!   cluster: prod                # the configured cluster whose API holds the Leases (default: first)
 //! limits:                        # optional: what one commit may make kgitops read
 //!   max_render_input: 12Mi       # bytes of files one render reads
 //!   max_tree_entries: 250000     # git tree entries one revision loads
@@ -189,6 +194,8 @@ pub struct Config {
     /// `decryption`: the age key SOPS-encrypted files are decrypted with.
     #[serde(default)]
     pub decryption: Option<super::decryption::DecryptionConfig>,
+    #[serde(default)]
+    pub sharding: Option<super::fleet::ShardingConfig>,
 }
 
 /// `helm`: overrides of [`crate::render::helm::HelmSettings`]; what is not set keeps the command
@@ -605,6 +612,11 @@ impl Config {
             if d.0 < Duration::from_millis(100) {
                 return Err(format!("{key}: must be at least 100ms"));
             }
+        }
+        if let Some(sharding) = &self.sharding {
+            sharding
+                .check(&self.clusters, self.leader_election.is_some())
+                .map_err(|e| e.to_string())?;
         }
         if let Some(le) = &self.leader_election {
             if le.lease_duration.0 < Duration::from_secs(2) {

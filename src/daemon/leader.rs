@@ -15,6 +15,7 @@
 //! the leader applies; standbys fetch, render and serve status. On shutdown the leader releases
 //! the Lease (empty holder) so a standby takes over at once instead of after the lease duration.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -35,15 +36,17 @@ pub fn retry_period(lease_duration: Duration) -> Duration {
     lease_duration / 5
 }
 
-/// The Lease spec as last seen, and when this process saw it change.
-struct Observed {
+/// The Lease spec as last seen, and when this process saw it change. Shared with
+/// [`super::fleet`], whose cluster and replica Leases follow the same rules.
+#[derive(Debug)]
+pub(super) struct Observed {
     spec: Option<LeaseSpec>,
     at: Instant,
 }
 
 impl Observed {
     /// Records `spec` as seen now; the instant moves only when the spec changed.
-    fn see(observed: &mut Option<Observed>, spec: &Option<LeaseSpec>, now: Instant) {
+    pub(super) fn see(observed: &mut Option<Observed>, spec: &Option<LeaseSpec>, now: Instant) {
         match observed {
             Some(o) if &o.spec == spec => {}
             _ => {
@@ -56,7 +59,7 @@ impl Observed {
     }
 
     /// Whether the holder let the Lease run out: its spec has not changed for its duration.
-    fn expired(&self, now: Instant) -> bool {
+    pub(super) fn expired(&self, now: Instant) -> bool {
         let secs = self
             .spec
             .as_ref()
@@ -64,13 +67,38 @@ impl Observed {
             .unwrap_or(0);
         now.duration_since(self.at) > Duration::from_secs(u64::try_from(secs).unwrap_or(0))
     }
+
+    /// The live holder as this process sees it: none when the Lease is released or expired.
+    pub(super) fn holder(&self, now: Instant) -> Option<&str> {
+        let holder = self
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref())
+            .filter(|h| !h.is_empty())?;
+        (!self.expired(now)).then_some(holder)
+    }
 }
 
 /// Outcome of one election round.
 #[derive(Debug, PartialEq, Eq)]
-enum Round {
+pub(super) enum Round {
     Leading,
     Following(String),
+    /// Free or expired, and the claim did not ask to take it.
+    Free,
+}
+
+/// What one round asks of a Lease.
+pub(super) struct Claim<'a> {
+    pub identity: &'a str,
+    pub duration: Duration,
+    /// Take the Lease when it is free or expired (the leader always does; a fleet replica only
+    /// while under its share). A Lease this identity holds is renewed either way.
+    pub acquire: bool,
+    /// Labels of a Lease this round creates.
+    pub labels: &'a BTreeMap<String, String>,
+    /// Annotations written with every renewal (the fleet's applied revision and health).
+    pub annotations: &'a BTreeMap<String, String>,
 }
 
 /// Who this replica is in the Lease: `$POD_NAME`, else host name and process id.
@@ -93,14 +121,44 @@ async fn round(
     duration: Duration,
     observed: &mut Option<Observed>,
 ) -> Result<Round, kube::Error> {
+    let current = api.get_opt(name).await?;
+    let none = BTreeMap::new();
+    let claim = Claim {
+        identity,
+        duration,
+        acquire: true,
+        labels: &none,
+        annotations: &none,
+    };
+    claim_round(api, name, current, &claim, observed).await
+}
+
+/// One round on the Lease `name` as last read (`current`, `None` when missing): renews it when
+/// `claim.identity` holds it, takes it when it is free or expired (by `observed`, this process's
+/// own observation) and `claim.acquire` says so, else reports who holds it. Every write is a
+/// create or a replace carrying the read `resourceVersion`: of two replicas only one can win, the
+/// other gets 409 and follows.
+pub(super) async fn claim_round(
+    api: &Api<Lease>,
+    name: &str,
+    current: Option<Lease>,
+    claim: &Claim<'_>,
+    observed: &mut Option<Observed>,
+) -> Result<Round, kube::Error> {
     let now = jiff::Timestamp::now();
     let local = Instant::now();
-    let seconds = i32::try_from(duration.as_secs()).unwrap_or(i32::MAX);
-    match api.get_opt(name).await? {
+    let identity = claim.identity;
+    let seconds = i32::try_from(claim.duration.as_secs()).unwrap_or(i32::MAX);
+    match current {
         None => {
+            if !claim.acquire {
+                return Ok(Round::Free);
+            }
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(name.to_string()),
+                    labels: (!claim.labels.is_empty()).then(|| claim.labels.clone()),
+                    annotations: (!claim.annotations.is_empty()).then(|| claim.annotations.clone()),
                     ..ObjectMeta::default()
                 },
                 spec: Some(LeaseSpec {
@@ -133,6 +191,9 @@ async fn round(
             if !mine && holder.is_some() && !expired {
                 return Ok(Round::Following(holder.unwrap_or_default()));
             }
+            if !mine && !claim.acquire {
+                return Ok(Round::Free);
+            }
             let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
             if !mine {
                 spec.holder_identity = Some(identity.to_string());
@@ -141,6 +202,10 @@ async fn round(
             }
             spec.renew_time = Some(MicroTime(now));
             spec.lease_duration_seconds = Some(seconds);
+            if !claim.annotations.is_empty() {
+                let annotations = lease.metadata.annotations.get_or_insert_with(BTreeMap::new);
+                annotations.extend(claim.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
             match api.replace(name, &PostParams::default(), &lease).await {
                 Ok(written) => {
                     Observed::see(observed, &written.spec, local);
@@ -153,7 +218,9 @@ async fn round(
     }
 }
 
-async fn release(api: &Api<Lease>, name: &str, identity: &str) {
+/// Lets the Lease `name` go (empty holder) if `identity` holds it, so the next holder need not wait
+/// for it to expire.
+pub(super) async fn release(api: &Api<Lease>, name: &str, identity: &str) {
     if let Ok(Some(mut lease)) = api.get_opt(name).await
         && let Some(spec) = lease.spec.as_mut()
         && spec.holder_identity.as_deref() == Some(identity)
@@ -162,7 +229,7 @@ async fn release(api: &Api<Lease>, name: &str, identity: &str) {
         spec.renew_time = None;
         spec.acquire_time = None;
         if let Err(e) = api.replace(name, &PostParams::default(), &lease).await {
-            tracing::warn!("cannot release the leader Lease: {e}");
+            tracing::warn!("Lease {name}: cannot release it: {e}");
         }
     }
 }
@@ -199,6 +266,11 @@ pub async fn run(
                 renewed = Some(started);
                 following = None;
                 true
+            }
+            // Not asked for: a leader's claim always takes a free Lease.
+            Ok(Ok(Round::Free)) => {
+                renewed = None;
+                false
             }
             Ok(Ok(Round::Following(holder))) => {
                 if following.as_deref() != Some(holder.as_str()) {
@@ -247,7 +319,7 @@ pub async fn run(
 }
 
 /// Whether a leader whose last renewal started at `renewed` may still write; forgets it if not.
-fn still_leading(renewed: &mut Option<Instant>, deadline: Duration) -> bool {
+pub(super) fn still_leading(renewed: &mut Option<Instant>, deadline: Duration) -> bool {
     let leading = renewed.is_some_and(|r| r.elapsed() < deadline);
     if !leading {
         *renewed = None;

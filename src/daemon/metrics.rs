@@ -114,6 +114,7 @@ pub struct Metrics {
     source_state: Family<StateLabels, Gauge>,
     source_state_since: Gauge,
     leader: Gauge,
+    cluster_owned: Family<ClusterLabels, Gauge>,
     /// The revision label currently set per cluster, to remove it when it changes.
     revisions: Mutex<Vec<RevisionLabels>>,
     apiserver_answers: Family<ResultLabels, Counter>,
@@ -216,6 +217,12 @@ impl Metrics {
             "1 while this replica holds the leader Lease",
             leader.clone(),
         );
+        let cluster_owned = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "kgitops_cluster_owned",
+            "1 while this replica reconciles the cluster (with sharding: holds its Lease)",
+            cluster_owned.clone(),
+        );
         let apiserver_answers = Family::<ResultLabels, Counter>::default();
         registry.register(
             "kgitops_apiserver_answers",
@@ -281,6 +288,7 @@ impl Metrics {
             source_state,
             source_state_since,
             leader,
+            cluster_owned,
             revisions: Mutex::new(Vec::new()),
         }
     }
@@ -434,6 +442,13 @@ impl Metrics {
 
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    /// Whether this replica reconciles `cluster` (`kgitops_cluster_owned`).
+    pub fn cluster_owned(&self, cluster: &str, owned: bool) {
+        self.cluster_owned
+            .get_or_create(&Self::cluster(cluster))
+            .set(i64::from(owned));
     }
 
     /// Counts `cluster`'s apiserver answers from the counts of its client (replacing a previous

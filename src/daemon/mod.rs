@@ -12,6 +12,7 @@
 //! - [`drift`]: kube-runtime watchers over each cluster's ApplySet members;
 //! - [`verify`]: `source.verify`, only commits signed by trusted keys are applied;
 //! - [`leader`]: Lease-based leader election (only the leader writes);
+//! - [`fleet`]: sharding, a Lease per cluster: each replica reconciles the clusters it owns;
 //! - [`http`], [`webhook`], [`deliveries`], [`status`], [`metrics`], [`alerts`],
 //!   [`commit_status`]: what the daemon serves and sends.
 //!
@@ -26,6 +27,7 @@ pub mod config;
 pub mod decryption;
 pub mod deliveries;
 pub mod drift;
+pub mod fleet;
 pub mod http;
 pub mod leader;
 pub mod metrics;
@@ -87,6 +89,8 @@ pub enum DaemonError {
     },
     #[error("leader_election: cluster '{cluster}': {message}")]
     Leader { cluster: String, message: String },
+    #[error("sharding: cluster '{cluster}': {message}")]
+    Sharding { cluster: String, message: String },
     /// A file the configuration names is missing, unreadable or (a secret) empty.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
@@ -141,9 +145,10 @@ impl Daemon {
             status_listener,
         } = self;
         let identity = config
-            .leader_election
+            .sharding
             .as_ref()
-            .and_then(|l| l.identity.clone())
+            .and_then(|s| s.replica_id.clone())
+            .or_else(|| config.leader_election.as_ref().and_then(|l| l.identity.clone()))
             .unwrap_or_else(leader::default_identity);
         let location = match (&config.source.url, &config.source.path) {
             (Some(url), _) => crate::source::remote::masked_url(url),
@@ -227,7 +232,36 @@ impl Daemon {
                 (config.clone(), shared.clone(), trigger.clone(), shutdown.clone());
             tasks.spawn(async move { revisions::follow(&config, shared, trigger, rev_tx, token).await });
         }
-        for cluster in &config.clusters {
+        if let Some(sharding) = &config.sharding {
+            // Workers come and go with the clusters' Leases; the fleet task stops its own at
+            // shutdown (it renews their Leases meanwhile) and then releases the Leases.
+            let Some(cc) = sharding.lease_cluster(&config.clusters) else {
+                return Err(DaemonError::Sharding {
+                    cluster: sharding.cluster.clone().unwrap_or_default(),
+                    message: "not configured".into(),
+                });
+            };
+            let conn = crate::plan::connect::connect(
+                cc.kubeconfig.as_deref(),
+                cc.context.as_deref(),
+                &crate::plan::client::ClientOptions::with_concurrency(16),
+            )
+            .await
+            .map_err(|e| DaemonError::Sharding {
+                cluster: cc.name.clone(),
+                message: e.to_string(),
+            })?;
+            tasks.spawn(fleet::shard::run(
+                conn.client().clone(),
+                sharding.clone(),
+                identity.clone(),
+                config.clusters.clone(),
+                shared.clone(),
+                rev_rx.clone(),
+                shutdown.clone(),
+            ));
+        }
+        for cluster in config.clusters.iter().filter(|_| config.sharding.is_none()) {
             workers.spawn(worker::Worker::run(
                 cluster.clone(),
                 shared.clone(),

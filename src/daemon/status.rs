@@ -126,6 +126,11 @@ pub struct ClusterStatus {
     pub last_changes: Vec<String>,
     pub last_changes_revision: Option<String>,
     pub heals: u64,
+    /// Whether this replica reconciles the cluster: always without `sharding`; with it, while
+    /// this replica holds the cluster's Lease (see [`super::fleet`]).
+    pub owned: bool,
+    /// With `sharding`: the replica holding the cluster's Lease as this one last saw it.
+    pub owner: Option<String>,
 }
 
 impl ClusterStatus {
@@ -145,6 +150,8 @@ impl ClusterStatus {
             last_changes: Vec::new(),
             last_changes_revision: None,
             heals: 0,
+            owned: true,
+            owner: None,
         }
     }
 }
@@ -196,10 +203,10 @@ impl Status {
         }
     }
 
-    /// Whether every cluster is synced (`/readyz`).
+    /// Whether every cluster this replica owns is synced (`/readyz`).
     pub fn ready(&self) -> bool {
         let guard = self.lock();
-        guard.clusters.iter().all(|c| c.synced)
+        guard.clusters.iter().filter(|c| c.owned).all(|c| c.synced)
     }
 }
 
@@ -361,10 +368,15 @@ pub fn html(report: &StatusReport) -> String {
         };
         let _ = write!(
             out,
-            "<tr><td>{}<br><span class=\"{class}\">{state}</span>{}</td><td><code>{}</code></td><td>{result}</td>\
+            "<tr><td>{}<br><span class=\"{class}\">{state}</span>{}{}</td><td><code>{}</code></td><td>{result}</td>\
              <td>{drifted}</td><td>{not_in_effect}</td><td>{changes}</td></tr>",
             escape(&c.name),
             if c.suspended { " (suspended)" } else { "" },
+            match (&c.owner, c.owned) {
+                (_, true) => String::new(),
+                (Some(owner), false) => format!(" (owned by {})", escape(owner)),
+                (None, false) => " (no owner)".to_string(),
+            },
             escape(&short(c.applied_revision.as_deref())),
         );
     }
