@@ -7,7 +7,7 @@ use super::{Failure, Outcome, VerifyArgs};
 use crate::manifest::yaml::Limits;
 use crate::manifest::yaml::to_yaml_stream;
 use crate::render::render_with_warnings;
-use crate::source::{DirTree, FileTree, GitRepo, GitTree, TreePath};
+use crate::source::{DirTree, FileTree, GitRepo, TreePath};
 
 /// Render a kustomization to multi-document YAML on stdout.
 #[derive(Debug, clap::Args)]
