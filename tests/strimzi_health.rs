@@ -87,12 +87,23 @@ fn pick(objects: &[Value], kinds: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// The resource of `id`'s kind. A CRD created a moment ago may not be in discovery yet (the
+/// apiserver serves a new version once the CRD is established): discovery is read again for up to
+/// 10 s before the kind counts as not served.
 async fn resolved(cluster: &Cluster, id: &ResId) -> Resolved {
-    cluster
-        .resolve(&id.gvk)
-        .await
-        .expect("discovery")
-        .unwrap_or_else(|| panic!("{} is not served", id.gvk.api_version()))
+    let start = Instant::now();
+    loop {
+        if let Some(r) = cluster.resolve(&id.gvk).await.expect("discovery") {
+            return r;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{} is not served",
+            id.gvk.api_version()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cluster.refresh_discovery().await.expect("discovery");
+    }
 }
 
 async fn live(cluster: &Cluster, id: &ResId) -> Value {
