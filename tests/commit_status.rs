@@ -10,6 +10,8 @@ mod common;
 mod gitserver;
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/settings_overlay.rs"]
+mod settings_overlay;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -27,6 +29,7 @@ use kgitops::daemon::commit_status::{
     CommitStatusConfig, Outcomes, Provider, Reporter, State as CommitState,
 };
 use serde_json::{Value, json};
+use settings_overlay::write_platform;
 
 const TOKEN: &str = "ghp_s3cret-status-token";
 const OWNER: &str = "acme";
@@ -718,17 +721,6 @@ fn test_namespace(prefix: &str) -> String {
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(async { common::namespace(prefix).await.name })
-}
-
-fn write_platform(work: &WorkRepo, ns: &str, a: &str) {
-    work.write(
-        "clusters/dev/kustomization.yaml",
-        &format!("namespace: {ns}\nresources:\n  - settings.yaml\n"),
-    )
-    .write(
-        "clusters/dev/settings.yaml",
-        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: \"{a}\"\n"),
-    );
 }
 
 /// The statuses the host accepted for `sha`, as (state, description).

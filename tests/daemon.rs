@@ -9,12 +9,13 @@ mod common;
 mod gitserver;
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/partition.rs"]
+mod partition;
 
 use alert_sink::AlertSink;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gitserver::http::{GitHttpServer, served_root};
@@ -24,6 +25,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kgitops::daemon::webhook::github_signature;
 use kgitops::daemon::{Config, Daemon};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use partition::{Partition, apiserver_addr};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -807,79 +809,6 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_stops() {
     b.stop().await;
 }
 
-/// A TCP proxy to the apiserver that the test can partition: frozen, it forwards nothing and holds
-/// every connection open (requests hang, as to a paused or cut-off peer); healed, it closes what
-/// it held (what was in flight is lost) and forwards new connections again.
-struct Partition {
-    port: u16,
-    state: Arc<tokio::sync::watch::Sender<bool>>,
-}
-
-impl Partition {
-    async fn start(upstream: SocketAddr) -> Partition {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let state = Arc::new(tokio::sync::watch::Sender::new(false));
-        let frozen = state.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let frozen = frozen.clone();
-                tokio::spawn(async move {
-                    let healed = || {
-                        let mut rx = frozen.subscribe();
-                        async move {
-                            let _ = rx.wait_for(|f| !*f).await;
-                        }
-                    };
-                    if *frozen.borrow() {
-                        healed().await;
-                        return;
-                    }
-                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let mut rx = frozen.subscribe();
-                    let freezes = async move {
-                        let _ = rx.wait_for(|f| *f).await;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
-                        _ = freezes => {}
-                    }
-                    // Frozen: hold both sockets, forward nothing, until healed.
-                    healed().await;
-                });
-            }
-        });
-        Partition { port, state }
-    }
-
-    fn freeze(&self) {
-        self.state.send_replace(true);
-    }
-
-    fn heal(&self) {
-        self.state.send_replace(false);
-    }
-
-    /// A copy of the test control plane's kubeconfig that goes through this proxy, in `dir`.
-    fn kubeconfig(&self, dir: &Path) -> PathBuf {
-        let text = std::fs::read_to_string(common::control_plane().kubeconfig()).unwrap();
-        let re = regex::Regex::new(r"server: https://127\.0\.0\.1:\d+").unwrap();
-        assert!(re.is_match(&text), "{text}");
-        let text = re.replace(&text, format!("server: https://127.0.0.1:{}", self.port).as_str());
-        let path = dir.join("kubeconfig-partitioned");
-        std::fs::write(&path, text.as_ref()).unwrap();
-        path
-    }
-}
-
-fn apiserver_addr() -> SocketAddr {
-    let text = std::fs::read_to_string(common::control_plane().kubeconfig()).unwrap();
-    let re = regex::Regex::new(r"server: https://(127\.0\.0\.1:\d+)").unwrap();
-    re.captures(&text).unwrap()[1].parse().unwrap()
-}
-
 /// Two daemons; the leader is cut off from the apiserver (its renewals and its apply of a new
 /// commit hang). It must stop leading at its renew deadline, before the standby may take over,
 /// so that at no moment both lead; the standby then applies the commit, and the old leader, back
@@ -887,7 +816,7 @@ fn apiserver_addr() -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_cannot_renew_steps_down_before_the_standby_takes_over() {
     let rig = LeaderRig::new("daemon-partition", "6s").await;
-    let partition = Partition::start(apiserver_addr()).await;
+    let partition = Partition::start(apiserver_addr(common::control_plane().kubeconfig())).await;
     let ((dir_a, text_a), (dir_b, text_b)) = (rig.replica("replica-a"), rig.replica("replica-b"));
     let direct = common::control_plane().kubeconfig().display().to_string();
     let text_a = text_a.replace(&direct, &partition.kubeconfig(&dir_a).display().to_string());

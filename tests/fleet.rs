@@ -14,6 +14,8 @@ mod common;
 mod gitserver;
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/partition.rs"]
+mod partition;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpStream};
@@ -26,6 +28,7 @@ use http_client::{free_ports, http};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
+use partition::{Partition, apiserver_addr};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -589,78 +592,6 @@ async fn three_replicas_share_seven_clusters_take_over_a_killed_one_and_rebalanc
     }
 }
 
-/// A TCP proxy to the apiserver that the test can partition (as in tests/daemon.rs): frozen, it
-/// forwards nothing and holds every connection open (requests hang, as to a cut-off peer); healed,
-/// it closes what it held and forwards new connections again.
-struct Partition {
-    port: u16,
-    state: Arc<tokio::sync::watch::Sender<bool>>,
-}
-
-impl Partition {
-    async fn start(upstream: SocketAddr) -> Partition {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let state = Arc::new(tokio::sync::watch::Sender::new(false));
-        let frozen = state.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let frozen = frozen.clone();
-                tokio::spawn(async move {
-                    let healed = || {
-                        let mut rx = frozen.subscribe();
-                        async move {
-                            let _ = rx.wait_for(|f| !*f).await;
-                        }
-                    };
-                    if *frozen.borrow() {
-                        healed().await;
-                        return;
-                    }
-                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let mut rx = frozen.subscribe();
-                    let freezes = async move {
-                        let _ = rx.wait_for(|f| *f).await;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
-                        _ = freezes => {}
-                    }
-                    healed().await;
-                });
-            }
-        });
-        Partition { port, state }
-    }
-
-    fn freeze(&self) {
-        self.state.send_replace(true);
-    }
-
-    fn heal(&self) {
-        self.state.send_replace(false);
-    }
-
-    /// A copy of the test control plane's kubeconfig that goes through this proxy, in `dir`.
-    fn kubeconfig(&self, dir: &Path) -> PathBuf {
-        let text = std::fs::read_to_string(common::control_plane().kubeconfig()).unwrap();
-        let re = regex::Regex::new(r"server: https://127\.0\.0\.1:\d+").unwrap();
-        assert!(re.is_match(&text), "{text}");
-        let text = re.replace(&text, format!("server: https://127.0.0.1:{}", self.port).as_str());
-        let path = dir.join("kubeconfig-partitioned");
-        std::fs::write(&path, text.as_ref()).unwrap();
-        path
-    }
-}
-
-fn apiserver_addr() -> SocketAddr {
-    let text = std::fs::read_to_string(common::control_plane().kubeconfig()).unwrap();
-    let re = regex::Regex::new(r"server: https://(127\.0\.0\.1:\d+)").unwrap();
-    re.captures(&text).unwrap()[1].parse().unwrap()
-}
-
 /// A replica cut off from the apiserver (its Lease renewals and its writes hang alike) stops
 /// owning, hence writing, its clusters at the renew deadline, before the other replica may take
 /// them: at no sampled moment do both say they own a cluster. The other one takes them over and
@@ -684,7 +615,7 @@ async fn a_replica_cut_off_stops_writing_before_its_clusters_are_taken_over() {
     let c1 = work.commit("four clusters");
     let remote = BareRemote::init(&tmp.path().join("remote.git"));
     remote.push(&work, "main");
-    let partition = Partition::start(apiserver_addr()).await;
+    let partition = Partition::start(apiserver_addr(common::control_plane().kubeconfig())).await;
     let cut = partition.kubeconfig(tmp.path());
     let a = Replica::start(tmp.path(), "ra", &remote, &lease_ns.name, N, &cut);
     let b = Replica::start(

@@ -16,6 +16,8 @@ mod daemon_poll;
 mod gitserver;
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/settings_overlay.rs"]
+mod settings_overlay;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event};
 use kgitops::daemon::{Config, Daemon};
 use kube::api::{Api, ListParams};
 use serde_json::Value;
+use settings_overlay::write_platform;
 use tokio_util::sync::CancellationToken;
 
 fn run(cmd: &mut Command) -> Output {
@@ -130,16 +133,6 @@ fn public(key: &Path) -> String {
 }
 
 /// A work repository with `clusters/dev` (one ConfigMap with `a: <a>` in namespace `ns`).
-fn write_platform(work: &WorkRepo, ns: &str, a: &str) {
-    work.write(
-        "clusters/dev/kustomization.yaml",
-        &format!("namespace: {ns}\nresources:\n  - settings.yaml\n"),
-    )
-    .write(
-        "clusters/dev/settings.yaml",
-        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: \"{a}\"\n"),
-    );
-}
 
 /// Commits everything signed with OpenPGP key `fpr` through `program`; returns the sha.
 fn commit_gpg(work: &WorkRepo, program: &Path, fpr: &str, message: &str) -> String {
