@@ -132,8 +132,6 @@ fn public(key: &Path) -> String {
         .to_string()
 }
 
-/// A work repository with `clusters/dev` (one ConfigMap with `a: <a>` in namespace `ns`).
-
 /// Commits everything signed with OpenPGP key `fpr` through `program`; returns the sha.
 fn commit_gpg(work: &WorkRepo, program: &Path, fpr: &str, message: &str) -> String {
     work.git(&["add", "-A"]);
